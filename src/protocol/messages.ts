@@ -1,0 +1,85 @@
+/**
+ * The messages of protocol.md, as plain typed values. This file holds only types and
+ * constants; validation of decoded values lives in validate.ts, bytes in decoder/encoder.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Default and hard ceiling for a frame's payload length (protocol.md "Framing"). */
+export const DEFAULT_MAX_FRAME = 65_536;
+
+/** Error codes carried by `error` frames and by ProtocolError values. */
+export const ERROR_CODES = [
+  'bad_frame',
+  'bad_message',
+  'unsupported_version',
+  'unauthorized',
+  'handshake_timeout',
+  'server_busy',
+  'shutting_down',
+  'draining',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface Hello {
+  type: 'hello';
+  version: number;
+  guid: string;
+  zone?: string;
+  hosts: string[];
+  algorithm: string;
+  checkInterval?: number;
+  token?: string;
+}
+
+export interface Welcome {
+  type: 'welcome';
+  version: number;
+  hostId: number;
+  server: string;
+}
+
+export interface Hosts {
+  type: 'hosts';
+  seq: number;
+  hosts: string[];
+  algorithm: string;
+  checkInterval: number;
+}
+
+export interface Ack {
+  type: 'ack';
+  seq: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface Ping {
+  type: 'ping';
+}
+
+export interface Pong {
+  type: 'pong';
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export type AgentMessage = Hello | Ack | Ping | Pong;
+export type ServerMessage = Welcome | Hosts | ErrorMessage | Ping | Pong;
+export type Message = AgentMessage | ServerMessage;
+export type MessageType = Message['type'];
+
+/** A protocol fault as a value: never thrown out of a socket handler. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Settings and the host registry, behind one interface with two implementations:
+ * the embedded data directory (file-store.ts) and PostgreSQL (pg-store.ts, cluster mode).
+ */
+import type { AlgorithmName } from '../lb/types';
+
+export const SETTING_HOST = 'host';
+export const SETTING_ALGORITHM = 'indirect.agent.lb.algorithm';
+export const SETTING_CHECK_INTERVAL = 'indirect.agent.lb.check.interval';
+
+export interface Settings {
+  [SETTING_HOST]: string;
+  [SETTING_ALGORITHM]: AlgorithmName;
+  [SETTING_CHECK_INTERVAL]: number;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  [SETTING_HOST]: '127.0.0.1:8250',
+  [SETTING_ALGORITHM]: 'static',
+  [SETTING_CHECK_INTERVAL]: 0,
+});
+
+export interface HostRecord {
+  /** Unique, never reused; ascending in registration order within one store. */
+  id: number;
+  guid: string;
+  zone: string;
+  /** ISO-8601 time of first registration. */
+  registeredAt: string;
+}
+
+export interface StoreSnapshot {
+  settings: Settings;
+  /** Incremented on every committed settings change; sent as `seq` in `hosts` frames. */
+  settingsVersion: number;
+  hosts: HostRecord[];
+}
+
+/** A change committed by another server (cluster mode); the file store never emits. */
+export type StoreChange =
+  | { kind: 'settings'; settings: Settings; settingsVersion: number }
+  | { kind: 'host-added'; host: HostRecord }
+  | { kind: 'host-removed'; id: number }
+  /** Notifications may have been missed: replace all state with this snapshot. */
+  | { kind: 'resync'; snapshot: StoreSnapshot };
+
+export interface Store {
+  /** Open (creating or migrating as needed) and return the committed state. */
+  open(): Promise<StoreSnapshot>;
+  /**
+   * Merge `patch` into the committed settings as one atomic step (a transaction in
+   * PostgreSQL, so two servers changing different keys lose neither change), run `validate`
+   * on the merged result, and commit it as the next version. When `validate` returns an error
+   * message nothing is written and the promise rejects with a SettingsError carrying it.
+   * Resolves once durable.
+   */
+  updateSettings(
+    patch: Partial<Settings>,
+    validate: (merged: Settings) => string | undefined,
+  ): Promise<{ settings: Settings; settingsVersion: number }>;
+  /**
+   * Register `guid` in `zone`, or return the existing record if the guid is known (its zone
+   * is not changed). Resolves once durable. Many concurrent calls may be group-committed.
+   */
+  registerHost(guid: string, zone: string): Promise<HostRecord>;
+  /** Remove a host by id; resolves to the removed record, or undefined if unknown. */
+  removeHost(id: number): Promise<HostRecord | undefined>;
+  /** Subscribe to changes made elsewhere; returns an unsubscribe function. */
+  subscribe(listener: (change: StoreChange) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** A refused settings change; `message` names the bad key and value. */
+export class SettingsError extends Error {
+  readonly code = 'bad_setting';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+/** The store cannot be reached (cluster mode: PostgreSQL down); callers answer 503. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
