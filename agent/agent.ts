@@ -1,0 +1,299 @@
+/**
+ * The agent's orchestrator: which server to be on, and what to do when things change.
+ *
+ * - Start, and after any disconnect: try the list in order (a server that just said it is
+ *   going away is tried last); after a full failed round, wait with back-off and try again —
+ *   forever, never exiting and never spinning. The first reconnect after a drop is jittered.
+ * - `hosts` from the server: check, persist (only when something changed), then `ack` with the
+ *   same seq — ok:false with the reason when it could not be persisted, and then the agent
+ *   keeps its last good list, so memory never runs ahead of the file.
+ * - Away from the preferred server with a check interval above 0: every interval (jittered),
+ *   a real handshake with the preferred server; when it answers, switch make-before-break.
+ *
+ * Sockets live in session.ts, the list in server-pool.ts, timing in backoff.ts and
+ * preferred-check.ts; this file only decides.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { PROTOCOL_VERSION, type Hello, type Hosts } from '../src/protocol/messages';
+import { parseProperties, savePropertiesFile, type PropertiesDoc } from './properties';
+import { Backoff, type BackoffOptions } from './backoff';
+import { applyAssignment, ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
+import { PreferredCheck } from './preferred-check';
+import { ServerPool, type ServerEntry } from './server-pool';
+import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from './session';
+import type { AlgorithmName } from '../src/lb/types';
+
+/** The logger calls the agent makes; a pino Logger fits. */
+export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface AgentOptions {
+  /** agent.properties, where `hosts` updates are persisted. */
+  propertiesPath: string;
+  /** The parsed file and its checked settings (loadAgentConfig). */
+  doc: PropertiesDoc;
+  config: AgentConfig & { guid: string };
+  logger: AgentLogger;
+  session?: Partial<SessionOptions>;
+  backoff?: BackoffOptions;
+  /** Uniform source in [0, 1) for the check's jitter. */
+  random?: () => number;
+  /**
+   * Milliseconds in one second of check interval. 1 000 in production; tests shrink it so
+   * an interval of "1" passes in a blink.
+   */
+  intervalUnitMs?: number;
+  /** Sent as hello.token when the servers require enrolment. */
+  token?: string;
+}
+
+export interface AgentEvents {
+  /** Welcomed by `server` (an entry of the list, as written). */
+  connected: [{ server: string; hostId: number }];
+  disconnected: [{ server: string; reason: CloseReason }];
+  /** A full round failed; the next starts after `delayMs`. */
+  roundFailed: [{ servers: number; delayMs: number }];
+  /** A `hosts` update was applied and acked ok; `persisted` is false when nothing changed. */
+  hostsUpdated: [{ hosts: string[]; algorithm: string; checkInterval: number; persisted: boolean }];
+  /** A `hosts` update was refused (acked ok:false) and the last good list kept. */
+  hostsRefused: [{ seq: number; reason: string }];
+  /** Moved to the preferred server; the old connection was closed after the new one was welcomed. */
+  switched: [{ from: string; to: string }];
+}
+
+const SWITCH_ON_CODES = new Set(['draining', 'server_busy', 'shutting_down']);
+const LOUD_CODES = new Set(['unauthorized', 'unsupported_version']);
+
+export class Agent extends EventEmitter<AgentEvents> {
+  private readonly log: AgentLogger;
+  private readonly pool: ServerPool;
+  private readonly backoff: Backoff;
+  private readonly sessionOptions: SessionOptions;
+  private readonly check: PreferredCheck;
+  private readonly unitMs: number;
+  private config: AgentConfig & { guid: string };
+  private doc: PropertiesDoc;
+  private session: Session | undefined;
+  private loop: Promise<void> | undefined;
+  private updates: Promise<void> = Promise.resolve();
+  private readonly stopper = new AbortController();
+
+  constructor(private readonly opts: AgentOptions) {
+    super();
+    this.log = opts.logger;
+    this.config = opts.config;
+    this.doc = opts.doc;
+    const pool = ServerPool.from(opts.config.hosts, opts.config.port);
+    // The config was checked with the same parser, so this cannot fail for a loaded config.
+    if (!(pool instanceof ServerPool)) throw new ConfigError(`agent.properties: host: ${pool.message}`);
+    this.pool = pool;
+    this.backoff = new Backoff(opts.backoff);
+    this.sessionOptions = { ...DEFAULT_SESSION_OPTIONS, ...opts.session };
+    this.unitMs = opts.intervalUnitMs ?? 1_000;
+    this.check = new PreferredCheck({ check: () => this.checkPreferred(), random: opts.random });
+  }
+
+  /** The server the agent is on (as written in the list), if connected. */
+  get currentServer(): string | undefined {
+    return this.pool.current?.text;
+  }
+
+  /** Seconds between preferred-host checks, after the operator's override. */
+  get checkInterval(): number {
+    return effectiveCheckInterval(this.config);
+  }
+
+  get hosts(): string[] {
+    return this.pool.texts();
+  }
+
+  /** Begin connecting: the first round starts at once. */
+  start(): void {
+    if (this.loop !== undefined || this.stopper.signal.aborted) return;
+    this.log.info({ servers: this.pool.texts(), guid: this.config.guid, checkInterval: this.checkInterval }, 'agent starting');
+    this.runLoop(0);
+  }
+
+  /** Stop every timer, close the connection and wait for a save in progress. */
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    this.check.stop();
+    this.session?.close();
+    await this.loop;
+    await this.check.idle();
+    await this.updates;
+    this.log.info({}, 'agent stopped');
+  }
+
+  private get stopped(): boolean {
+    return this.stopper.signal.aborted;
+  }
+
+  private hello(): Hello {
+    const hello: Hello = {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      guid: this.config.guid,
+      hosts: this.pool.texts(),
+      // A bare list is used as written: that is the static algorithm's rule.
+      algorithm: this.config.algorithm ?? 'static',
+      checkInterval: this.config.serverCheckInterval,
+    };
+    if (this.config.zone !== undefined) hello.zone = this.config.zone;
+    if (this.opts.token !== undefined) hello.token = this.opts.token;
+    return hello;
+  }
+
+  private runLoop(firstDelayMs: number, lastResort?: ServerEntry): void {
+    this.loop = this.connectRounds(firstDelayMs, lastResort).finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  private async connectRounds(firstDelayMs: number, lastResort: ServerEntry | undefined): Promise<void> {
+    let delayMs = firstDelayMs;
+    while (!this.stopped) {
+      if (delayMs > 0 && !(await this.sleep(delayMs))) return;
+      for (const entry of this.pool.roundOrder(lastResort)) {
+        const result = await openSession(entry, this.hello(), this.sessionOptions, this.stopper.signal);
+        if (result instanceof Session) {
+          if (this.stopped) {
+            result.close();
+            return;
+          }
+          this.adopt(result);
+          return;
+        }
+        this.logFailure(entry, result);
+        if (this.stopped) return;
+      }
+      delayMs = this.backoff.next();
+      this.log.warn(
+        { servers: this.pool.texts(), retryInMs: delayMs, round: this.backoff.attempts },
+        `all ${this.pool.size} servers unusable; retrying the list in ${delayMs} ms`,
+      );
+      this.emit('roundFailed', { servers: this.pool.size, delayMs });
+    }
+  }
+
+  private logFailure(entry: ServerEntry, failure: HandshakeFailure): void {
+    const fields = { server: entry.text, code: failure.code, serverCode: failure.serverCode, reason: failure.message };
+    if (failure.serverCode !== undefined && LOUD_CODES.has(failure.serverCode)) {
+      this.log.error(fields, `server ${entry.text} refused this agent (${failure.serverCode}): check its version and token`);
+    } else if (failure.code !== 'aborted') {
+      this.log.info(fields, `server ${entry.text} unusable`);
+    }
+  }
+
+  /** Resolves true after `ms`, or false at once if the agent is stopped meanwhile. */
+  private sleep(ms: number): Promise<boolean> {
+    const signal = this.stopper.signal;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve(!signal.aborted);
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private adopt(session: Session): void {
+    this.session = session;
+    this.pool.setCurrent(session.server);
+    this.backoff.reset();
+    session.on('hosts', (msg) => this.enqueueUpdate(session, msg));
+    session.on('closed', (reason) => this.onClosed(session, reason));
+    this.log.info(
+      { server: session.server.text, hostId: session.welcome.hostId, pingIntervalMs: session.pingIntervalMs },
+      `connected to ${session.server.text}`,
+    );
+    this.emit('connected', { server: session.server.text, hostId: session.welcome.hostId });
+    session.start();
+    this.retimeCheck();
+  }
+
+  private onClosed(session: Session, reason: CloseReason): void {
+    if (session !== this.session) return; // an old session closed after a switch
+    this.session = undefined;
+    this.pool.setCurrent(undefined);
+    this.check.stop();
+    const level = reason.code === 'local' ? 'info' : 'warn';
+    this.log[level]({ server: session.server.text, ...reason }, `disconnected from ${session.server.text}`);
+    this.emit('disconnected', { server: session.server.text, reason });
+    if (this.stopped) return;
+    const goingAway = reason.serverCode !== undefined && SWITCH_ON_CODES.has(reason.serverCode);
+    // Jittered even for the first attempt: a restarted server must not get the fleet at once.
+    this.runLoop(this.backoff.next(), goingAway ? session.server : undefined);
+  }
+
+  /** Updates are applied one at a time, in arrival order, so saves never overlap. */
+  private enqueueUpdate(session: Session, msg: Hosts): void {
+    this.updates = this.updates.then(() => this.applyUpdate(session, msg));
+  }
+
+  private async applyUpdate(session: Session, msg: Hosts): Promise<void> {
+    // Work on a copy: the live doc changes only once the file on disk has.
+    const next = parseProperties(this.doc.toString());
+    const changed = applyAssignment(next, msg);
+    const refuse = (reason: string): void => {
+      this.log.error({ seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, reason }, 'hosts update refused');
+      session.sendAck({ type: 'ack', seq: msg.seq, ok: false, error: reason });
+      this.emit('hostsRefused', { seq: msg.seq, reason });
+    };
+    if (changed instanceof ConfigError) return refuse(changed.message);
+    if (changed) {
+      try {
+        await savePropertiesFile(this.opts.propertiesPath, next);
+      } catch (err) {
+        return refuse(`cannot save ${this.opts.propertiesPath}: ${(err as Error).message}`);
+      }
+    }
+    this.doc = next;
+    this.pool.replace(msg.hosts); // checked by applyAssignment with the same parser
+    this.config = {
+      ...this.config,
+      hosts: [...msg.hosts],
+      algorithm: msg.algorithm as AlgorithmName,
+      serverCheckInterval: msg.checkInterval,
+    };
+    session.sendAck({ type: 'ack', seq: msg.seq, ok: true });
+    this.log.info(
+      { seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed },
+      changed ? 'hosts update persisted' : 'hosts update already on file',
+    );
+    this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed });
+    this.retimeCheck();
+  }
+
+  /** Start, re-time or stop the preferred check for the current interval and position. */
+  private retimeCheck(): void {
+    if (this.stopped || this.session === undefined || !this.pool.awayFromPreferred()) {
+      this.check.stop();
+      return;
+    }
+    this.check.schedule(this.checkInterval * this.unitMs);
+  }
+
+  /** One preferred-host check: a real handshake, then make-before-break. Never rejects. */
+  private async checkPreferred(): Promise<void> {
+    const target = this.pool.preferred;
+    const old = this.session;
+    if (target === undefined || old === undefined || !this.pool.awayFromPreferred()) return;
+    const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
+    if (!(result instanceof Session)) {
+      this.logFailure(target, result);
+      return;
+    }
+    // The world may have moved on while we waited: only switch from the session we left.
+    if (this.stopped || this.session !== old || old.closed || !this.pool.isPreferred(target)) {
+      result.close();
+      return;
+    }
+    this.adopt(result); // the new connection is welcomed and current ...
+    old.close(); // ... before the old one is closed
+    this.log.info({ from: old.server.text, to: target.text }, `switched back to preferred server ${target.text}`);
+    this.emit('switched', { from: old.server.text, to: target.text });
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The agent's settings, read from (and, for the keys the server owns, written back to)
+ * agent.properties. This file knows key names and value rules; the file format itself is
+ * properties.ts and the durable write is src/util/atomic-file.ts.
+ *
+ * Two interval keys, on purpose:
+ * - `host.lb.check.interval` is the SERVER's value. The agent writes it whenever the server
+ *   sends a new one, so the file always shows what the server said.
+ * - `host.lb.check.interval.override` is the operator's. The agent never writes it; when set it
+ *   wins over the server's value (CloudStack's rule "a local host.lb.check.interval wins").
+ * CloudStack kept both in one key, so the operator's value and the server's fought over it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AlgorithmName } from '../src/lb/types';
+import { formatHostSetting, HostListError, parseHostSetting } from '../src/protocol/host-list';
+import { LIMITS, DEFAULT_AGENT_PORT } from '../src/protocol/limits';
+import {
+  AGENT_KEY_CHECK_INTERVAL,
+  AGENT_KEY_GUID,
+  AGENT_KEY_HOST,
+  AGENT_KEY_PORT,
+  AGENT_KEY_ZONE,
+  loadPropertiesFile,
+  savePropertiesFile,
+  type PropertiesDoc,
+} from './properties';
+
+/** The operator's local override; see the file comment. Never written by the agent. */
+export const KEY_CHECK_INTERVAL_OVERRIDE = 'host.lb.check.interval.override';
+
+export interface AgentConfig {
+  hosts: string[];
+  /** The algorithm the list was made with (`@algorithm` suffix); undefined for a bare list. */
+  algorithm: AlgorithmName | undefined;
+  /** Seconds; the server's value as last persisted (0 when absent). */
+  serverCheckInterval: number;
+  /** Seconds; the operator's local override, when set. */
+  checkIntervalOverride: number | undefined;
+  /** Port for entries written without one. */
+  port: number;
+  guid: string | undefined;
+  zone: string | undefined;
+}
+
+/** A bad or unreadable agent.properties; the message names the key and the value. */
+export class ConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function badValue(key: string, value: string, reason: string): ConfigError {
+  return new ConfigError(`agent.properties: bad value for ${key}: "${value}" (${reason})`);
+}
+
+function readCount(doc: PropertiesDoc, key: string, max: number): number | undefined | ConfigError {
+  const raw = doc.get(key);
+  if (raw === undefined) return undefined;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text)) return badValue(key, raw, 'expected a whole number');
+  const value = Number(text);
+  if (value > max) return badValue(key, raw, `at most ${max}`);
+  return value;
+}
+
+function readId(doc: PropertiesDoc, key: string, maxBytes: number): string | undefined | ConfigError {
+  const raw = doc.get(key);
+  if (raw === undefined) return undefined;
+  const text = raw.trim();
+  if (text.length === 0 || Buffer.byteLength(text) > maxBytes) {
+    return badValue(key, raw, `expected 1..${maxBytes} bytes`);
+  }
+  return text;
+}
+
+/** Read and check every agent key of `doc`. Unknown keys are left alone. */
+export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
+  const port = readCount(doc, AGENT_KEY_PORT, 65_535);
+  if (port instanceof ConfigError) return port;
+  if (port === 0) return badValue(AGENT_KEY_PORT, doc.get(AGENT_KEY_PORT) ?? '', 'expected 1..65535');
+
+  const hostText = doc.get(AGENT_KEY_HOST);
+  if (hostText === undefined) {
+    return new ConfigError(`agent.properties: ${AGENT_KEY_HOST} is missing (expected e.g. host=m1:8250,m2:8250@roundrobin)`);
+  }
+  const parsed = parseHostSetting(hostText);
+  if (parsed instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, parsed.message);
+
+  const serverCheckInterval = readCount(doc, AGENT_KEY_CHECK_INTERVAL, LIMITS.checkIntervalSeconds);
+  if (serverCheckInterval instanceof ConfigError) return serverCheckInterval;
+  const checkIntervalOverride = readCount(doc, KEY_CHECK_INTERVAL_OVERRIDE, LIMITS.checkIntervalSeconds);
+  if (checkIntervalOverride instanceof ConfigError) return checkIntervalOverride;
+  const guid = readId(doc, AGENT_KEY_GUID, LIMITS.guidBytes);
+  if (guid instanceof ConfigError) return guid;
+  const zone = readId(doc, AGENT_KEY_ZONE, LIMITS.zoneBytes);
+  if (zone instanceof ConfigError) return zone;
+
+  return {
+    hosts: parsed.hosts,
+    algorithm: parsed.algorithm,
+    serverCheckInterval: serverCheckInterval ?? 0,
+    checkIntervalOverride,
+    port: port ?? DEFAULT_AGENT_PORT,
+    guid,
+    zone,
+  };
+}
+
+/** Seconds between preferred-host checks: the operator's override wins over the server. */
+export function effectiveCheckInterval(config: Pick<AgentConfig, 'serverCheckInterval' | 'checkIntervalOverride'>): number {
+  return config.checkIntervalOverride ?? config.serverCheckInterval;
+}
+
+export interface LoadedConfig {
+  config: AgentConfig & { guid: string };
+  doc: PropertiesDoc;
+}
+
+/**
+ * Load agent.properties; on first start (no `guid`) generate one and save it, so the agent
+ * keeps the same identity — and so the same host id on the server — across restarts.
+ */
+export async function loadAgentConfig(
+  path: string,
+  newGuid: () => string = randomUUID,
+): Promise<LoadedConfig | ConfigError> {
+  let doc: PropertiesDoc;
+  try {
+    doc = await loadPropertiesFile(path);
+  } catch (err) {
+    return new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const config = readAgentConfig(doc);
+  if (config instanceof ConfigError) return config;
+  if (config.guid !== undefined) return { config: { ...config, guid: config.guid }, doc };
+  const guid = newGuid();
+  doc.set(AGENT_KEY_GUID, guid);
+  try {
+    await savePropertiesFile(path, doc);
+  } catch (err) {
+    return new ConfigError(`cannot save the new ${AGENT_KEY_GUID} to ${path}: ${(err as Error).message}`);
+  }
+  return { config: { ...config, guid }, doc };
+}
+
+export interface ServerAssignment {
+  hosts: readonly string[];
+  algorithm: string;
+  /** Seconds. */
+  checkInterval: number;
+}
+
+/**
+ * Check a `hosts` update and write it into `doc` (not to disk). Returns whether anything
+ * changed — an unchanged file is not rewritten — or the error naming what is wrong, in which
+ * case `doc` is untouched. Lists are compared by meaning, so `a, b` and `a,b` are equal.
+ */
+export function applyAssignment(doc: PropertiesDoc, update: ServerAssignment): boolean | ConfigError {
+  const hostText = formatHostSetting([...update.hosts], update.algorithm as AlgorithmName);
+  const parsed = parseHostSetting(hostText);
+  if (parsed instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, parsed.message);
+  if (!Number.isSafeInteger(update.checkInterval) || update.checkInterval < 0 || update.checkInterval > LIMITS.checkIntervalSeconds) {
+    return badValue(AGENT_KEY_CHECK_INTERVAL, String(update.checkInterval), `expected 0..${LIMITS.checkIntervalSeconds}`);
+  }
+  const hostChanged = !sameHostSetting(doc.get(AGENT_KEY_HOST), parsed.hosts, parsed.algorithm);
+  const intervalText = doc.get(AGENT_KEY_CHECK_INTERVAL);
+  // An absent key means 0, so a server saying 0 does not cause a rewrite.
+  const intervalChanged = Number(intervalText?.trim() ?? '0') !== update.checkInterval;
+  if (hostChanged) doc.set(AGENT_KEY_HOST, hostText);
+  if (intervalChanged) doc.set(AGENT_KEY_CHECK_INTERVAL, String(update.checkInterval));
+  return hostChanged || intervalChanged;
+}
+
+function sameHostSetting(current: string | undefined, hosts: string[], algorithm: AlgorithmName | undefined): boolean {
+  if (current === undefined) return false;
+  const parsed = parseHostSetting(current);
+  if (parsed instanceof HostListError) return false;
+  return (
+    parsed.algorithm === algorithm &&
+    parsed.hosts.length === hosts.length &&
+    parsed.hosts.every((host, i) => host === hosts[i])
+  );
+}

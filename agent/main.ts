@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * `agentlb-agent --properties PATH [--log-level LEVEL]` — also reached as `agentlb agent ...`
+ * through runAgentCli. Runs until SIGTERM or SIGINT; a bad command line or properties file is
+ * the only reason it exits on its own (code 2): servers that are down are retried forever.
+ */
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
+import { Agent } from './agent';
+import { ConfigError, loadAgentConfig } from './config';
+
+export const AGENT_USAGE = `Usage: agentlb-agent --properties PATH [--log-level LEVEL]
+       agentlb agent --properties PATH [--log-level LEVEL]
+
+Runs the agentlb agent. It connects to the first server of the \`host\` list in PATH that
+answers its hello, takes list and check-interval updates from the servers (persisting them to
+PATH), fails over when its server stops answering pings, and moves back to the first (preferred)
+server when the check interval is above 0.
+
+Options:
+  --properties PATH   the agent.properties file to read and update (required)
+  --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default: info)
+  -h, --help          print this help and exit
+
+Keys read from PATH: host, host.lb.check.interval, host.lb.check.interval.override, port, guid
+(generated and saved when missing), zone. Logs are JSON lines on stdout.
+Exit status: 0 after SIGTERM or SIGINT, 2 for a bad argument or properties file.
+`;
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Where SIGTERM/SIGINT are awaited; the real process by default. */
+  signals: Pick<NodeJS.Process, 'once' | 'off'>;
+  /** Log destination; stdout (synchronous, so nothing is lost on kill) by default. */
+  logDestination?: pino.DestinationStream;
+}
+
+const defaultIo = (): CliIo => ({
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  signals: process,
+});
+
+type Parsed = { help: true } | { help: false; propertiesPath: string; level: LogLevel } | { error: string };
+
+function parseCommandLine(argv: string[]): Parsed {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        properties: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+  if (values.help === true) return { help: true };
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) return { error: `bad value for --log-level: "${level}" (expected one of ${LOG_LEVELS.join(', ')})` };
+  if (values.properties === undefined || values.properties === '') return { error: 'missing --properties PATH' };
+  return { help: false, propertiesPath: values.properties, level };
+}
+
+/** Run the agent as a command; resolves to the process exit code. */
+export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const parsed = parseCommandLine(argv);
+  if ('error' in parsed) {
+    io.err(`agentlb-agent: ${parsed.error}\n\n${AGENT_USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    io.out(AGENT_USAGE);
+    return 0;
+  }
+  const logger = createLogger({
+    level: parsed.level,
+    destination: io.logDestination ?? pino.destination({ dest: 1, sync: true }),
+  }).child({ name: 'agentlb-agent' });
+
+  const loaded = await loadAgentConfig(parsed.propertiesPath);
+  if (loaded instanceof ConfigError) {
+    logger.fatal({ code: loaded.code, properties: parsed.propertiesPath }, loaded.message);
+    io.err(`agentlb-agent: ${loaded.message}\n`);
+    return 2;
+  }
+  const agent = new Agent({ propertiesPath: parsed.propertiesPath, doc: loaded.doc, config: loaded.config, logger });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (name: NodeJS.Signals): void => {
+      io.signals.off('SIGTERM', onSignal);
+      io.signals.off('SIGINT', onSignal);
+      resolve(name);
+    };
+    io.signals.once('SIGTERM', onSignal);
+    io.signals.once('SIGINT', onSignal);
+    agent.start();
+  });
+  logger.info({ signal }, `${signal} received: stopping`);
+  await agent.stop();
+  return 0;
+}
+
+if (require.main === module) {
+  void runAgentCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * When to check the preferred server: a timer, jittered ±20 % around the interval, that never
+ * runs two checks at once and can be re-timed at any moment (an interval pushed by the server
+ * takes effect at once, with no restart). What a check does — a real handshake, then a
+ * make-before-break switch — is the agent's business, passed in as `check`.
+ *
+ * CloudStack fires every agent's check in lock-step; the jitter spreads a fleet's failback.
+ */
+
+export interface PreferredCheckOptions {
+  /** Runs one check; the next one is timed only after this settles. Must not reject. */
+  check: () => Promise<void>;
+  /** Uniform source in [0, 1). Injected by tests. */
+  random?: () => number;
+  /** Fraction of the interval the delay may move either way. Default 0.2. */
+  jitter?: number;
+}
+
+export class PreferredCheck {
+  private readonly check: () => Promise<void>;
+  private readonly random: () => number;
+  private readonly jitter: number;
+  private intervalMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(opts: PreferredCheckOptions) {
+    this.check = opts.check;
+    this.random = opts.random ?? Math.random;
+    this.jitter = opts.jitter ?? 0.2;
+  }
+
+  /** The delay before the next check for `intervalMs`: uniform in interval × [1-j, 1+j). */
+  delayFor(intervalMs: number): number {
+    return Math.round(intervalMs * (1 - this.jitter + 2 * this.jitter * this.random()));
+  }
+
+  /** Whether a check is timed (or running) now. */
+  get active(): boolean {
+    return this.timer !== undefined || this.running !== undefined;
+  }
+
+  /**
+   * (Re)start the timer with `intervalMs`, counted from now; 0 stops it. A check already
+   * running finishes, and the next one is timed with the new interval.
+   */
+  schedule(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    this.clearTimer();
+    if (intervalMs > 0 && this.running === undefined) this.arm();
+  }
+
+  stop(): void {
+    this.intervalMs = 0;
+    this.clearTimer();
+  }
+
+  /** Resolves once a check in progress (if any) has settled. */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => this.fire(), this.delayFor(this.intervalMs));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.running = this.check().finally(() => {
+      this.running = undefined;
+      if (this.intervalMs > 0 && this.timer === undefined) this.arm();
+    });
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The agent's ordered server list and where it stands in it: pure policy, no sockets
+ * (modelled on nats.js `servers.ts`). The first entry is the preferred server; a round tries
+ * every entry in list order, so an agent always lands on the earliest server that answers.
+ */
+import { HostListError, parseHostEntry } from '../src/protocol/host-list';
+
+export interface ServerEntry {
+  /** The entry exactly as written in the list (e.g. `m1.example:8250` or `[::1]:9000`). */
+  readonly text: string;
+  readonly host: string;
+  readonly port: number;
+  /** Lower-cased host and effective port: two entries with the same key are the same server. */
+  readonly key: string;
+}
+
+export function toServerEntry(text: string, defaultPort: number): ServerEntry | HostListError {
+  const parsed = parseHostEntry(text, defaultPort);
+  if (parsed instanceof HostListError) return parsed;
+  return { text, host: parsed.host, port: parsed.port, key: `${parsed.host.toLowerCase()}:${parsed.port}` };
+}
+
+export class ServerPool {
+  private list: ServerEntry[] = [];
+  private currentEntry: ServerEntry | undefined;
+
+  private constructor(private readonly defaultPort: number) {}
+
+  /** A pool over `hosts`, or the error naming the first bad entry. */
+  static from(hosts: readonly string[], defaultPort: number): ServerPool | HostListError {
+    const pool = new ServerPool(defaultPort);
+    const error = pool.replace(hosts);
+    return error ?? pool;
+  }
+
+  get entries(): readonly ServerEntry[] {
+    return this.list;
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** The first entry: where the agent wants to be. */
+  get preferred(): ServerEntry | undefined {
+    return this.list[0];
+  }
+
+  /** The server the agent is connected to, if any. */
+  get current(): ServerEntry | undefined {
+    return this.currentEntry;
+  }
+
+  /** The list as plain strings, as sent in `hello` and persisted in `host`. */
+  texts(): string[] {
+    return this.list.map((entry) => entry.text);
+  }
+
+  isPreferred(entry: ServerEntry | undefined): boolean {
+    return entry !== undefined && this.preferred !== undefined && entry.key === this.preferred.key;
+  }
+
+  /** True while connected to a server that is not the first entry (the preferred check runs). */
+  awayFromPreferred(): boolean {
+    return this.currentEntry !== undefined && !this.isPreferred(this.currentEntry);
+  }
+
+  /** Record the server that welcomed the agent (undefined once disconnected). */
+  setCurrent(entry: ServerEntry | undefined): void {
+    this.currentEntry = entry;
+  }
+
+  /**
+   * The order for one connection round: list order, except that `lastResort` (a server that
+   * just told the agent it is going away) is tried after every other entry instead of first.
+   */
+  roundOrder(lastResort?: ServerEntry): ServerEntry[] {
+    if (lastResort === undefined) return [...this.list];
+    const others = this.list.filter((entry) => entry.key !== lastResort.key);
+    const demoted = this.list.filter((entry) => entry.key === lastResort.key);
+    return [...others, ...demoted];
+  }
+
+  /**
+   * Replace the list (from a `hosts` frame or the properties file). All-or-nothing: on a bad
+   * entry the pool keeps its last good list and the error names the entry. Duplicates and an
+   * empty list are refused here too, so a pool can never hold an unusable list.
+   */
+  replace(hosts: readonly string[]): HostListError | undefined {
+    if (hosts.length === 0) return new HostListError('empty host list');
+    const next: ServerEntry[] = [];
+    const seen = new Map<string, string>();
+    for (const text of hosts) {
+      const entry = toServerEntry(text, this.defaultPort);
+      if (entry instanceof HostListError) return entry;
+      const earlier = seen.get(entry.key);
+      if (earlier !== undefined) return new HostListError(`duplicate entry "${text}" (same as "${earlier}")`);
+      seen.set(entry.key, text);
+      next.push(entry);
+    }
+    this.list = next;
+    return undefined;
+  }
+
+  /** Whether `hosts` is the same list, in the same order, as the pool holds. */
+  sameAs(hosts: readonly string[]): boolean {
+    return hosts.length === this.list.length && hosts.every((text, i) => text === this.list[i]!.text);
+  }
+}

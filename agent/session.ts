@@ -1,0 +1,260 @@
+/**
+ * One connection to one server, from `hello` to close: the agent's transport. A server counts
+ * only once it has answered `hello` with `welcome` — a bare TCP connect proves nothing (a
+ * server that accepts then closes is not healthy). After the welcome, liveness is ours to
+ * judge: ping every interval, answer the server's pings, and declare the server dead after
+ * `missedIntervals` intervals with no inbound frame, instead of waiting minutes for TCP.
+ *
+ * No policy here: which server to try, and what to do after a close, is agent.ts's job.
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
+import type { Ack, ErrorCode, Hello, Hosts, ServerMessage, Welcome } from '../src/protocol/messages';
+import type { ServerEntry } from './server-pool';
+
+export interface SessionOptions {
+  /** TCP connect deadline. */
+  connectTimeoutMs: number;
+  /** Deadline for `welcome` after `hello` is sent. */
+  handshakeTimeoutMs: number;
+  /** Ping interval when the server's welcome does not state one. */
+  defaultPingIntervalMs: number;
+  /** Intervals with no inbound frame before the server is declared dead. protocol.md: 3. */
+  missedIntervals: number;
+}
+
+export const DEFAULT_SESSION_OPTIONS: Readonly<SessionOptions> = Object.freeze({
+  connectTimeoutMs: 5_000,
+  handshakeTimeoutMs: 10_000,
+  defaultPingIntervalMs: 15_000,
+  missedIntervals: 3,
+});
+
+/** Why a handshake did not produce a session. `serverCode` is set when the server said why. */
+export type HandshakeFailureCode = 'connect_failed' | 'handshake_timeout' | 'closed' | 'bad_reply' | 'aborted' | 'server_error';
+
+export class HandshakeFailure extends Error {
+  constructor(
+    readonly code: HandshakeFailureCode,
+    message: string,
+    readonly serverCode?: ErrorCode,
+  ) {
+    super(message);
+    this.name = 'HandshakeFailure';
+  }
+}
+
+/** Why an established session ended. */
+export type CloseCode = 'ping_timeout' | 'closed' | 'server_error' | 'protocol_error' | 'local';
+
+export interface CloseReason {
+  code: CloseCode;
+  message: string;
+  /** The server's error code, when it sent an `error` frame before closing. */
+  serverCode?: ErrorCode;
+}
+
+interface SessionEvents {
+  hosts: [Hosts];
+  closed: [CloseReason];
+}
+
+/** How long a locally closed connection may take to finish its close handshake. */
+const LINGER_MS = 1_000;
+
+type Pending = { kind: 'hosts'; msg: Hosts } | { kind: 'closed'; reason: CloseReason };
+
+/**
+ * A welcomed connection. Frames that arrive right behind the welcome (often a `hosts` in the
+ * same TCP segment) are held until `start()`, so the owner cannot miss them while it attaches
+ * its listeners.
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  readonly pingIntervalMs: number;
+  private started = false;
+  private pending: Pending[] = [];
+  private closeReason: CloseReason | undefined;
+  private lastInbound = performance.now();
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly server: ServerEntry,
+    readonly welcome: Welcome,
+    private readonly socket: FramedSocket,
+    opts: SessionOptions,
+  ) {
+    super();
+    this.pingIntervalMs = welcome.pingInterval ?? opts.defaultPingIntervalMs;
+    const deadlineMs = this.pingIntervalMs * opts.missedIntervals;
+    socket.on('message', (msg: ServerMessage) => this.onMessage(msg));
+    socket.on('protocolError', (err: Error) => this.finish({ code: 'protocol_error', message: err.message }));
+    socket.on('close', () => this.finish({ code: 'closed', message: 'the server closed the connection' }));
+    this.pingTimer = setInterval(() => {
+      const silentMs = performance.now() - this.lastInbound;
+      if (silentMs >= deadlineMs) {
+        this.finish({ code: 'ping_timeout', message: `no frame from the server for ${Math.round(silentMs)} ms` });
+      } else {
+        this.socket.send({ type: 'ping' });
+      }
+    }, this.pingIntervalMs);
+  }
+
+  /** Deliver the held frames and every later one as events. */
+  start(): void {
+    this.started = true;
+    const held = this.pending;
+    this.pending = [];
+    for (const item of held) this.deliver(item);
+  }
+
+  get closed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  sendAck(ack: Ack): void {
+    if (!this.closed) this.socket.send(ack);
+  }
+
+  /** Close from our side (switching servers, stopping). Emits `closed` with code `local`. */
+  close(): void {
+    this.finish({ code: 'local', message: 'closed by the agent' });
+  }
+
+  private onMessage(msg: ServerMessage): void {
+    this.lastInbound = performance.now();
+    switch (msg.type) {
+      case 'ping':
+        this.socket.send({ type: 'pong' });
+        return;
+      case 'pong':
+        return;
+      case 'hosts':
+        this.deliver({ kind: 'hosts', msg });
+        return;
+      case 'error':
+        this.finish({ code: 'server_error', message: msg.message, serverCode: msg.code });
+        return;
+      case 'welcome':
+        this.finish({ code: 'protocol_error', message: 'a second welcome from the server' });
+        return;
+    }
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    if (reason.code === 'local') this.endGracefully();
+    else this.socket.destroy();
+    this.deliver({ kind: 'closed', reason });
+  }
+
+  /** Flush what we sent (an ack, say) before the FIN; a peer that never closes is cut off. */
+  private endGracefully(): void {
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+  }
+
+  private deliver(item: Pending): void {
+    if (!this.started) {
+      this.pending.push(item);
+    } else if (item.kind === 'hosts') {
+      if (!this.closed) this.emit('hosts', item.msg);
+    } else {
+      this.emit('closed', item.reason);
+    }
+  }
+}
+
+/**
+ * Connect to `server`, send `hello` and wait for `welcome`. Resolves to a Session, or to a
+ * HandshakeFailure saying why not (refused, timed out, closed, the server's error code, or
+ * `signal` aborted). Never rejects.
+ */
+export async function openSession(
+  server: ServerEntry,
+  hello: Hello,
+  opts: SessionOptions,
+  signal?: AbortSignal,
+): Promise<Session | HandshakeFailure> {
+  if (signal?.aborted) return new HandshakeFailure('aborted', 'stopped before connecting');
+  let socket: FramedSocket;
+  try {
+    socket = await raceAbort(connectFramed({ host: server.host, port: server.port, timeoutMs: opts.connectTimeoutMs }), signal);
+  } catch (err) {
+    if (err instanceof AbortedError) return new HandshakeFailure('aborted', 'stopped while connecting');
+    return new HandshakeFailure('connect_failed', (err as Error).message);
+  }
+  return handshake(server, socket, hello, opts, signal);
+}
+
+class AbortedError extends Error {}
+
+/** Resolve as `promise`, or reject with AbortedError on abort; a late result is closed. */
+function raceAbort(promise: Promise<FramedSocket>, signal: AbortSignal | undefined): Promise<FramedSocket> {
+  if (signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (socket) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) socket.destroy();
+        else resolve(socket);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function handshake(
+  server: ServerEntry,
+  socket: FramedSocket,
+  hello: Hello,
+  opts: SessionOptions,
+  signal: AbortSignal | undefined,
+): Promise<Session | HandshakeFailure> {
+  return new Promise((resolve) => {
+    const fail = (failure: HandshakeFailure): void => {
+      cleanup();
+      socket.destroy();
+      resolve(failure);
+    };
+    const onMessage = (msg: ServerMessage): void => {
+      if (msg.type === 'welcome') {
+        cleanup();
+        // Built synchronously inside this 'message' event, so frames that follow the welcome
+        // in the same chunk reach the session's own listener.
+        resolve(new Session(server, msg, socket, opts));
+      } else if (msg.type === 'error') {
+        fail(new HandshakeFailure('server_error', `${msg.code}: ${msg.message}`, msg.code));
+      } else {
+        fail(new HandshakeFailure('bad_reply', `expected welcome, got ${msg.type}`));
+      }
+    };
+    const onProtocolError = (err: Error): void => fail(new HandshakeFailure('bad_reply', err.message));
+    const onClose = (): void => fail(new HandshakeFailure('closed', 'the server closed the connection before welcome'));
+    const onAbort = (): void => fail(new HandshakeFailure('aborted', 'stopped during the handshake'));
+    const timer = setTimeout(
+      () => fail(new HandshakeFailure('handshake_timeout', `no welcome within ${opts.handshakeTimeoutMs} ms`)),
+      opts.handshakeTimeoutMs,
+    );
+    function cleanup(): void {
+      clearTimeout(timer);
+      socket.off('message', onMessage);
+      socket.off('protocolError', onProtocolError);
+      socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    socket.on('message', onMessage);
+    socket.on('protocolError', onProtocolError);
+    socket.on('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.send(hello);
+  });
+}
