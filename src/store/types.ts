@@ -68,6 +68,48 @@ export interface Store {
   /** Subscribe to changes made elsewhere; returns an unsubscribe function. */
   subscribe(listener: (change: StoreChange) => void): () => void;
   close(): Promise<void>;
+  /**
+   * Whether the backing database is reachable, for /healthz and metrics. Optional: the file
+   * store is always available once open.
+   */
+  status?(): StoreStatus;
+}
+
+export interface StoreStatus {
+  available: boolean;
+  /** ISO-8601 time of the last change of `available`. */
+  since: string;
+  /** Why the store is (or last was) unavailable. */
+  lastError?: string;
+}
+
+/** How often a management server records itself in the server registry. */
+export const DEFAULT_SERVER_HEARTBEAT_MS = 10_000;
+/** A server whose last heartbeat is older than this is listed as down (three missed beats). */
+export const DEFAULT_SERVER_DOWN_AFTER_MS = 3 * DEFAULT_SERVER_HEARTBEAT_MS;
+
+export interface ServerHeartbeat {
+  /** The address agents use for this server (`host` setting entry); the registry key. */
+  address: string;
+  /** ISO-8601 time the server process started. */
+  startedAt: string;
+  /** Agents connected to this server now. */
+  agents: number;
+}
+
+export interface ServerRecord extends ServerHeartbeat {
+  /** ISO-8601 time of the last heartbeat (the registry's clock, not the server's). */
+  heartbeatAt: string;
+  /** Last heartbeat no older than the registry's down-after threshold. */
+  up: boolean;
+}
+
+/** The management-server registry (`agentlb servers`, `GET /api/servers`). */
+export interface ServerRegistry {
+  /** Insert or refresh this server's record; resolves once durable. */
+  heartbeat(beat: ServerHeartbeat): Promise<void>;
+  /** Every recorded server, ordered by address, with up/down derived from heartbeat age. */
+  listServers(): Promise<ServerRecord[]>;
 }
 
 /** A refused settings change; `message` names the bad key and value. */
