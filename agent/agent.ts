@@ -236,7 +236,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async applyUpdate(session: Session, msg: Hosts): Promise<void> {
     // Work on a copy: the live doc changes only once the file on disk has.
     const next = parseProperties(this.doc.toString());
-    const changed = applyAssignment(next, msg);
+    const changed = applyAssignment(next, msg, this.config.port);
     const refuse = (reason: string): void => {
       this.log.error({ seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, reason }, 'hosts update refused');
       session.sendAck({ type: 'ack', seq: msg.seq, ok: false, error: reason });

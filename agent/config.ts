@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AlgorithmName } from '../src/lb/types';
-import { formatHostSetting, HostListError, parseHostSetting } from '../src/protocol/host-list';
+import { formatHostSetting, HostListError, parseHostSetting, type HostSetting } from '../src/protocol/host-list';
 import { LIMITS, DEFAULT_AGENT_PORT } from '../src/protocol/limits';
 import {
   AGENT_KEY_CHECK_INTERVAL,
@@ -85,7 +85,7 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
   if (hostText === undefined) {
     return new ConfigError(`agent.properties: ${AGENT_KEY_HOST} is missing (expected e.g. host=m1:8250,m2:8250@roundrobin)`);
   }
-  const parsed = parseHostSetting(hostText);
+  const parsed = parseHostSetting(hostText, port ?? DEFAULT_AGENT_PORT);
   if (parsed instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, parsed.message);
 
   const serverCheckInterval = readCount(doc, AGENT_KEY_CHECK_INTERVAL, LIMITS.checkIntervalSeconds);
@@ -157,14 +157,18 @@ export interface ServerAssignment {
  * changed — an unchanged file is not rewritten — or the error naming what is wrong, in which
  * case `doc` is untouched. Lists are compared by meaning, so `a, b` and `a,b` are equal.
  */
-export function applyAssignment(doc: PropertiesDoc, update: ServerAssignment): boolean | ConfigError {
-  const hostText = formatHostSetting([...update.hosts], update.algorithm as AlgorithmName);
-  const parsed = parseHostSetting(hostText);
+export function applyAssignment(
+  doc: PropertiesDoc,
+  update: ServerAssignment,
+  defaultPort: number = DEFAULT_AGENT_PORT,
+): boolean | ConfigError {
+  const hostText = formatHostSetting(update.hosts, update.algorithm);
+  const parsed = parseHostSetting(hostText, defaultPort);
   if (parsed instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, parsed.message);
   if (!Number.isSafeInteger(update.checkInterval) || update.checkInterval < 0 || update.checkInterval > LIMITS.checkIntervalSeconds) {
     return badValue(AGENT_KEY_CHECK_INTERVAL, String(update.checkInterval), `expected 0..${LIMITS.checkIntervalSeconds}`);
   }
-  const hostChanged = !sameHostSetting(doc.get(AGENT_KEY_HOST), parsed.hosts, parsed.algorithm);
+  const hostChanged = !sameHostSetting(doc.get(AGENT_KEY_HOST), parsed, defaultPort);
   const intervalText = doc.get(AGENT_KEY_CHECK_INTERVAL);
   // An absent key means 0, so a server saying 0 does not cause a rewrite.
   const intervalChanged = Number(intervalText?.trim() ?? '0') !== update.checkInterval;
@@ -173,13 +177,13 @@ export function applyAssignment(doc: PropertiesDoc, update: ServerAssignment): b
   return hostChanged || intervalChanged;
 }
 
-function sameHostSetting(current: string | undefined, hosts: string[], algorithm: AlgorithmName | undefined): boolean {
+function sameHostSetting(current: string | undefined, next: HostSetting, defaultPort: number): boolean {
   if (current === undefined) return false;
-  const parsed = parseHostSetting(current);
+  const parsed = parseHostSetting(current, defaultPort);
   if (parsed instanceof HostListError) return false;
   return (
-    parsed.algorithm === algorithm &&
-    parsed.hosts.length === hosts.length &&
-    parsed.hosts.every((host, i) => host === hosts[i])
+    parsed.algorithm === next.algorithm &&
+    parsed.hosts.length === next.hosts.length &&
+    parsed.hosts.every((host, i) => host === next.hosts[i])
   );
 }

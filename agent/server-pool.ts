@@ -3,7 +3,7 @@
  * (modelled on nats.js `servers.ts`). The first entry is the preferred server; a round tries
  * every entry in list order, so an agent always lands on the earliest server that answers.
  */
-import { HostListError, parseHostEntry } from '../src/protocol/host-list';
+import { HostListError, parseHostEntry, parseHostList } from '../src/protocol/host-list';
 
 export interface ServerEntry {
   /** The entry exactly as written in the list (e.g. `m1.example:8250` or `[::1]:9000`). */
@@ -83,27 +83,21 @@ export class ServerPool {
 
   /**
    * Replace the list (from a `hosts` frame or the properties file). All-or-nothing: on a bad
-   * entry the pool keeps its last good list and the error names the entry. Duplicates and an
-   * empty list are refused here too, so a pool can never hold an unusable list.
+   * entry the pool keeps its last good list and the error names the entry, so a pool can never
+   * hold an empty or unusable list.
    */
   replace(hosts: readonly string[]): HostListError | undefined {
-    if (hosts.length === 0) return new HostListError('empty host list');
+    // The codec's own list check (empty, duplicates, too many), so the agent refuses exactly
+    // what the server's `host` setting refuses, with the same messages.
+    const checked = parseHostList(hosts.join(','), this.defaultPort);
+    if (checked instanceof HostListError) return checked;
     const next: ServerEntry[] = [];
-    const seen = new Map<string, string>();
-    for (const text of hosts) {
+    for (const text of checked) {
       const entry = toServerEntry(text, this.defaultPort);
       if (entry instanceof HostListError) return entry;
-      const earlier = seen.get(entry.key);
-      if (earlier !== undefined) return new HostListError(`duplicate entry "${text}" (same as "${earlier}")`);
-      seen.set(entry.key, text);
       next.push(entry);
     }
     this.list = next;
     return undefined;
-  }
-
-  /** Whether `hosts` is the same list, in the same order, as the pool holds. */
-  sameAs(hosts: readonly string[]): boolean {
-    return hosts.length === this.list.length && hosts.every((text, i) => text === this.list[i]!.text);
   }
 }
