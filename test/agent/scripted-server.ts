@@ -1,0 +1,92 @@
+/**
+ * A tiny scriptable server for the agent's tests: it plays the misbehaviours a real agentlb
+ * server must never show (silence, accept-then-close, a reply out of order), so the agent's
+ * handling of them can be pinned. Real behaviour is tested against real servers.
+ */
+import * as net from 'node:net';
+import { encodeMessage } from '../../src/protocol/encoder';
+import { MessageReader } from '../../src/protocol/message-decoder';
+import type { AgentMessage, ServerMessage } from '../../src/protocol/messages';
+
+export interface ScriptedConnection {
+  readonly socket: net.Socket;
+  /** Every message this connection received, in order. */
+  readonly received: AgentMessage[];
+  send(...messages: ServerMessage[]): void;
+}
+
+export interface ScriptedServer {
+  readonly port: number;
+  readonly connections: ScriptedConnection[];
+  /** Resolves with the connection once `count` connections have been accepted. */
+  connection(count: number): Promise<ScriptedConnection>;
+  close(): Promise<void>;
+}
+
+export interface Script {
+  /** Called once per accepted connection, before any data. */
+  onConnect?(conn: ScriptedConnection): void;
+  onMessage?(conn: ScriptedConnection, message: AgentMessage): void;
+}
+
+export function startScriptedServer(script: Script): Promise<ScriptedServer> {
+  const connections: ScriptedConnection[] = [];
+  const waiters: Array<{ count: number; resolve: (c: ScriptedConnection) => void }> = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    const reader = new MessageReader({ accept: 'agent' });
+    const conn: ScriptedConnection = {
+      socket,
+      received: [],
+      send: (...messages) => {
+        if (!socket.destroyed) socket.write(Buffer.concat(messages.map((m) => encodeMessage(m))));
+      },
+    };
+    connections.push(conn);
+    for (const waiter of waiters.filter((w) => w.count === connections.length)) waiter.resolve(conn);
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk, (message) => {
+        conn.received.push(message);
+        script.onMessage?.(conn, message);
+      });
+    });
+    script.onConnect?.(conn);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        connections,
+        connection: (count) =>
+          new Promise((resolveConn) => {
+            const existing = connections[count - 1];
+            if (existing) resolveConn(existing);
+            else waiters.push({ count, resolve: resolveConn });
+          }),
+        close: () =>
+          new Promise<void>((resolveClose) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => resolveClose());
+          }),
+      });
+    });
+  });
+}
+
+/** A port nothing listens on: bound, read, released. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export function welcome(pingInterval?: number, hostId = 1): ServerMessage {
+  return pingInterval === undefined
+    ? { type: 'welcome', version: 1, hostId, server: 'scripted' }
+    : { type: 'welcome', version: 1, hostId, server: 'scripted', pingInterval };
+}

@@ -1,0 +1,250 @@
+import { once } from 'node:events';
+import t from 'tap';
+import type { Hello, Hosts } from '../../src/protocol/messages';
+import { toServerEntry, type ServerEntry } from '../../agent/server-pool';
+import { HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from '../../agent/session';
+import { freePort, startScriptedServer, welcome, type Script, type ScriptedServer } from './scripted-server';
+
+const OPTIONS: SessionOptions = { connectTimeoutMs: 2_000, handshakeTimeoutMs: 2_000, defaultPingIntervalMs: 20, missedIntervals: 3 };
+const HELLO: Hello = { type: 'hello', version: 1, guid: 'g-1', hosts: ['127.0.0.1'], algorithm: 'static', checkInterval: 0 };
+const HOSTS: Hosts = { type: 'hosts', seq: 4, hosts: ['a', 'b'], algorithm: 'roundrobin', checkInterval: 9 };
+
+function entry(port: number): ServerEntry {
+  return toServerEntry(`127.0.0.1:${port}`, 8250) as ServerEntry;
+}
+
+async function serve(t: Tap.Test, script: Script): Promise<ScriptedServer> {
+  const server = await startScriptedServer(script);
+  t.teardown(() => server.close());
+  return server;
+}
+
+async function failure(promise: Promise<Session | HandshakeFailure>): Promise<HandshakeFailure> {
+  const result = await promise;
+  if (result instanceof Session) {
+    result.close();
+    throw new Error('expected a handshake failure, got a session');
+  }
+  return result;
+}
+
+async function session(t: Tap.Test, server: ScriptedServer, opts = OPTIONS): Promise<Session> {
+  const result = await openSession(entry(server.port), HELLO, opts);
+  if (result instanceof HandshakeFailure) throw result;
+  t.teardown(() => result.close());
+  return result;
+}
+
+const welcomes: Script = { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) };
+
+t.test('a welcome makes a session; the hello is sent as given', async (t) => {
+  const server = await serve(t, welcomes);
+  const s = await session(t, server);
+  t.equal(s.welcome.hostId, 1);
+  t.equal(s.pingIntervalMs, 20, 'the server\'s ping interval is used');
+  t.equal(s.server.port, server.port);
+  t.same(server.connections[0]?.received[0], HELLO);
+});
+
+t.test('no welcome, no session', async (t) => {
+  t.test('refused', async (t) => {
+    const port = await freePort();
+    const f = await failure(openSession(entry(port), HELLO, OPTIONS));
+    t.equal(f.code, 'connect_failed');
+    t.match(f.message, /ECONNREFUSED/);
+  });
+
+  t.test('a server that accepts then closes is not healthy', async (t) => {
+    const server = await serve(t, { onConnect: (conn) => conn.socket.destroy() });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'closed');
+    t.equal(f.message, 'the server closed the connection before welcome');
+  });
+
+  t.test('a server that never answers hello times out', async (t) => {
+    const server = await serve(t, {});
+    const f = await failure(openSession(entry(server.port), HELLO, { ...OPTIONS, handshakeTimeoutMs: 30 }));
+    t.equal(f.code, 'handshake_timeout');
+    t.equal(f.message, 'no welcome within 30 ms');
+  });
+
+  t.test('an error reply carries the server\'s code', async (t) => {
+    const server = await serve(t, {
+      onMessage: (conn) => conn.send({ type: 'error', code: 'draining', message: 'try your next server' }),
+    });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'server_error');
+    t.equal(f.serverCode, 'draining');
+    t.equal(f.message, 'draining: try your next server');
+  });
+
+  t.test('anything but welcome first is a bad reply', async (t) => {
+    const server = await serve(t, { onMessage: (conn) => conn.send(HOSTS) });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'bad_reply');
+    t.equal(f.message, 'expected welcome, got hosts');
+  });
+
+  t.test('bytes that break the protocol are a bad reply', async (t) => {
+    const server = await serve(t, { onMessage: (conn) => conn.socket.write(Buffer.from([0, 0, 0, 0])) });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'bad_reply');
+  });
+
+  t.test('an abort ends a handshake in progress', async (t) => {
+    let helloArrived: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (helloArrived = resolve));
+    const server = await serve(t, { onMessage: () => helloArrived() });
+    const controller = new AbortController();
+    const pending = openSession(entry(server.port), HELLO, OPTIONS, controller.signal);
+    await arrived;
+    controller.abort();
+    const f = await failure(pending);
+    t.equal(f.code, 'aborted');
+    t.equal(f.message, 'stopped during the handshake');
+  });
+
+  t.test('an aborted signal stops before connecting, and during the connect', async (t) => {
+    const server = await serve(t, welcomes);
+    const controller = new AbortController();
+    controller.abort();
+    t.equal((await failure(openSession(entry(server.port), HELLO, OPTIONS, controller.signal))).message, 'stopped before connecting');
+    const during = new AbortController();
+    const pending = openSession(entry(server.port), HELLO, OPTIONS, during.signal);
+    during.abort();
+    t.equal((await failure(pending)).message, 'stopped while connecting');
+  });
+});
+
+t.test('a hosts frame right behind the welcome is held until start()', async (t) => {
+  const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000), HOSTS) });
+  const s = await session(t, server);
+  const got: Hosts[] = [];
+  s.on('hosts', (h) => got.push(h));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(got, [], 'nothing delivered before start');
+  s.start();
+  t.same(got, [HOSTS]);
+});
+
+t.test('liveness', async (t) => {
+  t.test('a silent server is declared dead after 3 intervals, and was pinged meanwhile', async (t) => {
+    const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) });
+    const s = await session(t, server);
+    s.start();
+    const [reason] = (await once(s, 'closed')) as [CloseReason];
+    t.equal(reason.code, 'ping_timeout');
+    t.match(reason.message, /^no frame from the server for \d+ ms$/);
+    t.ok(server.connections[0]!.received.some((m) => m.type === 'ping'), 'the agent pinged');
+    t.equal(s.closed, true);
+  });
+
+  t.test('the default interval applies when the welcome states none', async (t) => {
+    const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome()) });
+    const s = await session(t, server, { ...OPTIONS, defaultPingIntervalMs: 15 });
+    t.equal(s.pingIntervalMs, 15);
+  });
+
+  t.test('server pings are answered with pongs, and keep the session alive', async (t) => {
+    let pongs = 0;
+    let enough: () => void = () => {};
+    const fivePongs = new Promise<void>((resolve) => (enough = resolve));
+    const server = await serve(t, {
+      onMessage: (conn, m) => {
+        if (m.type === 'hello') {
+          conn.send(welcome(20));
+          conn.send({ type: 'ping' });
+        } else if (m.type === 'pong') {
+          pongs += 1;
+          if (pongs === 5) enough();
+          else setTimeout(() => conn.send({ type: 'ping' }), 15);
+        }
+      },
+    });
+    const s = await session(t, server);
+    s.start();
+    await fivePongs;
+    t.equal(s.closed, false, 'five ping/pong rounds at nearly the deadline each, still alive');
+  });
+
+  t.test('pongs from the server count as inbound frames', async (t) => {
+    let pings = 0;
+    let enough: () => void = () => {};
+    const sixPings = new Promise<void>((resolve) => (enough = resolve));
+    const server = await serve(t, {
+      onMessage: (conn, m) => {
+        if (m.type === 'hello') conn.send(welcome(20));
+        if (m.type === 'ping') {
+          conn.send({ type: 'pong' });
+          pings += 1;
+          if (pings === 6) enough();
+        }
+      },
+    });
+    const s = await session(t, server);
+    s.start();
+    await sixPings;
+    t.equal(s.closed, false);
+  });
+});
+
+t.test('how a session ends', async (t) => {
+  async function ended(t: Tap.Test, act: (conn: import('./scripted-server').ScriptedConnection) => void): Promise<CloseReason> {
+    const server = await serve(t, welcomes);
+    const s = await session(t, server);
+    s.start();
+    const closed = once(s, 'closed') as Promise<[CloseReason]>;
+    act(await server.connection(1));
+    return (await closed)[0];
+  }
+
+  t.test('the server closes', async (t) => {
+    t.same(await ended(t, (conn) => conn.socket.destroy()), { code: 'closed', message: 'the server closed the connection' });
+  });
+  t.test('the server sends an error', async (t) => {
+    t.same(await ended(t, (conn) => conn.send({ type: 'error', code: 'shutting_down', message: 'bye' })), {
+      code: 'server_error',
+      message: 'bye',
+      serverCode: 'shutting_down',
+    });
+  });
+  t.test('the server breaks the protocol', async (t) => {
+    const reason = await ended(t, (conn) => conn.socket.write(Buffer.from([0xff, 0, 0, 0])));
+    t.equal(reason.code, 'protocol_error');
+  });
+  t.test('a second welcome', async (t) => {
+    t.same(await ended(t, (conn) => conn.send(welcome(20))), { code: 'protocol_error', message: 'a second welcome from the server' });
+  });
+  t.test('closed by the agent: the ack written just before still reaches the server', async (t) => {
+    const server = await serve(t, welcomes);
+    const s = await session(t, server);
+    s.start();
+    const conn = await server.connection(1);
+    const serverSawClose = once(conn.socket, 'close');
+    s.sendAck({ type: 'ack', seq: 4, ok: true });
+    s.close();
+    s.close();
+    s.sendAck({ type: 'ack', seq: 5, ok: true });
+    await serverSawClose;
+    t.same(
+      conn.received.filter((m) => m.type === 'ack'),
+      [{ type: 'ack', seq: 4, ok: true }],
+      'the ack before close arrived, the one after was not sent',
+    );
+  });
+  t.test('a close before start() is delivered by start()', async (t) => {
+    const server = await serve(t, welcomes);
+    const s = await session(t, server);
+    const conn = await server.connection(1);
+    conn.socket.destroy();
+    const reasons: CloseReason[] = [];
+    s.on('closed', (r) => reasons.push(r));
+    // Nothing is emitted before start() by design, so poll the flag (with a deadline).
+    const deadline = Date.now() + 5_000;
+    while (!s.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.equal(s.closed, true);
+    t.same(reasons, []);
+    s.start();
+    t.same(reasons, [{ code: 'closed', message: 'the server closed the connection' }]);
+  });
+});
