@@ -1,0 +1,199 @@
+/**
+ * The admin HTTP listener: a small route table over node:http. Routes are plain values, so
+ * more can be mounted (e.g. GET /metrics) by passing them in; nothing here knows the server.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bearerMatches } from './auth';
+import type { Logger } from '../log';
+
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export interface AdminRequest {
+  readonly method: HttpMethod;
+  readonly url: URL;
+  /** Values of the `:name` segments of the route's path. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The parsed JSON body, for routes declared with `body: 'json'`; else undefined. */
+  readonly body: unknown;
+}
+
+export interface AdminResponse {
+  status: number;
+  /** Sent as JSON, unless `contentType` is given and `body` is a string. */
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: HttpMethod;
+  /** Literal segments and `:name` parameters, e.g. `/api/hosts/:id`. */
+  path: string;
+  /** Mutating routes require `Authorization: Bearer TOKEN`. */
+  auth?: boolean;
+  body?: 'json';
+  handle(request: AdminRequest): Promise<AdminResponse> | AdminResponse;
+}
+
+export interface AdminServerOptions {
+  routes: readonly Route[];
+  token: string;
+  /** Largest request body accepted, in bytes; more gets 413. */
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 65_536;
+
+export function json(status: number, body: unknown, headers?: Record<string, string>): AdminResponse {
+  return headers === undefined ? { status, body } : { status, body, headers };
+}
+
+export function errorResponse(status: number, message: string): AdminResponse {
+  return json(status, { error: message });
+}
+
+interface CompiledRoute {
+  route: Route;
+  segments: string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  return { route, segments: route.path.split('/').slice(1) };
+}
+
+function matchSegments(pattern: readonly string[], actual: readonly string[]): Record<string, string> | undefined {
+  if (pattern.length !== actual.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let index = 0; index < pattern.length; index++) {
+    const expected = pattern[index]!;
+    const got = actual[index]!;
+    if (expected.startsWith(':')) {
+      if (got === '') return undefined;
+      params[expected.slice(1)] = decodeURIComponent(got);
+    } else if (expected !== got) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+type Match = { kind: 'found'; route: Route; params: Record<string, string> } | { kind: 'method'; allow: string[] } | { kind: 'none' };
+
+function findRoute(routes: readonly CompiledRoute[], method: string, path: string): Match {
+  const segments = path.split('/').slice(1);
+  const allow: string[] = [];
+  for (const compiled of routes) {
+    const params = matchSegments(compiled.segments, segments);
+    if (params === undefined) continue;
+    if (compiled.route.method === method) return { kind: 'found', route: compiled.route, params };
+    allow.push(compiled.route.method);
+  }
+  return allow.length > 0 ? { kind: 'method', allow } : { kind: 'none' };
+}
+
+class BodyTooLarge extends Error {
+  readonly code = 'body_too_large';
+}
+
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new BodyTooLarge());
+        request.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function send(response: http.ServerResponse, result: AdminResponse): void {
+  const isText = result.contentType !== undefined && typeof result.body === 'string';
+  const payload = isText ? (result.body as string) : `${JSON.stringify(result.body)}\n`;
+  response.writeHead(result.status, {
+    'content-type': isText ? result.contentType! : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+    ...result.headers,
+  });
+  response.end(payload);
+}
+
+/** Runs one request to completion; every failure becomes a response, never a throw. */
+async function dispatch(
+  routes: readonly CompiledRoute[],
+  options: AdminServerOptions,
+  request: http.IncomingMessage,
+): Promise<AdminResponse> {
+  const url = new URL(request.url ?? '/', 'http://admin.invalid');
+  const match = findRoute(routes, request.method ?? 'GET', url.pathname);
+  if (match.kind === 'none') return errorResponse(404, `no route for ${url.pathname}`);
+  if (match.kind === 'method') {
+    return json(405, { error: `method ${request.method} not allowed on ${url.pathname}` }, { allow: match.allow.join(', ') });
+  }
+  const { route, params } = match;
+  if (route.auth === true && !bearerMatches(request.headers.authorization, options.token)) {
+    return json(401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
+  }
+  let body: unknown;
+  if (route.body === 'json') {
+    let raw: Buffer;
+    try {
+      raw = await readBody(request, options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return errorResponse(413, `body exceeds ${options.maxBodyBytes} bytes`);
+      throw error;
+    }
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      return errorResponse(400, `body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  return route.handle({ method: route.method, url, params, body });
+}
+
+export function createAdminServer(options: AdminServerOptions): http.Server {
+  const routes = options.routes.map(compile);
+  const server = http.createServer((request, response) => {
+    dispatch(routes, options, request)
+      .catch((error: unknown) => {
+        options.logger.error({ err: error, url: request.url }, 'admin request failed');
+        return errorResponse(500, 'internal error');
+      })
+      .then((result) => {
+        // An oversized body is left unread; closing avoids reading it just to discard it.
+        if (result.status === 413) response.setHeader('connection', 'close');
+        send(response, result);
+      })
+      .catch((error: unknown) => options.logger.error({ err: error }, 'admin response failed'));
+  });
+  // Admin clients are few and short-lived; idle keep-alive sockets must not delay shutdown.
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  return server;
+}
+
+export function listenHttp(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * The JSON logger (pino). Created once by the entry point and passed in: no module-level
+ * logger, so tests can give the server a silent or captured one.
+ */
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Where lines go; default stdout through an asynchronous sonic-boom (flush on exit). */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  // Asynchronous stdout keeps a connect storm from blocking on log writes; flushLogger() at
+  // shutdown writes what is still buffered.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  return pino({ level: options.level, base: { pid: process.pid } }, destination);
+}
+
+/** A logger that drops everything (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/** Writes buffered lines before the process exits; never throws (exit paths call it). */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}

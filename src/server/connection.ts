@@ -1,0 +1,397 @@
+/**
+ * One agent connection: handshake, list delivery, acks and liveness.
+ *
+ * Everything that happens here is caught and turned into an `error` frame and a close of THIS
+ * socket; nothing thrown can reach the listener or another agent's connection.
+ */
+import type { Socket } from 'node:net';
+import { encodeMessage } from '../protocol/encoder';
+import { MessageReader } from '../protocol/message-decoder';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type Ack,
+  type AgentMessage,
+  type ErrorCode,
+  type Hello,
+} from '../protocol/messages';
+import type { HostRecord } from '../store/types';
+import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from './events';
+import type { AgentListState, FanoutAgent } from './fanout';
+import type { HostsFrame } from './fleet';
+
+export interface ConnectionLimits {
+  /** Time from accept to the first `hello`. */
+  handshakeTimeoutMs: number;
+  pingIntervalMs: number;
+  /** The agent is dropped when this many pings in a row go unanswered by any frame. */
+  maxMissedPings: number;
+  maxFrame: number;
+  /** An agent that stops reading is dropped once this much output is queued for it. */
+  maxWriteBufferBytes: number;
+  /** How long a closing connection may take to flush its last frame before it is destroyed. */
+  closeGraceMs: number;
+}
+
+/** What a connection needs from the rest of the server; given, never imported. */
+export interface ConnectionContext {
+  readonly limits: ConnectionLimits;
+  readonly events: ServerEvents;
+  /** Refusal reason for a hello (e.g. a bad token), or undefined to admit it. */
+  authorize(hello: Hello): string | undefined;
+  /** Registers the guid durably and returns its record (existing or new). */
+  register(guid: string, zone: string): Promise<HostRecord>;
+  /** Called once the handshake succeeded; false when a newer connection holds the guid. */
+  attach(connection: AgentConnection): boolean;
+  detach(connection: AgentConnection): void;
+  /** The list to send an agent holding `state`, or undefined when it is up to date. */
+  listToSend(state: AgentListState): readonly string[] | undefined;
+  hostsFrame(hosts: readonly string[]): HostsFrame;
+  /** The address put in `welcome.server` for an agent that connected through `socket`. */
+  advertisedAddress(socket: Socket): string;
+}
+
+export const DEFAULT_ZONE = 'default';
+
+type Phase = 'handshake' | 'registering' | 'ready' | 'closing' | 'closed';
+
+/** A hosts frame waiting for its ack, to measure the latency. */
+interface PendingAck {
+  seq: number;
+  sentAt: number;
+}
+
+/** Bounds the pending-ack queue of an agent that never acks. */
+const MAX_PENDING_ACKS = 32;
+
+const PING_FRAME = encodeMessage({ type: 'ping' });
+const PONG_FRAME = encodeMessage({ type: 'pong' });
+
+export interface LastSent {
+  seq: number;
+  hosts: readonly string[];
+  algorithm: string;
+  checkInterval: number;
+  at: Date;
+}
+
+export class AgentConnection implements FanoutAgent {
+  readonly remoteAddress: string;
+  private phase: Phase = 'handshake';
+  private readonly reader: MessageReader<'agent'>;
+  private readonly acceptedAt = Date.now();
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last inbound bytes: any frame proves the agent alive. */
+  private lastInboundAt = performance.now();
+  private closeReason: DisconnectReason | undefined;
+  private state: AgentListState | undefined;
+  private host: HostRecord | undefined;
+  private pendingAcks: PendingAck[] = [];
+  private sent: LastSent | undefined;
+  private ackedOk: boolean | undefined;
+  private handshakeReported = false;
+
+  constructor(
+    readonly connId: number,
+    private readonly socket: Socket,
+    private readonly context: ConnectionContext,
+  ) {
+    this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    this.reader = new MessageReader({ accept: 'agent', maxFrame: context.limits.maxFrame });
+  }
+
+  /** Wires the socket; call once, right after accept. */
+  start(): void {
+    const { socket } = this;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
+    socket.on('error', () => {
+      this.closeReason ??= 'socket_error';
+    });
+    socket.on('end', () => {
+      this.closeReason ??= 'closed_by_agent';
+    });
+    socket.on('close', () => this.guard(() => this.onClose()));
+    this.handshakeTimer = setTimeout(
+      () =>
+        this.guard(() => {
+          this.emitHandshake('handshake_timeout');
+          this.fail('handshake_timeout', `no hello within ${this.context.limits.handshakeTimeoutMs} ms`);
+        }),
+      this.context.limits.handshakeTimeoutMs,
+    );
+    this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
+  }
+
+  get guid(): string | undefined {
+    return this.host?.guid;
+  }
+
+  get hostId(): number | undefined {
+    return this.host?.id;
+  }
+
+  get zone(): string | undefined {
+    return this.host?.zone;
+  }
+
+  /** What the agent holds, once its handshake is done; undefined before. */
+  get listState(): AgentListState | undefined {
+    return this.phase === 'ready' ? this.state : undefined;
+  }
+
+  get lastSent(): LastSent | undefined {
+    return this.sent;
+  }
+
+  /** Whether the last `hosts` frame was acked ok (undefined: none sent, or not acked yet). */
+  get acked(): boolean | undefined {
+    return this.pendingAcks.length > 0 ? undefined : this.ackedOk;
+  }
+
+  get isOpen(): boolean {
+    return this.phase !== 'closing' && this.phase !== 'closed';
+  }
+
+  sendHosts(hosts: readonly string[], cause: HostsCause): void {
+    if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
+    const frame = this.context.hostsFrame(hosts);
+    if (!this.write(frame.frame)) return;
+    this.state = { ...this.state, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
+    this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, at: new Date() };
+    if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
+    this.pendingAcks.push({ seq: frame.seq, sentAt: performance.now() });
+    this.context.events.emit('hostsSent', {
+      connId: this.connId,
+      hostId: this.host.id,
+      guid: this.host.guid,
+      seq: frame.seq,
+      hosts: frame.hosts,
+      algorithm: frame.algorithm,
+      checkInterval: frame.checkInterval,
+      cause,
+    });
+  }
+
+  /** Sends `error {code}` and closes: shutdown, draining, or a protocol fault. */
+  fail(code: ErrorCode, message: string, reason: DisconnectReason = code): void {
+    if (!this.isOpen) return;
+    this.closeReason ??= reason;
+    this.phase = 'closing';
+    this.clearTimers();
+    if (this.socket.writable) this.socket.end(encodeMessage({ type: 'error', code, message }));
+    // The peer may never close its side; do not hold the descriptor forever.
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.context.limits.closeGraceMs);
+    this.closeTimer.unref();
+  }
+
+  /** Closes without an error frame (replaced by a newer connection, host removed, dead peer). */
+  close(reason: DisconnectReason): void {
+    if (this.phase === 'closed') return;
+    this.closeReason ??= reason;
+    this.phase = 'closing';
+    this.clearTimers();
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.isOpen) return; // draining what the peer still sends while we close
+    this.lastInboundAt = performance.now();
+    const error = this.reader.push(chunk, (message) => this.onMessage(message));
+    if (error !== undefined && this.isOpen) {
+      this.context.events.emit('protocolError', {
+        connId: this.connId,
+        remoteAddress: this.remoteAddress,
+        code: error.code,
+        message: error.message,
+        ...(this.host === undefined ? {} : { hostId: this.host.id }),
+      });
+      if (this.phase === 'handshake') this.emitHandshake(error.code);
+      this.fail(error.code, error.message, 'protocol_error');
+    }
+  }
+
+  private onMessage(message: AgentMessage): ProtocolError | undefined {
+    if (!this.isOpen) return new ProtocolError('bad_message', 'connection is closing');
+    if (this.phase === 'handshake') {
+      if (message.type !== 'hello') return new ProtocolError('bad_message', `expected hello first, got ${message.type}`);
+      return this.onHello(message);
+    }
+    switch (message.type) {
+      case 'hello':
+        return new ProtocolError('bad_message', 'hello was already received');
+      case 'ping':
+        this.write(PONG_FRAME);
+        return undefined;
+      case 'pong':
+        return undefined; // liveness was already noted when the bytes arrived
+      case 'ack':
+        return this.onAck(message);
+    }
+  }
+
+  private onHello(hello: Hello): ProtocolError | undefined {
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    if (hello.version !== PROTOCOL_VERSION) {
+      this.emitHandshake('unsupported_version', hello.guid);
+      this.fail('unsupported_version', `supported versions: ${PROTOCOL_VERSION}`);
+      return undefined;
+    }
+    const refusal = this.context.authorize(hello);
+    if (refusal !== undefined) {
+      this.emitHandshake('unauthorized', hello.guid);
+      this.fail('unauthorized', refusal);
+      return undefined;
+    }
+    this.phase = 'registering';
+    const zone = hello.zone ?? DEFAULT_ZONE;
+    this.context.register(hello.guid, zone).then(
+      (host) => this.guard(() => this.onRegistered(hello, host)),
+      (error: unknown) =>
+        this.guard(() => {
+          this.emitHandshake('server_busy', hello.guid);
+          this.fail('server_busy', `cannot register the host: ${(error as Error).message}`, 'store_error');
+        }),
+    );
+    return undefined;
+  }
+
+  private onRegistered(hello: Hello, host: HostRecord): void {
+    if (this.phase !== 'registering') return; // closed while the store was writing
+    this.host = host;
+    if (!this.context.attach(this)) {
+      this.emitHandshake('ok', host.guid);
+      this.close('replaced');
+      return;
+    }
+    this.phase = 'ready';
+    this.state = {
+      hostId: host.id,
+      zone: host.zone,
+      algorithm: hello.algorithm,
+      hosts: hello.hosts,
+      checkInterval: hello.checkInterval,
+    };
+    this.write(
+      encodeMessage({
+        type: 'welcome',
+        version: PROTOCOL_VERSION,
+        hostId: host.id,
+        server: this.context.advertisedAddress(this.socket),
+        pingInterval: this.context.limits.pingIntervalMs,
+      }),
+    );
+    this.emitHandshake('ok', host.guid);
+    const hosts = this.context.listToSend(this.state);
+    if (hosts !== undefined) this.sendHosts(hosts, 'handshake');
+    this.schedulePing(this.context.limits.pingIntervalMs);
+  }
+
+  private onAck(ack: Ack): ProtocolError | undefined {
+    if (this.host === undefined) return undefined;
+    // Frames are acked in order: an ack for seq S settles the oldest frame sent with S and any
+    // older one whose ack went missing. protocol.md: an ack for a seq not sent is ignored.
+    const index = this.pendingAcks.findIndex((pending) => pending.seq === ack.seq);
+    if (index < 0) return undefined;
+    const pending = this.pendingAcks.splice(0, index + 1)[index]!;
+    this.ackedOk = ack.ok;
+    this.context.events.emit('acked', {
+      connId: this.connId,
+      hostId: this.host.id,
+      guid: this.host.guid,
+      seq: ack.seq,
+      ok: ack.ok,
+      ...(ack.error === undefined ? {} : { error: ack.error }),
+      latencyMs: performance.now() - pending.sentAt,
+    });
+    return undefined;
+  }
+
+  private schedulePing(delayMs: number): void {
+    this.pingTimer = setTimeout(() => this.guard(() => this.onPingTick()), delayMs);
+  }
+
+  /**
+   * Pings once per interval and closes when nothing at all arrived for maxMissedPings
+   * intervals (protocol.md section 6). The last wait is shortened to end exactly at that
+   * deadline, so a dead agent is dropped after 3 intervals of silence, not up to 4.
+   */
+  private onPingTick(): void {
+    const { pingIntervalMs, maxMissedPings } = this.context.limits;
+    const deadlineMs = pingIntervalMs * maxMissedPings;
+    const silentMs = performance.now() - this.lastInboundAt;
+    if (silentMs >= deadlineMs) {
+      this.close('ping_timeout');
+      return;
+    }
+    this.write(PING_FRAME);
+    this.schedulePing(Math.min(pingIntervalMs, deadlineMs - silentMs));
+  }
+
+  /** Writes unless the agent stopped reading; then it is dropped instead of buffered. */
+  private write(frame: Buffer): boolean {
+    if (!this.socket.writable) return false;
+    if (this.socket.writableLength + frame.length > this.context.limits.maxWriteBufferBytes) {
+      this.close('slow_consumer');
+      return false;
+    }
+    this.socket.write(frame);
+    return true;
+  }
+
+  private onClose(): void {
+    if (!this.handshakeReported) this.emitHandshake('closed');
+    this.phase = 'closed';
+    this.clearTimers();
+    clearTimeout(this.closeTimer);
+    // The registry forgets this connection only if it still holds it (not a newer one).
+    if (this.host !== undefined) this.context.detach(this);
+    this.context.events.emit('disconnected', {
+      connId: this.connId,
+      remoteAddress: this.remoteAddress,
+      reason: this.closeReason ?? 'closed_by_agent',
+      ...(this.host === undefined ? {} : { hostId: this.host.id, guid: this.host.guid }),
+    });
+  }
+
+  private emitHandshake(result: HandshakeResult, guid?: string): void {
+    if (this.handshakeReported) return;
+    this.handshakeReported = true;
+    this.context.events.emit('handshake', {
+      connId: this.connId,
+      remoteAddress: this.remoteAddress,
+      result,
+      ...(guid === undefined ? {} : { guid }),
+      ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
+      durationMs: Date.now() - this.acceptedAt,
+    });
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.pingTimer);
+    this.handshakeTimer = undefined;
+    this.pingTimer = undefined;
+  }
+
+  /** The last line of defence: a bug in a handler closes this connection, nothing else. */
+  private guard(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.closeReason ??= 'socket_error';
+      this.context.events.emit('listenerError', { event: `connection ${this.connId}`, error });
+      this.socket.destroy();
+    }
+  }
+}
+
+/** `addr:port`, with IPv6 in brackets, as operators write it. */
+export function formatAddress(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return port === undefined ? host : `${host}:${port}`;
+}

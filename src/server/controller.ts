@@ -1,0 +1,147 @@
+/**
+ * Applies changes to the fleet in one order: validate, persist (the store), install (the
+ * Fleet), then tell the connected agents (fan-out). Used by the admin API, by handshakes that
+ * register hosts, and by changes other servers commit (cluster mode).
+ */
+import type { HostRecord, Settings, Store, StoreChange } from '../store/types';
+import { validateSettings } from '../store/settings-validate';
+import type { AgentRegistry } from './agent-registry';
+import type { ServerEvents } from './events';
+import { fanOut } from './fanout';
+import { FleetSettingsError, type Fleet } from './fleet';
+
+export interface HostView {
+  id: number;
+  guid: string;
+  zone: string;
+  registeredAt: string;
+  connected: boolean;
+  remoteAddress: string | null;
+  /** The last `hosts` frame sent on the current connection; null when none was needed. */
+  lastSent: { seq: number; hosts: readonly string[]; algorithm: string; checkInterval: number; at: string } | null;
+  /** Whether that frame was acked ok; null while unacked or when none was sent. */
+  acked: boolean | null;
+}
+
+export type RemoveHostResult =
+  | { kind: 'removed'; host: HostRecord; agentsUpdated: number }
+  | { kind: 'unknown' }
+  | { kind: 'connected'; host: HostRecord };
+
+export class FleetController {
+  constructor(
+    private readonly store: Store,
+    private readonly fleet: Fleet,
+    private readonly agents: AgentRegistry,
+    private readonly events: ServerEvents,
+  ) {}
+
+  current(): { settings: Settings; settingsVersion: number } {
+    return { settings: { ...this.fleet.settings }, settingsVersion: this.fleet.settingsVersion };
+  }
+
+  /**
+   * Validates the merged result inside the store's commit, then applies it live. Rejects with
+   * the store's SettingsError (nothing changed) or StoreUnavailableError.
+   */
+  async updateSettings(patch: Partial<Settings>): Promise<{ settings: Settings; settingsVersion: number }> {
+    const committed = await this.store.updateSettings(patch, validateSettings);
+    this.installSettings(committed.settings, committed.settingsVersion);
+    return this.current();
+  }
+
+  /** Durably registers a guid (a handshake), then re-sends to hosts whose list it moved. */
+  async registerHost(guid: string, zone: string): Promise<HostRecord> {
+    const host = await this.store.registerHost(guid, zone);
+    this.trackHost(host);
+    return host;
+  }
+
+  /**
+   * Removes a host. A connected host is refused unless `force`, which closes its connection
+   * first: a live agent would otherwise re-register at once under a new id.
+   */
+  async removeHost(id: number, force: boolean): Promise<RemoveHostResult> {
+    const host = this.fleet.host(id);
+    if (host === undefined) return { kind: 'unknown' };
+    const connection = this.agents.byHost(id);
+    if (connection !== undefined && !force) return { kind: 'connected', host };
+    connection?.close('removed');
+    const removed = await this.store.removeHost(id);
+    if (removed === undefined && this.fleet.host(id) === undefined) return { kind: 'unknown' };
+    return { kind: 'removed', host, agentsUpdated: this.untrackHost(id) ?? 0 };
+  }
+
+  /** Every registered host with its connection state, by ascending id. */
+  hosts(): HostView[] {
+    const views: HostView[] = [];
+    for (const host of this.fleet.hosts()) {
+      const connection = this.agents.byHost(host.id);
+      const sent = connection?.lastSent;
+      views.push({
+        id: host.id,
+        guid: host.guid,
+        zone: host.zone,
+        registeredAt: host.registeredAt,
+        connected: connection !== undefined,
+        remoteAddress: connection?.remoteAddress ?? null,
+        lastSent: sent === undefined ? null : { ...sent, at: sent.at.toISOString() },
+        acked: connection?.acked ?? null,
+      });
+    }
+    return views.sort((a, b) => a.id - b.id);
+  }
+
+  /** Applies a change another server committed (cluster mode). */
+  onStoreChange(change: StoreChange): void {
+    switch (change.kind) {
+      case 'settings':
+        this.installSettings(change.settings, change.settingsVersion);
+        return;
+      case 'host-added':
+        this.trackHost(change.host);
+        return;
+      case 'host-removed':
+        this.agents.byHost(change.id)?.close('removed');
+        this.untrackHost(change.id);
+        return;
+      case 'resync':
+        const ids = new Set(change.snapshot.hosts.map((host) => host.id));
+        for (const connection of [...this.agents.all()]) {
+          if (!ids.has(connection.hostId!)) connection.close('removed');
+        }
+        this.fleet.replaceHosts(change.snapshot.hosts);
+        this.installSettings(change.snapshot.settings, change.snapshot.settingsVersion, true);
+        return;
+    }
+  }
+
+  private installSettings(settings: Settings, settingsVersion: number, forceFanout = false): void {
+    const applied = this.fleet.applySettings(settings, settingsVersion);
+    // Committed settings were validated by the same rules, so this is a store written by
+    // something else; keep serving the last good settings rather than break every agent.
+    if (applied instanceof FleetSettingsError) {
+      this.events.emit('listenerError', { event: 'settingsChanged', error: applied });
+      return;
+    }
+    if (!applied && !forceFanout) return;
+    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'settings');
+    if (applied) this.events.emit('settingsChanged', { settings: { ...this.fleet.settings }, settingsVersion, agentsUpdated });
+  }
+
+  private trackHost(host: HostRecord): void {
+    const { added, shifted } = this.fleet.addHost(host);
+    if (!added) return;
+    this.events.emit('hostRegistered', { host });
+    if (shifted) fanOut(this.agents.all(), this.fleet, 'host-set', host.zone);
+  }
+
+  /** Forgets a host and re-sends to the agents of its zone whose position moved. */
+  private untrackHost(id: number): number | undefined {
+    const host = this.fleet.removeHost(id);
+    if (host === undefined) return undefined;
+    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'host-set', host.zone);
+    this.events.emit('hostRemoved', { host, agentsUpdated });
+    return agentsUpdated;
+  }
+}

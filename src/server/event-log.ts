@@ -1,0 +1,41 @@
+/**
+ * The log lines operators read: one per connect, handshake failure, disconnect, list sent,
+ * ack failure and setting change. A subscriber of ServerEvents, like metrics.
+ */
+import type { Logger } from '../log';
+import type { ServerEvents } from './events';
+
+/** Subscribes `logger` to `events`; returns the function that unsubscribes all. */
+export function logServerEvents(events: ServerEvents, logger: Logger): () => void {
+  const off = [
+    events.on('connected', (e) => logger.debug({ event: 'accepted', connId: e.connId, remote: e.remoteAddress }, 'agent connection accepted')),
+    events.on('handshake', (e) => {
+      if (e.result === 'ok') {
+        logger.info({ event: 'connected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, zone: e.zone, ms: e.durationMs }, 'agent connected');
+      } else {
+        logger.warn({ event: 'handshake_failed', connId: e.connId, remote: e.remoteAddress, result: e.result, guid: e.guid }, 'agent handshake failed');
+      }
+    }),
+    events.on('disconnected', (e) =>
+      logger.info({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, reason: e.reason }, 'agent disconnected'),
+    ),
+    events.on('protocolError', (e) =>
+      logger.warn({ event: 'protocol_error', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, code: e.code, detail: e.message }, 'agent broke the protocol'),
+    ),
+    events.on('hostsSent', (e) =>
+      logger.info({ event: 'hosts_sent', hostId: e.hostId, guid: e.guid, seq: e.seq, hosts: e.hosts, algorithm: e.algorithm, checkInterval: e.checkInterval, cause: e.cause }, 'list sent'),
+    ),
+    events.on('acked', (e) => {
+      if (!e.ok) logger.warn({ event: 'ack_failed', hostId: e.hostId, guid: e.guid, seq: e.seq, error: e.error }, 'agent could not persist its list');
+    }),
+    events.on('settingsChanged', (e) =>
+      logger.info({ event: 'settings_changed', settings: e.settings, settingsVersion: e.settingsVersion, agentsUpdated: e.agentsUpdated }, 'settings changed'),
+    ),
+    events.on('hostRegistered', (e) => logger.info({ event: 'host_registered', host: e.host }, 'host registered')),
+    events.on('hostRemoved', (e) => logger.info({ event: 'host_removed', host: e.host, agentsUpdated: e.agentsUpdated }, 'host removed')),
+    events.on('listenerError', (e) => logger.error({ event: 'internal_error', source: e.event, err: e.error }, 'internal error contained')),
+  ];
+  return () => {
+    for (const unsubscribe of off) unsubscribe();
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The typed events the server emits. Logging (event-log.ts) and, later, Prometheus metrics
+ * subscribe to them; nothing in the server reads a global to report what it did.
+ */
+import type { ErrorCode } from '../protocol/messages';
+import type { HostRecord, Settings } from '../store/types';
+
+/** Why a connection ended; one value per distinct cause so operators can count them apart. */
+export type DisconnectReason =
+  | 'closed_by_agent'
+  | 'socket_error'
+  | 'ping_timeout'
+  | 'protocol_error'
+  | 'replaced'
+  | 'removed'
+  | 'slow_consumer'
+  | 'shutting_down'
+  | 'store_error'
+  | ErrorCode;
+
+/** How a handshake ended: `ok`, the error code sent, or `closed` by the agent before the end. */
+export type HandshakeResult = 'ok' | ErrorCode | 'closed';
+
+/** What caused a `hosts` frame to be sent. */
+export type HostsCause = 'handshake' | 'settings' | 'host-set';
+
+export interface ServerEventMap {
+  connected: { connId: number; remoteAddress: string };
+  handshake: {
+    connId: number;
+    remoteAddress: string;
+    result: HandshakeResult;
+    hostId?: number;
+    guid?: string;
+    zone?: string;
+    durationMs: number;
+  };
+  disconnected: {
+    connId: number;
+    remoteAddress: string;
+    reason: DisconnectReason;
+    hostId?: number;
+    guid?: string;
+  };
+  hostsSent: {
+    connId: number;
+    hostId: number;
+    guid: string;
+    seq: number;
+    hosts: readonly string[];
+    algorithm: string;
+    checkInterval: number;
+    cause: HostsCause;
+  };
+  acked: {
+    connId: number;
+    hostId: number;
+    guid: string;
+    seq: number;
+    ok: boolean;
+    error?: string;
+    /** Milliseconds from the matching `hosts` send to this ack; undefined if none matched. */
+    latencyMs?: number;
+  };
+  protocolError: {
+    connId: number;
+    remoteAddress: string;
+    code: ErrorCode;
+    message: string;
+    hostId?: number;
+  };
+  settingsChanged: { settings: Settings; settingsVersion: number; agentsUpdated: number };
+  hostRegistered: { host: HostRecord };
+  hostRemoved: { host: HostRecord; agentsUpdated: number };
+  /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
+  listenerError: { event: string; error: unknown };
+}
+
+export type ServerEventName = keyof ServerEventMap;
+type Listener<K extends ServerEventName> = (event: ServerEventMap[K]) => void;
+
+/**
+ * A small synchronous emitter. Unlike node:events, a throwing listener cannot escape into the
+ * socket handler that emitted: the error is reported as `listenerError` and the rest run.
+ */
+export class ServerEvents {
+  private readonly listeners = new Map<ServerEventName, Set<Listener<never>>>();
+
+  /** Subscribes; returns the unsubscribe function. */
+  on<K extends ServerEventName>(name: K, listener: Listener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(name, set);
+    }
+    set.add(listener as Listener<never>);
+    return () => {
+      set.delete(listener as Listener<never>);
+    };
+  }
+
+  /** True when someone listens: lets hot paths skip building an event nobody reads. */
+  has(name: ServerEventName): boolean {
+    return (this.listeners.get(name)?.size ?? 0) > 0;
+  }
+
+  emit<K extends ServerEventName>(name: K, event: ServerEventMap[K]): void {
+    const set = this.listeners.get(name);
+    if (set === undefined) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<K>)(event);
+      } catch (error) {
+        if (name !== 'listenerError') this.emit('listenerError', { event: name, error });
+      }
+    }
+  }
+}

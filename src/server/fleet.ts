@@ -1,0 +1,184 @@
+/**
+ * The server's in-memory truth: the committed settings and their version, the parsed server
+ * list, the algorithm, the registered hosts with their per-zone index, one planner per zone,
+ * and the encoded `hosts` frames.
+ *
+ * Every question a connection asks on its hot path (which list does host H get, is the
+ * agent's list up to date, which bytes to send) is O(1) here; the work that depends on the
+ * whole fleet happens once per change, in plan().
+ */
+import { HostIndex, algorithmByName, isUpToDate } from '../lb/index';
+import type { Algorithm, ListPlanner } from '../lb/types';
+import { HostListError } from '../protocol/host-list';
+import { encodeMessage } from '../protocol/encoder';
+import { serverList, validateSettings } from '../store/settings-validate';
+import type { HostRecord, Settings, StoreSnapshot } from '../store/types';
+import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../store/types';
+import type { AgentListState, ListPolicy } from './fanout';
+
+/** Settings that cannot be served (a store edited by hand, or written by a newer version). */
+export class FleetSettingsError extends Error {
+  readonly code = 'bad_stored_settings';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FleetSettingsError';
+  }
+}
+
+/** One encoded `hosts` frame plus the values it carries, so senders can record them. */
+export interface HostsFrame {
+  readonly frame: Buffer;
+  readonly seq: number;
+  readonly hosts: readonly string[];
+  readonly algorithm: string;
+  readonly checkInterval: number;
+}
+
+interface Plan {
+  readonly settings: Settings;
+  readonly settingsVersion: number;
+  readonly servers: readonly string[];
+  readonly algorithm: Algorithm;
+}
+
+function makePlan(settings: Settings, settingsVersion: number): Plan | FleetSettingsError {
+  const problem = validateSettings(settings);
+  if (problem !== undefined) return new FleetSettingsError(problem);
+  const servers = serverList(settings[SETTING_HOST]);
+  const algorithm = algorithmByName(settings[SETTING_ALGORITHM]);
+  // validateSettings has checked both; these guards only satisfy the types.
+  if (servers instanceof HostListError || algorithm === undefined) return new FleetSettingsError('unreachable');
+  return { settings: Object.freeze({ ...settings }), settingsVersion, servers: Object.freeze(servers), algorithm };
+}
+
+export class Fleet implements ListPolicy {
+  private plan: Plan;
+  private readonly index = new HostIndex();
+  private readonly hostsById = new Map<number, HostRecord>();
+  private planners = new Map<string, ListPlanner>();
+  /**
+   * Encoded frames by list identity. Planners hand the same array to every host sharing a
+   * list, so one Buffer serves them all; a WeakMap lets lists no planner holds any more
+   * (a superseded plan, a shuffle permutation already sent) be collected with their frames.
+   */
+  private frames = new WeakMap<readonly string[], HostsFrame>();
+
+  private constructor(plan: Plan, hosts: readonly HostRecord[]) {
+    this.plan = plan;
+    for (const host of hosts) this.trackHost(host);
+  }
+
+  static fromSnapshot(snapshot: StoreSnapshot): Fleet | FleetSettingsError {
+    const plan = makePlan(snapshot.settings, snapshot.settingsVersion);
+    if (plan instanceof FleetSettingsError) return plan;
+    return new Fleet(plan, snapshot.hosts);
+  }
+
+  get settings(): Readonly<Settings> {
+    return this.plan.settings;
+  }
+
+  get settingsVersion(): number {
+    return this.plan.settingsVersion;
+  }
+
+  get algorithm(): Algorithm {
+    return this.plan.algorithm;
+  }
+
+  /**
+   * Installs committed settings. Returns false (and changes nothing) for a version not newer
+   * than the current one: two changes committed concurrently may resolve out of order.
+   */
+  applySettings(settings: Settings, settingsVersion: number): boolean | FleetSettingsError {
+    if (settingsVersion <= this.plan.settingsVersion) return false;
+    const plan = makePlan(settings, settingsVersion);
+    if (plan instanceof FleetSettingsError) return plan;
+    this.plan = plan;
+    this.planners = new Map();
+    this.frames = new WeakMap();
+    return true;
+  }
+
+  host(id: number): HostRecord | undefined {
+    return this.hostsById.get(id);
+  }
+
+  hosts(): IterableIterator<HostRecord> {
+    return this.hostsById.values();
+  }
+
+  get hostCount(): number {
+    return this.hostsById.size;
+  }
+
+  /**
+   * Records a registered host. `shifted` is true when other hosts of its zone may now expect
+   * a different list: the algorithm plans from the whole host set, or the new id landed
+   * before existing ones (cluster mode: another server's id arriving late) and moved them.
+   */
+  addHost(host: HostRecord): { added: boolean; shifted: boolean } {
+    const known = this.hostsById.get(host.id);
+    if (known !== undefined && known.zone === host.zone) return { added: false, shifted: false };
+    if (known !== undefined) this.removeHost(host.id);
+    const zone = this.index.zone(host.zone);
+    const ids = zone.ids();
+    const last = ids.length === 0 ? undefined : ids[ids.length - 1];
+    this.trackHost(host);
+    const appended = last === undefined || host.id > last;
+    const shifted = this.plan.algorithm.dependsOnHostSet || !appended;
+    if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
+    return { added: true, shifted };
+  }
+
+  /** Forgets a host; returns its record, or undefined when unknown. */
+  removeHost(id: number): HostRecord | undefined {
+    const host = this.hostsById.get(id);
+    if (host === undefined) return undefined;
+    this.hostsById.delete(id);
+    this.index.remove(id);
+    if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
+    return host;
+  }
+
+  /** Replaces every host (cluster resync). */
+  replaceHosts(hosts: readonly HostRecord[]): void {
+    for (const id of [...this.hostsById.keys()]) this.removeHost(id);
+    for (const host of hosts) this.trackHost(host);
+    this.planners = new Map();
+  }
+
+  /** The list host `hostId` of `zone` should hold now. O(1) after the zone's first plan. */
+  expectedFor(hostId: number | undefined, zone: string): readonly string[] {
+    let planner = this.planners.get(zone);
+    if (planner === undefined) {
+      planner = this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone));
+      this.planners.set(zone, planner);
+    }
+    return planner.listFor(hostId);
+  }
+
+  listToSend(state: AgentListState): readonly string[] | undefined {
+    const expected = this.expectedFor(state.hostId, state.zone);
+    const current = isUpToDate(this.plan.algorithm, state.algorithm, state.hosts, expected);
+    return current && state.checkInterval === this.plan.settings[SETTING_CHECK_INTERVAL] ? undefined : expected;
+  }
+
+  /** The encoded `hosts` frame for a list from expectedFor(); one Buffer per distinct list. */
+  hostsFrame(hosts: readonly string[]): HostsFrame {
+    let cached = this.frames.get(hosts);
+    if (cached === undefined) {
+      const { settings, settingsVersion, algorithm } = this.plan;
+      const checkInterval = settings[SETTING_CHECK_INTERVAL];
+      const frame = encodeMessage({ type: 'hosts', seq: settingsVersion, hosts: [...hosts], algorithm: algorithm.name, checkInterval });
+      cached = { frame, seq: settingsVersion, hosts, algorithm: algorithm.name, checkInterval };
+      this.frames.set(hosts, cached);
+    }
+    return cached;
+  }
+
+  private trackHost(host: HostRecord): void {
+    this.hostsById.set(host.id, host);
+    this.index.add(host.id, host.zone);
+  }
+}
