@@ -16,6 +16,10 @@ export function repoRoot(from = __dirname): string {
   return dir;
 }
 
+export const paths = {
+  root: (): string => repoRoot(),
+};
+
 export const compiled = {
   cli: (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
   rawServer: (): string => path.join(repoRoot(), 'dist', 'native-bench', 'raw-server.js'),

@@ -61,10 +61,17 @@ function stderrTail(child: ChildProcess): () => string {
   return () => tail.trim();
 }
 
-export async function spawnRawServer(response: Buffer, host = '127.0.0.1'): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [compiled.rawServer(), '--response-hex', response.toString('hex'), '--host', host], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface RawSpawnOptions {
+  response: Buffer;
+  host?: string;
+  /** Default 0 (ephemeral); a restart passes the previous port. */
+  port?: number;
+}
+
+export async function spawnRawServer(opts: RawSpawnOptions): Promise<ServerProcess> {
+  const host = opts.host ?? '127.0.0.1';
+  const args = [compiled.rawServer(), '--response-hex', opts.response.toString('hex'), '--host', host, '--port', String(opts.port ?? 0)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = stderrTail(child);
   const exited = exitOf(child);
   const lines = readline.createInterface({ input: child.stdout! });

@@ -39,7 +39,8 @@ export interface SwarmSnapshot {
 }
 
 export interface RunOptions {
-  target: Target;
+  /** Servers to drive; worker i drives targets[i % length]. */
+  targets: Target[];
   concurrency: number;
   until: HandshakeEnd;
   timeoutMs: number;
@@ -68,6 +69,11 @@ export function sumCounters(a: Counters, b: Counters): Counters {
     lastCompletedNs: max(a.lastCompletedNs, b.lastCompletedNs),
     lastAckNs: max(a.lastAckNs, b.lastAckNs),
   };
+}
+
+function pick(targets: readonly Target[], workerIndex: number): Target {
+  const t = targets[workerIndex % targets.length]!;
+  return { host: t.host, port: t.port };
 }
 
 /** Splits `total` into `parts` near-equal counts, larger ones first. */
@@ -143,21 +149,24 @@ export class Swarm {
   /** N fresh connections, each closed after its handshake. */
   handshakes(total: number, guidPrefix: string, run: RunOptions): Promise<SwarmSnapshot> {
     const slices = this.slices(total, guidPrefix);
+    const { targets, ...rest } = run;
     const concurrency = this.perWorker(run.concurrency);
-    return this.all((id, i) => ({ id, cmd: 'handshakes', ...run, concurrency, slice: slices[i]! }));
+    return this.all((id, i) => ({ id, cmd: 'handshakes', ...rest, target: pick(targets, i), concurrency, slice: slices[i]! }));
   }
 
   /** Connects N more held agents (they stay connected and ack every `hosts`). */
   connect(total: number, guidPrefix: string, run: RunOptions): Promise<SwarmSnapshot> {
     const slices = this.slices(total, guidPrefix);
+    const { targets, ...rest } = run;
     const concurrency = this.perWorker(run.concurrency);
-    return this.all((id, i) => ({ id, cmd: 'connect', ...run, concurrency, slice: slices[i]! }));
+    return this.all((id, i) => ({ id, cmd: 'connect', ...rest, target: pick(targets, i), concurrency, slice: slices[i]! }));
   }
 
   /** Reconnects every held agent that is down. */
   reconnect(run: RunOptions): Promise<SwarmSnapshot> {
+    const { targets, ...rest } = run;
     const concurrency = this.perWorker(run.concurrency);
-    return this.all((id) => ({ id, cmd: 'reconnect', ...run, concurrency }));
+    return this.all((id, i) => ({ id, cmd: 'reconnect', ...rest, target: pick(targets, i), concurrency }));
   }
 
   /** Zeroes every worker's counters; returns the mark (hrtime ns) latencies count from. */

@@ -1,0 +1,17 @@
+/**
+ * The machine a run was made on, as BENCHMARKS.md states it: figures mean little without it.
+ */
+import os from 'node:os';
+import type { MachineInfo } from './results';
+
+export function machineInfo(now = new Date()): MachineInfo {
+  return {
+    // nproc counts the CPUs this process may run on, which is what the figures depend on.
+    nproc: os.availableParallelism(),
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    kernel: `${os.type()} ${os.release()}`,
+    date: now.toISOString(),
+  };
+}

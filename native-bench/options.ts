@@ -1,0 +1,173 @@
+/**
+ * `npm run bench -- [SCENARIO] [flags]`: parsing and checking. Every bad flag or value is a
+ * BenchUsageError that names it.
+ */
+import { parseArgs } from 'node:util';
+import type { AdminTarget } from './admin-client';
+import { SCENARIOS, type ClientKind, type PoolMode, type ScenarioName } from './results';
+import type { Target } from './swarm/ipc';
+
+export class BenchUsageError extends Error {
+  readonly code = 'bad_usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchUsageError';
+  }
+}
+
+/** The sizes of issue 5's targets: what a bare `npm run bench` runs. */
+/** The scenarios sized by a number of agents. */
+export type AgentScenario = Exclude<ScenarioName, 'admin-http'>;
+
+export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 };
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  /** True for a bare `npm run bench`: every scenario, then BENCHMARKS.md is rewritten. */
+  all: boolean;
+  /** Agents per scenario; --agents overrides every scenario's issue size. */
+  agents: Record<AgentScenario, number>;
+  concurrency: number;
+  /** Existing agentlb servers to drive instead of starting one. */
+  servers?: Target[];
+  admin?: AdminTarget;
+  /** The handshake client; undefined: native (the target's client), then node for reference. */
+  client?: ClientKind;
+  /** --pool value passed to `agentlb server`; several: each is measured. */
+  pools: PoolMode[];
+  json?: string;
+  markdown?: string;
+  workers?: number;
+  sources: number;
+  rounds: number;
+  timeoutMs: number;
+  /** Seconds of each autocannon run on the admin API. */
+  httpDurationS: number;
+  progress: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [SCENARIO] [flags]
+
+Scenarios (all of them, at issue 5's sizes, when none is given; that run rewrites BENCHMARKS.md):
+  handshake   N fresh connections at concurrency C: connect, hello, welcome (+hosts), close
+  storm       N agents connected; the server restarts; time until all N are welcomed again
+  propagate   N agents connected; one PUT /api/settings; time until all N have acked
+  idle        N agents connected; server RSS per agent next to a bare Node net server
+  admin-http  autocannon on the admin API: GET /api/settings and GET /metrics
+
+Flags:
+  --agents N          agents (default: 20000 handshake, 15000 otherwise)
+  --concurrency C     connections in flight (default 200)
+  --servers LIST      drive these agentlb servers (host:port,...) instead of starting one
+  --admin HOST:PORT   their admin API (propagate); --token T its bearer token
+  --client KIND       handshake client: native (epoll, C) or node (the swarm)
+  --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
+  --json FILE         write the results as JSON
+  --markdown FILE     write the BENCHMARKS.md tables there (default for a full run: ./BENCHMARKS.md)
+  --workers W         swarm worker processes (default: 2, more above 15000 agents each)
+  --sources S         loopback source addresses 127.0.0.1..S (default 8)
+  --rounds R          handshake rounds per server, alternating (default 3)
+  --timeout-ms T      per-attempt handshake timeout (default 10000)
+  --duration S        seconds of each autocannon run on the admin API (default 5)
+  --no-progress       no progress bar
+  --help`;
+
+function positiveInt(flag: string, text: string | undefined, min = 1): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new BenchUsageError(`${flag} needs an integer >= ${min}, got "${text}"`);
+  }
+  return n;
+}
+
+function hostPort(flag: string, text: string): Target {
+  const match = /^([^:\s]+):(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[2]) : 0;
+  if (match === null || port < 1 || port > 65_535) throw new BenchUsageError(`${flag} needs HOST:PORT entries, got "${text}"`);
+  return { host: match[1]!, port };
+}
+
+export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        agents: { type: 'string' },
+        concurrency: { type: 'string' },
+        servers: { type: 'string' },
+        admin: { type: 'string' },
+        token: { type: 'string' },
+        client: { type: 'string' },
+        pool: { type: 'string' },
+        json: { type: 'string' },
+        markdown: { type: 'string' },
+        workers: { type: 'string' },
+        sources: { type: 'string' },
+        rounds: { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        duration: { type: 'string' },
+        'no-progress': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (positionals.length > 1) throw new BenchUsageError(`one scenario at most, got "${positionals.join(' ')}"`);
+  const scenario = positionals[0];
+  if (scenario !== undefined && !(SCENARIOS as readonly string[]).includes(scenario)) {
+    throw new BenchUsageError(`unknown scenario "${scenario}" (expected ${SCENARIOS.join(', ')})`);
+  }
+  const scenarios = scenario === undefined ? [...SCENARIOS] : [scenario as ScenarioName];
+  const agents = positiveInt('--agents', values.agents);
+  const client = values.client;
+  if (client !== undefined && client !== 'native' && client !== 'node') {
+    throw new BenchUsageError(`--client must be native or node, got "${client}"`);
+  }
+  const pools = (values.pool ?? 'default').split(',').map((p) => p.trim());
+  for (const p of pools) {
+    if (!['on', 'off', 'auto', 'default'].includes(p)) throw new BenchUsageError(`--pool must be on, off or auto, got "${p}"`);
+  }
+  const servers = values.servers?.split(',').map((s) => hostPort('--servers', s));
+  if (servers !== undefined && scenarios.includes('storm')) {
+    throw new BenchUsageError('storm restarts the server it measures: it cannot run against --servers');
+  }
+  if (servers !== undefined && scenarios.includes('idle')) {
+    throw new BenchUsageError("idle reads the server's memory through /proc: it cannot run against --servers");
+  }
+  if (servers !== undefined && scenarios.includes('propagate') && values.admin === undefined) {
+    throw new BenchUsageError('propagate against --servers needs --admin HOST:PORT (and --token)');
+  }
+  const admin = values.admin === undefined ? undefined : { ...hostPort('--admin', values.admin), token: values.token ?? process.env.AGENTLB_ADMIN_TOKEN ?? '' };
+  const sources = positiveInt('--sources', values.sources) ?? 8;
+  if (sources > 254) throw new BenchUsageError(`--sources must be at most 254, got "${values.sources}"`);
+  return {
+    scenarios,
+    all: scenario === undefined,
+    agents: {
+      handshake: agents ?? ISSUE_SIZES.handshake,
+      storm: agents ?? ISSUE_SIZES.storm,
+      propagate: agents ?? ISSUE_SIZES.propagate,
+      idle: agents ?? ISSUE_SIZES.idle,
+    },
+    concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,
+    servers,
+    admin,
+    client: client as ClientKind | undefined,
+    pools: pools as PoolMode[],
+    json: values.json,
+    markdown: values.markdown,
+    workers: positiveInt('--workers', values.workers),
+    sources,
+    rounds: positiveInt('--rounds', values.rounds) ?? 3,
+    timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']) ?? 10_000,
+    httpDurationS: positiveInt('--duration', values.duration) ?? 5,
+    progress: isTty && !values['no-progress'],
+  };
+}

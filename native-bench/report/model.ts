@@ -1,0 +1,103 @@
+/**
+ * Every result as plain tables (a title, a header, rows of text): one model, rendered twice —
+ * in autocannon's terminal style (terminal.ts) and as Markdown for BENCHMARKS.md (markdown.ts).
+ */
+import type { ScenarioResult, Verdict } from '../results';
+import type { LatencySummary } from '../swarm/latency';
+
+export interface TableModel {
+  title: string;
+  head: string[];
+  rows: string[][];
+}
+
+export const fmtMs = (ms: number | undefined): string => (ms === undefined ? 'n/a' : ms >= 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms * 100) / 100} ms`);
+export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+export const fmtBytes = (b: number | undefined): string =>
+  b === undefined ? 'n/a' : Math.abs(b) >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(1)} MB` : Math.abs(b) >= 1024 ? `${(b / 1024).toFixed(2)} KB` : `${b} B`;
+const fmtKinds = (kinds: Record<string, number>): string =>
+  Object.entries(kinds)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || '0';
+
+const LATENCY_HEAD = ['Latency', '50%', '90%', '99%', 'Max', 'Avg', 'Count'];
+const latencyRow = (label: string, l: LatencySummary): string[] => [label, fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max), fmtMs(l.mean), fmtInt(l.count)];
+
+export function verdictTable(verdicts: readonly Verdict[]): TableModel {
+  return { title: 'Targets (issue 5)', head: ['Target', 'Measured', 'Met'], rows: verdicts.map((v) => [v.target, v.measured, v.met ? 'yes' : 'MISSED']) };
+}
+
+export function tablesFor(result: ScenarioResult): TableModel[] {
+  switch (result.scenario) {
+    case 'handshake':
+      return [
+        {
+          title: `handshake: ${fmtInt(result.agents)} fresh connections per round, concurrency ${result.concurrency}`,
+          head: ['Server', 'Client', 'Rate (median)', 'Rounds', 'Errors', 'Server CPU / handshake', 'vs raw'],
+          rows: result.runs.map((r) => [
+            r.server,
+            r.client,
+            `${fmtInt(r.rate)} /s`,
+            r.rates.map(fmtInt).join(', '),
+            r.errors === 0 ? '0' : `${r.errors} (${fmtKinds(r.errorKinds)})`,
+            `${r.serverCpuUs} µs`,
+            r.server === 'agentlb' ? `${result.ratios[r.client]} ×` : '1 ×',
+          ]),
+        },
+        { title: 'handshake latency (connect -> hosts), median round', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client})`, r.latencyMs)) },
+      ];
+    case 'storm':
+      return [
+        {
+          title: `storm: ${fmtInt(result.agents)} agents, server restart, reconnect at concurrency ${result.concurrency}; budget 1.3 × N / ${fmtInt(result.rawHandshakeRate)}/s = ${fmtMs(result.budgetMs)}`,
+          head: ['Server', 'Pool', 'Back', 'Lost', 'Shutdown', 'Restart', 'Ready -> all', 'SIGTERM -> all', 'Loop delay p99'],
+          rows: result.runs.map((r) => [
+            r.server,
+            r.server === 'raw' ? '-' : r.pool,
+            `${fmtInt(r.reconnected)}/${fmtInt(r.agents)}`,
+            r.lost === 0 ? '0' : `${r.lost} (${fmtKinds(r.failures)})`,
+            fmtMs(r.shutdownMs),
+            fmtMs(r.restartMs),
+            fmtMs(r.readyToAllMs),
+            fmtMs(r.killToAllMs),
+            fmtMs(r.loopDelayP99Ms),
+          ]),
+        },
+        { title: 'storm reconnect latency (connect -> welcome)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(r.server === 'raw' ? 'raw' : `agentlb (pool ${r.pool})`, r.latencyMs)) },
+      ];
+    case 'propagate':
+      return [
+        {
+          title: `propagate: ${fmtInt(result.agents)} agents, one PUT /api/settings that changes every list`,
+          head: ['Pool', 'Hosts received', 'Acked', 'Errors', 'PUT answered', 'PUT -> all acked', 'Loop delay p99'],
+          rows: result.runs.map((r) => [r.pool, fmtInt(r.hostsReceived), fmtInt(r.acked), String(r.errors), fmtMs(r.putMs), fmtMs(r.allAckedMs), fmtMs(r.loopDelayP99Ms)]),
+        },
+        { title: 'propagate latency (PUT -> hosts frame at the agent)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`pool ${r.pool}`, r.latencyMs)) },
+      ];
+    case 'idle':
+      return [
+        {
+          title: `idle: ${fmtInt(result.agents)} idle agents; agentlb / raw RSS per agent = ${result.ratio} ×`,
+          head: ['Server', 'Connected', 'RSS before', 'RSS after', 'RSS / agent', 'Heap / agent'],
+          rows: result.runs.map((r) => [r.server, fmtInt(r.connected), fmtBytes(r.rssBeforeBytes), fmtBytes(r.rssAfterBytes), fmtBytes(r.rssPerAgentBytes), fmtBytes(r.heapPerAgentBytes)]),
+        },
+      ];
+    case 'admin-http':
+      return [
+        {
+          title: 'admin API under autocannon (10 connections)',
+          head: ['GET', 'Req/s', '50%', '90%', '99%', 'Max', 'Errors', 'non-2xx'],
+          rows: result.runs.map((r) => [
+            r.path,
+            fmtInt(r.requestsPerSec),
+            fmtMs(r.latencyMs.p50),
+            fmtMs(r.latencyMs.p90),
+            fmtMs(r.latencyMs.p99),
+            fmtMs(r.latencyMs.max),
+            String(r.errors),
+            String(r.non2xx),
+          ]),
+        },
+      ];
+  }
+}

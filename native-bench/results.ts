@@ -1,0 +1,154 @@
+/**
+ * The shape of a bench run's results: what `--json FILE` writes, what the tables and
+ * BENCHMARKS.md are rendered from, and what the smoke test asserts on.
+ */
+import type { LatencySummary } from './swarm/latency';
+
+export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http';
+export const SCENARIOS: readonly ScenarioName[] = ['handshake', 'storm', 'propagate', 'idle', 'admin-http'];
+
+export type ServerKind = 'agentlb' | 'raw';
+export type ClientKind = 'native' | 'node';
+export type PoolMode = 'on' | 'off' | 'auto' | 'default';
+
+/** A target of issue 5, checked against this run's figures. */
+export interface Verdict {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface HandshakeRun {
+  server: ServerKind;
+  client: ClientKind;
+  /** Handshakes attempted per round, and rounds (alternating servers; the median is reported). */
+  count: number;
+  rounds: number;
+  ok: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  /** Median of the rounds' rates, handshakes per second. */
+  rate: number;
+  rates: number[];
+  latencyMs: LatencySummary;
+  /** Server CPU (user + system) per handshake, microseconds. */
+  serverCpuUs: number;
+}
+
+export interface HandshakeResult {
+  scenario: 'handshake';
+  agents: number;
+  concurrency: number;
+  runs: HandshakeRun[];
+  /** agentlb rate / raw rate for each client kind measured. */
+  ratios: Partial<Record<ClientKind, number>>;
+  verdicts: Verdict[];
+}
+
+export interface StormRun {
+  server: ServerKind;
+  pool: PoolMode;
+  agents: number;
+  /** Agents welcomed again after the restart. */
+  reconnected: number;
+  lost: number;
+  failures: Record<string, number>;
+  /** SIGTERM sent -> process exited. */
+  shutdownMs: number;
+  /** Process spawned -> listening (healthy). */
+  restartMs: number;
+  /** Server ready -> the last agent welcomed: the figure the target is about. */
+  readyToAllMs: number;
+  /** SIGTERM -> the last agent welcomed. */
+  killToAllMs: number;
+  latencyMs: LatencySummary;
+  /** Server event-loop delay p99 during the storm, from /metrics; undefined without metrics. */
+  loopDelayP99Ms?: number;
+}
+
+export interface StormResult {
+  scenario: 'storm';
+  agents: number;
+  concurrency: number;
+  /** The raw server's handshake rate with the native client, measured in this run. */
+  rawHandshakeRate: number;
+  /** 1.3 × N / rawHandshakeRate, ms. */
+  budgetMs: number;
+  runs: StormRun[];
+  verdicts: Verdict[];
+}
+
+export interface PropagateRun {
+  pool: PoolMode;
+  agents: number;
+  hostsReceived: number;
+  acked: number;
+  errors: number;
+  /** PUT sent -> its response. */
+  putMs: number;
+  /** PUT sent -> the last agent's ack. */
+  allAckedMs: number;
+  /** PUT sent -> each agent's `hosts`. */
+  latencyMs: LatencySummary;
+  loopDelayP99Ms?: number;
+}
+
+export interface PropagateResult {
+  scenario: 'propagate';
+  agents: number;
+  runs: PropagateRun[];
+  verdicts: Verdict[];
+}
+
+export interface IdleRun {
+  server: ServerKind;
+  agents: number;
+  connected: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  rssPerAgentBytes: number;
+  /** V8 heap used per agent, from /metrics (agentlb with metrics only). */
+  heapPerAgentBytes?: number;
+}
+
+export interface IdleResult {
+  scenario: 'idle';
+  agents: number;
+  runs: IdleRun[];
+  /** agentlb RSS per agent / raw RSS per agent. */
+  ratio: number;
+  verdicts: Verdict[];
+}
+
+export interface AdminHttpRun {
+  path: string;
+  connections: number;
+  durationS: number;
+  requestsPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  errors: number;
+  non2xx: number;
+}
+
+export interface AdminHttpResult {
+  scenario: 'admin-http';
+  runs: AdminHttpRun[];
+}
+
+export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult;
+
+export interface MachineInfo {
+  nproc: number;
+  memoryBytes: number;
+  node: string;
+  cpuModel: string;
+  kernel: string;
+  date: string;
+}
+
+export interface BenchReport {
+  command: string;
+  machine: MachineInfo;
+  durationS: number;
+  results: ScenarioResult[];
+}
