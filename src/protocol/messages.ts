@@ -37,6 +37,8 @@ export interface Welcome {
   version: number;
   hostId: number;
   server: string;
+  /** Milliseconds between the server's pings; the agent declares it dead after 3 silent intervals. */
+  pingInterval?: number;
 }
 
 export interface Hosts {

@@ -1,0 +1,79 @@
+/**
+ * Message -> frame bytes (protocol.md "Framing", "Encoding").
+ *
+ * encodeMessage is a pure function of the message's field VALUES: each message is rewritten
+ * into its canonical key order (the order of protocol.md's field tables) with absent optional
+ * fields left out, so two equal messages always give identical bytes. That is what lets the
+ * server encode one `hosts` frame and write it to every agent that gets the same list, and
+ * what makes protocol.md's hex examples reproducible.
+ */
+import { Packr } from 'msgpackr';
+import { Message } from './messages';
+
+/**
+ * variableMapSize: fixmap for small maps (msgpackr writes map16 for every object otherwise).
+ * Integers above 2^32 come out as float64 holding an integral value, which protocol.md allows.
+ */
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+const HEADER_BYTES = 4;
+
+/** The message's fields, in canonical order, without absent optional fields or unknown keys. */
+function canonical(msg: Message): Record<string, unknown> {
+  switch (msg.type) {
+    case 'hello':
+      return present({
+        type: msg.type,
+        version: msg.version,
+        guid: msg.guid,
+        zone: msg.zone,
+        hosts: msg.hosts,
+        algorithm: msg.algorithm,
+        checkInterval: msg.checkInterval,
+        token: msg.token,
+      });
+    case 'welcome':
+      return present({
+        type: msg.type,
+        version: msg.version,
+        hostId: msg.hostId,
+        server: msg.server,
+        pingInterval: msg.pingInterval,
+      });
+    case 'hosts':
+      return {
+        type: msg.type,
+        seq: msg.seq,
+        hosts: msg.hosts,
+        algorithm: msg.algorithm,
+        checkInterval: msg.checkInterval,
+      };
+    case 'ack':
+      return present({ type: msg.type, seq: msg.seq, ok: msg.ok, error: msg.error });
+    case 'error':
+      return { type: msg.type, code: msg.code, message: msg.message };
+    case 'ping':
+    case 'pong':
+      return { type: msg.type };
+  }
+}
+
+/** Drops undefined fields: msgpackr would encode undefined as an ext value, which we forbid. */
+function present(fields: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
+  return fields;
+}
+
+/**
+ * The complete frame (4-byte big-endian length, then the msgpack payload) in one fresh buffer
+ * the encoder never touches again: safe to keep and to write to many sockets. Callers send only validated values; the
+ * result is not checked against the receiver's maxFrame.
+ */
+export function encodeMessage(msg: Message): Buffer {
+  // packr.pack returns a view into its reusable scratch buffer; copy it out once, behind the header.
+  const payload = packr.pack(canonical(msg));
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  payload.copy(frame, HEADER_BYTES);
+  return frame;
+}

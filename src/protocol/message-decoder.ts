@@ -1,0 +1,89 @@
+/**
+ * Payload bytes -> plain value (decodePayload), and the whole inbound path
+ * bytes -> frames -> values -> validated messages (MessageReader).
+ */
+import { Options, Unpackr } from 'msgpackr';
+import { FrameDecoder } from './frame-decoder';
+import { AgentMessage, ProtocolError, ServerMessage } from './messages';
+import { scanPayload } from './msgpack-subset';
+import { validateAgentMessage, validateServerMessage } from './validate';
+
+/**
+ * Configured for untrusted input. scanPayload() has already refused ext/bin types, so these
+ * options only decide how the admitted subset becomes JS values:
+ * - useRecords/structuredClone off: no record definitions or reference graphs;
+ * - mapsAsObjects: maps become plain objects (msgpackr renames a `__proto__` key, and
+ *   validate.ts copies known keys into fresh objects anyway);
+ * - int64AsType 'auto': a uint64/int64 within 2^53 becomes a number, anything larger a bigint,
+ *   which validation rejects, instead of silently losing precision.
+ */
+const unpackr = new Unpackr({
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: true,
+  // 'auto' is implemented by msgpackr 2.x but missing from its typings.
+  int64AsType: 'auto' as Options['int64AsType'],
+});
+
+/** Decodes exactly one msgpack value filling `payload`; bad_frame otherwise. */
+export function decodePayload(payload: Buffer): unknown {
+  const entries = scanPayload(payload);
+  if (entries instanceof ProtocolError) return entries;
+  let value: unknown;
+  try {
+    value = unpackr.unpack(payload);
+  } catch (err) {
+    // The scan admits only what msgpackr decodes; this is a last line of defence.
+    return new ProtocolError('bad_frame', `payload could not be decoded: ${(err as Error).message}`);
+  }
+  // A repeated key would be decoded as "last one wins"; refuse the ambiguity instead.
+  if (entries >= 0 && Object.keys(value as object).length !== entries) {
+    return new ProtocolError('bad_frame', 'payload map repeats a key');
+  }
+  return value;
+}
+
+export type Direction = 'agent' | 'server';
+
+/** The messages a reader yields: accept 'agent' reads what agents send, i.e. AgentMessage. */
+export type AcceptedMessage<D extends Direction> = D extends 'agent' ? AgentMessage : ServerMessage;
+
+export interface MessageReaderOptions<D extends Direction> {
+  maxFrame?: number;
+  /** Whose messages this reader accepts; the other side's message types are bad_message. */
+  accept: D;
+}
+
+/** Returning a ProtocolError stops the reader; it is poisoned with that error. */
+export type MessageHandler<M> = (message: M) => ProtocolError | void;
+
+export class MessageReader<D extends Direction> {
+  private readonly frames: FrameDecoder;
+  private readonly validate: (value: unknown) => AcceptedMessage<D> | ProtocolError;
+
+  constructor(opts: MessageReaderOptions<D>) {
+    this.frames = new FrameDecoder({ maxFrame: opts.maxFrame });
+    this.validate = (opts.accept === 'agent' ? validateAgentMessage : validateServerMessage) as (
+      value: unknown,
+    ) => AcceptedMessage<D> | ProtocolError;
+  }
+
+  /** The error that poisoned this reader, if any. */
+  get error(): ProtocolError | undefined {
+    return this.frames.error;
+  }
+
+  /**
+   * Feeds bytes; calls onMessage for each complete valid message in order. Returns the first
+   * error (framing, decoding, validation, or one returned by onMessage); later pushes return it too.
+   */
+  push(chunk: Buffer, onMessage: MessageHandler<AcceptedMessage<D>>): ProtocolError | undefined {
+    return this.frames.push(chunk, (payload) => {
+      const value = decodePayload(payload);
+      if (value instanceof ProtocolError) return value;
+      const message = this.validate(value);
+      if (message instanceof ProtocolError) return message;
+      return onMessage(message);
+    });
+  }
+}

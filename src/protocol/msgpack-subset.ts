@@ -1,0 +1,131 @@
+/**
+ * A structural gate run over every payload BEFORE msgpackr sees it (protocol.md "Encoding").
+ *
+ * msgpackr's extension table is process-global and decodes ext types into Dates, Sets, Errors,
+ * RegExps, typed arrays, BigInts, bundled strings and record definitions, some of which change
+ * how the rest of the buffer is read. Rather than trust that table (any module may add to it),
+ * we admit only the protocol's subset: nil, bool, int, float64, str, array, map with str keys.
+ * The scan is iterative (no recursion for an attacker to exhaust), O(payload), allocates only
+ * a stack of at most LIMITS.nestingDepth counters, and proves exactly one value fills the payload.
+ */
+import { LIMITS } from './limits';
+import { ProtocolError } from './messages';
+
+/** Result of a successful scan: entries of the top-level map, or -1 if the value is not a map. */
+export type TopLevelMapEntries = number;
+
+const FORBIDDEN: Readonly<Record<number, string>> = {
+  0xc1: 'never-used byte 0xc1',
+  0xc4: 'bin 8',
+  0xc5: 'bin 16',
+  0xc6: 'bin 32',
+  0xc7: 'ext 8',
+  0xc8: 'ext 16',
+  0xc9: 'ext 32',
+  0xca: 'float 32',
+  0xd4: 'fixext 1',
+  0xd5: 'fixext 2',
+  0xd6: 'fixext 4',
+  0xd7: 'fixext 8',
+  0xd8: 'fixext 16',
+};
+
+/** Payload bytes after the type byte of fixed-size scalars. */
+const FIXED_SIZE: Readonly<Record<number, number>> = {
+  0xcb: 8, // float 64
+  0xcc: 1,
+  0xcd: 2,
+  0xce: 4,
+  0xcf: 8, // uint 8..64
+  0xd0: 1,
+  0xd1: 2,
+  0xd2: 4,
+  0xd3: 8, // int 8..64
+};
+
+function badFrame(message: string): ProtocolError {
+  return new ProtocolError('bad_frame', message);
+}
+
+function readLength(p: Buffer, pos: number, bytes: 1 | 2 | 4): number {
+  if (bytes === 1) return p[pos] as number;
+  return bytes === 2 ? p.readUInt16BE(pos) : p.readUInt32BE(pos);
+}
+
+interface Token {
+  /** Bytes following the type byte and length field (string body, scalar body). */
+  size: number;
+  /** Items a container opens (2 per map entry); 0 for scalars and empty containers. */
+  items: number;
+  isString: boolean;
+  isMap: boolean;
+  /** Bytes of the length field after the type byte. */
+  lengthBytes: 0 | 1 | 2 | 4;
+}
+
+/** Describes the value starting with type byte `t`; reads its length field at `pos`. */
+function describe(t: number, p: Buffer, pos: number): Token | ProtocolError {
+  const scalar = (size: number): Token => ({ size, items: 0, isString: false, isMap: false, lengthBytes: 0 });
+  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return scalar(0);
+  if (t <= 0x8f) return { size: 0, items: 2 * (t & 0x0f), isString: false, isMap: true, lengthBytes: 0 };
+  if (t <= 0x9f) return { size: 0, items: t & 0x0f, isString: false, isMap: false, lengthBytes: 0 };
+  if (t <= 0xbf) return { size: t & 0x1f, items: 0, isString: true, isMap: false, lengthBytes: 0 };
+  const forbidden = FORBIDDEN[t];
+  if (forbidden !== undefined) {
+    return badFrame(`payload uses msgpack type 0x${t.toString(16)} (${forbidden}), which the protocol does not allow`);
+  }
+  const fixed = FIXED_SIZE[t];
+  if (fixed !== undefined) return scalar(fixed);
+  // What is left: str 8/16/32 (0xd9..0xdb), array 16/32 (0xdc, 0xdd), map 16/32 (0xde, 0xdf).
+  const lengthBytes = t === 0xd9 ? 1 : t === 0xda || t === 0xdc || t === 0xde ? 2 : 4;
+  if (pos + lengthBytes > p.length) return truncated();
+  const n = readLength(p, pos, lengthBytes);
+  if (t <= 0xdb) return { size: n, items: 0, isString: true, isMap: false, lengthBytes };
+  if (t <= 0xdd) return { size: 0, items: n, isString: false, isMap: false, lengthBytes };
+  return { size: 0, items: 2 * n, isString: false, isMap: true, lengthBytes };
+}
+
+function truncated(): ProtocolError {
+  return badFrame('payload ends inside a msgpack value (truncated or garbage)');
+}
+
+/**
+ * Checks that `payload` is exactly one msgpack value of the protocol's subset.
+ * Returns the entry count of the top-level map (-1 when the value is not a map), or bad_frame.
+ */
+export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError {
+  // remaining[i]: items still expected in the i-th open container; isMap[i]: whether it is a map.
+  const remaining: number[] = [];
+  const isMap: boolean[] = [];
+  let topLevelEntries = -1;
+  let pos = 0;
+  do {
+    if (pos >= payload.length) return truncated();
+    const depth = remaining.length;
+    // Inside a map, items alternate key, value: with an even count left, the next item is a key.
+    const isKey = depth > 0 && isMap[depth - 1] === true && (remaining[depth - 1] as number) % 2 === 0;
+    if (depth > 0) remaining[depth - 1] = (remaining[depth - 1] as number) - 1;
+    const at = pos;
+    const token = describe(payload[pos++] as number, payload, pos);
+    if (token instanceof ProtocolError) return token;
+    if (isKey && !token.isString) return badFrame(`map key at byte ${at} is not a string`);
+    pos += token.lengthBytes + token.size;
+    if (pos > payload.length) return truncated();
+    if (depth === 0 && token.isMap) topLevelEntries = token.items / 2;
+    if (token.items > 0) {
+      if (depth >= LIMITS.nestingDepth) {
+        return badFrame(`payload nests arrays/maps deeper than ${LIMITS.nestingDepth} levels`);
+      }
+      remaining.push(token.items);
+      isMap.push(token.isMap);
+    }
+    while (remaining.length > 0 && remaining[remaining.length - 1] === 0) {
+      remaining.pop();
+      isMap.pop();
+    }
+  } while (remaining.length > 0);
+  if (pos !== payload.length) {
+    return badFrame(`payload has ${payload.length - pos} trailing byte(s) after its message`);
+  }
+  return topLevelEntries;
+}

@@ -1,0 +1,202 @@
+/**
+ * Decoded value -> typed message, or bad_message (protocol.md "Messages").
+ *
+ * Each validator builds a FRESH object holding only the fields it knows, read as own
+ * properties, so nothing else a peer sent (extra keys, `__proto__`, values on a polluted
+ * prototype) reaches the rest of the program. Every value must be a plain JS value: numbers
+ * must be integers where the schema says so, and anything else decoding might produce
+ * (Date, Map, Set, bigint, Buffer, class instances) is refused.
+ */
+import { LIMITS } from './limits';
+import {
+  Ack,
+  AgentMessage,
+  ERROR_CODES,
+  ErrorCode,
+  ErrorMessage,
+  Hello,
+  Hosts,
+  Message,
+  MessageType,
+  Ping,
+  Pong,
+  ProtocolError,
+  ServerMessage,
+  Welcome,
+} from './messages';
+
+type Fields = Readonly<Record<string, unknown>>;
+
+/** Thrown only inside this module and caught by validateMessage: keeps each schema linear. */
+class FieldError {
+  constructor(readonly message: string) {}
+}
+
+function isPlainObject(value: unknown): value is Fields {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function field(obj: Fields, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+/** A peer's string, quoted and cut short, safe to put in an error message sent back to it. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}
+
+function str(where: string, value: unknown, min: number, max: number): string {
+  if (typeof value !== 'string') throw new FieldError(`${where} must be a string`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes < min || bytes > max) {
+    throw new FieldError(`${where} must be ${min}..${max} UTF-8 bytes, got ${bytes}`);
+  }
+  return value;
+}
+
+function optionalStr(where: string, value: unknown, min: number, max: number): string | undefined {
+  return value === undefined ? undefined : str(where, value, min, max);
+}
+
+function int(where: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new FieldError(`${where} must be an integer`);
+  }
+  if (value < min || value > max) throw new FieldError(`${where} must be in ${min}..${max}, got ${value}`);
+  return value;
+}
+
+function optionalInt(where: string, value: unknown, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : int(where, value, min, max);
+}
+
+function bool(where: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new FieldError(`${where} must be a boolean`);
+  return value;
+}
+
+function hostArray(where: string, value: unknown): string[] {
+  if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype) {
+    throw new FieldError(`${where} must be an array of strings`);
+  }
+  if (value.length > LIMITS.hostsPerList) {
+    throw new FieldError(`${where} has ${value.length} entries, at most ${LIMITS.hostsPerList} allowed`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < value.length; i++) out.push(str(`${where}[${i}]`, value[i], 1, LIMITS.hostEntryBytes));
+  return out;
+}
+
+/** Copies optional keys only when present, so absent fields stay absent (not `undefined`). */
+function withOptional<T extends object>(base: T, extras: Record<string, unknown>): T {
+  for (const key of Object.keys(extras)) {
+    if (extras[key] !== undefined) (base as Record<string, unknown>)[key] = extras[key];
+  }
+  return base;
+}
+
+const MAX_INT = Number.MAX_SAFE_INTEGER;
+
+const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { type: T }> } = {
+  hello: (o): Hello =>
+    withOptional<Hello>(
+      {
+        type: 'hello',
+        version: int('hello.version', field(o, 'version'), 0, MAX_INT),
+        guid: str('hello.guid', field(o, 'guid'), 1, LIMITS.guidBytes),
+        hosts: hostArray('hello.hosts', field(o, 'hosts')),
+        algorithm: str('hello.algorithm', field(o, 'algorithm'), 0, LIMITS.algorithmBytes),
+      },
+      {
+        zone: optionalStr('hello.zone', field(o, 'zone'), 1, LIMITS.zoneBytes),
+        checkInterval: optionalInt('hello.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
+        token: optionalStr('hello.token', field(o, 'token'), 1, LIMITS.tokenBytes),
+      },
+    ),
+  welcome: (o): Welcome =>
+    withOptional<Welcome>(
+      {
+        type: 'welcome',
+        version: int('welcome.version', field(o, 'version'), 0, MAX_INT),
+        hostId: int('welcome.hostId', field(o, 'hostId'), 0, MAX_INT),
+        server: str('welcome.server', field(o, 'server'), 1, LIMITS.serverBytes),
+      },
+      { pingInterval: optionalInt('welcome.pingInterval', field(o, 'pingInterval'), 1, LIMITS.pingIntervalMs) },
+    ),
+  hosts: (o): Hosts => ({
+    type: 'hosts',
+    seq: int('hosts.seq', field(o, 'seq'), 0, MAX_INT),
+    hosts: hostArray('hosts.hosts', field(o, 'hosts')),
+    algorithm: str('hosts.algorithm', field(o, 'algorithm'), 1, LIMITS.algorithmBytes),
+    checkInterval: int('hosts.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
+  }),
+  ack: (o): Ack =>
+    withOptional<Ack>(
+      {
+        type: 'ack',
+        seq: int('ack.seq', field(o, 'seq'), 0, MAX_INT),
+        ok: bool('ack.ok', field(o, 'ok')),
+      },
+      { error: optionalStr('ack.error', field(o, 'error'), 0, LIMITS.textBytes) },
+    ),
+  ping: (): Ping => ({ type: 'ping' }),
+  pong: (): Pong => ({ type: 'pong' }),
+  error: (o): ErrorMessage => ({
+    type: 'error',
+    code: errorCode(field(o, 'code')),
+    message: str('error.message', field(o, 'message'), 0, LIMITS.textBytes),
+  }),
+};
+
+function errorCode(value: unknown): ErrorCode {
+  const code = str('error.code', value, 1, LIMITS.algorithmBytes);
+  if (!(ERROR_CODES as readonly string[]).includes(code)) {
+    throw new FieldError(`error.code ${quote(code)} is not a known error code`);
+  }
+  return code as ErrorCode;
+}
+
+const AGENT_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['hello', 'ack', 'ping', 'pong']);
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'hosts', 'error', 'ping', 'pong']);
+
+function badMessage(message: string): ProtocolError {
+  return new ProtocolError('bad_message', message);
+}
+
+/** The `type` of a decoded value, or bad_message. */
+function messageType(value: unknown): MessageType | ProtocolError {
+  if (!isPlainObject(value)) return badMessage('a message must be a map');
+  const type = field(value, 'type');
+  if (typeof type !== 'string') return badMessage('a message needs a string "type"');
+  if (!Object.hasOwn(SCHEMAS, type)) return badMessage(`unknown message type ${quote(type)}`);
+  return type as MessageType;
+}
+
+function validateAs(value: unknown, allowed: ReadonlySet<string> | undefined, from: string): Message | ProtocolError {
+  const type = messageType(value);
+  if (type instanceof ProtocolError) return type;
+  if (allowed && !allowed.has(type)) return badMessage(`"${type}" is not a message ${from} may send`);
+  try {
+    return SCHEMAS[type](value as Fields);
+  } catch (err) {
+    // Only FieldError is expected; anything else still must not escape into a socket handler.
+    return badMessage(err instanceof FieldError ? err.message : `invalid ${type}: ${String(err)}`);
+  }
+}
+
+/** Any message of either direction. */
+export function validateMessage(value: unknown): Message | ProtocolError {
+  return validateAs(value, undefined, 'anyone');
+}
+
+/** A message an agent may send (what a server accepts). */
+export function validateAgentMessage(value: unknown): AgentMessage | ProtocolError {
+  return validateAs(value, AGENT_TYPES, 'an agent') as AgentMessage | ProtocolError;
+}
+
+/** A message a server may send (what an agent accepts). */
+export function validateServerMessage(value: unknown): ServerMessage | ProtocolError {
+  return validateAs(value, SERVER_TYPES, 'a server') as ServerMessage | ProtocolError;
+}
