@@ -256,58 +256,50 @@ function splitKeyValue(logical: string): { keyEnd: number; valueStart: number; h
 const UNESCAPED: Record<string, string> = { t: '\t', n: '\n', r: '\r', f: '\f' };
 
 function unescape(s: string, lineNumber: number): string {
+  // Values can be large (certificates, long lists): copy the runs between escapes in slices.
   let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c !== '\\') {
-      out += c;
-      continue;
-    }
-    const next = s[++i];
+  let from = 0;
+  for (let i = s.indexOf('\\'); i !== -1; i = s.indexOf('\\', from)) {
+    out += s.slice(from, i);
     // A lone trailing backslash cannot reach here: the reader consumed it as a continuation.
+    const next = s[i + 1]!;
     if (next === 'u') {
-      const hex = s.slice(i + 1, i + 5);
+      const hex = s.slice(i + 2, i + 6);
       if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
         throw new PropertiesError('bad_escape', `line ${lineNumber}: malformed \\uxxxx escape: \\u${hex}`);
       }
       out += String.fromCharCode(parseInt(hex, 16));
-      i += 4;
+      from = i + 6;
     } else {
-      out += UNESCAPED[next!] ?? next;
+      out += UNESCAPED[next] ?? next;
+      from = i + 2;
     }
   }
-  return out;
+  return out + s.slice(from);
 }
 
 const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\f': '\\f' };
 
+/** Backslash, the named controls and anything outside printable ASCII. */
 function escapeChar(c: string): string {
-  const named = ESCAPED[c];
-  if (named) return named;
-  const code = c.charCodeAt(0);
-  if (code < 0x20 || code > 0x7e) return '\\u' + code.toString(16).toUpperCase().padStart(4, '0');
-  return c;
+  return ESCAPED[c] ?? '\\u' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
 }
 
+const MUST_ESCAPE_IN_VALUE = /[\\\t\n\r\f]|[^\x20-\x7e]/g;
+const MUST_ESCAPE_IN_KEY = /[ =:]|[\\\t\n\r\f]|[^\x20-\x7e]/g;
+
 function escapeKey(key: string): string {
-  let out = '';
-  for (let i = 0; i < key.length; i++) {
-    const c = key[i]!;
-    if (c === ' ' || c === '=' || c === ':' || (i === 0 && (c === '#' || c === '!'))) out += '\\' + c;
-    else out += escapeChar(c);
-  }
-  return out;
+  const escaped = key.replace(MUST_ESCAPE_IN_KEY, (c) => (c === ' ' || c === '=' || c === ':' ? '\\' + c : escapeChar(c)));
+  // Only at the start of a line do # and ! mean a comment.
+  return escaped.startsWith('#') || escaped.startsWith('!') ? '\\' + escaped : escaped;
 }
 
 /** `separatorWritten`: the head holds `=`/`:`; otherwise a leading `=`/`:` would be read as the separator. */
 function escapeValue(value: string, separatorWritten: boolean): string {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (i === 0 && (c === ' ' || (!separatorWritten && (c === '=' || c === ':')))) out += '\\' + c;
-    else out += escapeChar(c);
-  }
-  return out;
+  const escaped = value.replace(MUST_ESCAPE_IN_VALUE, escapeChar);
+  // Leading whitespace would be skipped as part of the separator.
+  const first = escaped[0];
+  return first === ' ' || (!separatorWritten && (first === '=' || first === ':')) ? '\\' + escaped : escaped;
 }
 
 export async function loadPropertiesFile(filePath: string): Promise<PropertiesDoc> {

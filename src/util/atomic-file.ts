@@ -7,7 +7,7 @@
  * agent.properties by truncate-and-write, which a crash turns into an empty or half file.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -24,10 +24,7 @@ export async function writeFileAtomic(
   const dir = path.dirname(target);
   // Same directory: rename(2) is atomic only within one file system. pid + random keeps two
   // processes (or two concurrent calls) from ever sharing a temp file.
-  const temp = path.join(
-    dir,
-    `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-  );
+  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: FileHandle | undefined;
   try {
     const mode = opts.mode ?? (await existingMode(target));
@@ -48,6 +45,34 @@ export async function writeFileAtomic(
     // After a successful rename the temp name no longer exists; ENOENT here is expected.
     await unlink(temp).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Remove the temp files that writers of `target` killed mid-write (kill -9, power cut) left
+ * behind: those of processes no longer running. Resolves to how many were removed.
+ */
+export async function removeStaleTempFiles(target: string): Promise<number> {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target)}.`;
+  let removed = 0;
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!match || isRunning(Number(match[1]))) continue;
+    // Another cleaner may have won the race; count only what this call removed.
+    if (await unlink(path.join(dir, name)).then(() => true, () => false)) removed++;
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
