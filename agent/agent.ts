@@ -2,7 +2,7 @@
  * The agent's orchestrator: which server to be on, and what to do when things change.
  *
  * - Start, and after any disconnect: try the list in order (a server that just said it is
- *   going away is tried last); after a full failed round, wait with back-off and try again —
+ *   going away, or stopped answering pings, is tried last); after a full failed round, wait with back-off and try again —
  *   forever, never exiting and never spinning. The first reconnect after a drop is jittered.
  * - `hosts` from the server: check, persist (only when something changed), then `ack` with the
  *   same seq — ok:false with the reason when it could not be persisted, and then the agent
@@ -223,9 +223,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log[level]({ server: session.server.text, ...reason }, `disconnected from ${session.server.text}`);
     this.emit('disconnected', { server: session.server.text, reason });
     if (this.stopped) return;
+    // A server that said it is going away, or stopped answering (a frozen server would make
+    // every agent wait out a handshake timeout first), is tried after every other entry.
     const goingAway = reason.serverCode !== undefined && SWITCH_ON_CODES.has(reason.serverCode);
+    const demote = goingAway || reason.code === 'ping_timeout';
     // Jittered even for the first attempt: a restarted server must not get the fleet at once.
-    this.runLoop(this.backoff.next(), goingAway ? session.server : undefined);
+    this.runLoop(this.backoff.next(), demote ? session.server : undefined);
   }
 
   /** Updates are applied one at a time, in arrival order, so saves never overlap. */

@@ -13,6 +13,8 @@ export interface ScriptedConnection {
   /** Every message this connection received, in order. */
   readonly received: AgentMessage[];
   send(...messages: ServerMessage[]): void;
+  /** Resolves with the first received message (past or future) that satisfies `match`. */
+  arrival(match: (message: AgentMessage) => boolean): Promise<AgentMessage>;
 }
 
 export interface ScriptedServer {
@@ -29,7 +31,8 @@ export interface Script {
   onMessage?(conn: ScriptedConnection, message: AgentMessage): void;
 }
 
-export function startScriptedServer(script: Script): Promise<ScriptedServer> {
+/** Listens on 127.0.0.1:`port` (0: any free port). */
+export function startScriptedServer(script: Script, port = 0): Promise<ScriptedServer> {
   const connections: ScriptedConnection[] = [];
   const waiters: Array<{ count: number; resolve: (c: ScriptedConnection) => void }> = [];
   const sockets = new Set<net.Socket>();
@@ -38,25 +41,36 @@ export function startScriptedServer(script: Script): Promise<ScriptedServer> {
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const reader = new MessageReader({ accept: 'agent' });
+    const arrivals: Array<{ match: (m: AgentMessage) => boolean; resolve: (m: AgentMessage) => void }> = [];
     const conn: ScriptedConnection = {
       socket,
       received: [],
       send: (...messages) => {
         if (!socket.destroyed) socket.write(Buffer.concat(messages.map((m) => encodeMessage(m))));
       },
+      arrival: (match) =>
+        new Promise((resolve) => {
+          const seen = conn.received.find(match);
+          if (seen) resolve(seen);
+          else arrivals.push({ match, resolve });
+        }),
     };
     connections.push(conn);
     for (const waiter of waiters.filter((w) => w.count === connections.length)) waiter.resolve(conn);
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk, (message) => {
         conn.received.push(message);
+        for (const waiter of arrivals.filter((w) => w.match(message))) {
+          arrivals.splice(arrivals.indexOf(waiter), 1);
+          waiter.resolve(message);
+        }
         script.onMessage?.(conn, message);
       });
     });
     script.onConnect?.(conn);
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,
         connections,

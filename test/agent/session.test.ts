@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Hello, Hosts } from '../../src/protocol/messages';
 import { toServerEntry, type ServerEntry } from '../../agent/server-pool';
 import { HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from '../../agent/session';
@@ -13,7 +13,7 @@ function entry(port: number): ServerEntry {
   return toServerEntry(`127.0.0.1:${port}`, 8250) as ServerEntry;
 }
 
-async function serve(t: Tap.Test, script: Script): Promise<ScriptedServer> {
+async function serve(t: Test, script: Script): Promise<ScriptedServer> {
   const server = await startScriptedServer(script);
   t.teardown(() => server.close());
   return server;
@@ -28,7 +28,7 @@ async function failure(promise: Promise<Session | HandshakeFailure>): Promise<Ha
   return result;
 }
 
-async function session(t: Tap.Test, server: ScriptedServer, opts = OPTIONS): Promise<Session> {
+async function session(t: Test, server: ScriptedServer, opts = OPTIONS): Promise<Session> {
   const result = await openSession(entry(server.port), HELLO, opts);
   if (result instanceof HandshakeFailure) throw result;
   t.teardown(() => result.close());
@@ -189,7 +189,7 @@ t.test('liveness', async (t) => {
 });
 
 t.test('how a session ends', async (t) => {
-  async function ended(t: Tap.Test, act: (conn: import('./scripted-server').ScriptedConnection) => void): Promise<CloseReason> {
+  async function ended(t: Test, act: (conn: import('./scripted-server').ScriptedConnection) => void): Promise<CloseReason> {
     const server = await serve(t, welcomes);
     const s = await session(t, server);
     s.start();
