@@ -1,0 +1,157 @@
+/**
+ * The PostgreSQL schema, as an ordered list of versioned migrations the server applies itself.
+ *
+ * Every server runs `migrate` at start. Migrations run in ONE transaction under a
+ * transaction-scoped advisory lock, so three servers starting together apply each migration
+ * exactly once: the others wait on the lock, then find nothing left to do. DDL is
+ * transactional in PostgreSQL, so a failed migration leaves no half-built schema.
+ *
+ * Rules for adding a migration: append (never edit a published one), and keep it
+ * compatible with the previous release, because during a rolling upgrade old servers keep
+ * running against the new schema.
+ */
+import type { ClientBase } from 'pg';
+import { DEFAULT_SETTINGS, SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from './types';
+import { NOTIFY_CHANNEL, NOTIFY_IDS_PER_MESSAGE } from './pg-notify';
+
+/**
+ * The advisory lock (two-int form) held while migrating: 8250 is CloudStack's agent port,
+ * 1 names "schema migrations" within it. Any other agentlb lock must use another second key.
+ */
+const MIGRATION_LOCK = [8250, 1] as const;
+
+/** The session setting through which the change triggers learn which server wrote. */
+export const INSTANCE_SETTING = 'agentlb.instance';
+
+export interface Migration {
+  version: number;
+  name: string;
+  apply(client: ClientBase): Promise<void>;
+}
+
+/**
+ * Version 1: settings (one row), hosts, servers, and the triggers that announce every
+ * committed change on NOTIFY_CHANNEL.
+ *
+ * The announcements are triggers, not statements issued by PgStore, so that a change is
+ * announced in the same transaction whatever wrote it (including an operator with psql):
+ * NOTIFY is delivered on COMMIT and never for a rolled-back change. Payloads carry ids only,
+ * chunked to stay far below PostgreSQL's 8000-byte payload limit; receivers read the rows.
+ * `from` is the writer's INSTANCE_SETTING (NULL for anyone else), so a server can skip its
+ * own changes.
+ */
+const V1_DDL = `
+CREATE TABLE settings (
+  id smallint PRIMARY KEY CHECK (id = 1),
+  host text NOT NULL,
+  algorithm text NOT NULL,
+  check_interval integer NOT NULL CHECK (check_interval >= 0),
+  version bigint NOT NULL
+);
+
+CREATE TABLE hosts (
+  -- An identity never hands out a value twice, even after deletes or rolled-back inserts:
+  -- ids are unique across all servers and never reused.
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  guid text NOT NULL UNIQUE,
+  zone text NOT NULL,
+  registered_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE servers (
+  address text PRIMARY KEY,
+  started_at timestamptz NOT NULL,
+  heartbeat_at timestamptz NOT NULL DEFAULT now(),
+  agents integer NOT NULL CHECK (agents >= 0)
+);
+
+CREATE FUNCTION agentlb_announce_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+    'from', current_setting('${INSTANCE_SETTING}', true),
+    'kind', 'settings',
+    'version', NEW.version)::text);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER settings_announce AFTER UPDATE ON settings
+  FOR EACH ROW EXECUTE FUNCTION agentlb_announce_settings();
+
+CREATE FUNCTION agentlb_announce_hosts() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  chunk bigint[];
+BEGIN
+  FOR chunk IN
+    SELECT array_agg(id ORDER BY id)
+    FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS n FROM changed) numbered
+    GROUP BY n ORDER BY n
+  LOOP
+    PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+      'from', current_setting('${INSTANCE_SETTING}', true),
+      'kind', CASE TG_OP WHEN 'INSERT' THEN 'host-added' ELSE 'host-removed' END,
+      'ids', chunk)::text);
+  END LOOP;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER hosts_announce_added AFTER INSERT ON hosts
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_hosts();
+CREATE TRIGGER hosts_announce_removed AFTER DELETE ON hosts
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_hosts();
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'settings, hosts, servers and change announcements',
+    async apply(client) {
+      await client.query(V1_DDL);
+      // The defaults live in one place (types.ts), so the seed row is written from them.
+      await client.query(
+        'INSERT INTO settings (id, host, algorithm, check_interval, version) VALUES (1, $1, $2, $3, 0)',
+        [DEFAULT_SETTINGS[SETTING_HOST], DEFAULT_SETTINGS[SETTING_ALGORITHM], DEFAULT_SETTINGS[SETTING_CHECK_INTERVAL]],
+      );
+    },
+  },
+];
+
+export interface MigrationResult {
+  /** Versions applied by this call (empty when the schema was already current). */
+  applied: number[];
+  /** The highest version recorded in the database after this call. */
+  schemaVersion: number;
+}
+
+/**
+ * Bring the schema up to date. `client` must be a dedicated connection (not inside a
+ * transaction); it is left outside any transaction. A database at a version newer than this
+ * code knows is left as it is: migrations are compatible with the previous release.
+ */
+export async function migrate(client: ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  await client.query('BEGIN');
+  try {
+    // The lock comes first: two servers racing on CREATE TABLE IF NOT EXISTS can still
+    // collide on the catalog's unique indexes.
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const doneVersions = new Set(done.rows.map((row) => row.version));
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (doneVersions.has(migration.version)) continue;
+      await migration.apply(client);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      applied.push(migration.version);
+      doneVersions.add(migration.version);
+    }
+    await client.query('COMMIT');
+    return { applied, schemaVersion: Math.max(0, ...doneVersions) };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * The PostgreSQL store (cluster mode): settings, the host registry and the server registry
+ * shared by every management server, with LISTEN/NOTIFY as the message bus between them.
+ *
+ * PostgreSQL is the truth: a call resolves only after COMMIT, and nothing is cached as done
+ * before it. When the database cannot be reached, calls reject at once with
+ * StoreUnavailableError (statement and connect timeouts bound the first failure), status()
+ * says so, and a background loop reconnects with back-off and jitter; once back, the change
+ * feed delivers a full snapshot (`resync`) before any further change.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Pool, type ClientConfig, type PoolClient } from 'pg';
+import type { BackoffOptions } from '../../agent/backoff';
+import { silentLogger, type Logger } from '../log';
+import { Availability } from './pg-availability';
+import { ChangeFeed } from './pg-change-feed';
+import { describeError, isUnavailable, PgStoreInputError, toStoreError } from './pg-errors';
+import { GroupCommit } from './pg-group-commit';
+import { PgListener } from './pg-listener';
+import { NOTIFY_CHANNEL } from './pg-notify';
+import {
+  deleteHost,
+  insertHosts,
+  readHostsById,
+  readServers,
+  readSettings,
+  readSnapshot,
+  upsertServer,
+  writeSettings,
+  type HostRequest,
+  type Queryable,
+} from './pg-queries';
+import { RecoveryLoop } from './pg-recovery';
+import { INSTANCE_SETTING, migrate } from './pg-schema';
+import {
+  DEFAULT_SERVER_DOWN_AFTER_MS,
+  SettingsError,
+  StoreUnavailableError,
+  type HostRecord,
+  type ServerHeartbeat,
+  type ServerRecord,
+  type ServerRegistry,
+  type Settings,
+  type Store,
+  type StoreChange,
+  type StoreSnapshot,
+  type StoreStatus,
+} from './types';
+
+export interface PgStoreOptions {
+  /** `postgres://user:password@host:port/database` (from `--store` or AGENTLB_STORE). */
+  connectionString: string;
+  log?: Logger;
+  /** Tags this process's changes so its own announcements are skipped. Default: random. */
+  instanceId?: string;
+  /** Pooled connections, besides the one LISTEN connection. Default 4. */
+  poolSize?: number;
+  /** Bound on opening a connection (or waiting for a pooled one). Default 3 000 ms. */
+  connectTimeoutMs?: number;
+  /** Bound on one statement, enforced by the server and, 1 s later, by the client. Default 5 000 ms. */
+  statementTimeoutMs?: number;
+  /** Bound on the schema migration, including the wait for another server's. Default 60 000 ms. */
+  migrationTimeoutMs?: number;
+  /** How often the LISTEN connection is probed. Default 5 000 ms. */
+  healthCheckIntervalMs?: number;
+  /** Reconnection back-off. Default: first retry within 100 ms, ceiling 5 000 ms. */
+  reconnect?: BackoffOptions;
+  /** A server whose heartbeat is older than this is listed as down. */
+  serverDownAfterMs?: number;
+  /** Most registrations per group-commit statement. Default 1 000. */
+  maxBatch?: number;
+  now?: () => Date;
+}
+
+/** Rounds of insert-then-read for a batch whose guids other servers are inserting at once. */
+const MAX_REGISTER_ROUNDS = 3;
+
+export interface PgStoreStatistics {
+  /** Statements sent to PostgreSQL by calls and the change feed (not the LISTEN connection). */
+  statements: number;
+  /** registerHost calls, and the group-commit flushes that served them. */
+  registerCalls: number;
+  registerBatches: number;
+}
+
+type Lifecycle = 'new' | 'open' | 'closed';
+
+export class PgStore implements Store, ServerRegistry {
+  readonly instanceId: string;
+  private readonly log: Logger;
+  private readonly pool: Pool;
+  private readonly clientConfig: ClientConfig;
+  private readonly migrationTimeoutMs: number;
+  private readonly serverDownAfterMs: number;
+  private readonly availability: Availability;
+  private readonly listener: PgListener;
+  private readonly feed: ChangeFeed;
+  private readonly recovery: RecoveryLoop;
+  private readonly registrations: GroupCommit<HostRequest, HostRecord>;
+  private lifecycle: Lifecycle = 'new';
+  private statements = 0;
+  /** Every pooled statement goes through here, so statistics() counts round trips. */
+  private readonly db: Queryable = {
+    query: (text, values) => {
+      this.statements += 1;
+      return this.pool.query(text, values);
+    },
+  };
+
+  constructor(options: PgStoreOptions) {
+    this.instanceId = options.instanceId ?? randomUUID();
+    this.log = options.log ?? silentLogger();
+    this.migrationTimeoutMs = options.migrationTimeoutMs ?? 60_000;
+    this.serverDownAfterMs = options.serverDownAfterMs ?? DEFAULT_SERVER_DOWN_AFTER_MS;
+    const statementTimeoutMs = options.statementTimeoutMs ?? 5_000;
+    this.clientConfig = {
+      connectionString: options.connectionString,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3_000,
+      statement_timeout: statementTimeoutMs,
+      // The client-side bound catches a peer that stopped answering altogether.
+      query_timeout: statementTimeoutMs + 1_000,
+      keepAlive: true,
+      application_name: 'agentlb',
+    };
+    this.pool = new Pool({
+      ...this.clientConfig,
+      max: options.poolSize ?? 4,
+      // Tag the session before the pool hands it out: the change triggers read this tag.
+      onConnect: async (client) => {
+        await client.query('SELECT set_config($1, $2, false)', [INSTANCE_SETTING, this.instanceId]);
+      },
+    });
+    // An idle pooled connection that dies (e.g. PostgreSQL restarting) is dropped by the
+    // pool; the next call or the LISTEN connection reports the outage.
+    this.pool.on('error', (err) => this.log.debug({ err: describeError(err) }, 'idle PostgreSQL connection closed'));
+    this.availability = new Availability(options.now ?? (() => new Date()), 'store not open');
+    this.listener = new PgListener(
+      { ...this.clientConfig, application_name: 'agentlb-listen' },
+      NOTIFY_CHANNEL,
+      { healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000 },
+      {
+        notification: (payload) => this.feed.notification(payload),
+        lost: (err) => this.listenerLost(err),
+      },
+    );
+    this.feed = new ChangeFeed(
+      {
+        instanceId: this.instanceId,
+        readSettings: () => readSettings(this.db),
+        readHostsById: (ids) => readHostsById(this.db, ids),
+        readSnapshot: () => this.withClient((client) => readSnapshot(client)),
+        whenAvailable: () => this.availability.whenAvailable(),
+        readFailed: (err) => this.markDown(describeError(err)),
+      },
+      this.log,
+    );
+    this.recovery = new RecoveryLoop(
+      () => this.recover(),
+      (err, nextDelayMs) => {
+        this.availability.down(describeError(err));
+        this.log.debug({ err: describeError(err), nextDelayMs }, 'PostgreSQL still unavailable');
+      },
+      { baseMs: 100, capMs: 5_000, minMs: 50, ...options.reconnect },
+    );
+    this.registrations = new GroupCommit((batch) => this.flushRegistrations(batch), options.maxBatch ?? 1_000);
+  }
+
+  async open(): Promise<StoreSnapshot> {
+    if (this.lifecycle !== 'new') throw new StoreUnavailableError(`PgStore cannot open: it is ${this.lifecycle}`);
+    try {
+      await this.migrateSchema();
+      // LISTEN before reading: a change committed after the snapshot is then announced.
+      await this.listener.connect();
+      const snapshot = await this.feed.initialSnapshot();
+      this.lifecycle = 'open';
+      this.availability.up();
+      return snapshot;
+    } catch (err) {
+      await this.listener.close();
+      this.availability.down(describeError(err));
+      throw toStoreError(err);
+    }
+  }
+
+  async updateSettings(
+    patch: Partial<Settings>,
+    validate: (merged: Settings) => string | undefined,
+  ): Promise<{ settings: Settings; settingsVersion: number }> {
+    return this.call(() =>
+      this.withClient(async (client) => {
+        await client.query('BEGIN');
+        try {
+          // FOR UPDATE serialises concurrent changes across servers: the second one merges
+          // into what the first committed, so changes to different keys are both kept.
+          const current = await readSettings(client, { forUpdate: true });
+          const merged: Settings = { ...current.settings, ...definedEntries(patch) };
+          const problem = validate(merged);
+          if (problem !== undefined) throw new SettingsError(problem);
+          const next = await writeSettings(client, merged);
+          await client.query('COMMIT');
+          this.feed.noteSettingsVersion(next.settingsVersion);
+          return next;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  registerHost(guid: string, zone: string): Promise<HostRecord> {
+    const refused = checkText('guid', guid) ?? checkText('zone', zone);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => this.registrations.submit({ guid, zone }));
+  }
+
+  removeHost(id: number): Promise<HostRecord | undefined> {
+    if (!Number.isSafeInteger(id) || id < 1) return Promise.resolve(undefined);
+    return this.call(() => deleteHost(this.db, id));
+  }
+
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    return this.feed.subscribe(listener);
+  }
+
+  heartbeat(beat: ServerHeartbeat): Promise<void> {
+    const refused = checkText('address', beat.address) ?? checkHeartbeat(beat);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => upsertServer(this.db, beat));
+  }
+
+  listServers(): Promise<ServerRecord[]> {
+    return this.call(() => readServers(this.db, this.serverDownAfterMs));
+  }
+
+  status(): StoreStatus {
+    return this.availability.status();
+  }
+
+  statistics(): PgStoreStatistics {
+    const { batches, calls } = this.registrations.counts;
+    return { statements: this.statements, registerCalls: calls, registerBatches: batches };
+  }
+
+  async close(): Promise<void> {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    const closed = new StoreUnavailableError('store is closed');
+    this.recovery.stop();
+    this.feed.close();
+    this.availability.close(closed);
+    this.registrations.rejectWaiting(closed);
+    await this.listener.close();
+    await this.pool.end();
+  }
+
+  /** Run a call: fail fast while unavailable; map an outage to StoreUnavailableError. */
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    this.assertUsable();
+    try {
+      return await operation();
+    } catch (err) {
+      if (isUnavailable(err)) this.markDown(describeError(err));
+      throw toStoreError(err);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.lifecycle !== 'open') throw new StoreUnavailableError(`store is ${this.lifecycle === 'new' ? 'not open' : 'closed'}`);
+    if (!this.availability.isAvailable) {
+      const { since, lastError } = this.availability.status();
+      throw new StoreUnavailableError(`PostgreSQL unavailable since ${since}: ${lastError ?? 'unknown error'}`);
+    }
+  }
+
+  /** A pooled connection for a transaction; destroyed rather than reused after an outage. */
+  private async withClient<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.pool.connect();
+    let broken = false;
+    try {
+      return await work({
+        query: (text, values) => {
+          this.statements += 1;
+          return client.query(text, values);
+        },
+      });
+    } catch (err) {
+      broken = isUnavailable(err);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async flushRegistrations(batch: readonly HostRequest[]): Promise<HostRecord[]> {
+    this.assertUsable(); // the store may have gone down while this batch waited
+    const firstZone = new Map<string, string>();
+    for (const { guid, zone } of batch) if (!firstZone.has(guid)) firstZone.set(guid, zone);
+    const found = new Map<string, HostRecord>();
+    let missing: HostRequest[] = [...firstZone].map(([guid, zone]) => ({ guid, zone }));
+    for (let round = 0; missing.length > 0; round += 1) {
+      if (round === MAX_REGISTER_ROUNDS) {
+        throw new Error(`could not register ${missing.length} hosts: inserted and removed concurrently ${round} times`);
+      }
+      for (const host of await insertHosts(this.db, missing)) found.set(host.guid, host);
+      missing = missing.filter((r) => !found.has(r.guid));
+    }
+    // Every guid of the batch is in `found` here (the loop only ends when none is missing).
+    return batch.map((r) => found.get(r.guid) as HostRecord);
+  }
+
+  private async migrateSchema(): Promise<void> {
+    const client = new Client({
+      ...this.clientConfig,
+      statement_timeout: this.migrationTimeoutMs,
+      query_timeout: this.migrationTimeoutMs + 1_000,
+      application_name: 'agentlb-migrate',
+    });
+    // A connection error after connect() would otherwise be an unhandled 'error' event.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { applied, schemaVersion } = await migrate(client);
+      if (applied.length > 0) this.log.info({ applied, schemaVersion }, 'PostgreSQL schema migrated');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private listenerLost(err: Error): void {
+    // Notifications may be lost from now until LISTEN is back: resync before anything else.
+    this.feed.requireResync();
+    this.markDown(`LISTEN connection lost: ${describeError(err)}`);
+  }
+
+  private markDown(reason: string): void {
+    if (this.lifecycle !== 'open') return;
+    if (this.availability.down(reason)) this.log.warn({ reason }, 'PostgreSQL unavailable; reconnecting in the background');
+    this.recovery.start();
+  }
+
+  private async recover(): Promise<void> {
+    if (!this.listener.connected) await this.listener.connect();
+    await this.db.query('SELECT 1');
+    if (!this.listener.connected) throw new Error('LISTEN connection lost again during recovery');
+    if (this.availability.up()) this.log.info({}, 'PostgreSQL available again');
+  }
+}
+
+/** `patch` without keys whose value is undefined, so they cannot blank a setting. */
+function definedEntries(patch: Partial<Settings>): Partial<Settings> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as Partial<Settings>;
+}
+
+/** PostgreSQL text cannot hold NUL; refuse it per call so it cannot fail a whole batch. */
+function checkText(field: string, value: string): PgStoreInputError | undefined {
+  if (typeof value !== 'string' || value.length === 0) return new PgStoreInputError(`${field} must be a non-empty string`);
+  if (value.includes('\u0000')) return new PgStoreInputError(`${field} must not contain a NUL character`);
+  return undefined;
+}
+
+function checkHeartbeat(beat: ServerHeartbeat): PgStoreInputError | undefined {
+  if (!Number.isSafeInteger(beat.agents) || beat.agents < 0) return new PgStoreInputError(`agents must be a non-negative integer, got ${beat.agents}`);
+  if (typeof beat.startedAt !== 'string' || Number.isNaN(Date.parse(beat.startedAt))) {
+    return new PgStoreInputError(`startedAt must be an ISO-8601 time, got ${JSON.stringify(beat.startedAt)}`);
+  }
+  return undefined;
+}
