@@ -1,3 +1,49 @@
 #!/usr/bin/env node
-// Placeholder until the server issue lands: says what `agentlb server` will do.
-console.log('agentlb: the management server daemon is not built yet; `agentlb server` will listen on 0.0.0.0:8250 (agents) and 127.0.0.1:8251 (admin).');
+/**
+ * `agentlb <command> ...`: dispatches to one module per command. More commands (agent,
+ * servers, plan, ca) are added by appending to COMMANDS.
+ */
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo, type Command } from './args';
+import { hostsCommand } from './hosts-command';
+import { serverCommand } from './server-command';
+import { settingsCommand } from './settings-command';
+
+export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand];
+
+export function mainUsage(commands: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  const lines = commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
+  return `Usage: agentlb <command> [options]
+
+Indirect agent load balancing for a fleet of management servers.
+
+Commands:
+${lines.join('\n')}
+
+Run \`agentlb <command> --help\` for a command's options.
+`;
+}
+
+export async function runCli(argv: string[], io: CliIo, commands: readonly Command[] = COMMANDS): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.err : io.out)(mainUsage(commands));
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const command = commands.find((candidate) => candidate.name === name);
+  if (command === undefined) {
+    io.err(`agentlb: unknown command ${JSON.stringify(name)}\n\n${mainUsage(commands)}`);
+    return EXIT_USAGE;
+  }
+  return command.run(rest, io);
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2), processIo()).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`agentlb: internal error: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(EXIT_FAILURE);
+    },
+  );
+}

@@ -1,0 +1,103 @@
+/**
+ * The admin API as the client commands (`settings`, `hosts`) see it: where it is, the token,
+ * and one request function whose failures are typed values with a code.
+ */
+import { AdminTokenError, readTokenFile, tokenFilePath } from '../admin/token';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../server/daemon';
+import { nonEmpty, parseHostPort, parseSecondsAsMs, type CliIo } from './args';
+
+/** The flags every admin client command takes. */
+export const CLIENT_FLAGS = {
+  admin: { type: 'string' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const CLIENT_OPTIONS_HELP = `Connection options:
+  --admin HOST:PORT   the server's admin API (default ${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT})
+  --token TOKEN       bearer token for changes (default: env AGENTLB_ADMIN_TOKEN, else the
+                      admin.token file in --data-dir)
+  --data-dir DIR      the server's data directory, to read admin.token (default ${DEFAULT_DATA_DIR})
+  --timeout SECONDS   give up on the API after this long (default 10)
+  --json              print the API's JSON instead of text
+  -h, --help          print this help and exit
+`;
+
+export type AdminClientErrorCode = 'admin_unreachable' | 'admin_refused' | 'no_admin_token';
+
+export class AdminClientError extends Error {
+  constructor(
+    readonly code: AdminClientErrorCode,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'AdminClientError';
+  }
+}
+
+export interface AdminClientFlags {
+  admin?: string;
+  token?: string;
+  'data-dir'?: string;
+  timeout?: string;
+}
+
+export class AdminClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs: number,
+    private readonly findToken: () => Promise<string>,
+  ) {}
+
+  static fromFlags(flags: AdminClientFlags, io: CliIo): AdminClient {
+    const { host, port } = parseHostPort('--admin', flags.admin ?? `${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT}`);
+    const timeoutMs = flags.timeout === undefined ? 10_000 : parseSecondsAsMs('--timeout', flags.timeout);
+    const dataDir = flags['data-dir'] === undefined ? DEFAULT_DATA_DIR : nonEmpty('--data-dir', flags['data-dir']);
+    const explicit = flags.token ?? io.env['AGENTLB_ADMIN_TOKEN'];
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    return new AdminClient(`http://${hostPart}:${port}`, timeoutMs, async () => {
+      if (explicit !== undefined && explicit !== '') return explicit;
+      const fromFile = await readTokenFile(dataDir).catch((error: Error) => new AdminTokenError(error.message));
+      if (typeof fromFile === 'string') return fromFile;
+      const why = fromFile === undefined ? `${tokenFilePath(dataDir)} does not exist` : fromFile.message;
+      throw new AdminClientError('no_admin_token', `no admin token: pass --token, set AGENTLB_ADMIN_TOKEN, or point --data-dir at the server's data directory (${why})`);
+    });
+  }
+
+  /** Sends one request; resolves to the parsed JSON of a 2xx answer, rejects AdminClientError. */
+  async request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = {};
+    if (method !== 'GET') headers['authorization'] = `Bearer ${await this.findToken()}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = `${this.baseUrl}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const detail = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new AdminClientError('admin_unreachable', `cannot reach the admin API at ${this.baseUrl}: ${detail}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    if (!response.ok) {
+      const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : text.trim();
+      throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${response.status}): ${message}`, response.status);
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
+ */
+import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
+import { DEFAULT_MAX_FRAME } from '../protocol/messages';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
+import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  nonEmpty,
+  parseFlags,
+  parseHostPort,
+  parseInteger,
+  parseSecondsAsMs,
+  UsageError,
+  withUsage,
+  type CliIo,
+  type Command,
+} from './args';
+
+const D = DEFAULT_LISTENER_OPTIONS;
+
+export const SERVER_USAGE = `Usage: agentlb server [options]
+
+Runs the management server: agents connect on the agent port, operators use the admin HTTP
+API. Logs are JSON lines on stdout. Stops on SIGTERM or SIGINT: it stops accepting, sends
+\`error shutting_down\` to every agent (which move to their next server at once), closes and
+exits 0. A second signal exits at once with status 1.
+
+Options:
+  --listen HOST:PORT          agent listener (default ${D.host}:${D.port}; port 0 = any free port)
+  --admin HOST:PORT           admin HTTP API (default ${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT})
+  --data-dir DIR              settings, host registry and admin.token (default ${DEFAULT_DATA_DIR})
+  --advertise ADDR            the name sent to agents in welcome.server (default: the local
+                              address the agent connected to, with the listen port)
+  --admin-token TOKEN         bearer token for mutating admin calls (default: env
+                              AGENTLB_ADMIN_TOKEN, else DIR/admin.token, generated with mode
+                              0600 on first start)
+  --agent-token TOKEN         require agents to send this hello.token (default: env
+                              AGENTLB_AGENT_TOKEN, else no token required)
+  --handshake-timeout SECONDS time allowed from connect to hello (default ${D.handshakeTimeoutMs / 1000})
+  --ping-interval SECONDS     ping every interval; an agent silent for --max-missed-pings
+                              intervals is dropped (default ${D.pingIntervalMs / 1000})
+  --max-missed-pings N        intervals of silence before an agent is dropped (default ${D.maxMissedPings})
+  --max-connections N         agents beyond N get \`error server_busy\` (default ${D.maxConnections} = no limit)
+  --max-frame BYTES           largest frame accepted from an agent, 64..${DEFAULT_MAX_FRAME} (default ${D.maxFrame})
+  --max-write-buffer BYTES    output queued for an agent that stops reading before it is
+                              dropped (default ${D.maxWriteBufferBytes})
+  --close-grace SECONDS       time a closing connection gets to flush before it is cut
+                              (default ${D.closeGraceMs / 1000})
+  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
+  -h, --help                  print this help and exit
+
+SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when the server
+cannot start (port in use, unusable data dir or stored settings), 2 for a bad command line.
+`;
+
+const FLAGS = {
+  listen: { type: 'string' },
+  admin: { type: 'string' },
+  'data-dir': { type: 'string' },
+  advertise: { type: 'string' },
+  'admin-token': { type: 'string' },
+  'agent-token': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'ping-interval': { type: 'string' },
+  'max-missed-pings': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-frame': { type: 'string' },
+  'max-write-buffer': { type: 'string' },
+  'close-grace': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
+async function runServer(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, FLAGS, true);
+  if (values.help === true) {
+    io.out(SERVER_USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  const listen = optional(values.listen, (v) => parseHostPort('--listen', v));
+  const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
+  const adminToken = values['admin-token'] ?? io.env['AGENTLB_ADMIN_TOKEN'];
+  const agentToken = values['agent-token'] ?? io.env['AGENTLB_AGENT_TOKEN'];
+  const options = {
+    host: listen?.host,
+    port: listen?.port,
+    adminHost: admin?.host,
+    adminPort: admin?.port,
+    dataDir: optional(values['data-dir'], (v) => nonEmpty('--data-dir', v)),
+    advertise: optional(values.advertise, (v) => nonEmpty('--advertise', v)),
+    adminToken: adminToken === '' ? undefined : adminToken,
+    agentToken: agentToken === '' ? undefined : agentToken,
+    handshakeTimeoutMs: optional(values['handshake-timeout'], (v) => parseSecondsAsMs('--handshake-timeout', v)),
+    pingIntervalMs: optional(values['ping-interval'], (v) => parseSecondsAsMs('--ping-interval', v)),
+    maxMissedPings: optional(values['max-missed-pings'], (v) => parseInteger('--max-missed-pings', v, 1, 1000)),
+    maxConnections: optional(values['max-connections'], (v) => parseInteger('--max-connections', v, 0, 10_000_000)),
+    maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
+    maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
+    closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
+  };
+
+  const logger = createLogger({ level });
+  let handle;
+  try {
+    handle = await startServer({ ...options, logger });
+  } catch (error) {
+    const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
+    logger.fatal({ event: 'start_failed', code: (error as { code?: string }).code, err: error }, message);
+    await flushLogger(logger);
+    io.err(`agentlb server: ${message}\n`);
+    return EXIT_FAILURE;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  // A second signal means "now": the operator does not want to wait for the grace period.
+  const hurry = (): void => process.exit(EXIT_FAILURE);
+  process.once('SIGTERM', hurry);
+  process.once('SIGINT', hurry);
+  logger.info({ event: 'signal', signal }, `${signal} received: shutting down`);
+  await handle.close();
+  await flushLogger(logger);
+  return EXIT_OK;
+}
+
+export const serverCommand: Command = {
+  name: 'server',
+  summary: 'run the management server daemon',
+  run: (argv, io) => withUsage(io, 'agentlb server', SERVER_USAGE, () => runServer(argv, io)),
+};

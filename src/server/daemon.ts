@@ -1,0 +1,228 @@
+/**
+ * The management server: store + fleet + agent listener + admin API + logging, wired
+ * together. `startServer` is what `agentlb server` runs and what tests start in-process.
+ */
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
+import { healthRoute } from '../admin/health-route';
+import { hostsRoutes } from '../admin/hosts-routes';
+import { settingsRoutes } from '../admin/settings-routes';
+import { AdminTokenError, resolveAdminToken } from '../admin/token';
+import { secretsEqual } from '../admin/auth';
+import type { Logger } from '../log';
+import { FileStore } from '../store/file-store';
+import type { Store, StoreChange } from '../store/types';
+import { AgentRegistry } from './agent-registry';
+import { FleetController } from './controller';
+import { logServerEvents } from './event-log';
+import { ServerEvents } from './events';
+import { Fleet, FleetSettingsError } from './fleet';
+import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener';
+
+export interface ServerOptions extends ListenerOptions {
+  adminHost: string;
+  adminPort: number;
+  dataDir: string;
+  /** The admin bearer token; undefined: DATA_DIR/admin.token (generated on first start). */
+  adminToken: string | undefined;
+  /** When set, agents must present it as hello.token. */
+  agentToken: string | undefined;
+  maxBodyBytes: number;
+  logger: Logger;
+  /** Default: the embedded file store in dataDir. */
+  store: Store | undefined;
+  /** Subscribe before start to see every event (metrics); default: a new emitter. */
+  events: ServerEvents | undefined;
+  /** More admin routes, e.g. GET /metrics. */
+  extraRoutes: readonly Route[];
+}
+
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+export const DEFAULT_ADMIN_PORT = 8251;
+export const DEFAULT_DATA_DIR = './data';
+
+export type ServerOptionsInput = Partial<ServerOptions> & Pick<ServerOptions, 'logger'>;
+
+export function serverOptions(input: ServerOptionsInput): ServerOptions {
+  return {
+    ...DEFAULT_LISTENER_OPTIONS,
+    adminHost: DEFAULT_ADMIN_HOST,
+    adminPort: DEFAULT_ADMIN_PORT,
+    dataDir: DEFAULT_DATA_DIR,
+    adminToken: undefined,
+    agentToken: undefined,
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    store: undefined,
+    events: undefined,
+    extraRoutes: [],
+    ...definedOnly(input),
+  } as ServerOptions;
+}
+
+/** Why a hello's enrolment token is refused; undefined when none is required or it matches. */
+function refuseToken(required: string | undefined, presented: string | undefined): string | undefined {
+  if (required === undefined) return undefined;
+  if (presented === undefined) return 'this server requires an enrolment token';
+  return secretsEqual(presented, required) ? undefined : 'wrong enrolment token';
+}
+
+function definedOnly<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+export type ServerStartErrorCode = 'bad_stored_settings' | 'bad_admin_token' | 'listen_failed' | 'store_failed';
+
+export class ServerStartError extends Error {
+  constructor(
+    readonly code: ServerStartErrorCode,
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ServerStartError';
+  }
+}
+
+export interface ServerHandle {
+  readonly agentAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly events: ServerEvents;
+  readonly controller: FleetController;
+  readonly adminToken: string;
+  /** The token file, when the token came from or went into one. */
+  readonly adminTokenPath: string | undefined;
+  /** Connected (handshake done) agents. */
+  readonly agentCount: number;
+  /**
+   * Stops accepting, sends `error shutting_down` to every agent, waits for them to close
+   * (each at most closeGraceMs), stops the admin API and closes the store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export async function startServer(input: ServerOptionsInput): Promise<ServerHandle> {
+  const options = serverOptions(input);
+  const { logger } = options;
+  const store =
+    options.store ??
+    new FileStore({
+      dataDir: options.dataDir,
+      onCompactionError: (error) => logger.error({ event: 'compaction_failed', err: error }, 'host journal compaction failed (will retry)'),
+    });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  };
+  try {
+    let snapshot;
+    try {
+      snapshot = await store.open();
+    } catch (error) {
+      throw new ServerStartError('store_failed', `cannot open the store: ${(error as Error).message}`, { cause: error });
+    }
+    cleanups.push(() => store.close());
+    const fleet = Fleet.fromSnapshot(snapshot);
+    if (fleet instanceof FleetSettingsError) {
+      throw new ServerStartError('bad_stored_settings', `the stored settings are unusable: ${fleet.message}`);
+    }
+    const token = await resolveAdminToken(options.adminToken, options.dataDir);
+    if (token instanceof AdminTokenError) throw new ServerStartError('bad_admin_token', token.message);
+
+    const events = options.events ?? new ServerEvents();
+    cleanups.push(logServerEvents(events, logger));
+    const agents = new AgentRegistry();
+    const controller = new FleetController(store, fleet, agents, events);
+    cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
+
+    const listener = new AgentListener(options, events, {
+      authorize: (hello) => refuseToken(options.agentToken, hello.token),
+      register: (guid, zone) => controller.registerHost(guid, zone),
+      attach: (connection) => agents.attach(connection),
+      detach: (connection) => agents.detach(connection),
+      listToSend: (state) => fleet.listToSend(state),
+      hostsFrame: (hosts) => fleet.hostsFrame(hosts),
+    });
+    const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
+
+    let shuttingDown = false;
+    const admin = createAdminServer({
+      token: token.token,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      routes: [
+        ...settingsRoutes(controller),
+        ...hostsRoutes(controller),
+        healthRoute(() => ({
+          status: shuttingDown ? 'shutting_down' : 'ok',
+          agents: agents.size,
+          hosts: fleet.hostCount,
+          settingsVersion: fleet.settingsVersion,
+        })),
+        ...options.extraRoutes,
+      ],
+    });
+    const adminAddress = await listenOrFail(() => listenHttp(admin, options.adminHost, options.adminPort), 'admin', options.adminHost, options.adminPort);
+    cleanups.push(() => closeHttp(admin));
+
+    logger.info(
+      {
+        event: 'started',
+        agentHost: agentAddress.address,
+        agentPort: agentAddress.port,
+        adminHost: adminAddress.address,
+        adminPort: adminAddress.port,
+        dataDir: options.dataDir,
+        settings: fleet.settings,
+        settingsVersion: fleet.settingsVersion,
+        hosts: fleet.hostCount,
+        adminToken: token.source === 'explicit' ? 'given' : token.path,
+      },
+      token.source === 'generated' ? `server started; admin token generated into ${token.path}` : 'server started',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      agentAddress,
+      adminAddress,
+      events,
+      controller,
+      adminToken: token.token,
+      adminTokenPath: token.path,
+      get agentCount() {
+        return agents.size;
+      },
+      close() {
+        closing ??= (async () => {
+          shuttingDown = true; // /healthz answers 503 while agents are let go
+          logger.info({ event: 'stopping', agents: agents.size }, 'server stopping');
+          await listener.close('shutting_down', 'this server is shutting down');
+          await unwind();
+          logger.info({ event: 'stopped' }, 'server stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+async function listenOrFail(listen: () => Promise<AddressInfo>, what: string, host: string, port: number): Promise<AddressInfo> {
+  try {
+    return await listen();
+  } catch (error) {
+    throw new ServerStartError('listen_failed', `cannot listen for ${what} connections on ${host}:${port}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function closeHttp(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
