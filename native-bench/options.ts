@@ -115,7 +115,9 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
       },
     });
   } catch (err) {
-    throw new BenchUsageError((err as Error).message);
+    const e = err as Error & { code?: string };
+    const flag = /'([^']+)'/.exec(e.message)?.[1];
+    throw new BenchUsageError(e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag ? `unknown flag ${flag}` : e.message);
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';

@@ -142,12 +142,15 @@ export async function spawnAgentlbServer(opts: AgentlbSpawnOptions = {}): Promis
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+  const fail = async (why: string): Promise<never> => {
+    child.kill('SIGKILL');
+    await exited;
+    if (opts.dataDir === undefined) await removeDataDir(dataDir);
+    throw new ServerStartError(`agentlb server ${why}: ${tail()}`);
+  };
   while (!(await healthy(adminPort))) {
-    if (gone) throw new ServerStartError(`agentlb server exited before it was healthy: ${tail()}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new ServerStartError(`agentlb server not healthy within the deadline: ${tail()}`);
-    }
+    if (gone) await fail('exited before it was healthy');
+    if (Date.now() > deadline) await fail('not healthy within the deadline');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return {

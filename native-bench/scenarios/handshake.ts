@@ -117,16 +117,17 @@ async function measure(ctx: ScenarioContext, client: ClientKind, subjects: Subje
 
 export async function runHandshake(ctx: ScenarioContext): Promise<HandshakeResult> {
   const { opts } = ctx;
+  const clients: ClientKind[] = opts.client ? [opts.client] : ['native', 'node'];
   const rawPort = await freePort();
   const raw = await spawnRawServer({ response: rawResponse(rawPort), port: rawPort });
-  const agentlb: AgentlbProcess | undefined = opts.servers ? undefined : await spawnAgentlbServer({ extraArgs: poolArgs(opts.pools[0]!) });
-  const subjects: Subject[] = [
-    { kind: 'raw', targets: [{ host: raw.host, port: raw.port }], pid: raw.pid },
-    agentlb ? { kind: 'agentlb', targets: [{ host: agentlb.host, port: agentlb.port }], pid: agentlb.pid } : { kind: 'agentlb', targets: opts.servers! },
-  ];
-  const clients: ClientKind[] = opts.client ? [opts.client] : ['native', 'node'];
+  let agentlb: AgentlbProcess | undefined;
   const runs: HandshakeRun[] = [];
   try {
+    if (!opts.servers) agentlb = await spawnAgentlbServer({ extraArgs: poolArgs(opts.pools[0]!) });
+    const subjects: Subject[] = [
+      { kind: 'raw', targets: [{ host: raw.host, port: raw.port }], pid: raw.pid },
+      agentlb ? { kind: 'agentlb', targets: [{ host: agentlb.host, port: agentlb.port }], pid: agentlb.pid } : { kind: 'agentlb', targets: opts.servers! },
+    ];
     for (const client of clients) {
       if (client === 'native') runs.push(...(await measure(ctx, client, subjects, nativeRounds(ctx))));
       else runs.push(...(await withSwarm(ctx, opts.concurrency, (swarm) => measure(ctx, client, subjects, nodeRounds(ctx, swarm)))));

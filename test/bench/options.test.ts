@@ -1,0 +1,55 @@
+/**
+ * `npm run bench` flags: defaults at issue 5's sizes, and an exact error for each bad input.
+ */
+import t from 'tap';
+import { BenchUsageError, ISSUE_SIZES, parseBenchArgs } from '../../native-bench/options';
+
+const fails = (argv: string[], message: string) => t.throws(() => parseBenchArgs(argv), new BenchUsageError(message), argv.join(' '));
+
+t.test('no scenario: every scenario at the issue sizes, and the run writes BENCHMARKS.md', async (t) => {
+  const opts = parseBenchArgs([]);
+  if (opts === 'help') throw new Error('unexpected help');
+  t.same(opts.scenarios, ['handshake', 'storm', 'propagate', 'idle', 'admin-http']);
+  t.equal(opts.all, true);
+  t.same(opts.agents, ISSUE_SIZES);
+  t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 });
+  t.equal(opts.concurrency, 200);
+  t.equal(opts.progress, false, 'no bar without a terminal');
+});
+
+t.test('one scenario with every flag', async (t) => {
+  const opts = parseBenchArgs(
+    ['handshake', '--agents', '20', '--concurrency', '5', '--client', 'node', '--pool', 'on,off', '--json', 'x.json', '--workers', '3', '--sources', '4', '--rounds', '2', '--timeout-ms', '500', '--duration', '1', '--servers', '127.0.0.1:9000,127.0.0.2:9001'],
+    true,
+  );
+  if (opts === 'help') throw new Error('unexpected help');
+  t.same(opts.scenarios, ['handshake']);
+  t.equal(opts.all, false);
+  t.equal(opts.agents.handshake, 20);
+  t.equal(opts.agents.idle, 20, '--agents sizes every scenario');
+  t.same(opts.pools, ['on', 'off']);
+  t.same(opts.servers, [{ host: '127.0.0.1', port: 9000 }, { host: '127.0.0.2', port: 9001 }]);
+  t.equal(opts.client, 'node');
+  t.equal(opts.workers, 3);
+  t.equal(opts.progress, true);
+});
+
+t.test('--help', async (t) => {
+  t.equal(parseBenchArgs(['--help']), 'help');
+});
+
+t.test('bad input is refused with a message that names it', async () => {
+  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http)');
+  fails(['idle', 'storm'], 'one scenario at most, got "idle storm"');
+  fails(['--agents', '0'], '--agents needs an integer >= 1, got "0"');
+  fails(['--agents', '1.5'], '--agents needs an integer >= 1, got "1.5"');
+  fails(['--client', 'java'], '--client must be native or node, got "java"');
+  fails(['--pool', 'maybe'], '--pool must be on, off or auto, got "maybe"');
+  fails(['--sources', '300'], '--sources must be at most 254, got "300"');
+  fails(['handshake', '--servers', 'localhost'], '--servers needs HOST:PORT entries, got "localhost"');
+  fails(['storm', '--servers', '127.0.0.1:1'], 'storm restarts the server it measures: it cannot run against --servers');
+  fails(['idle', '--servers', '127.0.0.1:1'], "idle reads the server's memory through /proc: it cannot run against --servers");
+  fails(['propagate', '--servers', '127.0.0.1:1'], 'propagate against --servers needs --admin HOST:PORT (and --token)');
+  fails(['--bogus'], 'unknown flag --bogus');
+  fails(['--agents'], "Option '--agents <value>' argument missing");
+});

@@ -1,0 +1,73 @@
+/**
+ * Every bench scenario with a handful of agents, against real server processes (the built
+ * dist/), so the harness cannot rot. Asserts counts and zero errors from the result JSON;
+ * never a time.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { parseBenchArgs, type BenchOptions } from '../../native-bench/options';
+import type { BenchReport, HandshakeResult, IdleResult, PropagateResult, StormResult, AdminHttpResult } from '../../native-bench/results';
+import { runBench } from '../../native-bench/run';
+
+const AGENTS = 20;
+
+async function bench(t: Test, scenario: string, extra: string[] = []): Promise<BenchReport> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-smoke-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const json = path.join(dir, 'result.json');
+  const argv = [scenario, '--agents', String(AGENTS), '--concurrency', '8', '--rounds', '1', '--sources', '3', '--duration', '1', '--timeout-ms', '5000', '--json', json, ...extra];
+  const opts = parseBenchArgs(argv) as BenchOptions;
+  const out: string[] = [];
+  await runBench(opts, `npm run bench -- ${argv.join(' ')}`, { out: (s) => out.push(s), log: () => undefined, color: false });
+  t.ok(out.join('\n').length > 0, 'tables were printed');
+  return JSON.parse(await readFile(json, 'utf8')) as BenchReport;
+}
+
+t.test('handshake: native and node clients, agentlb and raw, every handshake completes', async (t) => {
+  const report = await bench(t, 'handshake');
+  const result = report.results[0] as HandshakeResult;
+  t.equal(result.scenario, 'handshake');
+  t.same(
+    result.runs.map((r) => [r.server, r.client]),
+    [['raw', 'native'], ['agentlb', 'native'], ['raw', 'node'], ['agentlb', 'node']],
+  );
+  for (const run of result.runs) {
+    t.equal(run.ok, AGENTS, `${run.server}/${run.client}: all handshakes completed`);
+    t.equal(run.errors, 0, `${run.server}/${run.client}: no errors`);
+    t.ok(run.rate > 0, 'a rate was computed');
+  }
+  t.ok(report.machine.nproc >= 1);
+});
+
+t.test('storm: every agent comes back after the restart, for raw and agentlb', async (t) => {
+  const result = (await bench(t, 'storm')).results[0] as StormResult;
+  t.same(result.runs.map((r) => r.server), ['raw', 'agentlb']);
+  for (const run of result.runs) {
+    t.equal(run.reconnected, AGENTS, `${run.server}: all back`);
+    t.equal(run.lost, 0, `${run.server}: none lost`);
+  }
+  t.ok(result.rawHandshakeRate > 0);
+});
+
+t.test('propagate: one PUT reaches every agent once, and every agent acks', async (t) => {
+  const result = (await bench(t, 'propagate')).results[0] as PropagateResult;
+  const [run] = result.runs;
+  t.equal(run!.hostsReceived, AGENTS);
+  t.equal(run!.acked, AGENTS);
+  t.equal(run!.errors, 0);
+});
+
+t.test('idle: both servers hold every agent', async (t) => {
+  const result = (await bench(t, 'idle')).results[0] as IdleResult;
+  t.same(result.runs.map((r) => [r.server, r.connected]), [['raw', AGENTS], ['agentlb', AGENTS]]);
+});
+
+t.test('admin-http: autocannon gets answers from the admin API', async (t) => {
+  const result = (await bench(t, 'admin-http')).results[0] as AdminHttpResult;
+  const settings = result.runs.find((r) => r.path === '/api/settings')!;
+  t.equal(settings.errors, 0);
+  t.equal(settings.non2xx, 0);
+  t.ok(settings.requestsPerSec > 0);
+});
