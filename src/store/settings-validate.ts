@@ -31,10 +31,12 @@ function show(value: unknown): string {
   return String(value);
 }
 
-function typeName(value: unknown): string {
+/** A wrong-typed value as `a number 5`, `an array`, `null`: its type first, then the value. */
+function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value} ${show(value)}`;
 }
 
 /** The `host` setting's entries (trimmed, as written), or the error naming the bad entry. */
@@ -44,7 +46,7 @@ export function serverList(host: string): string[] | HostListError {
 
 function checkHost(value: unknown): string | SettingsError {
   if (typeof value !== 'string') {
-    return new SettingsError(`${SETTING_HOST} must be a string, got ${typeName(value)} ${show(value)}`);
+    return new SettingsError(`${SETTING_HOST} must be a string, got ${describe(value)}`);
   }
   const entries = serverList(value);
   if (entries instanceof HostListError) {
@@ -57,7 +59,7 @@ function checkHost(value: unknown): string | SettingsError {
 function checkAlgorithm(value: unknown): AlgorithmName | SettingsError {
   const known = [...ALGORITHMS.keys()].join(', ');
   if (typeof value !== 'string') {
-    return new SettingsError(`${SETTING_ALGORITHM} must be a string (one of ${known}), got ${typeName(value)} ${show(value)}`);
+    return new SettingsError(`${SETTING_ALGORITHM} must be a string (one of ${known}), got ${describe(value)}`);
   }
   const algorithm = algorithmByName(value);
   if (algorithm === undefined) {
@@ -78,7 +80,7 @@ function checkInterval(value: unknown): number | SettingsError {
 /** A request body -> the settings it changes, or the error naming the first bad key/value. */
 export function parseSettingsPatch(body: unknown): Partial<Settings> | SettingsError {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return new SettingsError(`settings must be a JSON object, got ${typeName(body)}`);
+    return new SettingsError(`settings must be a JSON object, got ${describe(body)}`);
   }
   const keys = Object.keys(body);
   if (keys.length === 0) {

@@ -1,0 +1,84 @@
+/**
+ * Ping/pong liveness with short intervals: a silent agent is dropped at the deadline and
+ * counted; an agent that answers stays; the server answers the agent's pings.
+ */
+import t from 'tap';
+import type { ServerMessage } from '../../src/protocol/messages';
+import { nextEvent, startTestServer } from '../helpers/server';
+import { TestAgent } from '../helpers/test-agent';
+
+/** Holds the default settings' list: the server has nothing to send it but pings. */
+const UP_TO_DATE = { hosts: ['127.0.0.1:8250'], algorithm: 'static', checkInterval: 0 };
+
+t.test('a silent agent is pinged, then dropped after the ping deadline', async (t) => {
+  const server = await startTestServer(t, { pingIntervalMs: 20, maxMissedPings: 3 });
+  const agent = await TestAgent.connect(server.agentPort);
+  const dropped = nextEvent(server.events, 'disconnected');
+  await agent.hello({ guid: 'quiet', ...UP_TO_DATE });
+  const received: ServerMessage[] = [];
+  agent.sock.on('message', (message) => received.push(message));
+  await agent.closed;
+  t.match(await dropped, { reason: 'ping_timeout', hostId: 1, guid: 'quiet' });
+  t.ok(received.length >= 1, 'pinged before being dropped');
+  t.ok(
+    received.every((message) => message.type === 'ping'),
+    'nothing but pings: a dead agent gets no error frame',
+  );
+});
+
+t.test('an agent that answers pings stays connected past many deadlines', async (t) => {
+  const server = await startTestServer(t, { pingIntervalMs: 10, maxMissedPings: 2 });
+  const agent = await TestAgent.connect(server.agentPort);
+  await agent.hello({ guid: 'lively' });
+  let pings = 0;
+  while (pings < 10) {
+    const message = await agent.next();
+    if (message.type !== 'ping') continue;
+    pings++;
+    agent.send({ type: 'pong' });
+  }
+  t.same(await agent.roundTrip(), [], 'still connected and served after 10 intervals x 2');
+  t.equal(server.agentCount, 1);
+  await agent.close();
+});
+
+t.test('the server answers an agent ping with pong', async (t) => {
+  const server = await startTestServer(t);
+  const agent = await TestAgent.connect(server.agentPort);
+  await agent.hello({ guid: 'p', ...UP_TO_DATE });
+  agent.send({ type: 'ping' });
+  t.same(await agent.next(), { type: 'pong' });
+  await agent.close();
+});
+
+t.test('an ack settles the last list sent; an ack for a seq never sent is ignored', async (t) => {
+  const server = await startTestServer(t);
+  const agent = await TestAgent.connect(server.agentPort);
+  const acked = nextEvent(server.events, 'acked');
+  const { hosts } = await agent.handshake({ guid: 'acker' });
+  agent.send({ type: 'ack', seq: 99, ok: true });
+  agent.send({ type: 'ack', seq: hosts!.seq, ok: false, error: 'disk full' });
+  const event = await acked;
+  t.match(event, { hostId: 1, seq: 0, ok: false, error: 'disk full' });
+  t.type(event.latencyMs, 'number');
+  t.same(await agent.roundTrip(), [], 'the stray ack did not close the connection');
+  await agent.close();
+});
+
+t.test('an agent that closes mid-handshake is reported as closed', async (t) => {
+  const server = await startTestServer(t);
+  const handshake = nextEvent(server.events, 'handshake');
+  const agent = await TestAgent.connect(server.agentPort);
+  await agent.close();
+  t.match(await handshake, { result: 'closed' });
+});
+
+t.test('beyond --max-connections, agents are sent server_busy', async (t) => {
+  const server = await startTestServer(t, { maxConnections: 1 });
+  const first = await TestAgent.connect(server.agentPort);
+  await first.hello({ guid: 'one' });
+  const second = await TestAgent.connect(server.agentPort);
+  t.same(await second.next(), { type: 'error', code: 'server_busy', message: 'this server holds its maximum of 1 agents' });
+  await second.closed;
+  await first.close();
+});
