@@ -11,7 +11,7 @@
  *
  * One process per data directory: two servers sharing one would interleave their writes.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DEFAULT_SETTINGS,
@@ -26,7 +26,7 @@ import {
   type StoreSnapshot,
 } from './types';
 import { HostJournal, StoreCorruptError, applyOp, type HostRegistryState, type JournalOp } from './host-journal';
-import { removeStaleTempFiles, syncDirectory, writeFileAtomic } from '../util/atomic-file';
+import { readFileIfExists, removeStaleTempFiles, syncDirectory, writeFileAtomic } from '../util/atomic-file';
 
 export { StoreCorruptError } from './host-journal';
 
@@ -278,16 +278,11 @@ function mergeSettings(current: Settings, patch: Partial<Settings>): Settings {
 }
 
 async function readSettingsFile(file: string): Promise<{ version: number; settings: Settings } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const bytes = await readFileIfExists(file);
+  if (bytes === undefined) return undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new StoreCorruptError(`${file}: not valid JSON: ${(err as Error).message}`);
   }

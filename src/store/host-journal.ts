@@ -18,9 +18,9 @@
  * Replaying the journal over a snapshot is idempotent (the last op on an id decides), so a
  * crash between writing a new snapshot and emptying the journal loses and duplicates nothing.
  */
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { HostRecord } from './types';
-import { writeFileAtomic } from '../util/atomic-file';
+import { readFileIfExists, writeFileAtomic } from '../util/atomic-file';
 
 export type JournalOp = { op: 'add'; host: HostRecord } | { op: 'remove'; id: number };
 
@@ -67,9 +67,9 @@ export class HostJournal {
     snapshotPath: string,
     compactAfterBytes: number,
   ): Promise<{ journal: HostJournal; state: HostRegistryState }> {
-    const snapshotText = await readIfExists(snapshotPath);
+    const snapshotText = (await readFileIfExists(snapshotPath))?.toString('utf8');
     const state = snapshotText === undefined ? { hosts: new Map(), nextId: 1 } : parseSnapshot(snapshotPath, snapshotText);
-    let journalBytes = await readIfExists(journalPath, null);
+    let journalBytes = await readFileIfExists(journalPath);
     if (journalBytes === undefined) {
       // Created atomically so that the directory entry is durable before the first append.
       await writeFileAtomic(journalPath, '');
@@ -129,17 +129,6 @@ export function applyOp(state: HostRegistryState, op: JournalOp): void {
     state.nextId = Math.max(state.nextId, op.host.id + 1);
   } else {
     state.hosts.delete(op.id);
-  }
-}
-
-async function readIfExists(file: string): Promise<string | undefined>;
-async function readIfExists(file: string, encoding: null): Promise<Buffer | undefined>;
-async function readIfExists(file: string, encoding: 'utf8' | null = 'utf8'): Promise<string | Buffer | undefined> {
-  try {
-    return await readFile(file, encoding === null ? {} : { encoding });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
   }
 }
 

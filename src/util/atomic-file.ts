@@ -1,13 +1,14 @@
 /**
  * The one way this project writes a durable file: the agent's agent.properties and the
- * embedded store's files all go through `writeFileAtomic`.
+ * embedded store's files all go through `writeFileAtomic` (plus the small helpers around it:
+ * reading a file that may not exist yet, cleaning up after writers killed mid-write).
  *
  * Readers (including a process restarted after `kill -9` or a power cut) see either the old
  * file or the new one, whole: never a mix, never an empty file. CloudStack rewrote
  * agent.properties by truncate-and-write, which a crash turns into an empty or half file.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -44,6 +45,16 @@ export async function writeFileAtomic(
     await handle?.close().catch(() => undefined);
     // After a successful rename the temp name no longer exists; ENOENT here is expected.
     await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The content of `file`, or undefined when it does not exist; any other error rejects. */
+export async function readFileIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }

@@ -1,12 +1,11 @@
 // kill -9 during registerHost / removeHost / updateSettings never leaves the data directory
 // unopenable, and never loses a change the child reported as committed.
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import path from 'node:path';
 import { FileStore } from '../../src/store/file-store';
 import { SETTING_CHECK_INTERVAL } from '../../src/store/types';
 import { bundleFixture } from '../fixtures/bundle-fixture';
+import { runUntilKilled } from '../fixtures/kill-child';
 
 interface Reported {
   hosts: Array<{ id: number; guid: string }>;
@@ -17,19 +16,9 @@ interface Reported {
 
 /** Run the churn child until it has reported `lines` changes, then SIGKILL it. */
 async function churnUntil(script: string, dataDir: string, runId: string, lines: number): Promise<Reported> {
-  const child = spawn(process.execPath, [script, dataDir, runId], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  let out = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    if (out.split('\n').length - 1 >= lines) child.kill('SIGKILL');
-  });
-  const [code, signal] = await once(child, 'exit');
-  if (signal !== 'SIGKILL') throw new Error(`churn child exited on its own (${code}): ${stderr}`);
   const reported: Reported = { hosts: [], removed: [], removing: [], settings: [] };
-  // Only complete lines: a line cut by the kill was never fully reported.
-  for (const line of out.split('\n').slice(0, -1)) {
+  // Complete lines only (runUntilKilled drops one cut by the kill): each was fully reported.
+  for (const line of await runUntilKilled(script, [dataDir, runId], lines)) {
     const [kind, a, b] = line.split(' ') as [string, string, string];
     if (kind === 'host') reported.hosts.push({ id: Number(a), guid: b });
     else if (kind === 'removed') reported.removed.push(Number(a));

@@ -28,6 +28,22 @@ async function openStore(t: Test, dataDir: string, opts: { compactAfterBytes?: n
   return { store, snapshot };
 }
 
+/** A data directory holding `content` in `fileName` refuses to open with `<path>: <reason>`. */
+async function expectCorrupt(t: Test, fileName: string, content: string, reason: string | RegExp) {
+  const dataDir = t.testdir({ [fileName]: content });
+  const file = path.join(dataDir, fileName);
+  const err = await new FileStore({ dataDir }).open().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.type(err, StoreCorruptError);
+  t.equal((err as StoreCorruptError).code, 'store_corrupt');
+  const message = (err as Error).message;
+  t.ok(message.startsWith(`${file}: `), 'names the file');
+  if (typeof reason === 'string') t.equal(message.slice(file.length + 2), reason);
+  else t.match(message.slice(file.length + 2), reason);
+}
+
 const journalOf = (dir: string) => readFile(path.join(dir, HOSTS_JOURNAL_FILE), 'utf8');
 const journalLines = async (dir: string) => (await journalOf(dir)).split('\n').filter((line) => line !== '');
 
@@ -207,19 +223,7 @@ t.test('a bad host snapshot refuses to open, naming the file', async (t) => {
     [JSON.stringify({ format: 1, nextId: 2, hosts: [host] }), 'nextId 2 is not above every host id'],
     [JSON.stringify({ format: 1, hosts: [host] }), 'nextId undefined is not above every host id'],
   ];
-  for (const [content, reason] of cases) t.test(content, async (t) => {
-    const dataDir = t.testdir({ [HOSTS_SNAPSHOT_FILE]: content });
-    const file = path.join(dataDir, HOSTS_SNAPSHOT_FILE);
-    const err = await new FileStore({ dataDir }).open().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    t.type(err, StoreCorruptError);
-    const message = (err as Error).message;
-    t.ok(message.startsWith(`${file}: `), 'names the file');
-    if (typeof reason === 'string') t.equal(message.slice(file.length + 2), reason);
-    else t.match(message.slice(file.length + 2), reason);
-  });
+  for (const [content, reason] of cases) t.test(content, (t) => expectCorrupt(t, HOSTS_SNAPSHOT_FILE, content, reason));
 });
 
 t.test('compaction folds the journal into the snapshot and keeps the bytes written linear', async (t) => {
@@ -388,20 +392,7 @@ t.test('a bad settings.json refuses to open, naming the file', async (t) => {
     ['{"version": 2, "settings": {"indirect.agent.lb.check.interval": "60"}}', 'indirect.agent.lb.check.interval "60" is not a number'],
     ['{"version": 2, "settings": {"host": 5}}', 'host 5 is not a string'],
   ];
-  for (const [content, reason] of cases) t.test(content, async (t) => {
-    const dataDir = t.testdir({ [SETTINGS_FILE]: content });
-    const file = path.join(dataDir, SETTINGS_FILE);
-    const err = await new FileStore({ dataDir }).open().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    t.type(err, StoreCorruptError);
-    t.equal((err as StoreCorruptError).code, 'store_corrupt');
-    const message = (err as Error).message;
-    t.ok(message.startsWith(`${file}: `), 'names the file');
-    if (typeof reason === 'string') t.equal(message.slice(file.length + 2), reason);
-    else t.match(message.slice(file.length + 2), reason);
-  });
+  for (const [content, reason] of cases) t.test(content, (t) => expectCorrupt(t, SETTINGS_FILE, content, reason));
   t.test('keys missing from an older file take their defaults', async (t) => {
     const older = t.testdir({ [SETTINGS_FILE]: '{"version": 7, "settings": {"host": "M1"}}' });
     const { snapshot } = await openStore(t, older);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseProperties } from '../../agent/properties';
 import { removeStaleTempFiles, writeFileAtomic } from '../../src/util/atomic-file';
 import { bundleFixture } from '../fixtures/bundle-fixture';
+import { runUntilKilled } from '../fixtures/kill-child';
 import { INITIAL_PROPERTIES, versionOf } from '../fixtures/properties-versions';
 
 const modeOf = async (file: string) => (await stat(file)).mode & 0o7777;
@@ -98,7 +99,7 @@ t.test('kill -9 during saves never leaves a torn, mixed or empty agent.propertie
   for (let round = 0; round < ROUNDS; round++) {
     // Kill after a varying number of completed saves: the next save is then at some
     // arbitrary point of its write, fsync, rename or directory fsync.
-    await runUntilSaves(child, file, 1 + (round % 4));
+    await runUntilKilled(child, [file], 1 + (round % 4));
     const text = await readFile(file, 'latin1');
     const version = expected.get(text);
     if (version === undefined) {
@@ -111,17 +112,3 @@ t.test('kill -9 during saves never leaves a torn, mixed or empty agent.propertie
   }
   t.ok(seen.has('A') && seen.has('B'), `both versions observed after kills (${[...seen].join(', ')})`);
 });
-
-/** Start the save loop, SIGKILL it as soon as it reports `saves` completed saves, await its exit. */
-async function runUntilSaves(script: string, file: string, saves: number): Promise<void> {
-  const child = spawn(process.execPath, [script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  let out = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    if (out.split('\n').length - 1 >= saves) child.kill('SIGKILL');
-  });
-  const [code, signal] = await once(child, 'exit');
-  if (signal !== 'SIGKILL') throw new Error(`save loop exited on its own (${code}): ${stderr}`);
-}
