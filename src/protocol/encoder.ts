@@ -21,47 +21,33 @@ const HEADER_BYTES = 4;
 /** The message's fields, in canonical order, without absent optional fields or unknown keys. */
 function canonical(msg: Message): Record<string, unknown> {
   switch (msg.type) {
-    case 'hello':
-      return present({
-        type: msg.type,
-        version: msg.version,
-        guid: msg.guid,
-        zone: msg.zone,
-        hosts: msg.hosts,
-        algorithm: msg.algorithm,
-        checkInterval: msg.checkInterval,
-        token: msg.token,
-      });
-    case 'welcome':
-      return present({
-        type: msg.type,
-        version: msg.version,
-        hostId: msg.hostId,
-        server: msg.server,
-        pingInterval: msg.pingInterval,
-      });
+    case 'hello': {
+      const out: Record<string, unknown> = { type: msg.type, version: msg.version, guid: msg.guid };
+      if (msg.zone !== undefined) out.zone = msg.zone;
+      out.hosts = msg.hosts;
+      out.algorithm = msg.algorithm;
+      if (msg.checkInterval !== undefined) out.checkInterval = msg.checkInterval;
+      if (msg.token !== undefined) out.token = msg.token;
+      return out;
+    }
+    case 'welcome': {
+      const out: Record<string, unknown> = { type: msg.type, version: msg.version, hostId: msg.hostId, server: msg.server };
+      if (msg.pingInterval !== undefined) out.pingInterval = msg.pingInterval;
+      return out;
+    }
     case 'hosts':
-      return {
-        type: msg.type,
-        seq: msg.seq,
-        hosts: msg.hosts,
-        algorithm: msg.algorithm,
-        checkInterval: msg.checkInterval,
-      };
-    case 'ack':
-      return present({ type: msg.type, seq: msg.seq, ok: msg.ok, error: msg.error });
+      return { type: msg.type, seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval };
+    case 'ack': {
+      const out: Record<string, unknown> = { type: msg.type, seq: msg.seq, ok: msg.ok };
+      if (msg.error !== undefined) out.error = msg.error;
+      return out;
+    }
     case 'error':
       return { type: msg.type, code: msg.code, message: msg.message };
     case 'ping':
     case 'pong':
       return { type: msg.type };
   }
-}
-
-/** Drops undefined fields: msgpackr would encode undefined as an ext value, which we forbid. */
-function present(fields: Record<string, unknown>): Record<string, unknown> {
-  for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
-  return fields;
 }
 
 /**

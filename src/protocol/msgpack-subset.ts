@@ -6,7 +6,7 @@
  * how the rest of the buffer is read. Rather than trust that table (any module may add to it),
  * we admit only the protocol's subset: nil, bool, int, float64, str, array, map with str keys.
  * The scan is iterative (no recursion for an attacker to exhaust), O(payload), allocates only
- * a stack of at most LIMITS.nestingDepth counters, and proves exactly one value fills the payload.
+ * two stacks of at most LIMITS.nestingDepth entries, and proves exactly one value fills the payload.
  */
 import { LIMITS } from './limits';
 import { ProtocolError } from './messages';
@@ -47,11 +47,12 @@ function badFrame(message: string): ProtocolError {
   return new ProtocolError('bad_frame', message);
 }
 
-function readLength(p: Buffer, pos: number, bytes: 1 | 2 | 4): number {
+function readLength(p: Buffer, pos: number, bytes: number): number {
   if (bytes === 1) return p[pos] as number;
   return bytes === 2 ? p.readUInt16BE(pos) : p.readUInt32BE(pos);
 }
 
+/** What one value's leading bytes say; filled in place to keep the scan allocation-free. */
 interface Token {
   /** Bytes following the type byte and length field (string body, scalar body). */
   size: number;
@@ -60,29 +61,37 @@ interface Token {
   isString: boolean;
   isMap: boolean;
   /** Bytes of the length field after the type byte. */
-  lengthBytes: 0 | 1 | 2 | 4;
+  lengthBytes: number;
 }
 
-/** Describes the value starting with type byte `t`; reads its length field at `pos`. */
-function describe(t: number, p: Buffer, pos: number): Token | ProtocolError {
-  const scalar = (size: number): Token => ({ size, items: 0, isString: false, isMap: false, lengthBytes: 0 });
-  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return scalar(0);
-  if (t <= 0x8f) return { size: 0, items: 2 * (t & 0x0f), isString: false, isMap: true, lengthBytes: 0 };
-  if (t <= 0x9f) return { size: 0, items: t & 0x0f, isString: false, isMap: false, lengthBytes: 0 };
-  if (t <= 0xbf) return { size: t & 0x1f, items: 0, isString: true, isMap: false, lengthBytes: 0 };
+function set(token: Token, size: number, items: number, isString: boolean, isMap: boolean, lengthBytes: number): undefined {
+  token.size = size;
+  token.items = items;
+  token.isString = isString;
+  token.isMap = isMap;
+  token.lengthBytes = lengthBytes;
+  return undefined;
+}
+
+/** Describes into `token` the value starting with type byte `t`, whose length field is at `pos`. */
+function describe(token: Token, t: number, p: Buffer, pos: number): ProtocolError | undefined {
+  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return set(token, 0, 0, false, false, 0);
+  if (t <= 0x8f) return set(token, 0, 2 * (t & 0x0f), false, true, 0);
+  if (t <= 0x9f) return set(token, 0, t & 0x0f, false, false, 0);
+  if (t <= 0xbf) return set(token, t & 0x1f, 0, true, false, 0);
   const forbidden = FORBIDDEN[t];
   if (forbidden !== undefined) {
     return badFrame(`payload uses msgpack type 0x${t.toString(16)} (${forbidden}), which the protocol does not allow`);
   }
   const fixed = FIXED_SIZE[t];
-  if (fixed !== undefined) return scalar(fixed);
+  if (fixed !== undefined) return set(token, fixed, 0, false, false, 0);
   // What is left: str 8/16/32 (0xd9..0xdb), array 16/32 (0xdc, 0xdd), map 16/32 (0xde, 0xdf).
   const lengthBytes = t === 0xd9 ? 1 : t === 0xda || t === 0xdc || t === 0xde ? 2 : 4;
   if (pos + lengthBytes > p.length) return truncated();
   const n = readLength(p, pos, lengthBytes);
-  if (t <= 0xdb) return { size: n, items: 0, isString: true, isMap: false, lengthBytes };
-  if (t <= 0xdd) return { size: 0, items: n, isString: false, isMap: false, lengthBytes };
-  return { size: 0, items: 2 * n, isString: false, isMap: true, lengthBytes };
+  if (t <= 0xdb) return set(token, n, 0, true, false, lengthBytes);
+  if (t <= 0xdd) return set(token, 0, n, false, false, lengthBytes);
+  return set(token, 0, 2 * n, false, true, lengthBytes);
 }
 
 function truncated(): ProtocolError {
@@ -99,6 +108,7 @@ export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError
   const isMap: boolean[] = [];
   let topLevelEntries = -1;
   let pos = 0;
+  const token: Token = { size: 0, items: 0, isString: false, isMap: false, lengthBytes: 0 };
   do {
     if (pos >= payload.length) return truncated();
     const depth = remaining.length;
@@ -106,8 +116,8 @@ export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError
     const isKey = depth > 0 && isMap[depth - 1] === true && (remaining[depth - 1] as number) % 2 === 0;
     if (depth > 0) remaining[depth - 1] = (remaining[depth - 1] as number) - 1;
     const at = pos;
-    const token = describe(payload[pos++] as number, payload, pos);
-    if (token instanceof ProtocolError) return token;
+    const bad = describe(token, payload[pos++] as number, payload, pos);
+    if (bad) return bad;
     if (isKey && !token.isString) return badFrame(`map key at byte ${at} is not a string`);
     pos += token.lengthBytes + token.size;
     if (pos > payload.length) return truncated();

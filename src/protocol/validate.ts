@@ -49,15 +49,13 @@ function quote(s: string): string {
 
 function str(where: string, value: unknown, min: number, max: number): string {
   if (typeof value !== 'string') throw new FieldError(`${where} must be a string`);
+  // UTF-8 takes 1..3 bytes per UTF-16 unit, so most strings need no byte count at all.
+  if (value.length >= min && value.length * 3 <= max) return value;
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes < min || bytes > max) {
     throw new FieldError(`${where} must be ${min}..${max} UTF-8 bytes, got ${bytes}`);
   }
   return value;
-}
-
-function optionalStr(where: string, value: unknown, min: number, max: number): string | undefined {
-  return value === undefined ? undefined : str(where, value, min, max);
 }
 
 function int(where: string, value: unknown, min: number, max: number): number {
@@ -66,10 +64,6 @@ function int(where: string, value: unknown, min: number, max: number): number {
   }
   if (value < min || value > max) throw new FieldError(`${where} must be in ${min}..${max}, got ${value}`);
   return value;
-}
-
-function optionalInt(where: string, value: unknown, min: number, max: number): number | undefined {
-  return value === undefined ? undefined : int(where, value, min, max);
 }
 
 function bool(where: string, value: unknown): boolean {
@@ -89,42 +83,41 @@ function hostArray(where: string, value: unknown): string[] {
   return out;
 }
 
-/** Copies optional keys only when present, so absent fields stay absent (not `undefined`). */
-function withOptional<T extends object>(base: T, extras: Record<string, unknown>): T {
-  for (const key of Object.keys(extras)) {
-    if (extras[key] !== undefined) (base as Record<string, unknown>)[key] = extras[key];
-  }
-  return base;
-}
-
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 
+// Optional fields are added only when present, so an absent field stays absent (not `undefined`).
 const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { type: T }> } = {
-  hello: (o): Hello =>
-    withOptional<Hello>(
-      {
-        type: 'hello',
-        version: int('hello.version', field(o, 'version'), 0, MAX_INT),
-        guid: str('hello.guid', field(o, 'guid'), 1, LIMITS.guidBytes),
-        hosts: hostArray('hello.hosts', field(o, 'hosts')),
-        algorithm: str('hello.algorithm', field(o, 'algorithm'), 0, LIMITS.algorithmBytes),
-      },
-      {
-        zone: optionalStr('hello.zone', field(o, 'zone'), 1, LIMITS.zoneBytes),
-        checkInterval: optionalInt('hello.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
-        token: optionalStr('hello.token', field(o, 'token'), 1, LIMITS.tokenBytes),
-      },
-    ),
-  welcome: (o): Welcome =>
-    withOptional<Welcome>(
-      {
-        type: 'welcome',
-        version: int('welcome.version', field(o, 'version'), 0, MAX_INT),
-        hostId: int('welcome.hostId', field(o, 'hostId'), 0, MAX_INT),
-        server: str('welcome.server', field(o, 'server'), 1, LIMITS.serverBytes),
-      },
-      { pingInterval: optionalInt('welcome.pingInterval', field(o, 'pingInterval'), 1, LIMITS.pingIntervalMs) },
-    ),
+  hello: (o): Hello => {
+    const hello: Hello = {
+      type: 'hello',
+      version: int('hello.version', field(o, 'version'), 0, MAX_INT),
+      guid: str('hello.guid', field(o, 'guid'), 1, LIMITS.guidBytes),
+      hosts: hostArray('hello.hosts', field(o, 'hosts')),
+      algorithm: str('hello.algorithm', field(o, 'algorithm'), 0, LIMITS.algorithmBytes),
+    };
+    const zone = field(o, 'zone');
+    if (zone !== undefined) hello.zone = str('hello.zone', zone, 1, LIMITS.zoneBytes);
+    const checkInterval = field(o, 'checkInterval');
+    if (checkInterval !== undefined) {
+      hello.checkInterval = int('hello.checkInterval', checkInterval, 0, LIMITS.checkIntervalSeconds);
+    }
+    const token = field(o, 'token');
+    if (token !== undefined) hello.token = str('hello.token', token, 1, LIMITS.tokenBytes);
+    return hello;
+  },
+  welcome: (o): Welcome => {
+    const welcome: Welcome = {
+      type: 'welcome',
+      version: int('welcome.version', field(o, 'version'), 0, MAX_INT),
+      hostId: int('welcome.hostId', field(o, 'hostId'), 0, MAX_INT),
+      server: str('welcome.server', field(o, 'server'), 1, LIMITS.serverBytes),
+    };
+    const pingInterval = field(o, 'pingInterval');
+    if (pingInterval !== undefined) {
+      welcome.pingInterval = int('welcome.pingInterval', pingInterval, 1, LIMITS.pingIntervalMs);
+    }
+    return welcome;
+  },
   hosts: (o): Hosts => ({
     type: 'hosts',
     seq: int('hosts.seq', field(o, 'seq'), 0, MAX_INT),
@@ -132,15 +125,16 @@ const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { 
     algorithm: str('hosts.algorithm', field(o, 'algorithm'), 1, LIMITS.algorithmBytes),
     checkInterval: int('hosts.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
   }),
-  ack: (o): Ack =>
-    withOptional<Ack>(
-      {
-        type: 'ack',
-        seq: int('ack.seq', field(o, 'seq'), 0, MAX_INT),
-        ok: bool('ack.ok', field(o, 'ok')),
-      },
-      { error: optionalStr('ack.error', field(o, 'error'), 0, LIMITS.textBytes) },
-    ),
+  ack: (o): Ack => {
+    const ack: Ack = {
+      type: 'ack',
+      seq: int('ack.seq', field(o, 'seq'), 0, MAX_INT),
+      ok: bool('ack.ok', field(o, 'ok')),
+    };
+    const error = field(o, 'error');
+    if (error !== undefined) ack.error = str('ack.error', error, 0, LIMITS.textBytes);
+    return ack;
+  },
   ping: (): Ping => ({ type: 'ping' }),
   pong: (): Pong => ({ type: 'pong' }),
   error: (o): ErrorMessage => ({

@@ -6,9 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import t from 'tap';
-import { encodeMessage } from '../../src/protocol/encoder';
-import { Direction, MessageReader } from '../../src/protocol/message-decoder';
-import { Message, ProtocolError } from '../../src/protocol/messages';
+// Through the package's public entry point, as the server and the agent import it.
+import { Direction, encodeMessage, Message, MessageReader, ProtocolError } from '../../src/protocol';
 import { hex } from './helpers';
 
 interface Example {

@@ -67,7 +67,7 @@ t.test('partial frames are held until complete', async (t) => {
 
 t.test('an empty chunk changes nothing', async (t) => {
   const decoder = new FrameDecoder();
-  t.equal(decoder.push(Buffer.alloc(0), () => t.fail('no frame')), undefined);
+  t.equal(decoder.push(Buffer.alloc(0), () => void t.fail('no frame')), undefined);
   t.equal(decoder.buffered, 0);
 });
 
@@ -89,7 +89,7 @@ t.test('frames inside one chunk are zero-copy views of it; split ones are copied
   const first = frame(Buffer.from('xyz'));
   const second = Buffer.from(first);
   const decoder = new FrameDecoder();
-  decoder.push(first.subarray(0, 5), () => t.fail('incomplete'));
+  decoder.push(first.subarray(0, 5), () => void t.fail('incomplete'));
   decoder.push(second.subarray(5), (p) => {
     seen = p;
   });
@@ -100,7 +100,7 @@ t.test('frames inside one chunk are zero-copy views of it; split ones are copied
 
 t.test('a zero length is refused from the 4 header bytes alone', async (t) => {
   const decoder = new FrameDecoder();
-  const error = decoder.push(Buffer.from([0, 0, 0, 0]), () => t.fail('no frame'));
+  const error = decoder.push(Buffer.from([0, 0, 0, 0]), () => void t.fail('no frame'));
   t.ok(error instanceof ProtocolError);
   t.equal(error?.code, 'bad_frame');
   t.equal(error?.message, 'frame length 0: a frame must hold one message');
@@ -108,7 +108,7 @@ t.test('a zero length is refused from the 4 header bytes alone', async (t) => {
 
 t.test('an oversized length is refused from the 4 header bytes alone', async (t) => {
   const decoder = new FrameDecoder();
-  const error = decoder.push(Buffer.from([0, 1, 0, 1]), () => t.fail('no frame'));
+  const error = decoder.push(Buffer.from([0, 1, 0, 1]), () => void t.fail('no frame'));
   t.equal(error?.code, 'bad_frame');
   t.equal(error?.message, 'frame length 65537 exceeds the maximum of 65536');
   t.equal(decoder.buffered, 0, 'no payload buffered');
@@ -116,9 +116,9 @@ t.test('an oversized length is refused from the 4 header bytes alone', async (t)
 
 t.test('a bad header split across pushes is refused once its 4th byte arrives', async (t) => {
   const decoder = new FrameDecoder({ maxFrame: 10 });
-  t.equal(decoder.push(Buffer.from([0, 0]), () => t.fail('no frame')), undefined);
-  t.equal(decoder.push(Buffer.from([0]), () => t.fail('no frame')), undefined);
-  const error = decoder.push(Buffer.from([11]), () => t.fail('no frame'));
+  t.equal(decoder.push(Buffer.from([0, 0]), () => void t.fail('no frame')), undefined);
+  t.equal(decoder.push(Buffer.from([0]), () => void t.fail('no frame')), undefined);
+  const error = decoder.push(Buffer.from([11]), () => void t.fail('no frame'));
   t.equal(error?.message, 'frame length 11 exceeds the maximum of 10');
 });
 
@@ -140,8 +140,8 @@ t.test('a bad header completing a split frame then following in the same chunk',
 
 t.test('after an error the decoder is poisoned', async (t) => {
   const decoder = new FrameDecoder();
-  const first = decoder.push(Buffer.from([0, 0, 0, 0]), () => t.fail('no frame'));
-  const again = decoder.push(frame(Buffer.from('fine')), () => t.fail('no frame after poisoning'));
+  const first = decoder.push(Buffer.from([0, 0, 0, 0]), () => void t.fail('no frame'));
+  const again = decoder.push(frame(Buffer.from('fine')), () => void t.fail('no frame after poisoning'));
   t.equal(again, first, 'the same error value');
   t.equal(decoder.error, first);
 });
@@ -165,7 +165,7 @@ t.test('a handler returning an error stops decoding and poisons the decoder', as
     }
     t.equal(error, stop);
     t.same(seen, [expected[0]], 'nothing after the stopping frame');
-    t.equal(decoder.push(stream, () => t.fail('poisoned')), stop);
+    t.equal(decoder.push(stream, () => void t.fail('poisoned')), stop);
   }
 });
 

@@ -128,7 +128,7 @@ t.test('MessageReader refuses the other direction, and stays poisoned', async (t
   const error = reader.push(stream, (m) => void got.push(m));
   t.same(errorOf(error), { code: 'bad_message', message: '"welcome" is not a message an agent may send' });
   t.same(got, [{ type: 'ping' }], 'nothing after the bad message');
-  t.equal(reader.push(encodeMessage({ type: 'pong' }), () => t.fail('poisoned')), error);
+  t.equal(reader.push(encodeMessage({ type: 'pong' }), () => void t.fail('poisoned')), error);
   t.equal(reader.error, error);
 });
 
@@ -140,12 +140,12 @@ t.test('MessageReader(accept: server) passes decoding and framing errors through
     message: 'payload uses msgpack type 0xc1 (never-used byte 0xc1), which the protocol does not allow',
   });
   const small = new MessageReader({ accept: 'server', maxFrame: 16 });
-  t.same(errorOf(small.push(Buffer.from([0, 0, 0, 17]), () => t.fail('none'))), {
+  t.same(errorOf(small.push(Buffer.from([0, 0, 0, 17]), () => void t.fail('none'))), {
     code: 'bad_frame',
     message: 'frame length 17 exceeds the maximum of 16',
   });
   const hello = new MessageReader({ accept: 'server' });
-  t.same(errorOf(hello.push(encodeMessage({ type: 'hello', version: 1, guid: 'g', hosts: [], algorithm: '' }), () => t.fail('none'))), {
+  t.same(errorOf(hello.push(encodeMessage({ type: 'hello', version: 1, guid: 'g', hosts: [], algorithm: '' }), () => void t.fail('none'))), {
     code: 'bad_message',
     message: '"hello" is not a message a server may send',
   });
