@@ -10,7 +10,7 @@
  * - `host`: the server list, `M1,M2,M3@algorithm` (as the server sends it) or a bare
  *   `M1,M2,M3`; the first entry is the preferred host.
  * - `host.lb.check.interval`: seconds between preferred-host checks, as the server said; 0 = off.
- * - `port`: port for `host` entries that name none (default 8250).
+ * - `port`: port for `host` entries that name none (default 8250, DEFAULT_AGENT_PORT in src/protocol/limits).
  * - `guid`: this host's identity, generated and saved on first start if missing.
  * - `zone`: the zone this host registers in.
  * TLS keys are added by the agent's TLS support.
@@ -27,7 +27,6 @@ export const AGENT_KEY_CHECK_INTERVAL = 'host.lb.check.interval';
 export const AGENT_KEY_PORT = 'port';
 export const AGENT_KEY_GUID = 'guid';
 export const AGENT_KEY_ZONE = 'zone';
-export const DEFAULT_AGENT_PORT = 8250;
 
 export type PropertiesErrorCode = 'bad_escape' | 'not_latin1';
 
