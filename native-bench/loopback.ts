@@ -5,6 +5,7 @@
  * connecting: each source address has its own ephemeral port range towards one server port,
  * which is what lets a run open more connections than one range (~28 000 here) holds.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** `count` addresses 127.0.0.1 .. 127.0.0.<count>; at most 254. */
@@ -15,14 +16,36 @@ export function loopbackSources(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);
 }
 
-/** A port that was free a moment ago (listen on 0, read it, close): for servers we restart. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The kernel's ephemeral range (outgoing connections draw their source ports from it). */
+export function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return { low: low!, high: high! };
+  } catch {
+    // not Linux: assume its default
+  }
+  return { low: 32_768, high: 60_999 };
+}
+
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen({ host, port: 0 }, () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
+    probe.once('error', () => resolve(false));
+    probe.listen({ host, port }, () => probe.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free a moment ago, for a server the bench restarts on the same port. It is
+ * drawn from BELOW the ephemeral range: a port from that range could be taken, while the
+ * server is down, as the source port of one of the swarm's thousands of outgoing connections.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const low = 10_000;
+  const high = Math.max(low + 1_000, ephemeralRange().low - 1);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canListen(host, port)) return port;
+  }
+  throw new Error(`no free port found between ${low} and ${high} on ${host}`);
 }

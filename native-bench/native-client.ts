@@ -46,7 +46,7 @@ export interface NativeClientOptions {
   timeoutMs: number;
 }
 
-const GUID_DIGITS = 12;
+export const GUID_DIGITS = 12;
 
 /** Compiles client.c unless native-bench/out/client is newer; returns the binary's path. */
 export async function buildNativeClient(): Promise<string> {

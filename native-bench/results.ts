@@ -47,6 +47,7 @@ export interface HandshakeResult {
 
 export interface StormRun {
   server: ServerKind;
+  client: ClientKind;
   pool: PoolMode;
   agents: number;
   /** Agents welcomed again after the restart. */
@@ -79,6 +80,7 @@ export interface StormResult {
 }
 
 export interface PropagateRun {
+  client: ClientKind;
   pool: PoolMode;
   agents: number;
   hostsReceived: number;
@@ -102,6 +104,7 @@ export interface PropagateResult {
 
 export interface IdleRun {
   server: ServerKind;
+  client: ClientKind;
   agents: number;
   connected: number;
   rssBeforeBytes: number;

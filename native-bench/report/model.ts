@@ -50,9 +50,10 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
       return [
         {
           title: `storm: ${fmtInt(result.agents)} agents, server restart, reconnect at concurrency ${result.concurrency}; budget 1.3 × N / ${fmtInt(result.rawHandshakeRate)}/s = ${fmtMs(result.budgetMs)}`,
-          head: ['Server', 'Pool', 'Back', 'Lost', 'Shutdown', 'Restart', 'Ready -> all', 'SIGTERM -> all', 'Loop delay p99'],
+          head: ['Server', 'Client', 'Pool', 'Back', 'Lost', 'Shutdown', 'Restart', 'Ready -> all', 'SIGTERM -> all', 'Loop delay p99'],
           rows: result.runs.map((r) => [
             r.server,
+            r.client,
             r.server === 'raw' ? '-' : r.pool,
             `${fmtInt(r.reconnected)}/${fmtInt(r.agents)}`,
             r.lost === 0 ? '0' : `${r.lost} (${fmtKinds(r.failures)})`,
@@ -63,23 +64,27 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
             fmtMs(r.loopDelayP99Ms),
           ]),
         },
-        { title: 'storm reconnect latency (connect -> welcome)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(r.server === 'raw' ? 'raw' : `agentlb (pool ${r.pool})`, r.latencyMs)) },
+        {
+          title: 'storm reconnect latency (connect -> welcome)',
+          head: LATENCY_HEAD,
+          rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client}${r.server === 'raw' ? '' : `, pool ${r.pool}`})`, r.latencyMs)),
+        },
       ];
     case 'propagate':
       return [
         {
           title: `propagate: ${fmtInt(result.agents)} agents, one PUT /api/settings that changes every list`,
-          head: ['Pool', 'Hosts received', 'Acked', 'Errors', 'PUT answered', 'PUT -> all acked', 'Loop delay p99'],
-          rows: result.runs.map((r) => [r.pool, fmtInt(r.hostsReceived), fmtInt(r.acked), String(r.errors), fmtMs(r.putMs), fmtMs(r.allAckedMs), fmtMs(r.loopDelayP99Ms)]),
+          head: ['Client', 'Pool', 'Hosts received', 'Acked', 'Errors', 'PUT answered', 'PUT -> all acked', 'Loop delay p99'],
+          rows: result.runs.map((r) => [r.client, r.pool, fmtInt(r.hostsReceived), fmtInt(r.acked), String(r.errors), fmtMs(r.putMs), fmtMs(r.allAckedMs), fmtMs(r.loopDelayP99Ms)]),
         },
-        { title: 'propagate latency (PUT -> hosts frame at the agent)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`pool ${r.pool}`, r.latencyMs)) },
+        { title: 'propagate latency (PUT -> hosts frame at the agent)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`${r.client}, pool ${r.pool}`, r.latencyMs)) },
       ];
     case 'idle':
       return [
         {
           title: `idle: ${fmtInt(result.agents)} idle agents; agentlb / raw RSS per agent = ${result.ratio} ×`,
-          head: ['Server', 'Connected', 'RSS before', 'RSS after', 'RSS / agent', 'Heap / agent'],
-          rows: result.runs.map((r) => [r.server, fmtInt(r.connected), fmtBytes(r.rssBeforeBytes), fmtBytes(r.rssAfterBytes), fmtBytes(r.rssPerAgentBytes), fmtBytes(r.heapPerAgentBytes)]),
+          head: ['Server', 'Client', 'Connected', 'RSS before', 'RSS after', 'RSS / agent', 'Heap / agent'],
+          rows: result.runs.map((r) => [r.server, r.client, fmtInt(r.connected), fmtBytes(r.rssBeforeBytes), fmtBytes(r.rssAfterBytes), fmtBytes(r.rssPerAgentBytes), fmtBytes(r.heapPerAgentBytes)]),
         },
       ];
     case 'admin-http':

@@ -3,12 +3,14 @@
  * RSS before, over N), next to the raw baseline holding the same N idle connections, in the
  * same run with the same swarm. agentlb's V8 heap per agent comes from /metrics when it has it.
  */
-import { getMetrics, metricValue } from '../admin-client';
+import { withFleet } from '../fleet';
 import { freePort } from '../loopback';
 import { sampleProcess } from '../proc-stats';
-import type { IdleResult, IdleRun } from '../results';
-import { removeDataDir, spawnAgentlbServer, spawnRawServer, type AgentlbProcess, type ServerProcess } from '../servers';
-import { poolArgs, rawResponse, verdict, withSwarm, type ScenarioContext } from './context';
+import type { ClientKind, IdleResult, IdleRun } from '../results';
+import { heapUsedBytes } from '../server-metrics';
+import { removeDataDir, spawnAgentlbServer, spawnRawServer, type ServerProcess } from '../servers';
+import { poolArgs, rawResponse, verdict, type ScenarioContext } from './context';
+import { DEFAULT_LIST } from './storm';
 
 export const IDLE_TARGET_RATIO = 1.5;
 /**
@@ -17,33 +19,21 @@ export const IDLE_TARGET_RATIO = 1.5;
  */
 const settleMs = (agents: number): number => Math.min(1_000, agents / 10);
 
-async function heapUsed(server: ServerProcess): Promise<number | undefined> {
-  if (server.kind !== 'agentlb') return undefined;
-  const p = server as AgentlbProcess;
-  const text = await getMetrics({ host: p.host, port: p.adminPort, token: p.adminToken }).catch(() => undefined);
-  return metricValue(text, 'nodejs_heap_size_used_bytes');
-}
-
-async function idleOnce(ctx: ScenarioContext, server: ServerProcess): Promise<IdleRun> {
+async function idleOnce(ctx: ScenarioContext, client: ClientKind, server: ServerProcess): Promise<IdleRun> {
   const agents = ctx.opts.agents.idle;
   const before = await sampleProcess(server.pid);
-  const heapBefore = await heapUsed(server);
-  return withSwarm(ctx, agents, async (swarm, follow) => {
-    ctx.log(`idle: ${server.kind}, connecting ${agents} agents`);
-    const stop = follow(`idle ${server.kind}: connect`, agents, (c) => c.completed);
-    const snap = await swarm.connect(agents, `idle-${server.kind}-`, {
-      targets: [server],
-      concurrency: ctx.opts.concurrency,
-      until: 'hosts',
-      timeoutMs: ctx.opts.timeoutMs,
-    });
-    stop();
+  const heapBefore = await heapUsedBytes(server);
+  const fleetOpts = { client, targets: [server], agents, guidPrefix: `idle-${server.kind}-`, list: DEFAULT_LIST, opts: ctx.opts, progress: ctx.progress };
+  return withFleet(fleetOpts, async (fleet) => {
+    ctx.log(`idle: ${server.kind}, ${client} client: connecting ${agents} agents`);
+    const snap = await fleet.up('hosts', `idle ${server.kind}: connect`);
     await new Promise((resolve) => setTimeout(resolve, settleMs(agents)));
     const after = await sampleProcess(server.pid);
-    const heapAfter = await heapUsed(server);
-    const connected = snap.counters.completed;
+    const heapAfter = await heapUsedBytes(server);
+    const connected = snap.completed;
     const run: IdleRun = {
       server: server.kind,
+      client,
       agents,
       connected,
       rssBeforeBytes: before.rssBytes,
@@ -58,17 +48,19 @@ async function idleOnce(ctx: ScenarioContext, server: ServerProcess): Promise<Id
 }
 
 export async function runIdle(ctx: ScenarioContext): Promise<IdleResult> {
+  // Memory, not CPU, is measured here: one client is enough, the lighter one by default.
+  const client = ctx.opts.client ?? 'native';
   const port = await freePort();
   const raw = await spawnRawServer({ response: rawResponse(port), port });
   const runs: IdleRun[] = [];
   try {
-    runs.push(await idleOnce(ctx, raw));
+    runs.push(await idleOnce(ctx, client, raw));
   } finally {
     await raw.stop();
   }
   const agentlb = await spawnAgentlbServer({ extraArgs: poolArgs(ctx.opts.pools[0]!) });
   try {
-    runs.push(await idleOnce(ctx, agentlb));
+    runs.push(await idleOnce(ctx, client, agentlb));
   } finally {
     await agentlb.stop();
     await removeDataDir(agentlb.dataDir);

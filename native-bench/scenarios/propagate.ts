@@ -5,11 +5,12 @@
  * the distribution of PUT -> `hosts` per agent, and the server's event-loop delay p99.
  */
 import { putSettings, type AdminTarget } from '../admin-client';
-import type { PoolMode, PropagateResult, PropagateRun } from '../results';
+import { withFleet } from '../fleet';
+import type { ClientKind, PoolMode, PropagateResult, PropagateRun } from '../results';
+import { loopDelayP99Ms } from '../server-metrics';
 import { removeDataDir, spawnAgentlbServer } from '../servers';
 import type { Target } from '../swarm/ipc';
-import { msBetween, poolArgs, verdict, withSwarm, type ScenarioContext } from './context';
-import { loopDelayP99Ms } from './storm';
+import { msBetween, poolArgs, verdict, type ScenarioContext } from './context';
 
 export const PROPAGATE_TARGET_MS = 1_000;
 export const LOOP_DELAY_TARGET_MS = 50;
@@ -20,35 +21,32 @@ const SERVERS_AFTER = `${SERVERS_BEFORE},10.0.0.4:8250`;
 interface Subject {
   targets: Target[];
   admin: AdminTarget;
-  /** For the loop-delay read: an agentlb process we started. */
+  /** Event-loop delay p99 of the server, when it can be read. */
   loopDelay: () => Promise<number | undefined>;
 }
 
-async function propagateOnce(ctx: ScenarioContext, pool: PoolMode, subject: Subject): Promise<PropagateRun> {
+async function propagateOnce(ctx: ScenarioContext, client: ClientKind, pool: PoolMode, subject: Subject): Promise<PropagateRun> {
   const agents = ctx.opts.agents.propagate;
-  await putSettings(subject.admin, { host: SERVERS_BEFORE, 'indirect.agent.lb.algorithm': 'roundrobin' });
-  return withSwarm(ctx, agents, async (swarm, follow) => {
-    ctx.log(`propagate: pool ${pool}, connecting ${agents} agents`);
-    let stop = follow('propagate: connect', agents, (c) => c.completed);
-    await swarm.connect(agents, `prop-${pool}-${Date.now()}-`, { targets: subject.targets, concurrency: ctx.opts.concurrency, until: 'hosts', timeoutMs: ctx.opts.timeoutMs });
-    stop();
+  const before = await putSettings(subject.admin, { host: SERVERS_BEFORE, 'indirect.agent.lb.algorithm': 'roundrobin' });
+  const list = { hosts: SERVERS_BEFORE.split(','), algorithm: 'roundrobin', checkInterval: before['indirect.agent.lb.check.interval'] };
+  const fleetOpts = { client, targets: subject.targets, agents, guidPrefix: `prop-${pool}-${client}-${Date.now()}-`, list, opts: ctx.opts, progress: ctx.progress };
+  return withFleet(fleetOpts, async (fleet) => {
+    ctx.log(`propagate: ${client} client, pool ${pool}: connecting ${agents} agents`);
+    await fleet.up('hosts', 'propagate: connect');
 
     await subject.loopDelay(); // opens the delay window
-    const mark = await swarm.mark();
-    stop = follow('propagate: acks', agents, (c) => c.acked);
+    const mark = await fleet.mark();
     await putSettings(subject.admin, { host: SERVERS_AFTER });
     const putMs = msBetween(mark, process.hrtime.bigint());
-    let timedOut = false;
-    await swarm.waitUntil((c) => c.acked >= agents, 60_000, 'propagate: every agent acked').catch(() => (timedOut = true));
-    stop();
+    const snap = await fleet.waitAcked(agents, 'propagate: acks');
     const loopDelay = await subject.loopDelay();
-    const snap = await swarm.stats();
     return {
+      client,
       pool,
       agents,
-      hostsReceived: snap.counters.hostsReceived,
-      acked: snap.counters.acked,
-      errors: (timedOut ? agents - snap.counters.acked : 0) + snap.counters.dropped,
+      hostsReceived: snap.hostsReceived,
+      acked: snap.acked,
+      errors: Math.max(0, agents - snap.acked) + snap.dropped,
       putMs,
       allAckedMs: msBetween(mark, snap.lastAckNs),
       latencyMs: snap.hostsSinceMark,
@@ -59,16 +57,18 @@ async function propagateOnce(ctx: ScenarioContext, pool: PoolMode, subject: Subj
 
 export async function runPropagate(ctx: ScenarioContext): Promise<PropagateResult> {
   const { opts } = ctx;
+  const clients: ClientKind[] = opts.client ? [opts.client] : ['native', 'node'];
   const runs: PropagateRun[] = [];
-  if (opts.servers && opts.admin) {
-    const admin = opts.admin;
-    runs.push(await propagateOnce(ctx, 'default', { targets: opts.servers, admin, loopDelay: async () => undefined }));
-  } else {
+  for (const client of clients) {
+    if (opts.servers && opts.admin) {
+      runs.push(await propagateOnce(ctx, client, 'default', { targets: opts.servers, admin: opts.admin, loopDelay: async () => undefined }));
+      continue;
+    }
     for (const pool of opts.pools) {
       const server = await spawnAgentlbServer({ extraArgs: poolArgs(pool) });
       try {
         const admin = { host: server.host, port: server.adminPort, token: server.adminToken };
-        runs.push(await propagateOnce(ctx, pool, { targets: [server], admin, loopDelay: () => loopDelayP99Ms(server) }));
+        runs.push(await propagateOnce(ctx, client, pool, { targets: [server], admin, loopDelay: () => loopDelayP99Ms(server) }));
       } finally {
         await server.stop();
         await removeDataDir(server.dataDir);
@@ -76,7 +76,7 @@ export async function runPropagate(ctx: ScenarioContext): Promise<PropagateResul
     }
   }
   const verdicts = runs.flatMap((r) => {
-    const label = r.pool === 'default' ? '' : ` (pool ${r.pool})`;
+    const label = ` (${r.client} client${r.pool === 'default' ? '' : `, pool ${r.pool}`})`;
     return [
       verdict(`propagate${label}: all ${r.agents} acked within ${PROPAGATE_TARGET_MS} ms of the PUT`, `${r.allAckedMs} ms, ${r.acked} acked`, r.acked >= r.agents && r.allAckedMs <= PROPAGATE_TARGET_MS),
       verdict(

@@ -3,17 +3,26 @@
  * ports and data dir), so every connection drops at once; then every agent reconnects the
  * moment the new server is ready, C handshakes in flight — the worst case on purpose (real
  * agents spread themselves with jittered back-off). Measured: ready -> all N welcomed again,
- * and agents lost. The raw baseline goes through the same storm with the same swarm.
+ * and agents lost. The raw baseline goes through the same storm with the same client.
  */
-import { getMetrics, metricValue } from '../admin-client';
+import { DEFAULT_SETTINGS } from '../../src/store/types';
+import { withFleet } from '../fleet';
 import { freePort, loopbackSources } from '../loopback';
 import { runNativeClient } from '../native-client';
-import type { PoolMode, ServerKind, StormResult, StormRun } from '../results';
+import type { ClientKind, PoolMode, ServerKind, StormResult, StormRun } from '../results';
+import { loopDelayP99Ms } from '../server-metrics';
 import { removeDataDir, spawnAgentlbServer, spawnRawServer, type AgentlbProcess, type ServerProcess } from '../servers';
-import { msBetween, poolArgs, rawResponse, verdict, withSwarm, type ScenarioContext } from './context';
+import { msBetween, poolArgs, rawResponse, verdict, type ScenarioContext } from './context';
 
 /** The target of issue 5: all back within 1.3 × N / (raw baseline rate). */
 export const STORM_BUDGET_FACTOR = 1.3;
+
+/** The list both servers hand a fresh agent on default settings (see rawResponse). */
+export const DEFAULT_LIST = {
+  hosts: DEFAULT_SETTINGS.host.split(','),
+  algorithm: DEFAULT_SETTINGS['indirect.agent.lb.algorithm'],
+  checkInterval: DEFAULT_SETTINGS['indirect.agent.lb.check.interval'],
+};
 
 /** Starts (or restarts, given the previous process) one kind of server. */
 type Launcher = (previous?: ServerProcess) => Promise<ServerProcess>;
@@ -25,56 +34,44 @@ function rawLauncher(port: number): Launcher {
 function agentlbLauncher(pool: PoolMode): Launcher {
   return (previous) => {
     const p = previous as AgentlbProcess | undefined;
-    return spawnAgentlbServer(
-      p ? { dataDir: p.dataDir, port: p.port, adminPort: p.adminPort, adminToken: p.adminToken, extraArgs: poolArgs(pool) } : { extraArgs: poolArgs(pool) },
-    );
+    const extraArgs = poolArgs(pool);
+    return spawnAgentlbServer(p ? { dataDir: p.dataDir, port: p.port, adminPort: p.adminPort, adminToken: p.adminToken, extraArgs } : { extraArgs });
   };
 }
 
-/** /metrics' event-loop delay p99 in ms (prom-client resets that window on every scrape). */
-export async function loopDelayP99Ms(server: ServerProcess): Promise<number | undefined> {
-  if (server.kind !== 'agentlb') return undefined;
-  const p = server as AgentlbProcess;
-  const text = await getMetrics({ host: p.host, port: p.adminPort, token: p.adminToken }).catch(() => undefined);
-  const seconds = metricValue(text, 'nodejs_eventloop_lag_p99_seconds');
-  return seconds === undefined ? undefined : Math.round(seconds * 100_000) / 100;
-}
-
-async function stormOnce(ctx: ScenarioContext, kind: ServerKind, pool: PoolMode, launch: Launcher): Promise<StormRun> {
+async function stormOnce(ctx: ScenarioContext, client: ClientKind, kind: ServerKind, pool: PoolMode, launch: Launcher): Promise<StormRun> {
   const agents = ctx.opts.agents.storm;
   let server = await launch();
+  const name = `${kind}${kind === 'agentlb' ? ` (pool ${pool})` : ''}, ${client} client`;
   try {
-    return await withSwarm(ctx, agents, async (swarm, follow) => {
-      const run = { concurrency: ctx.opts.concurrency, timeoutMs: ctx.opts.timeoutMs };
-      ctx.log(`storm: ${kind}${kind === 'agentlb' ? ` (pool ${pool})` : ''}, connecting ${agents} agents`);
-      let stop = follow(`storm ${kind}: connect`, agents, (c) => c.completed);
-      const up = await swarm.connect(agents, `storm-${kind}-${pool}-`, { ...run, targets: [server], until: 'hosts' });
-      stop();
-      if (up.counters.lost > 0) ctx.log(`storm: ${up.counters.lost} agents could not connect before the restart`);
-      const established = up.counters.completed;
+    const fleetOpts = { client, targets: [server], agents, guidPrefix: `storm-${kind}-${pool}-${client}-`, list: DEFAULT_LIST, opts: ctx.opts, progress: ctx.progress };
+    return await withFleet(fleetOpts, async (fleet) => {
+      ctx.log(`storm: ${name}: connecting ${agents} agents`);
+      const up = await fleet.up('hosts', `storm ${kind}: connect`);
+      if (up.lost > 0) ctx.log(`storm: ${up.lost} agents could not connect before the restart`);
 
-      await swarm.mark();
+      await fleet.mark();
       const killed = process.hrtime.bigint();
       await server.stop('SIGTERM');
       const shutdownMs = msBetween(killed, process.hrtime.bigint());
       // Every agent must have seen its connection drop before the new server exists.
-      await swarm.waitUntil((c) => c.dropped >= established, 30_000, 'storm: all connections dropped');
+      await fleet.waitDropped(up.completed, 'storm: all connections dropped');
 
       const spawned = process.hrtime.bigint();
       server = await launch(server);
       const ready = process.hrtime.bigint();
       await loopDelayP99Ms(server); // opens the delay window at the storm's start
-      stop = follow(`storm ${kind}: reconnect`, established, (c) => c.completed);
-      const back = await swarm.reconnect({ ...run, targets: [server], until: 'welcome' });
-      stop();
+      ctx.log(`storm: ${name}: server back, reconnecting`);
+      const back = await fleet.up('welcome', `storm ${kind}: reconnect`);
       const loopDelay = await loopDelayP99Ms(server);
       return {
         server: kind,
+        client,
         pool,
         agents,
-        reconnected: back.counters.completed,
-        lost: agents - back.counters.completed,
-        failures: back.counters.failures,
+        reconnected: back.completed,
+        lost: agents - back.completed,
+        failures: back.failures,
         shutdownMs,
         restartMs: msBetween(spawned, ready),
         readyToAllMs: msBetween(ready, back.lastCompletedNs),
@@ -116,17 +113,24 @@ export async function runStorm(ctx: ScenarioContext): Promise<StormResult> {
   ctx.log(`storm: measuring the raw baseline's handshake rate (native client, ${agents} connections)`);
   const rawRate = await rawHandshakeRate(ctx);
   const budgetMs = Math.round((STORM_BUDGET_FACTOR * agents * 1000) / rawRate);
-  const runs: StormRun[] = [await stormOnce(ctx, 'raw', 'default', rawLauncher(await freePort()))];
-  for (const pool of ctx.opts.pools) runs.push(await stormOnce(ctx, 'agentlb', pool, agentlbLauncher(pool)));
-  const verdicts = runs
-    .filter((r) => r.server === 'agentlb')
-    .flatMap((r) => [
+  const clients: ClientKind[] = ctx.opts.client ? [ctx.opts.client] : ['native', 'node'];
+  const runs: StormRun[] = [];
+  for (const client of clients) {
+    runs.push(await stormOnce(ctx, client, 'raw', 'default', rawLauncher(await freePort())));
+    for (const pool of ctx.opts.pools) runs.push(await stormOnce(ctx, client, 'agentlb', pool, agentlbLauncher(pool)));
+  }
+  // The target is about the server's ceiling: judged on the native client's runs when present.
+  const judged = runs.filter((r) => r.server === 'agentlb' && r.client === clients[0]);
+  const verdicts = judged.flatMap((r) => {
+    const label = `${r.client} client${r.pool === 'default' ? '' : `, pool ${r.pool}`}`;
+    return [
       verdict(
-        `storm (N=${agents}${r.pool === 'default' ? '' : `, pool ${r.pool}`}): all back within 1.3 × N / raw rate = ${budgetMs} ms`,
+        `storm (N=${agents}, ${label}): all back within 1.3 × N / raw rate = ${budgetMs} ms`,
         `${r.readyToAllMs} ms from ready (${Math.round((r.readyToAllMs / budgetMs) * 100) / 100} × budget)`,
         r.readyToAllMs <= budgetMs,
       ),
-      verdict(`storm${r.pool === 'default' ? '' : ` (pool ${r.pool})`}: 0 agents lost`, `${r.lost} lost`, r.lost === 0),
-    ]);
+      verdict(`storm (${label}): 0 agents lost`, `${r.lost} lost`, r.lost === 0),
+    ];
+  });
   return { scenario: 'storm', agents, concurrency: ctx.opts.concurrency, rawHandshakeRate: rawRate, budgetMs, runs, verdicts };
 }

@@ -88,7 +88,8 @@ export class SwarmWorker {
 
 function send(event: WorkerEvent): void {
   // After the coordinator disconnects, a late progress tick has nowhere to go.
-  if (process.connected) process.send?.(event);
+  // The callback receives a send error (EPIPE while the channel closes) instead of an 'error' event.
+  if (process.connected) process.send?.(event, undefined, undefined, () => undefined);
 }
 
 function main(): void {

@@ -30,19 +30,19 @@ const results: ScenarioResult[] = [
     concurrency: 2,
     rawHandshakeRate: 1000,
     budgetMs: 13,
-    runs: [{ server: 'agentlb', pool: 'on', agents: 10, reconnected: 10, lost: 0, failures: {}, shutdownMs: 5, restartMs: 300, readyToAllMs: 12, killToAllMs: 400, latencyMs: lat, loopDelayP99Ms: 11 }],
+    runs: [{ server: 'agentlb', client: 'native', pool: 'on', agents: 10, reconnected: 10, lost: 0, failures: {}, shutdownMs: 5, restartMs: 300, readyToAllMs: 12, killToAllMs: 400, latencyMs: lat, loopDelayP99Ms: 11 }],
     verdicts: [{ target: 'storm', measured: '12 ms', met: true }],
   },
   {
     scenario: 'propagate',
     agents: 10,
-    runs: [{ pool: 'off', agents: 10, hostsReceived: 10, acked: 10, errors: 0, putMs: 3, allAckedMs: 20, latencyMs: lat }],
+    runs: [{ client: 'node', pool: 'off', agents: 10, hostsReceived: 10, acked: 10, errors: 0, putMs: 3, allAckedMs: 20, latencyMs: lat }],
     verdicts: [],
   },
   {
     scenario: 'idle',
     agents: 10,
-    runs: [{ server: 'raw', agents: 10, connected: 10, rssBeforeBytes: 40 << 20, rssAfterBytes: (40 << 20) + 38_000, rssPerAgentBytes: 3_800 }],
+    runs: [{ server: 'raw', client: 'native', agents: 10, connected: 10, rssBeforeBytes: 40 << 20, rssAfterBytes: (40 << 20) + 38_000, rssPerAgentBytes: 3_800 }],
     ratio: 1.2,
     verdicts: [],
   },
@@ -61,9 +61,9 @@ t.test('formatting', async (t) => {
 t.test('every scenario renders its figures', async (t) => {
   const hs = tablesFor(results[0]!);
   t.same(hs[0]!.rows[1], ['agentlb', 'native', '800 /s', '800', '1 (timeout 1)', '120 µs', '0.8 ×']);
-  t.same(tablesFor(results[1]!)[0]!.rows[0], ['agentlb', 'on', '10/10', '0', '5 ms', '300 ms', '12 ms', '400 ms', '11 ms']);
-  t.same(tablesFor(results[2]!)[0]!.rows[0], ['off', '10', '10', '0', '3 ms', '20 ms', 'n/a']);
-  t.same(tablesFor(results[3]!)[0]!.rows[0], ['raw', '10', '40.0 MB', '40.0 MB', '3.71 KB', 'n/a']);
+  t.same(tablesFor(results[1]!)[0]!.rows[0], ['agentlb', 'native', 'on', '10/10', '0', '5 ms', '300 ms', '12 ms', '400 ms', '11 ms']);
+  t.same(tablesFor(results[2]!)[0]!.rows[0], ['node', 'off', '10', '10', '0', '3 ms', '20 ms', 'n/a']);
+  t.same(tablesFor(results[3]!)[0]!.rows[0], ['raw', 'native', '10', '40.0 MB', '40.0 MB', '3.71 KB', 'n/a']);
   t.same(tablesFor(results[4]!)[0]!.rows[0], ['/api/settings', '9,000', '1 ms', '1 ms', '2 ms', '9 ms', '0', '0']);
   const text = renderTerminal(tablesFor(results[0]!), false);
   t.match(text, /Server CPU \/ handshake/);

@@ -41,27 +41,34 @@ t.test('handshake: native and node clients, agentlb and raw, every handshake com
   t.ok(report.machine.nproc >= 1);
 });
 
-t.test('storm: every agent comes back after the restart, for raw and agentlb', async (t) => {
+t.test('storm: every agent comes back after the restart, for raw and agentlb, with both clients', async (t) => {
   const result = (await bench(t, 'storm')).results[0] as StormResult;
-  t.same(result.runs.map((r) => r.server), ['raw', 'agentlb']);
+  t.same(
+    result.runs.map((r) => [r.server, r.client]),
+    [['raw', 'native'], ['agentlb', 'native'], ['raw', 'node'], ['agentlb', 'node']],
+  );
   for (const run of result.runs) {
-    t.equal(run.reconnected, AGENTS, `${run.server}: all back`);
-    t.equal(run.lost, 0, `${run.server}: none lost`);
+    t.equal(run.reconnected, AGENTS, `${run.server}/${run.client}: all back`);
+    t.equal(run.lost, 0, `${run.server}/${run.client}: none lost`);
   }
   t.ok(result.rawHandshakeRate > 0);
 });
 
-t.test('propagate: one PUT reaches every agent once, and every agent acks', async (t) => {
+t.test('propagate: one PUT reaches every agent once, and every agent acks, with both clients', async (t) => {
   const result = (await bench(t, 'propagate')).results[0] as PropagateResult;
-  const [run] = result.runs;
-  t.equal(run!.hostsReceived, AGENTS);
-  t.equal(run!.acked, AGENTS);
-  t.equal(run!.errors, 0);
+  t.same(result.runs.map((r) => r.client), ['native', 'node']);
+  for (const run of result.runs) {
+    t.equal(run.hostsReceived, AGENTS, `${run.client}: one hosts frame per agent`);
+    t.equal(run.acked, AGENTS, `${run.client}: every agent acked`);
+    t.equal(run.errors, 0, `${run.client}: no errors`);
+  }
 });
 
-t.test('idle: both servers hold every agent', async (t) => {
-  const result = (await bench(t, 'idle')).results[0] as IdleResult;
-  t.same(result.runs.map((r) => [r.server, r.connected]), [['raw', AGENTS], ['agentlb', AGENTS]]);
+t.test('idle: both servers hold every agent, with either client', async (t) => {
+  for (const client of ['native', 'node']) {
+    const result = (await bench(t, 'idle', ['--client', client])).results[0] as IdleResult;
+    t.same(result.runs.map((r) => [r.server, r.client, r.connected]), [['raw', client, AGENTS], ['agentlb', client, AGENTS]]);
+  }
 });
 
 t.test('admin-http: autocannon gets answers from the admin API', async (t) => {
