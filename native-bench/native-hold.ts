@@ -101,36 +101,37 @@ export class NativeHold {
 
   /** Connects every agent that is down, ending each handshake at `until`; resolves once all are up or lost. */
   up(until: HandshakeEnd): Promise<HoldStats> {
-    return this.ask(`up ${until}`);
+    return this.command(`up ${until}`);
   }
 
   mark(markNs: bigint): Promise<HoldStats> {
-    return this.ask(`mark ${markNs}`);
+    return this.command(`mark ${markNs}`);
   }
 
   waitDropped(count: number): Promise<HoldStats> {
-    return this.ask(`wait-dropped ${count}`);
+    return this.command(`wait-dropped ${count}`);
   }
 
   waitAcked(count: number): Promise<HoldStats> {
-    return this.ask(`wait-acked ${count}`);
+    return this.command(`wait-acked ${count}`);
   }
 
   stats(): Promise<HoldStats> {
-    return this.ask('stats');
+    return this.command('stats');
   }
 
   async close(): Promise<void> {
-    if (this.failure === undefined) await this.ask('close').catch(() => undefined);
+    if (this.failure === undefined) await this.command('close').catch(() => undefined);
     this.child.stdin!.end();
     await this.exited;
   }
 
   /**
-   * Sends one command and waits for its one reply line. A reply that does not come in time
-   * means the run is broken: the client is killed, so no later reply can be misattributed.
+   * Sends one command line (see client.c) and waits for its one reply line. A reply that does
+   * not come in time means the run is broken: the client is killed, so no later reply can be
+   * misattributed.
    */
-  private ask(command: string, timeoutMs = ANSWER_TIMEOUT_MS): Promise<HoldStats> {
+  command(command: string, timeoutMs = ANSWER_TIMEOUT_MS): Promise<HoldStats> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,0 +1,142 @@
+/**
+ * The native client's hold mode against a scripted in-process server: a held agent acks each
+ * `hosts` with its seq, answers pings, reconnects with the list it was given, and reports a
+ * drop; bad commands are refused.
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+import t from 'tap';
+import { encodeMessage } from '../../src/protocol/encoder';
+import { MessageReader } from '../../src/protocol/message-decoder';
+import type { AgentMessage } from '../../src/protocol/messages';
+import { NativeHold } from '../../native-bench/native-hold';
+import { NativeClientError } from '../../native-bench/native-client';
+
+interface Scripted {
+  server: net.Server;
+  port: number;
+  sockets: net.Socket[];
+  received: AgentMessage[];
+  /** Resolves with the next message received from any agent. */
+  next(): Promise<AgentMessage>;
+}
+
+/** Answers every hello with welcome + hosts (seq 1), records everything the agents send. */
+async function scriptedServer(): Promise<Scripted> {
+  const received: AgentMessage[] = [];
+  const waiting: ((m: AgentMessage) => void)[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    const reader = new MessageReader({ accept: 'agent' });
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk, (m) => {
+        received.push(m);
+        waiting.shift()?.(m);
+        if (m.type === 'hello') {
+          socket.write(encodeMessage({ type: 'welcome', version: 1, hostId: 1, server: 'x:1' }));
+          if (m.hosts.length === 0) socket.write(encodeMessage({ type: 'hosts', seq: 1, hosts: ['a:1'], algorithm: 'static', checkInterval: 0 }));
+        }
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    sockets,
+    received,
+    next: () => new Promise((resolve) => waiting.push(resolve)),
+  };
+}
+
+t.test('held agents: ack, pong, drop, up-to-date reconnect', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => s.server.close());
+  const hold = await NativeHold.start({
+    target: { host: '127.0.0.1', port: s.port },
+    count: 2,
+    concurrency: 2,
+    sources: ['127.0.0.1', '127.0.0.2'],
+    guidPrefix: 'hold-',
+    timeoutMs: 2_000,
+    list: { hosts: ['a:1'], algorithm: 'static', checkInterval: 0 },
+  });
+  t.teardown(() => hold.close());
+
+  const up = await hold.up('hosts');
+  t.equal(up.completed, 2);
+  t.equal(up.up, 2);
+  t.equal(up.acked, 2);
+  const hellos = s.received.filter((m) => m.type === 'hello');
+  t.same(hellos.map((m) => m.type === 'hello' && m.guid).sort(), ['hold-000000000000', 'hold-000000000001']);
+  t.same(s.received.filter((m) => m.type === 'ack'), [
+    { type: 'ack', seq: 1, ok: true },
+    { type: 'ack', seq: 1, ok: true },
+  ]);
+
+  const mark = process.hrtime.bigint();
+  await hold.mark(mark);
+  // A pushed list with a two-byte seq, and a ping: the agent acks with that seq and pongs.
+  let reply = s.next();
+  s.sockets[0]!.write(encodeMessage({ type: 'hosts', seq: 300, hosts: ['b:2'], algorithm: 'static', checkInterval: 0 }));
+  t.same(await reply, { type: 'ack', seq: 300, ok: true });
+  reply = s.next();
+  s.sockets[0]!.write(encodeMessage({ type: 'ping' }));
+  t.same(await reply, { type: 'pong' });
+  const acked = await hold.waitAcked(1);
+  t.equal(acked.hostsSinceMarkMs.count, 1, 'the pushed list counts as propagation');
+  t.ok(BigInt(acked.lastAckNs) > mark);
+
+  // The server drops both: the client sees it, and reconnects with the list it holds.
+  for (const socket of s.sockets.splice(0)) socket.destroy();
+  const dropped = await hold.waitDropped(2);
+  t.equal(dropped.up, 0);
+  s.received.length = 0;
+  const back = await hold.up('welcome');
+  t.equal(back.completed, 2);
+  const rehellos = s.received.filter((m) => m.type === 'hello');
+  t.same(rehellos.map((m) => m.type === 'hello' && [m.hosts, m.algorithm, m.checkInterval]), [
+    [['a:1'], 'static', 0],
+    [['a:1'], 'static', 0],
+  ]);
+});
+
+t.test('agents that cannot connect are lost after their retries', async (t) => {
+  const s = await scriptedServer();
+  const port = s.port;
+  s.server.close();
+  await once(s.server, 'close');
+  const hold = await NativeHold.start({
+    target: { host: '127.0.0.1', port },
+    count: 1,
+    concurrency: 1,
+    sources: ['127.0.0.1'],
+    guidPrefix: 'lost-',
+    timeoutMs: 500,
+    list: { hosts: [], algorithm: '', checkInterval: 0 },
+  });
+  t.teardown(() => hold.close());
+  const up = await hold.up('welcome');
+  t.equal(up.lost, 1);
+  t.equal(up.errorKinds.connect, 10, 'ten attempts, each refused');
+});
+
+t.test('an unknown command is refused', async (t) => {
+  const s = await scriptedServer();
+  t.teardown(() => s.server.close());
+  const hold = await NativeHold.start({
+    target: { host: '127.0.0.1', port: s.port },
+    count: 1,
+    concurrency: 1,
+    sources: ['127.0.0.1'],
+    guidPrefix: 'x-',
+    timeoutMs: 500,
+    list: { hosts: [], algorithm: '', checkInterval: 0 },
+  });
+  t.teardown(() => hold.close());
+  await t.rejects(hold.command('dance'), new NativeClientError('native hold client refused "dance"'));
+  t.equal((await hold.stats()).event, 'stats', 'still answering after a refusal');
+});
