@@ -85,9 +85,10 @@ export class ChangeFeed {
   }
 
   /** Notifications may have been missed: deliver a fresh snapshot before anything else. */
-  requireResync(): void {
+  requireResync(reason: string): void {
     this.resyncRequired = true;
     if (this.resyncQueued) return;
+    this.log.debug({ reason }, 'store resync queued');
     this.resyncQueued = true;
     this.enqueue(async () => {
       this.resyncQueued = false;
@@ -149,7 +150,7 @@ export class ChangeFeed {
     if (announcement instanceof AnnouncementError) {
       // Perhaps a newer server's announcement: a full re-read cannot be wrong.
       this.log.warn({ err: announcement, payload: payload.slice(0, 200) }, 'unknown store announcement; resyncing');
-      this.requireResync();
+      this.requireResync(announcement.message);
       return;
     }
     if (announcement.from === this.source.instanceId) return;
@@ -158,7 +159,7 @@ export class ChangeFeed {
     } catch (err) {
       // The change is committed but we could not read it: only a resync can recover it.
       this.source.readFailed(err);
-      this.requireResync();
+      this.requireResync(`reading a ${announcement.kind} change failed`);
     }
   }
 

@@ -120,7 +120,8 @@ export class PgStore implements Store, ServerRegistry {
       // The client-side bound catches a peer that stopped answering altogether.
       query_timeout: statementTimeoutMs + 1_000,
       keepAlive: true,
-      application_name: 'agentlb',
+      // Named per instance, so an operator can tell the servers apart in pg_stat_activity.
+      application_name: `agentlb/${this.instanceId}`,
     };
     this.pool = new Pool({
       ...this.clientConfig,
@@ -135,7 +136,7 @@ export class PgStore implements Store, ServerRegistry {
     this.pool.on('error', (err) => this.log.debug({ err: describeError(err) }, 'idle PostgreSQL connection closed'));
     this.availability = new Availability(options.now ?? (() => new Date()), 'store not open');
     this.listener = new PgListener(
-      { ...this.clientConfig, application_name: 'agentlb-listen' },
+      { ...this.clientConfig, application_name: `agentlb-listen/${this.instanceId}` },
       NOTIFY_CHANNEL,
       { healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000 },
       {
@@ -314,7 +315,7 @@ export class PgStore implements Store, ServerRegistry {
       ...this.clientConfig,
       statement_timeout: this.migrationTimeoutMs,
       query_timeout: this.migrationTimeoutMs + 1_000,
-      application_name: 'agentlb-migrate',
+      application_name: `agentlb-migrate/${this.instanceId}`,
     });
     // A connection error after connect() would otherwise be an unhandled 'error' event.
     client.on('error', () => undefined);
@@ -329,7 +330,7 @@ export class PgStore implements Store, ServerRegistry {
 
   private listenerLost(err: Error): void {
     // Notifications may be lost from now until LISTEN is back: resync before anything else.
-    this.feed.requireResync();
+    this.feed.requireResync('LISTEN connection lost');
     this.markDown(`LISTEN connection lost: ${describeError(err)}`);
   }
 

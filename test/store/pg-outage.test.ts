@@ -1,0 +1,81 @@
+/**
+ * Database faults: PostgreSQL restarting under two PgStores, and a LISTEN connection
+ * killed on its own. Calls during the outage fail fast with StoreUnavailableError; afterwards
+ * every subscriber gets a `resync` before any further change, and nothing committed is lost.
+ */
+import t from 'tap';
+import { SETTING_ALGORITHM, SETTING_HOST, StoreUnavailableError, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
+import { startPostgres } from '../helpers/postgres';
+import { openStore, sql, type OpenedStore } from '../helpers/pg-store-fixtures';
+
+const accept = (): undefined => undefined;
+const isResync = (c: StoreChange): boolean => c.kind === 'resync';
+
+t.test('PgStore across database faults', async (t) => {
+  const pg = await startPostgres();
+  t.teardown(() => pg.stop());
+  const a: OpenedStore = await openStore(pg.url);
+  const b: OpenedStore = await openStore(pg.url);
+  t.teardown(async () => {
+    await a.store.close();
+    await b.store.close();
+  });
+
+  const committed = await a.store.updateSettings({ [SETTING_ALGORITHM]: 'roundrobin', [SETTING_HOST]: 'M1,M2,M3' }, accept);
+  const hostsBefore = await Promise.all(['h1', 'h2', 'h3'].map((guid) => a.store.registerHost(guid, 'z')));
+
+  /** Wait until `to` has delivered every change `from` committed so far (NOTIFY is in commit order). */
+  const settle = async (from: OpenedStore, to: OpenedStore): Promise<HostRecord> => {
+    const mark = to.recorder.mark();
+    const marker = await from.store.registerHost(`settle-${mark}`, 'z');
+    await to.recorder.waitFor((c) => c.kind === 'host-added' && c.host.id === marker.id, mark);
+    return marker;
+  };
+
+  await t.test('a PostgreSQL restart: fail fast while down, resync after, nothing lost', async (t) => {
+    const marker = await settle(a, b);
+    const fromA = a.recorder.mark();
+    const fromB = b.recorder.mark();
+    await pg.restart(async () => {
+      await t.rejects(a.store.registerHost('h4', 'z'), StoreUnavailableError, 'a registration during the outage');
+      t.match(a.store.status(), { available: false, lastError: /./ }, 'status() says unavailable, and why');
+      // Now the store knows: the next calls are refused without touching the network.
+      await t.rejects(
+        a.store.updateSettings({ [SETTING_HOST]: 'X' }, accept),
+        { name: 'StoreUnavailableError', message: /^PostgreSQL unavailable since / },
+        'a settings change is refused at once',
+      );
+      await t.rejects(b.store.listServers(), StoreUnavailableError, 'the other server is refused too');
+    });
+
+    const [resyncA, resyncB] = await Promise.all([a.recorder.waitFor(isResync, fromA), b.recorder.waitFor(isResync, fromB)]);
+    const expected: StoreSnapshot = { settings: committed.settings, settingsVersion: committed.settingsVersion, hosts: [...hostsBefore, marker] };
+    t.same(resyncB, { kind: 'resync', snapshot: expected }, 'B resyncs to every committed setting and host');
+    t.same(resyncA, { kind: 'resync', snapshot: expected }, 'so does A');
+    t.same(b.recorder.since(fromB)[0], resyncB, 'the resync is the first change B delivers after the outage');
+    t.equal(a.store.status().available, true, 'A is available again by the time it resyncs');
+
+    const h4 = await a.store.registerHost('h4', 'z');
+    t.ok(hostsBefore.every((h) => h.id < h4.id), 'ids keep ascending: none reused');
+    const added = await b.recorder.waitFor((c) => c.kind === 'host-added' && c.host.id === h4.id, fromB);
+    t.same(added, { kind: 'host-added', host: h4 }, 'the bus works again');
+    t.same(b.recorder.since(fromB).slice(0, 2), [resyncB, added], 'resync, then the new change');
+  });
+
+  await t.test('a killed LISTEN connection alone: resync before any further change', async (t) => {
+    const fromB = b.recorder.mark();
+    const killed = await sql(pg.url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+      `agentlb-listen/${b.store.instanceId}`,
+    ]);
+    t.equal(killed.length, 1, "B's LISTEN connection terminated");
+    // A change committed while B may still be reconnecting: B must deliver resync first.
+    const settings = await a.store.updateSettings({ [SETTING_HOST]: 'M4,M5' }, accept);
+    const seen = await b.recorder.waitFor(
+      (c) => (c.kind === 'resync' && c.snapshot.settingsVersion >= settings.settingsVersion) || (c.kind === 'settings' && c.settingsVersion === settings.settingsVersion),
+      fromB,
+    );
+    t.equal(b.recorder.since(fromB)[0]?.kind, 'resync', 'the first change after the loss is a resync');
+    t.ok(seen, 'and B caught up with the change made meanwhile');
+    t.equal(b.store.status().available, true, 'B is available again');
+  });
+});
