@@ -2,12 +2,13 @@
  * The algorithm registry and the full up-to-date rule. Adding an algorithm is one module plus
  * one entry in REGISTERED (and its name in types.ts ALGORITHM_NAMES).
  */
+import { balanced } from './balanced';
 import { roundRobin } from './roundrobin';
 import { shuffle } from './shuffle';
 import { staticAlgorithm } from './static';
 import type { Algorithm } from './types';
 
-const REGISTERED: readonly Algorithm[] = [staticAlgorithm, roundRobin, shuffle];
+const REGISTERED: readonly Algorithm[] = [staticAlgorithm, roundRobin, shuffle, balanced];
 
 /** Algorithms by name. A Map, not an object, so names like `__proto__` look up nothing. */
 export const ALGORITHMS: ReadonlyMap<string, Algorithm> = new Map(
@@ -33,4 +34,4 @@ export function isUpToDate(
 }
 
 export { HostIdError, HostIndex, ZoneIndex } from './zone-index';
-export { roundRobin, shuffle, staticAlgorithm };
+export { balanced, roundRobin, shuffle, staticAlgorithm };

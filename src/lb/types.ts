@@ -7,7 +7,7 @@
  * `roundrobin` only needs the zone index's id -> position map.
  */
 
-export const ALGORITHM_NAMES = ['static', 'roundrobin', 'shuffle'] as const;
+export const ALGORITHM_NAMES = ['static', 'roundrobin', 'shuffle', 'balanced'] as const;
 export type AlgorithmName = (typeof ALGORITHM_NAMES)[number];
 
 /** Read-only view of one zone's hosts, ordered by id. */
