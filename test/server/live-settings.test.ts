@@ -72,7 +72,7 @@ t.test('a bad setting is refused with a 400 naming it, and nothing changes', asy
   const refused = [
     [{ host: '' }, 'host "" is refused: empty host list'],
     [{ host: 'M1,,M2' }, 'host "M1,,M2" is refused: empty entry #2 in "M1,,M2"'],
-    [{ 'indirect.agent.lb.algorithm': 'fastest' }, 'indirect.agent.lb.algorithm "fastest" is not one of static, roundrobin, shuffle'],
+    [{ 'indirect.agent.lb.algorithm': 'fastest' }, 'indirect.agent.lb.algorithm "fastest" is not one of static, roundrobin, shuffle, balanced'],
     [{ 'indirect.agent.lb.check.interval': -1 }, 'indirect.agent.lb.check.interval must be an integer number of seconds from 0 to 86400, got -1'],
     // A good key with a bad one: the whole change is refused.
     [{ host: 'M9', 'indirect.agent.lb.check.interval': '5' }, 'indirect.agent.lb.check.interval must be an integer number of seconds from 0 to 86400, got "5"'],

@@ -37,9 +37,9 @@ t.test('refused host values name the value and the bad entry', async (t) => {
 });
 
 t.test('refused algorithms and intervals', async (t) => {
-  t.equal(refusal({ 'indirect.agent.lb.algorithm': 'RoundRobin' }), 'indirect.agent.lb.algorithm "RoundRobin" is not one of static, roundrobin, shuffle');
-  t.equal(refusal({ 'indirect.agent.lb.algorithm': '' }), 'indirect.agent.lb.algorithm "" is not one of static, roundrobin, shuffle');
-  t.equal(refusal({ 'indirect.agent.lb.algorithm': null }), 'indirect.agent.lb.algorithm must be a string (one of static, roundrobin, shuffle), got null');
+  t.equal(refusal({ 'indirect.agent.lb.algorithm': 'RoundRobin' }), 'indirect.agent.lb.algorithm "RoundRobin" is not one of static, roundrobin, shuffle, balanced');
+  t.equal(refusal({ 'indirect.agent.lb.algorithm': '' }), 'indirect.agent.lb.algorithm "" is not one of static, roundrobin, shuffle, balanced');
+  t.equal(refusal({ 'indirect.agent.lb.algorithm': null }), 'indirect.agent.lb.algorithm must be a string (one of static, roundrobin, shuffle, balanced), got null');
   const interval = 'indirect.agent.lb.check.interval must be an integer number of seconds from 0 to 86400, got';
   t.equal(refusal({ 'indirect.agent.lb.check.interval': 1.5 }), `${interval} 1.5`);
   t.equal(refusal({ 'indirect.agent.lb.check.interval': -1 }), `${interval} -1`);
@@ -53,6 +53,6 @@ t.test('validateSettings checks a whole stored value', async (t) => {
   t.equal(validateSettings({ ...DEFAULT_SETTINGS, host: '' }), 'host "" is refused: empty host list');
   t.equal(
     validateSettings({ ...DEFAULT_SETTINGS, 'indirect.agent.lb.algorithm': 'fastest' } as unknown as Settings),
-    'indirect.agent.lb.algorithm "fastest" is not one of static, roundrobin, shuffle',
+    'indirect.agent.lb.algorithm "fastest" is not one of static, roundrobin, shuffle, balanced',
   );
 });
