@@ -68,7 +68,7 @@ t.test('bad values are refused with the key and the value named', async (t) => {
   );
   t.equal(
     refusal('host=m1@fastest\n'),
-    'agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of static, roundrobin, shuffle))',
+    'agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of static, roundrobin, shuffle, balanced))',
   );
   t.equal(refusal('host=m1\nport=http\n'), 'agent.properties: bad value for port: "http" (expected a whole number)');
   t.equal(refusal('host=m1\nport=0\n'), 'agent.properties: bad value for port: "0" (expected 1..65535)');
@@ -124,7 +124,7 @@ t.test('applyAssignment refuses a bad update and leaves the doc alone', async (t
     ],
     [
       { hosts: ['a'], algorithm: 'nope', checkInterval: 0 },
-      'agent.properties: bad value for host: "a@nope" (unknown algorithm "nope" (expected one of static, roundrobin, shuffle))',
+      'agent.properties: bad value for host: "a@nope" (unknown algorithm "nope" (expected one of static, roundrobin, shuffle, balanced))',
     ],
     [
       { hosts: ['a'], algorithm: 'static', checkInterval: -1 },
