@@ -48,14 +48,15 @@ class ListInterner {
 }
 
 /**
- * The planner for one zone. Hosts registered after the plan get their rendezvous order (the
- * same on every server); the server re-plans on host-set changes since dependsOnHostSet.
+ * The planner for one zone from orders already computed by planBalancedOrders(servers, ids)
+ * (for instance in a worker thread: the orders are one transferable Int32Array). Hosts
+ * registered after the plan get their rendezvous order (the same on every server); the
+ * server re-plans on host-set changes since dependsOnHostSet.
  */
-export function balancedPlanner(servers: readonly string[], ids: readonly number[]): ListPlanner {
+export function balancedPlannerFromOrders(servers: readonly string[], ids: readonly number[], orders: Int32Array): ListPlanner {
   const configured: readonly string[] = Object.freeze(servers.slice());
   if (servers.length < 2) return { listFor: () => configured };
   const m = servers.length;
-  const orders = planBalancedOrders(servers, ids);
   const interner = new ListInterner(configured);
   const byId = new Map<number, readonly string[]>();
   for (let row = 0; row < ids.length; row++) {
@@ -69,6 +70,11 @@ export function balancedPlanner(servers: readonly string[], ids: readonly number
       return byId.get(hostId) ?? interner.intern(rendezvousOrder(hostId, seeds));
     },
   };
+}
+
+/** Plans, in this thread, the zone holding `ids` (ascending, as ZoneView.ids() gives them). */
+export function balancedPlanner(servers: readonly string[], ids: readonly number[]): ListPlanner {
+  return balancedPlannerFromOrders(servers, ids, planBalancedOrders(servers, ids));
 }
 
 export const balanced: Algorithm = {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { balanced, balancedPlanner } from '../../src/lb/balanced';
+import { balanced, balancedPlanner, balancedPlannerFromOrders } from '../../src/lb/balanced';
 import { planBalancedOrders } from '../../src/lb/balanced-plan';
 import { ZoneIndex } from '../../src/lb/zone-index';
 
@@ -110,4 +110,13 @@ t.test('100 000 hosts plan in one pass and answer from the map', async (t) => {
   const loads = new Map<string, number>();
   for (const id of ids) loads.set(planner.listFor(id)[0]!, (loads.get(planner.listFor(id)[0]!) ?? 0) + 1);
   t.same([...loads.values()], [20_000, 20_000, 20_000, 20_000, 20_000]);
+});
+
+t.test('orders computed elsewhere (a worker thread) build the same planner', async (t) => {
+  const ids = [3, 9, 27, 81, 243];
+  const orders = planBalancedOrders(SERVERS, ids);
+  t.equal(orders.length, ids.length * SERVERS.length, 'one row of server indices per host');
+  const fromOrders = balancedPlannerFromOrders(SERVERS, ids, orders);
+  const direct = balancedPlanner(SERVERS, ids);
+  for (const id of [...ids, 4, undefined]) t.same(fromOrders.listFor(id), direct.listFor(id), `host ${id}`);
 });
