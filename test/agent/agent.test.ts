@@ -5,25 +5,18 @@
 import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
 import t from 'tap';
+import { ALGORITHM_NAMES } from '../../src/lb/types';
 import type { Hosts } from '../../src/protocol/messages';
 import { makeAgent, next, until } from './harness';
-import { freePort, startScriptedServer, welcome, type Script, type ScriptedServer } from './scripted-server';
+import { refusedPort, serveScripted, welcome, type Script, type ScriptedServer } from './scripted-server';
 
 const welcomes: Script = { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000)) };
-
-async function serve(t: Test, script: Script, port = 0): Promise<ScriptedServer> {
-  const server = await startScriptedServer(script, port);
-  t.teardown(() => server.close());
-  return server;
-}
-
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const addr = (server: ScriptedServer | number): string => `127.0.0.1:${typeof server === 'number' ? server : server.port}`;
 
 t.test('connects to the first entry that welcomes, with a hello that tells the server what it has', async (t) => {
-  const dead = await freePort();
-  const m2 = await serve(t, welcomes);
+  const dead = await refusedPort(t);
+  const m2 = await serveScripted(t, welcomes);
   const { agent } = await makeAgent(t, `host=${addr(dead)},${addr(m2)}@roundrobin\nhost.lb.check.interval=7\nguid=g-1\nzone=z9\n`);
   agent.start();
   t.same(await next(agent, 'connected'), { server: addr(m2), hostId: 1 });
@@ -40,7 +33,7 @@ t.test('connects to the first entry that welcomes, with a hello that tells the s
 });
 
 t.test('a bare list is announced as static, and a token is sent when given', async (t) => {
-  const m1 = await serve(t, welcomes);
+  const m1 = await serveScripted(t, welcomes);
   const { agent } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`, { token: 's3cret' });
   agent.start();
   await next(agent, 'connected');
@@ -61,7 +54,7 @@ t.test('hosts updates', async (t) => {
 
   t.test('persisted with every comment kept, then acked with the same seq; an unchanged one is not rewritten', async (t) => {
     const update: Hosts = { type: 'hosts', seq: 11, hosts: ['10.0.0.1', '10.0.0.2:9000'], algorithm: 'roundrobin', checkInterval: 30 };
-    const m1 = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000), update) });
+    const m1 = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000), update) });
     const { agent, path } = await makeAgent(t, FILE.replace('127.0.0.1:1', addr(m1)));
     agent.start();
     t.same(await next(agent, 'hostsUpdated'), { hosts: update.hosts, algorithm: 'roundrobin', checkInterval: 30, persisted: true });
@@ -82,7 +75,7 @@ t.test('hosts updates', async (t) => {
   });
 
   t.test('a bad update is refused with ok:false and the reason; the last good list and the file stay', async (t) => {
-    const m1 = await serve(t, welcomes);
+    const m1 = await serveScripted(t, welcomes);
     const { agent, path } = await makeAgent(t, FILE.replace('127.0.0.1:1', addr(m1)));
     agent.start();
     await next(agent, 'connected');
@@ -95,7 +88,7 @@ t.test('hosts updates', async (t) => {
       ],
       [
         { type: 'hosts', seq: 3, hosts: ['a'], algorithm: 'fastest', checkInterval: 0 },
-        'agent.properties: bad value for host: "a@fastest" (unknown algorithm "fastest" (expected one of static, roundrobin, shuffle))',
+        `agent.properties: bad value for host: "a@fastest" (unknown algorithm "fastest" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,
       ],
     ];
     for (const [update, reason] of cases) {
@@ -108,7 +101,7 @@ t.test('hosts updates', async (t) => {
   });
 
   t.test('an update that cannot be saved is acked ok:false and not applied', async (t) => {
-    const m1 = await serve(t, welcomes);
+    const m1 = await serveScripted(t, welcomes);
     const { agent, dir } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`);
     agent.start();
     await next(agent, 'connected');
@@ -124,8 +117,8 @@ t.test('hosts updates', async (t) => {
 
 t.test('a server that says draining or server_busy is skipped for the next entry', async (t) => {
   for (const code of ['draining', 'server_busy'] as const) {
-    const m1 = await serve(t, { onMessage: (conn) => conn.send({ type: 'error', code, message: 'try your next server' }) });
-    const m2 = await serve(t, welcomes);
+    const m1 = await serveScripted(t, { onMessage: (conn) => conn.send({ type: 'error', code, message: 'try your next server' }) });
+    const m2 = await serveScripted(t, welcomes);
     const { agent, logs } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nguid=g\n`);
     agent.start();
     t.equal((await next(agent, 'connected')).server, addr(m2), code);
@@ -135,8 +128,8 @@ t.test('a server that says draining or server_busy is skipped for the next entry
 });
 
 t.test('shutting_down from the current server: reconnect with jitter, that server tried last', async (t) => {
-  const m1 = await serve(t, welcomes);
-  const m2 = await serve(t, welcomes);
+  const m1 = await serveScripted(t, welcomes);
+  const m2 = await serveScripted(t, welcomes);
   const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nguid=g\n`);
   agent.start();
   t.equal((await next(agent, 'connected')).server, addr(m1));
@@ -147,8 +140,8 @@ t.test('shutting_down from the current server: reconnect with jitter, that serve
 });
 
 t.test('a server that goes silent is left within the ping deadline, for the next entry', async (t) => {
-  const m1 = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) });
-  const m2 = await serve(t, welcomes);
+  const m1 = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) });
+  const m2 = await serveScripted(t, welcomes);
   const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nguid=g\n`);
   agent.start();
   t.equal((await next(agent, 'connected')).server, addr(m1));
@@ -157,9 +150,13 @@ t.test('a server that goes silent is left within the ping deadline, for the next
   t.equal((await next(agent, 'connected')).server, addr(m2));
 });
 
-t.test('every entry unusable: said in the log, rounds back off exponentially, and the list is retried until a server appears', async (t) => {
-  const [p1, p2] = [await freePort(), await freePort()];
-  const { agent, logs } = await makeAgent(t, `host=${addr(p1)},${addr(p2)}\nguid=g\n`, {
+t.test('every entry unusable: said in the log, rounds back off exponentially, and the list is retried until a server answers', async (t) => {
+  const refused = await refusedPort(t);
+  let open = false;
+  const busy = await serveScripted(t, {
+    onMessage: (conn, m) => m.type === 'hello' && conn.send(open ? welcome(1_000) : { type: 'error', code: 'server_busy', message: 'full' }),
+  });
+  const { agent, logs } = await makeAgent(t, `host=${addr(refused)},${addr(busy)}\nguid=g\n`, {
     backoff: { baseMs: 10, capMs: 40, minMs: 2, random: () => 0.5 },
   });
   const delays: number[] = [];
@@ -168,13 +165,13 @@ t.test('every entry unusable: said in the log, rounds back off exponentially, an
   await until(agent, 'roundFailed', () => delays.length === 5);
   t.same(delays, [6, 11, 21, 21, 21], 'ceilings 10, 20, 40 (cap): midpoints of 2..ceiling');
   t.ok(logs.some((l) => l.level === 40 && l.msg.startsWith('all 2 servers unusable; retrying the list in ')));
-  await serve(t, welcomes, p2);
-  t.equal((await next(agent, 'connected')).server, addr(p2));
+  open = true;
+  t.equal((await next(agent, 'connected')).server, addr(busy));
 });
 
 t.test('unauthorized or unsupported_version: logged as errors, and the agent backs off', async (t) => {
   for (const code of ['unauthorized', 'unsupported_version'] as const) {
-    const m1 = await serve(t, { onMessage: (conn) => conn.send({ type: 'error', code, message: 'no' }) });
+    const m1 = await serveScripted(t, { onMessage: (conn) => conn.send({ type: 'error', code, message: 'no' }) });
     const { agent, logs } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`);
     agent.start();
     const failed = await next(agent, 'roundFailed');
@@ -186,7 +183,7 @@ t.test('unauthorized or unsupported_version: logged as errors, and the agent bac
 });
 
 t.test('stop() during a back-off returns at once and nothing connects afterwards', async (t) => {
-  const port = await freePort();
+  const port = await refusedPort(t);
   const { agent } = await makeAgent(t, `host=${addr(port)}\nguid=g\n`, { backoff: { baseMs: 60_000, minMs: 60_000 } });
   agent.start();
   await next(agent, 'roundFailed');
@@ -199,7 +196,7 @@ t.test('stop() during a back-off returns at once and nothing connects afterwards
 t.test('stop() during a handshake aborts it', async (t) => {
   let helloSeen: () => void = () => {};
   const seen = new Promise<void>((resolve) => (helloSeen = resolve));
-  const mute = await serve(t, { onMessage: () => helloSeen() });
+  const mute = await serveScripted(t, { onMessage: () => helloSeen() });
   const { agent } = await makeAgent(t, `host=${addr(mute)}\nguid=g\n`);
   agent.start();
   await seen;
@@ -211,7 +208,7 @@ t.test('preferred-host check', async (t) => {
   t.test('an interval pushed by the server starts the check at once; the switch is make-before-break', async (t) => {
     const order: string[] = [];
     let m1Ready = false;
-    const m1 = await serve(t, {
+    const m1 = await serveScripted(t, {
       onMessage: (conn, m) => {
         if (m.type !== 'hello') return;
         if (!m1Ready) return conn.send({ type: 'error', code: 'draining', message: 'not yet' });
@@ -219,7 +216,7 @@ t.test('preferred-host check', async (t) => {
         conn.send(welcome(1_000));
       },
     });
-    const m2 = await serve(t, welcomes);
+    const m2 = await serveScripted(t, welcomes);
     const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}@static\nguid=g\n`);
     agent.start();
     t.equal((await next(agent, 'connected')).server, addr(m2));
@@ -236,10 +233,10 @@ t.test('preferred-host check', async (t) => {
 
   t.test('the local override wins over the server\'s 0', async (t) => {
     let m1Ready = false;
-    const m1 = await serve(t, {
+    const m1 = await serveScripted(t, {
       onMessage: (conn, m) => m.type === 'hello' && conn.send(m1Ready ? welcome(1_000) : { type: 'error', code: 'draining', message: '' }),
     });
-    const m2 = await serve(t, welcomes);
+    const m2 = await serveScripted(t, welcomes);
     const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=0\nhost.lb.check.interval.override=1\nguid=g\n`);
     agent.start();
     t.equal((await next(agent, 'connected')).server, addr(m2));
@@ -249,8 +246,8 @@ t.test('preferred-host check', async (t) => {
   });
 
   t.test('a preferred server that accepts and closes is never chosen', async (t) => {
-    const m1 = await serve(t, { onConnect: (conn) => conn.socket.destroy() });
-    const m2 = await serve(t, welcomes);
+    const m1 = await serveScripted(t, { onConnect: (conn) => conn.socket.destroy() });
+    const m2 = await serveScripted(t, welcomes);
     const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=1\nguid=g\n`);
     let switched = false;
     agent.on('switched', () => (switched = true));
@@ -262,7 +259,7 @@ t.test('preferred-host check', async (t) => {
   });
 
   t.test('no check while on the preferred server', async (t) => {
-    const m1 = await serve(t, welcomes);
+    const m1 = await serveScripted(t, welcomes);
     const { agent } = await makeAgent(t, `host=${addr(m1)},127.0.0.1:1\nhost.lb.check.interval=1\nguid=g\n`);
     agent.start();
     await next(agent, 'connected');

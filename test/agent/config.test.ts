@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile, chmod, mkdir } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { ALGORITHM_NAMES } from '../../src/lb/types';
 import { parseProperties } from '../../agent/properties';
 import {
   applyAssignment,
@@ -68,7 +69,7 @@ t.test('bad values are refused with the key and the value named', async (t) => {
   );
   t.equal(
     refusal('host=m1@fastest\n'),
-    'agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of static, roundrobin, shuffle, balanced))',
+    `agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,
   );
   t.equal(refusal('host=m1\nport=http\n'), 'agent.properties: bad value for port: "http" (expected a whole number)');
   t.equal(refusal('host=m1\nport=0\n'), 'agent.properties: bad value for port: "0" (expected 1..65535)');
@@ -124,7 +125,7 @@ t.test('applyAssignment refuses a bad update and leaves the doc alone', async (t
     ],
     [
       { hosts: ['a'], algorithm: 'nope', checkInterval: 0 },
-      'agent.properties: bad value for host: "a@nope" (unknown algorithm "nope" (expected one of static, roundrobin, shuffle, balanced))',
+      `agent.properties: bad value for host: "a@nope" (unknown algorithm "nope" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,
     ],
     [
       { hosts: ['a'], algorithm: 'static', checkInterval: -1 },

@@ -4,6 +4,7 @@
  * handling of them can be pinned. Real behaviour is tested against real servers.
  */
 import * as net from 'node:net';
+import type { Test } from 'tap';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { MessageReader } from '../../src/protocol/message-decoder';
 import type { AgentMessage, ServerMessage } from '../../src/protocol/messages';
@@ -90,17 +91,36 @@ export function startScriptedServer(script: Script, port = 0): Promise<ScriptedS
   });
 }
 
-/** A port nothing listens on: bound, read, released. */
-export async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
+/**
+ * A port that refuses connections for the whole test: the local port of an open client
+ * connection is bound but not listening, so a connect to it gets RST, and no other test
+ * running in parallel can be handed it (as could happen to a port bound and released).
+ */
+export async function refusedPort(t: Test): Promise<number> {
+  const holder = net.createServer((socket) => socket.on('error', () => {}));
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((holder.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  client.on('error', () => {});
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        client.destroy();
+        holder.close(() => resolve());
+      }),
+  );
+  return client.localPort as number;
 }
 
 export function welcome(pingInterval?: number, hostId = 1): ServerMessage {
   return pingInterval === undefined
     ? { type: 'welcome', version: 1, hostId, server: 'scripted' }
     : { type: 'welcome', version: 1, hostId, server: 'scripted', pingInterval };
+}
+
+/** startScriptedServer, closed when test `t` ends. */
+export async function serveScripted(t: Test, script: Script, port = 0): Promise<ScriptedServer> {
+  const server = await startScriptedServer(script, port);
+  t.teardown(() => server.close());
+  return server;
 }

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import type { Hello, Hosts } from '../../src/protocol/messages';
 import { toServerEntry, type ServerEntry } from '../../agent/server-pool';
 import { HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from '../../agent/session';
-import { freePort, startScriptedServer, welcome, type Script, type ScriptedServer } from './scripted-server';
+import { refusedPort, serveScripted, welcome, type Script, type ScriptedConnection, type ScriptedServer } from './scripted-server';
 
 const OPTIONS: SessionOptions = { connectTimeoutMs: 2_000, handshakeTimeoutMs: 2_000, defaultPingIntervalMs: 20, missedIntervals: 3 };
 const HELLO: Hello = { type: 'hello', version: 1, guid: 'g-1', hosts: ['127.0.0.1'], algorithm: 'static', checkInterval: 0 };
@@ -11,12 +11,6 @@ const HOSTS: Hosts = { type: 'hosts', seq: 4, hosts: ['a', 'b'], algorithm: 'rou
 
 function entry(port: number): ServerEntry {
   return toServerEntry(`127.0.0.1:${port}`, 8250) as ServerEntry;
-}
-
-async function serve(t: Test, script: Script): Promise<ScriptedServer> {
-  const server = await startScriptedServer(script);
-  t.teardown(() => server.close());
-  return server;
 }
 
 async function failure(promise: Promise<Session | HandshakeFailure>): Promise<HandshakeFailure> {
@@ -38,7 +32,7 @@ async function session(t: Test, server: ScriptedServer, opts = OPTIONS): Promise
 const welcomes: Script = { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) };
 
 t.test('a welcome makes a session; the hello is sent as given', async (t) => {
-  const server = await serve(t, welcomes);
+  const server = await serveScripted(t, welcomes);
   const s = await session(t, server);
   t.equal(s.welcome.hostId, 1);
   t.equal(s.pingIntervalMs, 20, 'the server\'s ping interval is used');
@@ -48,28 +42,28 @@ t.test('a welcome makes a session; the hello is sent as given', async (t) => {
 
 t.test('no welcome, no session', async (t) => {
   t.test('refused', async (t) => {
-    const port = await freePort();
+    const port = await refusedPort(t);
     const f = await failure(openSession(entry(port), HELLO, OPTIONS));
     t.equal(f.code, 'connect_failed');
     t.match(f.message, /ECONNREFUSED/);
   });
 
   t.test('a server that accepts then closes is not healthy', async (t) => {
-    const server = await serve(t, { onConnect: (conn) => conn.socket.destroy() });
+    const server = await serveScripted(t, { onConnect: (conn) => conn.socket.destroy() });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
     t.equal(f.code, 'closed');
     t.equal(f.message, 'the server closed the connection before welcome');
   });
 
   t.test('a server that never answers hello times out', async (t) => {
-    const server = await serve(t, {});
+    const server = await serveScripted(t, {});
     const f = await failure(openSession(entry(server.port), HELLO, { ...OPTIONS, handshakeTimeoutMs: 30 }));
     t.equal(f.code, 'handshake_timeout');
     t.equal(f.message, 'no welcome within 30 ms');
   });
 
   t.test('an error reply carries the server\'s code', async (t) => {
-    const server = await serve(t, {
+    const server = await serveScripted(t, {
       onMessage: (conn) => conn.send({ type: 'error', code: 'draining', message: 'try your next server' }),
     });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
@@ -79,14 +73,14 @@ t.test('no welcome, no session', async (t) => {
   });
 
   t.test('anything but welcome first is a bad reply', async (t) => {
-    const server = await serve(t, { onMessage: (conn) => conn.send(HOSTS) });
+    const server = await serveScripted(t, { onMessage: (conn) => conn.send(HOSTS) });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
     t.equal(f.code, 'bad_reply');
     t.equal(f.message, 'expected welcome, got hosts');
   });
 
   t.test('bytes that break the protocol are a bad reply', async (t) => {
-    const server = await serve(t, { onMessage: (conn) => conn.socket.write(Buffer.from([0, 0, 0, 0])) });
+    const server = await serveScripted(t, { onMessage: (conn) => conn.socket.write(Buffer.from([0, 0, 0, 0])) });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
     t.equal(f.code, 'bad_reply');
   });
@@ -94,7 +88,7 @@ t.test('no welcome, no session', async (t) => {
   t.test('an abort ends a handshake in progress', async (t) => {
     let helloArrived: () => void = () => {};
     const arrived = new Promise<void>((resolve) => (helloArrived = resolve));
-    const server = await serve(t, { onMessage: () => helloArrived() });
+    const server = await serveScripted(t, { onMessage: () => helloArrived() });
     const controller = new AbortController();
     const pending = openSession(entry(server.port), HELLO, OPTIONS, controller.signal);
     await arrived;
@@ -105,7 +99,7 @@ t.test('no welcome, no session', async (t) => {
   });
 
   t.test('an aborted signal stops before connecting, and during the connect', async (t) => {
-    const server = await serve(t, welcomes);
+    const server = await serveScripted(t, welcomes);
     const controller = new AbortController();
     controller.abort();
     t.equal((await failure(openSession(entry(server.port), HELLO, OPTIONS, controller.signal))).message, 'stopped before connecting');
@@ -117,7 +111,7 @@ t.test('no welcome, no session', async (t) => {
 });
 
 t.test('a hosts frame right behind the welcome is held until start()', async (t) => {
-  const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000), HOSTS) });
+  const server = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000), HOSTS) });
   const s = await session(t, server);
   const got: Hosts[] = [];
   s.on('hosts', (h) => got.push(h));
@@ -129,7 +123,7 @@ t.test('a hosts frame right behind the welcome is held until start()', async (t)
 
 t.test('liveness', async (t) => {
   t.test('a silent server is declared dead after 3 intervals, and was pinged meanwhile', async (t) => {
-    const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) });
+    const server = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(20)) });
     const s = await session(t, server);
     s.start();
     const [reason] = (await once(s, 'closed')) as [CloseReason];
@@ -140,57 +134,69 @@ t.test('liveness', async (t) => {
   });
 
   t.test('the default interval applies when the welcome states none', async (t) => {
-    const server = await serve(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome()) });
+    const server = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome()) });
     const s = await session(t, server, { ...OPTIONS, defaultPingIntervalMs: 15 });
     t.equal(s.pingIntervalMs, 15);
   });
+
+  /** `promise`, or a rejection naming the reason if the session closes first. */
+  function whileOpen<T>(s: Session, promise: Promise<T>): Promise<T> {
+    return Promise.race([
+      promise,
+      once(s, 'closed').then(([reason]) => {
+        throw new Error(`the session closed: ${JSON.stringify(reason)}`);
+      }),
+    ]);
+  }
 
   t.test('server pings are answered with pongs, and keep the session alive', async (t) => {
     let pongs = 0;
     let enough: () => void = () => {};
     const fivePongs = new Promise<void>((resolve) => (enough = resolve));
-    const server = await serve(t, {
+    // Deadline 300 ms; this server never answers the agent's pings, only pings itself every ~50 ms.
+    const server = await serveScripted(t, {
       onMessage: (conn, m) => {
         if (m.type === 'hello') {
-          conn.send(welcome(20));
+          conn.send(welcome(100));
           conn.send({ type: 'ping' });
         } else if (m.type === 'pong') {
           pongs += 1;
           if (pongs === 5) enough();
-          else setTimeout(() => conn.send({ type: 'ping' }), 15);
+          else setTimeout(() => conn.send({ type: 'ping' }), 50);
         }
       },
     });
     const s = await session(t, server);
     s.start();
-    await fivePongs;
-    t.equal(s.closed, false, 'five ping/pong rounds at nearly the deadline each, still alive');
+    await whileOpen(s, fivePongs);
+    t.equal(s.closed, false, 'five ping/pong rounds, still alive');
   });
 
   t.test('pongs from the server count as inbound frames', async (t) => {
     let pings = 0;
     let enough: () => void = () => {};
-    const sixPings = new Promise<void>((resolve) => (enough = resolve));
-    const server = await serve(t, {
+    const fourPings = new Promise<void>((resolve) => (enough = resolve));
+    // This server never pings: only its pongs keep the session alive past the 300 ms deadline.
+    const server = await serveScripted(t, {
       onMessage: (conn, m) => {
-        if (m.type === 'hello') conn.send(welcome(20));
+        if (m.type === 'hello') conn.send(welcome(100));
         if (m.type === 'ping') {
           conn.send({ type: 'pong' });
           pings += 1;
-          if (pings === 6) enough();
+          if (pings === 4) enough();
         }
       },
     });
     const s = await session(t, server);
     s.start();
-    await sixPings;
+    await whileOpen(s, fourPings);
     t.equal(s.closed, false);
   });
 });
 
 t.test('how a session ends', async (t) => {
-  async function ended(t: Test, act: (conn: import('./scripted-server').ScriptedConnection) => void): Promise<CloseReason> {
-    const server = await serve(t, welcomes);
+  async function ended(t: Test, act: (conn: ScriptedConnection) => void): Promise<CloseReason> {
+    const server = await serveScripted(t, welcomes);
     const s = await session(t, server);
     s.start();
     const closed = once(s, 'closed') as Promise<[CloseReason]>;
@@ -216,7 +222,7 @@ t.test('how a session ends', async (t) => {
     t.same(await ended(t, (conn) => conn.send(welcome(20))), { code: 'protocol_error', message: 'a second welcome from the server' });
   });
   t.test('closed by the agent: the ack written just before still reaches the server', async (t) => {
-    const server = await serve(t, welcomes);
+    const server = await serveScripted(t, welcomes);
     const s = await session(t, server);
     s.start();
     const conn = await server.connection(1);
@@ -233,7 +239,7 @@ t.test('how a session ends', async (t) => {
     );
   });
   t.test('a close before start() is delivered by start()', async (t) => {
-    const server = await serve(t, welcomes);
+    const server = await serveScripted(t, welcomes);
     const s = await session(t, server);
     const conn = await server.connection(1);
     conn.socket.destroy();
