@@ -32,6 +32,11 @@ export class RecoveryLoop {
     this.schedule(this.backoff.next());
   }
 
+  /** An attempt is running or scheduled. */
+  get active(): boolean {
+    return this.running || this.timer !== undefined;
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
@@ -55,11 +60,13 @@ export class RecoveryLoop {
       failure = { err };
     }
     this.running = false;
-    if (this.stopped) return;
     if (failure) {
       const delay = this.backoff.next();
-      this.onAttemptFailed(failure.err, delay);
-      this.schedule(delay);
+      if (!this.stopped) this.onAttemptFailed(failure.err, delay);
+      // Checked after the callback too: it may have stopped the loop.
+      if (!this.stopped) this.schedule(delay);
+    } else if (this.stopped) {
+      return;
     } else if (this.again) {
       this.schedule(0);
     } else {
