@@ -40,7 +40,8 @@ class ListInterner {
 
   private keyOf(order: Int32Array): number | string {
     const m = this.servers.length;
-    if (m > MAX_NUMERIC_KEY_SERVERS) return order.join(',');
+    // One UTF-16 code unit per entry: indices are far below 65 536.
+    if (m > MAX_NUMERIC_KEY_SERVERS) return String.fromCharCode(...order);
     let key = 0;
     for (let i = 0; i < order.length; i++) key = key * m + order[i]!;
     return key;
