@@ -18,10 +18,16 @@ import { assignWithCapacities } from './balanced-assign';
 import { firstChoiceCapacities, secondChoiceCapacities } from './balanced-capacity';
 import { idHigh, idLow, seedRank, serverSeed, weightOfWords, type ServerSeed } from './balanced-hash';
 
-/** Server indices ordered by `key` ascending; equal keys (equal entries) by index. */
-function orderBy(indices: readonly number[], key: (index: number) => number): number[] {
-  const keys = new Map(indices.map((index) => [index, key(index)]));
-  return indices.slice().sort((x, y) => keys.get(x)! - keys.get(y)! || x - y);
+/**
+ * The order in which servers gain first-choice places (balanced-capacity.ts): by a hash of each
+ * entry alone, so adding or removing a server keeps the others' relative order; equal hashes
+ * by the entry text, so the configured order never matters.
+ */
+function gainOrderOf(servers: readonly string[], seeds: readonly ServerSeed[]): number[] {
+  const ranks = seeds.map(seedRank);
+  return servers
+    .map((_, index) => index)
+    .sort((x, y) => ranks[x]! - ranks[y]! || (servers[x]! < servers[y]! ? -1 : servers[x]! > servers[y]! ? 1 : 0));
 }
 
 function weighAll(ids: readonly number[], seeds: readonly ServerSeed[]): Float64Array {
@@ -108,11 +114,7 @@ export function planBalancedOrders(servers: readonly string[], ids: readonly num
   if (m < 2) return new Int32Array(ids.length * m);
   const seeds = serverSeeds(servers);
   const weights = weighAll(ids, seeds);
-  // Ordered by a hash of each entry alone, so adding or removing a server keeps the others' order.
-  const gainOrder = orderBy(
-    seeds.map((_, index) => index),
-    (s) => seedRank(seeds[s]!),
-  );
+  const gainOrder = gainOrderOf(servers, seeds);
   const firstLoads = firstChoiceCapacities(ids.length, gainOrder);
   const first = assignWithCapacities({ weights, rows: ids.length, cols: m, caps: firstLoads });
   const second = planSecondChoices(weights, first, firstLoads, gainOrder);
