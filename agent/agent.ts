@@ -57,6 +57,8 @@ export interface AgentEvents {
   hostsUpdated: [{ hosts: string[]; algorithm: string; checkInterval: number; persisted: boolean }];
   /** A `hosts` update was refused (acked ok:false) and the last good list kept. */
   hostsRefused: [{ seq: number; reason: string }];
+  /** A preferred-host check found the preferred server unusable (`code` says how). */
+  checkFailed: [{ server: string; code: string }];
   /** Moved to the preferred server; the old connection was closed after the new one was welcomed. */
   switched: [{ from: string; to: string }];
 }
@@ -287,6 +289,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
     if (!(result instanceof Session)) {
       this.logFailure(target, result);
+      this.emit('checkFailed', { server: target.text, code: result.serverCode ?? result.code });
       return;
     }
     // The world may have moved on while we waited: only switch from the session we left.
