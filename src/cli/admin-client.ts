@@ -2,6 +2,7 @@
  * The admin API as the client commands (`settings`, `hosts`) see it: where it is, the token,
  * and one request function whose failures are typed values with a code.
  */
+import http from 'node:http';
 import { AdminTokenError, readTokenFile, tokenFilePath } from '../admin/token';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../server/daemon';
 import { nonEmpty, parseHostPort, parseSecondsAsMs, type CliIo } from './args';
@@ -72,32 +73,37 @@ export class AdminClient {
   async request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (method !== 'GET') headers['authorization'] = `Bearer ${await this.findToken()}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const url = `${this.baseUrl}${path}`;
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const detail = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new AdminClientError('admin_unreachable', `cannot reach the admin API at ${this.baseUrl}: ${detail}`);
-    }
-    const text = await response.text();
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    const { status, text } = await this.send(method, path, headers, payload);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       parsed = text;
     }
-    if (!response.ok) {
+    if (status < 200 || status > 299) {
       const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : text.trim();
-      throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${response.status}): ${message}`, response.status);
+      throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${status}): ${message}`, status);
     }
     return parsed;
+  }
+
+  /** node:http rather than fetch: fetch refuses "bad ports" (1, 6000, ...) an admin may use. */
+  private send(method: string, path: string, headers: Record<string, string>, payload: string | undefined): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const unreachable = (detail: string): AdminClientError =>
+        new AdminClientError('admin_unreachable', `cannot reach the admin API at ${this.baseUrl}: ${detail}`);
+      const request = http.request(`${this.baseUrl}${path}`, { method, headers, timeout: this.timeoutMs }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        response.on('error', (error) => reject(unreachable(error.message)));
+      });
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      request.on('error', (error: NodeJS.ErrnoException) => reject(unreachable(error.code ?? error.message)));
+      request.end(payload);
+    });
   }
 }

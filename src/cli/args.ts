@@ -45,7 +45,8 @@ export function parseFlags<O extends Options>(argv: string[], options: O, positi
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // Node appends a hint about `--` to unknown options; the first sentence names the flag.
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
 }
 
@@ -93,13 +94,13 @@ export function nonEmpty(flag: string, value: string): string {
   return value;
 }
 
-/** Runs a command body, mapping UsageError to exit 2 with the usage text. */
-export async function withUsage(io: CliIo, prefix: string, usage: string, body: () => Promise<number>): Promise<number> {
+/** Runs a command body, mapping UsageError to exit 2 with a pointer to --help. */
+export async function withUsage(io: CliIo, prefix: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`${prefix}: ${error.message}\n\n${usage}`);
+      io.err(`${prefix}: ${error.message}\nRun \`${prefix} --help\` for usage.\n`);
       return EXIT_USAGE;
     }
     throw error;

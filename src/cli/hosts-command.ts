@@ -88,5 +88,5 @@ async function runHosts(argv: string[], io: CliIo): Promise<number> {
 export const hostsCommand: Command = {
   name: 'hosts',
   summary: 'list the registered hosts, or remove one (remove ID)',
-  run: (argv, io) => withUsage(io, 'agentlb hosts', HOSTS_USAGE, () => runHosts(argv, io)),
+  run: (argv, io) => withUsage(io, 'agentlb hosts', () => runHosts(argv, io)),
 };

@@ -32,7 +32,7 @@ export async function runCli(argv: string[], io: CliIo, commands: readonly Comma
   }
   const command = commands.find((candidate) => candidate.name === name);
   if (command === undefined) {
-    io.err(`agentlb: unknown command ${JSON.stringify(name)}\n\n${mainUsage(commands)}`);
+    io.err(`agentlb: unknown command ${JSON.stringify(name)}\nRun \`agentlb --help\` for the commands.\n`);
     return EXIT_USAGE;
   }
   return command.run(rest, io);

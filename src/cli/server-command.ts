@@ -138,5 +138,5 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
 export const serverCommand: Command = {
   name: 'server',
   summary: 'run the management server daemon',
-  run: (argv, io) => withUsage(io, 'agentlb server', SERVER_USAGE, () => runServer(argv, io)),
+  run: (argv, io) => withUsage(io, 'agentlb server', () => runServer(argv, io)),
 };

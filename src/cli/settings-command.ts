@@ -71,5 +71,5 @@ async function runSettings(argv: string[], io: CliIo): Promise<number> {
 export const settingsCommand: Command = {
   name: 'settings',
   summary: 'show or change the global settings (get, set KEY=VALUE ...)',
-  run: (argv, io) => withUsage(io, 'agentlb settings', SETTINGS_USAGE, () => runSettings(argv, io)),
+  run: (argv, io) => withUsage(io, 'agentlb settings', () => runSettings(argv, io)),
 };

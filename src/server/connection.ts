@@ -77,6 +77,9 @@ export interface LastSent {
 
 export class AgentConnection implements FanoutAgent {
   readonly remoteAddress: string;
+  /** Resolves once the socket has closed and `disconnected` was emitted. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
   private phase: Phase = 'handshake';
   private readonly reader: MessageReader<'agent'>;
   private readonly acceptedAt = Date.now();
@@ -100,6 +103,7 @@ export class AgentConnection implements FanoutAgent {
   ) {
     this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
     this.reader = new MessageReader({ accept: 'agent', maxFrame: context.limits.maxFrame });
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
   }
 
   /** Wires the socket; call once, right after accept. */
@@ -113,7 +117,10 @@ export class AgentConnection implements FanoutAgent {
     socket.on('end', () => {
       this.closeReason ??= 'closed_by_agent';
     });
-    socket.on('close', () => this.guard(() => this.onClose()));
+    socket.on('close', () => {
+      this.guard(() => this.onClose());
+      this.markClosed();
+    });
     this.handshakeTimer = setTimeout(
       () =>
         this.guard(() => {

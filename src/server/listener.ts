@@ -79,11 +79,15 @@ export class AgentListener {
    * has closed (each is destroyed after closeGraceMs if its peer does not close first).
    */
   close(code: 'shutting_down' | 'draining', message: string): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
+    this.closing ??= (async () => {
       this.accepting = false;
-      this.server.close(() => resolve());
-      for (const connection of this.connections) connection.fail(code, message, 'shutting_down');
-    });
+      const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      const connections = [...this.connections];
+      for (const connection of connections) connection.fail(code, message, 'shutting_down');
+      // The server's callback can come before the sockets' own close events: wait for both,
+      // so every `disconnected` is reported before close() resolves.
+      await Promise.all([serverClosed, ...connections.map((connection) => connection.closed)]);
+    })();
     return this.closing;
   }
 
