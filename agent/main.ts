@@ -107,6 +107,11 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
 }
 
 if (require.main === module) {
+  // `agentlb-agent --help | head`: a reader that went away is no reason for a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   void runAgentCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

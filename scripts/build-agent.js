@@ -25,16 +25,24 @@ function fail(message) {
   process.exit(1);
 }
 
+/**
+ * msgpackr optionally loads the native addon msgpackr-extract (a string-decoding speed-up) from
+ * node_modules at run time. A single executable has no node_modules and its require() loads
+ * built-ins only, so the bundle gets an empty stand-in and msgpackr uses its pure-JS decoder.
+ */
+const noNativeAddons = {
+  name: 'no-native-addons',
+  setup(build) {
+    build.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'msgpackr-extract', namespace: 'stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = undefined;', loader: 'js' }));
+  },
+};
+
 async function bundle(outfile) {
   const esbuild = require('esbuild');
   await esbuild.build({
-    // Runs the CLI unconditionally: under SEA `require.main` is not a reliable signal.
-    stdin: {
-      contents: "require('./agent/main').runAgentCli(process.argv.slice(2)).then((code) => { process.exitCode = code; });",
-      resolveDir: ROOT,
-      sourcefile: 'agent-entry.js',
-      loader: 'js',
-    },
+    // agent/main.ts runs itself when it is the main module, which the bundle is.
+    entryPoints: [path.join(ROOT, 'agent', 'main.ts')],
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -42,6 +50,7 @@ async function bundle(outfile) {
     outfile,
     logLevel: 'warning',
     legalComments: 'none',
+    plugins: [noNativeAddons],
   });
 }
 
