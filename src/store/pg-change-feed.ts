@@ -73,6 +73,7 @@ export class ChangeFeed {
     this.resyncRequired = true;
     return new Promise((resolve, reject) => {
       this.enqueue(async () => {
+        if (this.closed) return reject(new Error('change feed closed'));
         try {
           const snapshot = await this.source.readSnapshot();
           this.acceptSnapshot(snapshot);
@@ -92,7 +93,7 @@ export class ChangeFeed {
     this.resyncQueued = true;
     this.enqueue(async () => {
       this.resyncQueued = false;
-      await this.resync();
+      await this.resync(); // returns at once when closed
     });
   }
 
@@ -107,9 +108,9 @@ export class ChangeFeed {
     this.backlog = [];
   }
 
+  /** Tasks run one at a time, in order; each checks `closed` itself. */
   private enqueue(task: () => Promise<void>): void {
     this.tail = this.tail.then(async () => {
-      if (this.closed) return;
       try {
         await task();
       } catch (err) {
@@ -145,7 +146,7 @@ export class ChangeFeed {
   }
 
   private async apply(payload: string): Promise<void> {
-    if (this.resyncRequired) return;
+    if (this.closed || this.resyncRequired) return;
     const announcement = parseAnnouncement(payload);
     if (announcement instanceof AnnouncementError) {
       // Perhaps a newer server's announcement: a full re-read cannot be wrong.
@@ -184,6 +185,7 @@ export class ChangeFeed {
   }
 
   private emit(change: StoreChange): void {
+    if (this.closed) return;
     if (this.listeners.size === 0) {
       // A resync replaces all state, so nothing before it is worth keeping.
       if (change.kind === 'resync') this.backlog = [];

@@ -20,6 +20,7 @@ export interface ListenerOptions {
 export class PgListener {
   private client: Client | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly clientConfig: ClientConfig,
@@ -34,6 +35,7 @@ export class PgListener {
 
   /** Connect and LISTEN; replaces (and closes) any previous connection without reporting it. */
   async connect(): Promise<void> {
+    if (this.closed) throw new Error('LISTEN connection closed');
     this.detach()?.end().catch(() => undefined);
     const client = new Client(this.clientConfig);
     // Until `this.client === client` these handlers ignore the client: a failure while
@@ -52,12 +54,24 @@ export class PgListener {
       client.end().catch(() => undefined);
       throw err;
     }
+    if (this.closed) {
+      // close() ran while we were connecting: this connection must not outlive it.
+      await client.end().catch(() => undefined);
+      throw new Error('LISTEN connection closed');
+    }
     this.client = client;
     this.scheduleHealthCheck(client);
   }
 
-  async close(): Promise<void> {
+  /** End the current connection, if any, without reporting it; connect() may follow. */
+  async disconnect(): Promise<void> {
     await this.detach()?.end().catch(() => undefined);
+  }
+
+  /** End for good: a connect() in progress ends its own connection and fails. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.disconnect();
   }
 
   /** Forget the current connection (the caller ends it) and stop its health checks. */

@@ -83,7 +83,7 @@ export interface PgStoreStatistics {
   registerBatches: number;
 }
 
-type Lifecycle = 'new' | 'open' | 'closed';
+type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
 export class PgStore implements Store, ServerRegistry {
   readonly instanceId: string;
@@ -168,17 +168,20 @@ export class PgStore implements Store, ServerRegistry {
 
   async open(): Promise<StoreSnapshot> {
     if (this.lifecycle !== 'new') throw new StoreUnavailableError(`PgStore cannot open: it is ${this.lifecycle}`);
+    this.lifecycle = 'opening';
     try {
       await this.migrateSchema();
       // LISTEN before reading: a change committed after the snapshot is then announced.
       await this.listener.connect();
       const snapshot = await this.feed.initialSnapshot();
+      if (this.lifecycle !== 'opening') throw new StoreUnavailableError('store is closed');
       this.lifecycle = 'open';
       this.availability.up();
       return snapshot;
     } catch (err) {
-      await this.listener.close();
+      await this.listener.disconnect();
       this.availability.down(describeError(err));
+      if (this.lifecycle === 'opening') this.lifecycle = 'new'; // the caller may try again
       throw toStoreError(err);
     }
   }
@@ -261,13 +264,14 @@ export class PgStore implements Store, ServerRegistry {
     try {
       return await operation();
     } catch (err) {
-      if (isUnavailable(err)) this.markDown(describeError(err));
+      // A StoreUnavailableError here came from our own gate: the outage is already known.
+      if (isUnavailable(err) && !(err instanceof StoreUnavailableError)) this.markDown(describeError(err));
       throw toStoreError(err);
     }
   }
 
   private assertUsable(): void {
-    if (this.lifecycle !== 'open') throw new StoreUnavailableError(`store is ${this.lifecycle === 'new' ? 'not open' : 'closed'}`);
+    if (this.lifecycle !== 'open') throw new StoreUnavailableError(this.lifecycle === 'closed' ? 'store is closed' : 'store is not open');
     if (!this.availability.isAvailable) {
       const { since, lastError } = this.availability.status();
       throw new StoreUnavailableError(`PostgreSQL unavailable since ${since}: ${lastError ?? 'unknown error'}`);

@@ -73,3 +73,16 @@ export async function sql<R>(url: string, text: string, values: unknown[] = []):
     await client.end();
   }
 }
+
+/**
+ * Poll `check` until it returns true or `deadlineMs` passes. Only for server-side facts no
+ * event reports (e.g. a backend process exiting after its client disconnected).
+ */
+export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

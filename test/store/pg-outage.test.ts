@@ -6,7 +6,8 @@
 import t from 'tap';
 import { SETTING_ALGORITHM, SETTING_HOST, StoreUnavailableError, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
 import { startPostgres } from '../helpers/postgres';
-import { openStore, sql, type OpenedStore } from '../helpers/pg-store-fixtures';
+import { PgStore } from '../../src/store/pg-store';
+import { openStore, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
 
 const accept = (): undefined => undefined;
 const isResync = (c: StoreChange): boolean => c.kind === 'resync';
@@ -34,6 +35,8 @@ t.test('PgStore across database faults', async (t) => {
 
   await t.test('a PostgreSQL restart: fail fast while down, resync after, nothing lost', async (t) => {
     const marker = await settle(a, b);
+    const late = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: pg.url });
+    t.teardown(() => late.close());
     const fromA = a.recorder.mark();
     const fromB = b.recorder.mark();
     await pg.restart(async () => {
@@ -46,6 +49,7 @@ t.test('PgStore across database faults', async (t) => {
         'a settings change is refused at once',
       );
       await t.rejects(b.store.listServers(), StoreUnavailableError, 'the other server is refused too');
+      await t.rejects(late.open(), StoreUnavailableError, 'a server starting during the outage cannot open');
     });
 
     const [resyncA, resyncB] = await Promise.all([a.recorder.waitFor(isResync, fromA), b.recorder.waitFor(isResync, fromB)]);
@@ -60,6 +64,7 @@ t.test('PgStore across database faults', async (t) => {
     const added = await b.recorder.waitFor((c) => c.kind === 'host-added' && c.host.id === h4.id, fromB);
     t.same(added, { kind: 'host-added', host: h4 }, 'the bus works again');
     t.same(b.recorder.since(fromB).slice(0, 2), [resyncB, added], 'resync, then the new change');
+    t.same((await late.open()).hosts.slice(0, 5), [...expected.hosts, h4], 'the server that failed to start opens now');
   });
 
   await t.test('a killed LISTEN connection alone: resync before any further change', async (t) => {

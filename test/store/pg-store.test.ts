@@ -17,7 +17,7 @@ import {
   type StoreChange,
 } from '../../src/store/types';
 import { startPostgres } from '../helpers/postgres';
-import { openStore, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
+import { openStore, pollUntil, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
 import { Client } from 'pg';
 
 t.test('PgStore', async (t) => {
@@ -258,6 +258,19 @@ t.test('PgStore', async (t) => {
     await t.rejects(store.listServers(), new StoreUnavailableError('store is closed'));
     await t.rejects(store.open(), new StoreUnavailableError('PgStore cannot open: it is closed'));
     await store.close(); // idempotent
+  });
+
+  await t.test('close() during open() leaves nothing running', async (t) => {
+    const store = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: pg.url });
+    const opening = store.open();
+    await store.close();
+    await t.rejects(opening, StoreUnavailableError);
+    // A backend exits shortly after its client hangs up; nothing announces it.
+    const gone = await pollUntil(async () => {
+      const rows = await sql(pg.url, 'SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1', [`%/${store.instanceId}`]);
+      return rows.length === 0;
+    });
+    t.ok(gone, 'no connection of that store is left');
   });
 
   await t.test('opening against a database that is not there fails fast with StoreUnavailableError', async (t) => {
