@@ -21,6 +21,11 @@ export interface Verdict {
 export interface HandshakeRun {
   server: ServerKind;
   client: ClientKind;
+  /**
+   * known: agents the server has registered before (a reconnect: no store write), the figure
+   * the target is judged on; new: first-time agents, each registered durably before welcome.
+   */
+  agents: 'known' | 'new';
   /** Handshakes attempted per round, and rounds (alternating servers; the median is reported). */
   count: number;
   rounds: number;
@@ -40,7 +45,7 @@ export interface HandshakeResult {
   agents: number;
   concurrency: number;
   runs: HandshakeRun[];
-  /** agentlb rate / raw rate for each client kind measured. */
+  /** agentlb rate (known agents) / raw rate, for each client kind measured. */
   ratios: Partial<Record<ClientKind, number>>;
   verdicts: Verdict[];
 }

@@ -29,23 +29,30 @@ export function verdictTable(verdicts: readonly Verdict[]): TableModel {
 
 export function tablesFor(result: ScenarioResult): TableModel[] {
   switch (result.scenario) {
-    case 'handshake':
+    case 'handshake': {
+      const raw = (client: string) => result.runs.find((r) => r.server === 'raw' && r.client === client);
       return [
         {
           title: `handshake: ${fmtInt(result.agents)} fresh connections per round, concurrency ${result.concurrency}`,
-          head: ['Server', 'Client', 'Rate (median)', 'Rounds', 'Errors', 'Server CPU / handshake', 'vs raw'],
+          head: ['Server', 'Client', 'Agents', 'Rate (median)', 'Rounds', 'Errors', 'Server CPU / handshake', 'vs raw'],
           rows: result.runs.map((r) => [
             r.server,
             r.client,
+            r.server === 'raw' ? '-' : r.agents,
             `${fmtInt(r.rate)} /s`,
             r.rates.map(fmtInt).join(', '),
             r.errors === 0 ? '0' : `${r.errors} (${fmtKinds(r.errorKinds)})`,
             `${r.serverCpuUs} µs`,
-            r.server === 'agentlb' ? `${result.ratios[r.client]} ×` : '1 ×',
+            `${r.server === 'raw' ? 1 : Math.round((r.rate / (raw(r.client)?.rate ?? r.rate)) * 1000) / 1000} ×`,
           ]),
         },
-        { title: 'handshake latency (connect -> hosts), median round', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client})`, r.latencyMs)) },
+        {
+          title: 'handshake latency (connect -> hosts), median round',
+          head: LATENCY_HEAD,
+          rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client}${r.server === 'raw' ? '' : `, ${r.agents} agents`})`, r.latencyMs)),
+        },
       ];
+    }
     case 'storm':
       return [
         {

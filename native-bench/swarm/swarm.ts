@@ -146,9 +146,12 @@ export class Swarm {
     return this.handles.reduce((acc, h) => sumCounters(acc, h.latest), emptyCounters());
   }
 
-  /** N fresh connections, each closed after its handshake. */
+  /**
+   * N fresh connections, each closed after its handshake; guids `${guidPrefix}0..N-1`, so the
+   * same prefix twice is the same agents reconnecting.
+   */
   handshakes(total: number, guidPrefix: string, run: RunOptions): Promise<SwarmSnapshot> {
-    const slices = this.slices(total, guidPrefix);
+    const slices = this.slices(total, guidPrefix, 0);
     const { targets, ...rest } = run;
     const concurrency = this.perWorker(run.concurrency);
     return this.all((id, i) => ({ id, cmd: 'handshakes', ...rest, target: pick(targets, i), concurrency, slice: slices[i]! }));
@@ -227,9 +230,10 @@ export class Swarm {
     return Math.max(1, Math.ceil(concurrency / this.handles.length));
   }
 
-  private slices(total: number, guidPrefix: string): AgentSlice[] {
-    let first = this.nextAgent;
-    this.nextAgent += total;
+  /** Held agents get indexes never used before in this swarm; handshake runs start at 0. */
+  private slices(total: number, guidPrefix: string, firstIndex?: number): AgentSlice[] {
+    let first = firstIndex ?? this.nextAgent;
+    if (firstIndex === undefined) this.nextAgent += total;
     return split(total, this.handles.length).map((count) => {
       const slice = { guidPrefix, firstIndex: first, count, zone: this.opts.zone ?? 'default', sources: this.opts.sources };
       first += count;

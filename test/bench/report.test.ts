@@ -18,8 +18,8 @@ const results: ScenarioResult[] = [
     agents: 10,
     concurrency: 2,
     runs: [
-      { server: 'raw', client: 'native', count: 10, rounds: 1, ok: 10, errors: 0, errorKinds: {}, rate: 1000, rates: [1000], latencyMs: lat, serverCpuUs: 90 },
-      { server: 'agentlb', client: 'native', count: 10, rounds: 1, ok: 9, errors: 1, errorKinds: { timeout: 1 }, rate: 800, rates: [800], latencyMs: lat, serverCpuUs: 120 },
+      { server: 'raw', client: 'native', agents: 'known', count: 10, rounds: 1, ok: 10, errors: 0, errorKinds: {}, rate: 1000, rates: [1000], latencyMs: lat, serverCpuUs: 90 },
+      { server: 'agentlb', client: 'native', agents: 'known', count: 10, rounds: 1, ok: 9, errors: 1, errorKinds: { timeout: 1 }, rate: 800, rates: [800], latencyMs: lat, serverCpuUs: 120 },
     ],
     ratios: { native: 0.8 },
     verdicts: [{ target: 'handshake ≥ 0.85 × raw', measured: '0.8 ×', met: false }],
@@ -60,7 +60,7 @@ t.test('formatting', async (t) => {
 
 t.test('every scenario renders its figures', async (t) => {
   const hs = tablesFor(results[0]!);
-  t.same(hs[0]!.rows[1], ['agentlb', 'native', '800 /s', '800', '1 (timeout 1)', '120 µs', '0.8 ×']);
+  t.same(hs[0]!.rows[1], ['agentlb', 'native', 'known', '800 /s', '800', '1 (timeout 1)', '120 µs', '0.8 ×']);
   t.same(tablesFor(results[1]!)[0]!.rows[0], ['agentlb', 'native', 'on', '10/10', '0', '5 ms', '300 ms', '12 ms', '400 ms', '11 ms']);
   t.same(tablesFor(results[2]!)[0]!.rows[0], ['node', 'off', '10', '10', '0', '3 ms', '20 ms', 'n/a']);
   t.same(tablesFor(results[3]!)[0]!.rows[0], ['raw', 'native', '10', '40.0 MB', '40.0 MB', '3.71 KB', 'n/a']);

@@ -30,11 +30,18 @@ t.test('handshake: native and node clients, agentlb and raw, every handshake com
   const result = report.results[0] as HandshakeResult;
   t.equal(result.scenario, 'handshake');
   t.same(
-    result.runs.map((r) => [r.server, r.client]),
-    [['raw', 'native'], ['agentlb', 'native'], ['raw', 'node'], ['agentlb', 'node']],
+    result.runs.map((r) => [r.server, r.client, r.agents]),
+    [
+      ['raw', 'native', 'known'],
+      ['agentlb', 'native', 'known'],
+      ['agentlb', 'native', 'new'],
+      ['raw', 'node', 'known'],
+      ['agentlb', 'node', 'known'],
+      ['agentlb', 'node', 'new'],
+    ],
   );
   for (const run of result.runs) {
-    t.equal(run.ok, AGENTS, `${run.server}/${run.client}: all handshakes completed`);
+    t.equal(run.ok, AGENTS * run.rounds, `${run.server}/${run.client}/${run.agents}: all handshakes completed`);
     t.equal(run.errors, 0, `${run.server}/${run.client}: no errors`);
     t.ok(run.rate > 0, 'a rate was computed');
   }
