@@ -1,0 +1,173 @@
+/**
+ * GET /metrics: the server's Prometheus metrics, on ONE prom-client Registry passed in (no
+ * global registry, so two servers in one process — tests — never share a counter).
+ *
+ * Counters and histograms move on the server's typed events; gauges that describe a state
+ * (connected agents, settings version, pool) are read from the server when scraped, so they
+ * can never drift from the truth and cost nothing per agent between scrapes.
+ *
+ * Names follow Prometheus conventions: `agentlb_` prefix, `_total` on counters, base units
+ * (seconds, bytes). Event-loop delay and process figures come from prom-client's default
+ * metrics (`nodejs_eventloop_lag_*_seconds`, `process_*`), registered on the same registry.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ServerEvents } from '../server/events';
+import type { Route } from './http';
+
+/** The pool's load, as Piscina reports it. */
+export interface PoolStats {
+  threads: number;
+  /** Fraction of the pool's capacity used since it started, 0..1. */
+  utilization: number;
+  queueSize: number;
+  completed: number;
+}
+
+export interface MetricsSources {
+  events: ServerEvents;
+  /** The `server` label: this server's advertised agent address. */
+  server(): string;
+  /** Connected agents (handshake done) by zone. */
+  connectedByZone(): ReadonlyMap<string, number>;
+  settingsVersion(): number;
+  registeredHosts(): number;
+  /** undefined when the server runs without a worker pool. */
+  pool(): PoolStats | undefined;
+}
+
+export interface ServerMetrics {
+  /** GET /metrics, to mount on the admin listener. */
+  readonly route: Route;
+  /** Stops listening to the server's events. */
+  close(): void;
+}
+
+/** Handshakes last milliseconds when the store is quick, seconds when its disk is not. */
+const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** An ack is a round trip plus the agent's durable write of agent.properties. */
+const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function registerServerMetrics(registry: Registry, sources: MetricsSources): ServerMetrics {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'agentlb_connected_agents',
+    help: 'Agents connected to this server with their handshake done, by zone.',
+    labelNames: ['zone', 'server'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const server = sources.server();
+      for (const [zone, count] of sources.connectedByZone()) this.set({ zone, server }, count);
+    },
+  });
+  new Gauge({
+    name: 'agentlb_registered_hosts',
+    help: 'Hosts in the registry (connected or not).',
+    registers,
+    collect() {
+      this.set(sources.registeredHosts());
+    },
+  });
+  new Gauge({
+    name: 'agentlb_settings_version',
+    help: 'Version of the settings this server serves (the seq of the hosts frames it sends).',
+    registers,
+    collect() {
+      this.set(sources.settingsVersion());
+    },
+  });
+  const handshakes = new Counter({
+    name: 'agentlb_handshakes_total',
+    help: 'Finished handshakes by result: ok, or the error code the agent was sent.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const handshakeDuration = new Histogram({
+    name: 'agentlb_handshake_duration_seconds',
+    help: 'Accept to welcome, for handshakes that succeeded (includes the durable registration).',
+    buckets: HANDSHAKE_BUCKETS,
+    registers,
+  });
+  const hostsSent = new Counter({
+    name: 'agentlb_hosts_frames_sent_total',
+    help: 'hosts frames sent to agents, by cause (handshake, settings, host-set).',
+    labelNames: ['cause'] as const,
+    registers,
+  });
+  const hostsAcked = new Counter({
+    name: 'agentlb_hosts_frames_acked_total',
+    help: 'Acks received for hosts frames, by result (ok: the agent persisted the list).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const ackLatency = new Histogram({
+    name: 'agentlb_ack_latency_seconds',
+    help: 'hosts frame sent to its ack received.',
+    buckets: ACK_BUCKETS,
+    registers,
+  });
+  const protocolErrors = new Counter({
+    name: 'agentlb_protocol_errors_total',
+    help: 'Frames or messages from agents that broke the protocol, by error code.',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  const disconnects = new Counter({
+    name: 'agentlb_disconnects_total',
+    help: 'Closed agent connections, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const poolGauge = (name: string, help: string, read: (stats: PoolStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const stats = sources.pool();
+        this.set(stats === undefined ? 0 : read(stats));
+      },
+    });
+  };
+  poolGauge('agentlb_pool_threads', 'Worker threads in the burst pool (0: no pool).', (s) => s.threads);
+  poolGauge('agentlb_pool_utilization_ratio', 'Share of the burst pool capacity used since start (0..1).', (s) => s.utilization);
+  poolGauge('agentlb_pool_queue_size', 'Batches waiting for a pool thread.', (s) => s.queueSize);
+  new Counter({
+    name: 'agentlb_pool_tasks_completed_total',
+    help: 'Batches the burst pool has completed since start.',
+    registers,
+    collect() {
+      // Piscina counts; mirror its count rather than keep a second one.
+      this.reset();
+      this.inc(sources.pool()?.completed ?? 0);
+    },
+  });
+
+  const { events } = sources;
+  const unsubscribe = [
+    events.on('handshake', (e) => {
+      handshakes.inc({ result: e.result });
+      if (e.result === 'ok') handshakeDuration.observe(e.durationMs / 1000);
+    }),
+    events.on('hostsSent', (e) => hostsSent.inc({ cause: e.cause })),
+    events.on('acked', (e) => {
+      hostsAcked.inc({ result: e.ok ? 'ok' : 'error' });
+      if (e.latencyMs !== undefined) ackLatency.observe(e.latencyMs / 1000);
+    }),
+    events.on('protocolError', (e) => protocolErrors.inc({ code: e.code })),
+    events.on('disconnected', (e) => disconnects.inc({ reason: e.reason })),
+  ];
+
+  return {
+    route: {
+      method: 'GET',
+      path: '/metrics',
+      handle: async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }),
+    },
+    close: () => {
+      for (const off of unsubscribe) off();
+    },
+  };
+}
