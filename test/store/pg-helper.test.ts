@@ -1,18 +1,9 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { Client } from 'pg';
 import { startPostgres } from '../helpers/postgres';
+import { sql } from '../helpers/pg-store-fixtures';
 
-async function query(url: string, sql: string): Promise<unknown[]> {
-  const client = new Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = (url: string, text: string): Promise<unknown[]> => sql(url, text);
 
 t.test('a throwaway database keeps its data across restart() and refuses connections while down', async (t) => {
   const pg = await startPostgres();

@@ -274,8 +274,9 @@ t.test('PgStore', async (t) => {
   });
 
   await t.test('opening against a database that is not there fails fast with StoreUnavailableError', async (t) => {
-    const port = new URL(pg.url).port;
-    const store = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: `postgres://agentlb@127.0.0.1:${port}/no_such_database` });
+    const missing = new URL(pg.url);
+    missing.pathname = '/no_such_database';
+    const store = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: missing.toString() });
     t.teardown(() => store.close());
     const err = await store.open().then(
       () => undefined,
