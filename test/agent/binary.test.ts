@@ -1,0 +1,96 @@
+/**
+ * The single executable (npm run build:agent) on a machine with no Node.js in sight: started
+ * with PATH and NODE_PATH emptied, from a directory with no node_modules, it completes a
+ * handshake with a real server and stops cleanly on SIGTERM.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { AGENT_USAGE } from '../../agent/main';
+import { nextEvent, startTestServer } from '../helpers/server';
+import { tempDir } from './harness';
+
+const ROOT = resolve(__dirname, '..', '..');
+const BINARY = join(ROOT, 'dist', 'agentlb-agent');
+const NO_NODE = { PATH: '', NODE_PATH: '' };
+
+async function newestSource(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.ts')) {
+      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/** Build the binary unless one newer than every source file is already there. */
+async function ensureBinary(): Promise<void> {
+  const built = await stat(BINARY).then((s) => s.mtimeMs, () => 0);
+  const sources = Math.max(
+    await newestSource(join(ROOT, 'agent')),
+    await newestSource(join(ROOT, 'src')),
+    (await stat(join(ROOT, 'scripts', 'build-agent.js'))).mtimeMs,
+  );
+  if (built > sources) return;
+  await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js')], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+}
+
+t.before(async () => {
+  await ensureBinary();
+});
+
+t.test('--help runs with no node on PATH', async (t) => {
+  const cwd = await tempDir(t, 'agent-bin-');
+  const child = spawn(BINARY, ['--help'], { cwd, env: NO_NODE });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0);
+  t.equal(out, AGENT_USAGE);
+});
+
+t.test('completes a handshake with a real server, saves its new guid, exits 0 on SIGTERM', async (t) => {
+  const server = await startTestServer(t);
+  const cwd = await tempDir(t, 'agent-bin-');
+  const path = join(cwd, 'agent.properties');
+  await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\n`);
+
+  const handshake = nextEvent(server.events, 'handshake');
+  const child = spawn(BINARY, ['--properties', path], { cwd, env: NO_NODE, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  const lines = createInterface({ input: child.stdout });
+  const connected = new Promise<Record<string, unknown>>((resolveLine) => {
+    lines.on('line', (line) => {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (typeof parsed.msg === 'string' && parsed.msg.startsWith('connected to ')) resolveLine(parsed);
+    });
+  });
+  const early = exited.then(([code]) => {
+    throw new Error(`the binary exited early with ${code}: ${stderr}`);
+  });
+
+  const shook = await Promise.race([handshake, early]);
+  t.equal(shook.result, 'ok');
+  const line = await Promise.race([connected, early]);
+  t.equal(line.server, `127.0.0.1:${server.agentPort}`);
+  t.equal(line.hostId, shook.hostId);
+
+  const saved = await readFile(path, 'latin1');
+  t.equal(saved, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\nguid=${shook.guid}\n`, 'the generated guid was saved');
+
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  t.same([code, signal], [0, null]);
+  t.equal(stderr, '', 'no warnings: nothing tried to load from a node_modules');
+});
