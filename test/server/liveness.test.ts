@@ -82,3 +82,14 @@ t.test('beyond --max-connections, agents are sent server_busy', async (t) => {
   await second.closed;
   await first.close();
 });
+
+t.test('output beyond the write-buffer cap drops the agent instead of buffering it', async (t) => {
+  // A cap below one welcome frame: the very first write would exceed it.
+  const server = await startTestServer(t, { maxWriteBufferBytes: 16 });
+  const dropped = nextEvent(server.events, 'disconnected');
+  const agent = await TestAgent.connect(server.agentPort);
+  agent.sendHello({ guid: 'slow' });
+  await agent.closed;
+  t.match(await dropped, { reason: 'slow_consumer', hostId: 1 });
+  t.equal(agent.sock.takeQueued(), undefined, 'nothing was written');
+});
