@@ -12,6 +12,9 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     events.on('handshake', (e) => {
       if (e.result === 'ok') {
         logger.info({ event: 'connected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, zone: e.zone, ms: e.durationMs }, 'agent connected');
+      } else if (e.result === 'closed') {
+        // Port probes and agents giving up look like this: worth a debug line, not a warning.
+        logger.debug({ event: 'handshake_abandoned', connId: e.connId, remote: e.remoteAddress, guid: e.guid }, 'agent closed before its handshake ended');
       } else {
         logger.warn({ event: 'handshake_failed', connId: e.connId, remote: e.remoteAddress, result: e.result, guid: e.guid }, 'agent handshake failed');
       }
