@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type Hello, type Hosts } from '../src/protocol/messages';
+import { PROTOCOL_VERSION, type Ack, type Hello, type Hosts } from '../src/protocol/messages';
 import { parseProperties, savePropertiesFile, type PropertiesDoc } from './properties';
 import { Backoff, type BackoffOptions } from './backoff';
 import { applyAssignment, ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
@@ -147,9 +147,18 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private runLoop(firstDelayMs: number, lastResort?: ServerEntry): void {
-    this.loop = this.connectRounds(firstDelayMs, lastResort).finally(() => {
-      this.loop = undefined;
-    });
+    const loop: Promise<void> = this.connectRounds(firstDelayMs, lastResort).then(
+      () => {
+        if (this.loop === loop) this.loop = undefined;
+      },
+      (err: unknown) => {
+        // Only a bug lands here; the agent must outlive it: log, and start over after back-off.
+        if (this.loop === loop) this.loop = undefined;
+        this.log.error({ err }, 'connect loop failed; retrying');
+        if (!this.stopped) this.runLoop(this.backoff.next());
+      },
+    );
+    this.loop = loop;
   }
 
   private async connectRounds(firstDelayMs: number, lastResort: ServerEntry | undefined): Promise<void> {
@@ -235,16 +244,27 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Updates are applied one at a time, in arrival order, so saves never overlap. */
   private enqueueUpdate(session: Session, msg: Hosts): void {
-    this.updates = this.updates.then(() => this.applyUpdate(session, msg));
+    let acked = false;
+    const reply = (ack: Ack): void => {
+      acked = true;
+      session.sendAck(ack);
+    };
+    this.updates = this.updates.then(() =>
+      this.applyUpdate(msg, reply).catch((err: unknown) => {
+        this.log.error({ err, seq: msg.seq }, 'hosts update failed');
+        if (!acked) reply({ type: 'ack', seq: msg.seq, ok: false, error: `internal error: ${String(err)}` });
+      }),
+    );
   }
 
-  private async applyUpdate(session: Session, msg: Hosts): Promise<void> {
+  /** Check, persist and adopt one update; `reply` sends its one ack. */
+  private async applyUpdate(msg: Hosts, reply: (ack: Ack) => void): Promise<void> {
     // Work on a copy: the live doc changes only once the file on disk has.
     const next = parseProperties(this.doc.toString());
     const changed = applyAssignment(next, msg, this.config.port);
     const refuse = (reason: string): void => {
       this.log.error({ seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, reason }, 'hosts update refused');
-      session.sendAck({ type: 'ack', seq: msg.seq, ok: false, error: reason });
+      reply({ type: 'ack', seq: msg.seq, ok: false, error: reason });
       this.emit('hostsRefused', { seq: msg.seq, reason });
     };
     if (changed instanceof ConfigError) return refuse(changed.message);
@@ -263,7 +283,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       algorithm: msg.algorithm as AlgorithmName,
       serverCheckInterval: msg.checkInterval,
     };
-    session.sendAck({ type: 'ack', seq: msg.seq, ok: true });
+    reply({ type: 'ack', seq: msg.seq, ok: true });
     this.log.info(
       { seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed },
       changed ? 'hosts update persisted' : 'hosts update already on file',
@@ -283,6 +303,14 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** One preferred-host check: a real handshake, then make-before-break. Never rejects. */
   private async checkPreferred(): Promise<void> {
+    try {
+      await this.tryPreferred();
+    } catch (err) {
+      this.log.error({ err }, 'preferred-host check failed');
+    }
+  }
+
+  private async tryPreferred(): Promise<void> {
     const target = this.pool.preferred;
     const old = this.session;
     if (target === undefined || old === undefined || !this.pool.awayFromPreferred()) return;

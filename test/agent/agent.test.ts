@@ -7,6 +7,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import t from 'tap';
 import { ALGORITHM_NAMES } from '../../src/lb/types';
 import type { Hosts } from '../../src/protocol/messages';
+import type { AgentLogger } from '../../agent/agent';
 import { makeAgent, next, until } from './harness';
 import { refusedPort, serveScripted, welcome, type Script, type ScriptedServer } from './scripted-server';
 
@@ -267,5 +268,76 @@ t.test('preferred-host check', async (t) => {
     m1.connections[0]!.send({ type: 'hosts', seq: 1, hosts: [addr(m1), '127.0.0.1:1'], algorithm: 'static', checkInterval: 1 });
     await next(agent, 'hostsUpdated');
     t.equal(m1.connections.length, 1, 'no second connection to the server it is on');
+  });
+});
+
+t.test('a fault inside the agent is logged and survived, never an unhandled rejection', async (t) => {
+  /** A logger that throws the first time it is asked to log a message starting with `trap`. */
+  function trapLogger(trap: string): { logger: AgentLogger; errors: string[] } {
+    const errors: string[] = [];
+    let sprung = false;
+    const log =
+      (level: string) =>
+      (_fields: object, msg?: string): void => {
+        if (level === 'error') errors.push(msg ?? '');
+        if (!sprung && msg?.startsWith(trap)) {
+          sprung = true;
+          throw new Error('boom');
+        }
+      };
+    return { logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } as unknown as AgentLogger, errors };
+  }
+
+  t.test('in the connect loop', async (t) => {
+    const dead = await refusedPort(t);
+    const m2 = await serveScripted(t, welcomes);
+    const { logger, errors } = trapLogger(`server ${addr(dead)} unusable`);
+    const { agent } = await makeAgent(t, `host=${addr(dead)},${addr(m2)}\nguid=g\n`, { logger });
+    agent.start();
+    t.equal((await next(agent, 'connected')).server, addr(m2));
+    t.same(errors, ['connect loop failed; retrying']);
+  });
+
+  t.test('in a hosts update: one ack per update, ok:false when it came before the ack', async (t) => {
+    const m1 = await serveScripted(t, welcomes);
+    const { logger, errors } = trapLogger('hosts update refused');
+    const { agent } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`, { logger });
+    agent.start();
+    await next(agent, 'connected');
+    const conn = m1.connections[0]!;
+    conn.send({ type: 'hosts', seq: 3, hosts: [], algorithm: 'static', checkInterval: 0 });
+    t.same(await conn.arrival((m) => m.type === 'ack'), { type: 'ack', seq: 3, ok: false, error: 'internal error: Error: boom' });
+    t.same(errors, ['hosts update refused', 'hosts update failed']);
+  });
+
+  t.test('in a hosts update: after the ack, no second ack', async (t) => {
+    const m1 = await serveScripted(t, welcomes);
+    const { logger, errors } = trapLogger('hosts update');
+    const { agent } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`, { logger });
+    agent.start();
+    await next(agent, 'connected');
+    const conn = m1.connections[0]!;
+    conn.send({ type: 'hosts', seq: 3, hosts: [addr(m1)], algorithm: 'static', checkInterval: 0 });
+    conn.send({ type: 'hosts', seq: 4, hosts: [addr(m1)], algorithm: 'static', checkInterval: 0 });
+    await conn.arrival((m) => m.type === 'ack' && m.seq === 4);
+    t.same(
+      conn.received.filter((m) => m.type === 'ack'),
+      [
+        { type: 'ack', seq: 3, ok: true },
+        { type: 'ack', seq: 4, ok: true },
+      ],
+    );
+    t.same(errors, ['hosts update failed']);
+  });
+
+  t.test('in a preferred-host check: the next check still runs', async (t) => {
+    const m1 = await serveScripted(t, { onConnect: (conn) => conn.socket.destroy() });
+    const m2 = await serveScripted(t, welcomes);
+    const { logger, errors } = trapLogger(`server ${addr(m1)} unusable`);
+    const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=1\nguid=g\n`, { logger });
+    agent.start();
+    t.equal((await next(agent, 'connected')).server, addr(m2), 'the trap sprang in the first round, which was retried');
+    t.same(await next(agent, 'checkFailed'), { server: addr(m1), code: 'closed' });
+    t.same(errors, ['connect loop failed; retrying']);
   });
 });

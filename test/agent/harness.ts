@@ -47,7 +47,7 @@ export async function makeAgent(t: Test, properties: string, options: Partial<Ag
   if (loaded instanceof ConfigError) throw loaded;
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const agent = new Agent({ ...FAST, ...options, propertiesPath: path, doc: loaded.doc, config: loaded.config, logger });
+  const agent = new Agent({ ...FAST, ...options, propertiesPath: path, doc: loaded.doc, config: loaded.config, logger: options.logger ?? logger });
   t.teardown(() => agent.stop());
   return { agent, path, dir, logs };
 }
