@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * `agentlb <command> ...`: dispatches to one module per command. More commands (agent,
- * servers, plan, ca) are added by appending to COMMANDS.
+ * `agentlb <command> ...`: dispatches to one module per command. More commands (servers,
+ * plan, ca) are added by appending to COMMANDS.
  */
+import { agentCommand } from '../../agent/command';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo, type Command } from './args';
 import { hostsCommand } from './hosts-command';
 import { serverCommand } from './server-command';
 import { settingsCommand } from './settings-command';
 
-export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand];
+export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand, agentCommand];
 
 export function mainUsage(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((command) => command.name.length));

@@ -121,11 +121,10 @@ export class Fleet implements ListPolicy {
     const known = this.hostsById.get(host.id);
     if (known !== undefined && known.zone === host.zone) return { added: false, shifted: false };
     if (known !== undefined) this.removeHost(host.id);
-    const zone = this.index.zone(host.zone);
-    const ids = zone.ids();
-    const last = ids.length === 0 ? undefined : ids[ids.length - 1];
     this.trackHost(host);
-    const appended = last === undefined || host.id > last;
+    // O(1): appended at the end of its zone (the usual case, ids ascend) moves nobody else.
+    const zone = this.index.zone(host.zone);
+    const appended = zone.positionOf(host.id) === zone.size - 1;
     const shifted = this.plan.algorithm.dependsOnHostSet || !appended;
     if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
     return { added: true, shifted };

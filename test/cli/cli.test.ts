@@ -23,7 +23,7 @@ t.test('help', async (t) => {
   const top = await runCliProcess(['--help']);
   t.equal(top.code, 0);
   t.match(top.stdout, /^Usage: agentlb <command> \[options\]/);
-  for (const command of ['server', 'settings', 'hosts']) t.match(top.stdout, new RegExp(`\\n  ${command} `));
+  for (const command of ['server', 'settings', 'hosts', 'agent']) t.match(top.stdout, new RegExp(`\\n  ${command} `));
   const none = await runCliProcess([]);
   t.equal(none.code, 2, 'no command is a usage error');
   t.equal(none.stderr, top.stdout);
