@@ -9,7 +9,7 @@ import { ALGORITHM_NAMES } from '../../src/lb/types';
 import type { Hosts } from '../../src/protocol/messages';
 import type { AgentLogger } from '../../agent/agent';
 import { makeAgent, next, until } from './harness';
-import { refusedPort, serveScripted, welcome, type Script, type ScriptedServer } from './scripted-server';
+import { refusedPort, serveScripted, welcome, type Script, type ScriptedConnection, type ScriptedServer } from './scripted-server';
 
 const welcomes: Script = { onMessage: (conn, m) => m.type === 'hello' && conn.send(welcome(1_000)) };
 
@@ -333,11 +333,48 @@ t.test('a fault inside the agent is logged and survived, never an unhandled reje
   t.test('in a preferred-host check: the next check still runs', async (t) => {
     const m1 = await serveScripted(t, { onConnect: (conn) => conn.socket.destroy() });
     const m2 = await serveScripted(t, welcomes);
-    const { logger, errors } = trapLogger(`server ${addr(m1)} unusable`);
-    const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=1\nguid=g\n`, { logger });
+    const { agent, logs } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=1\nguid=g\n`);
+    let thrown = false;
+    agent.on('checkFailed', () => {
+      if (thrown) return;
+      thrown = true;
+      throw new Error('a listener that throws');
+    });
     agent.start();
-    t.equal((await next(agent, 'connected')).server, addr(m2), 'the trap sprang in the first round, which was retried');
-    t.same(await next(agent, 'checkFailed'), { server: addr(m1), code: 'closed' });
-    t.same(errors, ['connect loop failed; retrying']);
+    t.equal((await next(agent, 'connected')).server, addr(m2));
+    t.same(await next(agent, 'checkFailed'), { server: addr(m1), code: 'closed' }, 'a second check ran');
+    t.ok(logs.some((l) => l.level === 50 && l.msg === 'preferred-host check failed'));
   });
+});
+
+t.test('a check that ends after the agent lost its server does not switch; the connect loop takes over', async (t) => {
+  let m2conn: ScriptedConnection | undefined;
+  let checkClosed: Promise<unknown> | undefined;
+  let hellos = 0;
+  const m1 = await serveScripted(t, {
+    onMessage: (conn, m) => {
+      if (m.type !== 'hello') return;
+      hellos += 1;
+      if (hellos === 1) return conn.send({ type: 'error', code: 'draining', message: 'not yet' });
+      if (hellos === 2) {
+        // the check's handshake: hold the welcome until the agent has lost M2
+        checkClosed = once(conn.socket, 'close');
+        agent.once('disconnected', () => conn.send(welcome(1_000)));
+        m2conn!.socket.destroy();
+        return;
+      }
+      conn.send(welcome(1_000));
+    },
+  });
+  const m2 = await serveScripted(t, { onMessage: (conn, m) => m.type === 'hello' && ((m2conn = conn), conn.send(welcome(1_000))) });
+  const { agent } = await makeAgent(t, `host=${addr(m1)},${addr(m2)}\nhost.lb.check.interval=1\nguid=g\n`);
+  let switched = false;
+  agent.on('switched', () => (switched = true));
+  agent.start();
+  t.equal((await next(agent, 'connected')).server, addr(m2));
+  t.equal((await next(agent, 'disconnected')).server, addr(m2));
+  t.equal((await next(agent, 'connected')).server, addr(m1), 'reconnected by the loop');
+  t.equal(switched, false);
+  await checkClosed;
+  t.pass('the check\'s late connection was closed');
 });
