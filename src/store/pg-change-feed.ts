@@ -32,10 +32,11 @@ type Listener = (change: StoreChange) => void;
 
 export class ChangeFeed {
   private readonly listeners = new Set<Listener>();
-  /** Changes produced while nobody was subscribed, delivered to the first subscriber. */
+  /** Changes produced while nobody was subscribed, for the first subscriber. */
   private backlog: StoreChange[] = [];
   private tail: Promise<void> = Promise.resolve();
-  private resyncRequired = false;
+  /** True until a snapshot is read: before that there is no state to apply changes to. */
+  private resyncRequired = true;
   private resyncQueued = false;
   private lastSettingsVersion = -1;
   private closed = false;
@@ -45,16 +46,16 @@ export class ChangeFeed {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Changes that arrived while nobody was subscribed (e.g. between open() and this call) are
+   * delivered to the first subscriber synchronously, before subscribe() returns: delivering
+   * them later could let a newer change overtake them.
+   */
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
-    if (this.backlog.length > 0) {
-      const backlog = this.backlog;
-      this.backlog = [];
-      // Not inside subscribe(): the caller gets its unsubscribe function first.
-      queueMicrotask(() => {
-        for (const change of backlog) this.deliver(listener, change);
-      });
-    }
+    const backlog = this.backlog;
+    this.backlog = [];
+    for (const change of backlog) this.deliver(listener, change);
     return () => {
       this.listeners.delete(listener);
     };
@@ -100,6 +101,11 @@ export class ChangeFeed {
   /** A settings version committed by this process (so an older announcement is not news). */
   noteSettingsVersion(version: number): void {
     this.lastSettingsVersion = Math.max(this.lastSettingsVersion, version);
+  }
+
+  /** Resolves once every task queued so far has run. */
+  settled(): Promise<void> {
+    return this.tail;
   }
 
   close(): void {

@@ -175,6 +175,8 @@ export class PgStore implements Store, ServerRegistry {
       await this.listener.connect();
       const snapshot = await this.feed.initialSnapshot();
       if (this.lifecycle !== 'opening') throw new StoreUnavailableError('store is closed');
+      // Lost meanwhile, the recovery loop (which only runs once open) would never restore it.
+      if (!this.listener.connected) throw new StoreUnavailableError('LISTEN connection lost while opening');
       this.lifecycle = 'open';
       this.availability.up();
       return snapshot;
@@ -230,7 +232,9 @@ export class PgStore implements Store, ServerRegistry {
   heartbeat(beat: ServerHeartbeat): Promise<void> {
     const refused = checkText('address', beat.address) ?? checkHeartbeat(beat);
     if (refused) return Promise.reject(refused);
-    return this.call(() => upsertServer(this.db, beat));
+    // Canonical form: Date.parse accepts formats PostgreSQL might read differently.
+    const startedAt = new Date(beat.startedAt).toISOString();
+    return this.call(() => upsertServer(this.db, { ...beat, startedAt }));
   }
 
   listServers(): Promise<ServerRecord[]> {

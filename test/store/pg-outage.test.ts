@@ -4,12 +4,46 @@
  * every subscriber gets a `resync` before any further change, and nothing committed is lost.
  */
 import t from 'tap';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { SETTING_ALGORITHM, SETTING_HOST, StoreUnavailableError, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
 import { startPostgres } from '../helpers/postgres';
 import { PgStore } from '../../src/store/pg-store';
 import { openStore, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
 
 const accept = (): undefined => undefined;
+
+/**
+ * A TCP proxy that can turn into a black hole: bytes in either direction are dropped while
+ * `blackhole` is set, as on a network partition (no RST, no FIN: only timeouts can tell).
+ */
+async function startProxy(target: URL): Promise<{ url: string; server: Server; setBlackhole(on: boolean): void }> {
+  let blackhole = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    const outbound = connect(Number(target.port), target.hostname);
+    for (const [from, to] of [
+      [inbound, outbound],
+      [outbound, inbound],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => {
+        if (!blackhole) to.write(chunk);
+      });
+      from.on('close', () => to.destroy());
+      from.on('error', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const url = new URL(target.toString());
+  url.port = String(typeof address === 'object' && address ? address.port : 0);
+  const close = server.close.bind(server);
+  server.close = (callback) => {
+    for (const socket of sockets) socket.destroy();
+    return close(callback);
+  };
+  return { url: url.toString(), server, setBlackhole: (on) => (blackhole = on) };
+}
 const isResync = (c: StoreChange): boolean => c.kind === 'resync';
 
 t.test('PgStore across database faults', async (t) => {
@@ -65,6 +99,23 @@ t.test('PgStore across database faults', async (t) => {
     t.same(added, { kind: 'host-added', host: h4 }, 'the bus works again');
     t.same(b.recorder.since(fromB).slice(0, 2), [resyncB, added], 'resync, then the new change');
     t.same((await late.open()).hosts.slice(0, 5), [...expected.hosts, h4], 'the server that failed to start opens now');
+  });
+
+  await t.test('a database that stops answering: calls time out instead of hanging, then resync', async (t) => {
+    const proxy = await startProxy(new URL(pg.url));
+    t.teardown(() => new Promise<void>((resolve) => proxy.server.close(() => resolve())));
+    const c = await openStore(proxy.url, { statementTimeoutMs: 300, connectTimeoutMs: 500, healthCheckIntervalMs: 200 });
+    t.teardown(() => c.store.close());
+    const fromC = c.recorder.mark();
+    proxy.setBlackhole(true);
+    await t.rejects(c.store.registerHost('blackholed', 'z'), StoreUnavailableError, 'the call times out');
+    t.equal(c.store.status().available, false, 'status() says unavailable');
+    const meanwhile = await a.store.registerHost('while-blackholed', 'z');
+    proxy.setBlackhole(false);
+    const resync = await c.recorder.waitFor(isResync, fromC);
+    t.ok(resync.kind === 'resync' && resync.snapshot.hosts.some((h) => h.id === meanwhile.id), 'the resync holds the change C could not hear');
+    const after = await c.store.registerHost('after-blackhole', 'z');
+    t.ok(after.id > meanwhile.id, 'C registers again');
   });
 
   await t.test('a killed LISTEN connection alone: resync before any further change', async (t) => {
