@@ -8,5 +8,5 @@ import { runAgentCli } from './main';
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'run the agent on this host (agentlb agent --properties PATH)',
-  run: (argv, io) => runAgentCli(argv, { out: io.out, err: io.err, signals: process }),
+  run: (argv, io) => runAgentCli(argv, { out: io.out, err: io.err, env: io.env, signals: process }),
 };

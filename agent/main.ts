@@ -24,7 +24,9 @@ Options:
   -h, --help          print this help and exit
 
 Keys read from PATH: host, host.lb.check.interval, host.lb.check.interval.override, port, guid
-(generated and saved when missing), zone. Logs are JSON lines on stdout.
+(generated and saved when missing), zone. When the servers require an enrolment token
+(agentlb server --agent-token), set it in the environment as AGENTLB_AGENT_TOKEN.
+Logs are JSON lines on stdout.
 Exit status: 0 after SIGTERM or SIGINT, 2 for a bad argument or properties file.
 `;
 
@@ -35,7 +37,11 @@ export interface CliIo {
   signals: Pick<NodeJS.Process, 'once' | 'off'>;
   /** Log destination; stdout (synchronous, so nothing is lost on kill) by default. */
   logDestination?: pino.DestinationStream;
+  /** Where AGENTLB_AGENT_TOKEN is read; process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
+
+export const TOKEN_ENV = 'AGENTLB_AGENT_TOKEN';
 
 const defaultIo = (): CliIo => ({
   out: (text) => process.stdout.write(text),
@@ -90,7 +96,14 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     io.err(`agentlb-agent: ${loaded.message}\n`);
     return 2;
   }
-  const agent = new Agent({ propertiesPath: parsed.propertiesPath, doc: loaded.doc, config: loaded.config, logger });
+  const token = (io.env ?? process.env)[TOKEN_ENV];
+  const agent = new Agent({
+    propertiesPath: parsed.propertiesPath,
+    doc: loaded.doc,
+    config: loaded.config,
+    logger,
+    ...(token ? { token } : {}),
+  });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (name: NodeJS.Signals): void => {
       io.signals.off('SIGTERM', onSignal);

@@ -92,7 +92,7 @@ t.test('runs against a real server until SIGTERM, then exits 0', async (t) => {
   const path = join(dir, 'agent.properties');
   await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
   const c = capture();
-  const exit = runAgentCli(['--properties', path, '--log-level', 'debug'], c.io);
+  const exit = runAgentCli(['--properties', path, '--log-level', 'debug'], { ...c.io, env: {} });
   const connected = await c.logged('connected to ');
   t.equal(connected.server, `127.0.0.1:${server.agentPort}`);
   t.equal(connected.name, 'agentlb-agent');
@@ -101,4 +101,29 @@ t.test('runs against a real server until SIGTERM, then exits 0', async (t) => {
   t.ok(c.logs.some((l) => l.msg === 'SIGTERM received: stopping'));
   t.equal(c.logs.at(-1)?.msg, 'agent stopped');
   t.equal(c.signals.listenerCount('SIGTERM') + c.signals.listenerCount('SIGINT'), 0, 'signal handlers removed');
+});
+
+t.test('AGENTLB_AGENT_TOKEN is presented to servers that require one', async (t) => {
+  const server = await startTestServer(t, { agentToken: 'enrol-me' });
+  const dir = await tempDir(t);
+  const path = join(dir, 'agent.properties');
+  await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
+  const c = capture();
+  const exit = runAgentCli(['--properties', path], { ...c.io, env: { AGENTLB_AGENT_TOKEN: 'enrol-me' } });
+  t.equal((await c.logged('connected to ')).server, `127.0.0.1:${server.agentPort}`);
+  c.signals.emit('SIGTERM', 'SIGTERM');
+  t.equal(await exit, 0);
+});
+
+t.test('without the token such a server refuses the agent, which says so', async (t) => {
+  const server = await startTestServer(t, { agentToken: 'enrol-me' });
+  const dir = await tempDir(t);
+  const path = join(dir, 'agent.properties');
+  await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
+  const c = capture();
+  const exit = runAgentCli(['--properties', path], { ...c.io, env: {} });
+  const refused = await c.logged(`server 127.0.0.1:${server.agentPort} refused this agent (unauthorized)`);
+  t.equal(refused.level, 50);
+  c.signals.emit('SIGINT', 'SIGINT');
+  t.equal(await exit, 0);
 });
