@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ALGORITHM_NAMES } from '../../src/lb/types';
 import type { Hosts } from '../../src/protocol/messages';
 import type { AgentLogger } from '../../agent/agent';
@@ -298,27 +298,28 @@ t.test('a fault inside the agent is logged and survived, never an unhandled reje
     t.same(errors, ['connect loop failed; retrying']);
   });
 
-  t.test('in a hosts update: one ack per update, ok:false when it came before the ack', async (t) => {
+  /** An agent with a trapped logger, connected to a scripted server; returns that connection. */
+  async function connectedWithTrap(t: Test, trap: string): Promise<{ conn: ScriptedConnection; errors: string[] }> {
     const m1 = await serveScripted(t, welcomes);
-    const { logger, errors } = trapLogger('hosts update refused');
+    const { logger, errors } = trapLogger(trap);
     const { agent } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`, { logger });
     agent.start();
     await next(agent, 'connected');
-    const conn = m1.connections[0]!;
+    return { conn: m1.connections[0]!, errors };
+  }
+
+  t.test('in a hosts update: one ack per update, ok:false when it came before the ack', async (t) => {
+    const { conn, errors } = await connectedWithTrap(t, 'hosts update refused');
     conn.send({ type: 'hosts', seq: 3, hosts: [], algorithm: 'static', checkInterval: 0 });
     t.same(await conn.arrival((m) => m.type === 'ack'), { type: 'ack', seq: 3, ok: false, error: 'internal error: Error: boom' });
     t.same(errors, ['hosts update refused', 'hosts update failed']);
   });
 
   t.test('in a hosts update: after the ack, no second ack', async (t) => {
-    const m1 = await serveScripted(t, welcomes);
-    const { logger, errors } = trapLogger('hosts update');
-    const { agent } = await makeAgent(t, `host=${addr(m1)}\nguid=g\n`, { logger });
-    agent.start();
-    await next(agent, 'connected');
-    const conn = m1.connections[0]!;
-    conn.send({ type: 'hosts', seq: 3, hosts: [addr(m1)], algorithm: 'static', checkInterval: 0 });
-    conn.send({ type: 'hosts', seq: 4, hosts: [addr(m1)], algorithm: 'static', checkInterval: 0 });
+    const { conn, errors } = await connectedWithTrap(t, 'hosts update');
+    const m1 = `127.0.0.1:${conn.socket.localPort}`;
+    conn.send({ type: 'hosts', seq: 3, hosts: [m1], algorithm: 'static', checkInterval: 0 });
+    conn.send({ type: 'hosts', seq: 4, hosts: [m1], algorithm: 'static', checkInterval: 0 });
     await conn.arrival((m) => m.type === 'ack' && m.seq === 4);
     t.same(
       conn.received.filter((m) => m.type === 'ack'),

@@ -60,34 +60,28 @@ t.test('the local override wins over the server interval, and 0 is a real overri
 });
 
 t.test('bad values are refused with the key and the value named', async (t) => {
-  t.equal(refusal('port=8250\n'), 'agent.properties: host is missing (expected e.g. host=m1:8250,m2:8250@roundrobin)');
-  t.equal(refusal('host=\n'), 'agent.properties: bad value for host: "" (empty host list)');
-  t.equal(refusal('host=m1,,m2\n'), 'agent.properties: bad value for host: "m1,,m2" (empty entry #2 in "m1,,m2")');
-  t.equal(
-    refusal('host=@MSHOST@\n'),
-    'agent.properties: bad value for host: "@MSHOST@" (unfilled placeholder "@MSHOST@" in "@MSHOST@")',
-  );
-  t.equal(
-    refusal('host=m1@fastest\n'),
-    `agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,
-  );
-  t.equal(refusal('host=m1\nport=http\n'), 'agent.properties: bad value for port: "http" (expected a whole number)');
-  t.equal(refusal('host=m1\nport=0\n'), 'agent.properties: bad value for port: "0" (expected 1..65535)');
-  t.equal(refusal('host=m1\nport=65536\n'), 'agent.properties: bad value for port: "65536" (at most 65535)');
-  t.equal(
-    refusal('host=m1\nhost.lb.check.interval=-1\n'),
-    'agent.properties: bad value for host.lb.check.interval: "-1" (expected a whole number)',
-  );
-  t.equal(
-    refusal('host=m1\nhost.lb.check.interval.override=1.5\n'),
-    'agent.properties: bad value for host.lb.check.interval.override: "1.5" (expected a whole number)',
-  );
-  t.equal(
-    refusal('host=m1\nhost.lb.check.interval=2147484\n'),
-    'agent.properties: bad value for host.lb.check.interval: "2147484" (at most 2147483)',
-  );
-  t.equal(refusal('host=m1\nguid=\n'), 'agent.properties: bad value for guid: "" (expected 1..128 bytes)');
-  t.equal(refusal(`host=m1\nzone=${'z'.repeat(129)}\n`), `agent.properties: bad value for zone: "${'z'.repeat(129)}" (expected 1..128 bytes)`);
+  const cases: Array<[string, string]> = [
+    ['port=8250\n', 'agent.properties: host is missing (expected e.g. host=m1:8250,m2:8250@roundrobin)'],
+    ['host=\n', 'agent.properties: bad value for host: "" (empty host list)'],
+    ['host=m1,,m2\n', 'agent.properties: bad value for host: "m1,,m2" (empty entry #2 in "m1,,m2")'],
+    ['host=@MSHOST@\n', 'agent.properties: bad value for host: "@MSHOST@" (unfilled placeholder "@MSHOST@" in "@MSHOST@")'],
+    [
+      'host=m1@fastest\n',
+      `agent.properties: bad value for host: "m1@fastest" (unknown algorithm "fastest" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,
+    ],
+    ['host=m1\nport=http\n', 'agent.properties: bad value for port: "http" (expected a whole number)'],
+    ['host=m1\nport=0\n', 'agent.properties: bad value for port: "0" (expected 1..65535)'],
+    ['host=m1\nport=65536\n', 'agent.properties: bad value for port: "65536" (at most 65535)'],
+    ['host=m1\nhost.lb.check.interval=-1\n', 'agent.properties: bad value for host.lb.check.interval: "-1" (expected a whole number)'],
+    [
+      'host=m1\nhost.lb.check.interval.override=1.5\n',
+      'agent.properties: bad value for host.lb.check.interval.override: "1.5" (expected a whole number)',
+    ],
+    ['host=m1\nhost.lb.check.interval=2147484\n', 'agent.properties: bad value for host.lb.check.interval: "2147484" (at most 2147483)'],
+    ['host=m1\nguid=\n', 'agent.properties: bad value for guid: "" (expected 1..128 bytes)'],
+    [`host=m1\nzone=${'z'.repeat(129)}\n`, `agent.properties: bad value for zone: "${'z'.repeat(129)}" (expected 1..128 bytes)`],
+  ];
+  for (const [text, message] of cases) t.equal(refusal(text), message, JSON.stringify(text));
 });
 
 t.test('the port key applies to entries without one', async (t) => {

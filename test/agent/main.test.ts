@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { AGENT_USAGE, runAgentCli, type CliIo } from '../../agent/main';
 import { startTestServer } from '../helpers/server';
 import { tempDir, type LogLine } from './harness';
@@ -103,26 +103,28 @@ t.test('runs against a real server until SIGTERM, then exits 0', async (t) => {
   t.equal(c.signals.listenerCount('SIGTERM') + c.signals.listenerCount('SIGINT'), 0, 'signal handlers removed');
 });
 
-t.test('AGENTLB_AGENT_TOKEN is presented to servers that require one', async (t) => {
+/** A server that requires an enrolment token, and a properties file pointing at it. */
+async function tokenServer(t: Test): Promise<{ port: number; path: string }> {
   const server = await startTestServer(t, { agentToken: 'enrol-me' });
-  const dir = await tempDir(t);
-  const path = join(dir, 'agent.properties');
+  const path = join(await tempDir(t), 'agent.properties');
   await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
+  return { port: server.agentPort, path };
+}
+
+t.test('AGENTLB_AGENT_TOKEN is presented to servers that require one', async (t) => {
+  const { port, path } = await tokenServer(t);
   const c = capture();
   const exit = runAgentCli(['--properties', path], { ...c.io, env: { AGENTLB_AGENT_TOKEN: 'enrol-me' } });
-  t.equal((await c.logged('connected to ')).server, `127.0.0.1:${server.agentPort}`);
+  t.equal((await c.logged('connected to ')).server, `127.0.0.1:${port}`);
   c.signals.emit('SIGTERM', 'SIGTERM');
   t.equal(await exit, 0);
 });
 
 t.test('without the token such a server refuses the agent, which says so', async (t) => {
-  const server = await startTestServer(t, { agentToken: 'enrol-me' });
-  const dir = await tempDir(t);
-  const path = join(dir, 'agent.properties');
-  await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
+  const { port, path } = await tokenServer(t);
   const c = capture();
   const exit = runAgentCli(['--properties', path], { ...c.io, env: {} });
-  const refused = await c.logged(`server 127.0.0.1:${server.agentPort} refused this agent (unauthorized)`);
+  const refused = await c.logged(`server 127.0.0.1:${port} refused this agent (unauthorized)`);
   t.equal(refused.level, 50);
   c.signals.emit('SIGINT', 'SIGINT');
   t.equal(await exit, 0);
