@@ -151,7 +151,7 @@ t.test('SIGTERM: agents get shutting_down, the process exits 0 and logs its stop
   t.equal(await server.exited, 0);
   t.ok(server.logs.some((line) => line.event === 'signal' && line['signal'] === 'SIGTERM'));
   t.ok(server.logs.some((line) => line.event === 'disconnected' && line['reason'] === 'shutting_down'));
-  t.equal(server.logs.at(-1)?.event, 'stopped');
+  t.equal(server.logs.at(-1)?.event, 'stopped', server.logs.map((line) => line.event).join(','));
 });
 
 t.test('start failures exit 1 with the reason', async (t) => {
