@@ -77,6 +77,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private doc: PropertiesDoc;
   private session: Session | undefined;
   private loop: Promise<void> | undefined;
+  private started = false;
   private updates: Promise<void> = Promise.resolve();
   private readonly stopper = new AbortController();
 
@@ -100,6 +101,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.pool.current?.text;
   }
 
+  /** Whether a connection round (or the back-off before one) is in progress. */
+  get connecting(): boolean {
+    return this.loop !== undefined;
+  }
+
   /** Seconds between preferred-host checks, after the operator's override. */
   get checkInterval(): number {
     return effectiveCheckInterval(this.config);
@@ -109,9 +115,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.pool.texts();
   }
 
-  /** Begin connecting: the first round starts at once. */
+  /** Begin connecting: the first round starts at once. Once only; a stopped agent stays stopped. */
   start(): void {
-    if (this.loop !== undefined || this.stopper.signal.aborted) return;
+    if (this.started || this.stopped) return;
+    this.started = true;
     this.log.info({ servers: this.pool.texts(), guid: this.config.guid, checkInterval: this.checkInterval }, 'agent starting');
     this.runLoop(0);
   }
@@ -317,7 +324,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
     if (!(result instanceof Session)) {
       this.logFailure(target, result);
-      this.emit('checkFailed', { server: target.text, code: result.serverCode ?? result.code });
+      if (result.code !== 'aborted') this.emit('checkFailed', { server: target.text, code: result.serverCode ?? result.code });
       return;
     }
     // The world may have moved on while we waited: only switch from the session we left.

@@ -22,6 +22,8 @@ t.test('connects to the first entry that welcomes, with a hello that tells the s
   agent.start();
   t.same(await next(agent, 'connected'), { server: addr(m2), hostId: 1 });
   t.equal(agent.currentServer, addr(m2));
+  agent.start();
+  t.equal(agent.connecting, false, 'a second start() does not begin another round');
   t.same(m2.connections[0]!.received[0], {
     type: 'hello',
     version: 1,
