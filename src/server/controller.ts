@@ -72,6 +72,20 @@ export class FleetController {
     return { kind: 'removed', host, agentsUpdated: this.untrackHost(id) ?? 0 };
   }
 
+  /** Connected (handshake done) agents per zone; O(agents), meant for a metrics scrape. */
+  connectedByZone(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const connection of this.agents.all()) {
+      const zone = connection.zone!;
+      counts.set(zone, (counts.get(zone) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  get registeredHosts(): number {
+    return this.fleet.hostCount;
+  }
+
   /** Every registered host with its connection state, by ascending id. */
   hosts(): HostView[] {
     const views: HostView[] = [];

@@ -65,3 +65,17 @@ t.test('a resync replaces hosts and settings, closing agents whose host is gone'
   t.match((await api(server, 'GET', '/api/hosts')).body, [{ id: 2 }, { id: 3 }]);
   for (const { agent } of agents.slice(1)) await agent.close();
 });
+
+t.test('counts for metrics: connected agents by zone, registered hosts', async (t) => {
+  const server = await startTestServer(t);
+  const agents = [
+    ...(await connectAgents(server.agentPort, ['a', 'b'], { zone: 'z1' })),
+    ...(await connectAgents(server.agentPort, ['c'])),
+  ];
+  const gone = nextEvent(server.events, 'disconnected');
+  await agents[2]!.agent.close();
+  await gone;
+  t.same([...server.controller.connectedByZone()], [['z1', 2]]);
+  t.equal(server.controller.registeredHosts, 3);
+  for (const { agent } of agents.slice(0, 2)) await agent.close();
+});
