@@ -2,8 +2,9 @@
  * The agent's orchestrator: which server to be on, and what to do when things change.
  *
  * - Start, and after any disconnect: try the list in order (a server that just said it is
- *   going away, or stopped answering pings, is tried last); after a full failed round, wait with back-off and try again —
- *   forever, never exiting and never spinning. The first reconnect after a drop is jittered.
+ *   going away, or stopped answering pings, is tried last); after a full failed round, wait
+ *   with back-off and try again — forever, never exiting and never spinning. The first
+ *   reconnect after a drop is jittered.
  * - `hosts` from the server: check, persist (only when something changed), then `ack` with the
  *   same seq — ok:false with the reason when it could not be persisted, and then the agent
  *   keeps its last good list, so memory never runs ahead of the file.

@@ -6,6 +6,7 @@
  *
  * CloudStack fires every agent's check in lock-step; the jitter spreads a fleet's failback.
  */
+import { performance } from 'node:perf_hooks';
 
 export interface PreferredCheckOptions {
   /** Runs one check; the next one is timed only after this settles. Must not reject. */
@@ -22,6 +23,7 @@ export class PreferredCheck {
   private readonly jitter: number;
   private intervalMs = 0;
   private timer: NodeJS.Timeout | undefined;
+  private dueAt: number | undefined;
   private running: Promise<void> | undefined;
 
   constructor(opts: PreferredCheckOptions) {
@@ -35,16 +37,23 @@ export class PreferredCheck {
     return Math.round(intervalMs * (1 - this.jitter + 2 * this.jitter * this.random()));
   }
 
+  /** performance.now() at which the timed check fires; undefined when none is timed. */
+  get nextDueAt(): number | undefined {
+    return this.dueAt;
+  }
+
   /** Whether a check is timed (or running) now. */
   get active(): boolean {
     return this.timer !== undefined || this.running !== undefined;
   }
 
   /**
-   * (Re)start the timer with `intervalMs`, counted from now; 0 stops it. A check already
-   * running finishes, and the next one is timed with the new interval.
+   * (Re)start the timer with a new `intervalMs`, counted from now; 0 stops it. The same
+   * interval again leaves a running timer alone (so repeated updates cannot postpone the check
+   * forever). A check already running finishes, and the next one is timed with the new interval.
    */
   schedule(intervalMs: number): void {
+    if (intervalMs === this.intervalMs && this.active) return;
     this.intervalMs = intervalMs;
     this.clearTimer();
     if (intervalMs > 0 && this.running === undefined) this.arm();
@@ -61,11 +70,14 @@ export class PreferredCheck {
   }
 
   private arm(): void {
-    this.timer = setTimeout(() => this.fire(), this.delayFor(this.intervalMs));
+    const delay = this.delayFor(this.intervalMs);
+    this.dueAt = performance.now() + delay;
+    this.timer = setTimeout(() => this.fire(), delay);
   }
 
   private fire(): void {
     this.timer = undefined;
+    this.dueAt = undefined;
     this.running = this.check().finally(() => {
       this.running = undefined;
       if (this.intervalMs > 0 && this.timer === undefined) this.arm();
@@ -75,5 +87,6 @@ export class PreferredCheck {
   private clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.dueAt = undefined;
   }
 }

@@ -100,3 +100,19 @@ t.test('checks never overlap: a re-time during a check waits for it to settle', 
   t.equal(maxRunning, 1);
   t.equal(calls, 2);
 });
+
+t.test('the same interval again does not push the timer back', async (t) => {
+  const check = new PreferredCheck({ check: async () => {} });
+  t.teardown(() => check.stop());
+  t.equal(check.nextDueAt, undefined);
+  check.schedule(60_000);
+  const due = check.nextDueAt;
+  t.type(due, 'number');
+  check.schedule(60_000);
+  check.schedule(60_000);
+  t.equal(check.nextDueAt, due, 'still the first timing');
+  check.schedule(30_000);
+  t.not(check.nextDueAt, due, 'a new interval re-times');
+  check.stop();
+  t.equal(check.nextDueAt, undefined);
+});
