@@ -32,8 +32,7 @@ t.test('help', async (t) => {
     ['settings', SETTINGS_USAGE],
     ['hosts', HOSTS_USAGE],
   ] as const) {
-    const result = await runCliProcess([command, '--help']);
-    t.same([result.code, result.stdout, result.stderr], [0, usage, ''], `${command} --help`);
+    t.same(await runInProcess([command, '--help']), { code: 0, out: usage, err: '' }, `${command} --help`);
   }
 });
 
