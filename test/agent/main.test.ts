@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { agentCommand } from '../../agent/command';
 import { AGENT_USAGE, runAgentCli, type CliIo } from '../../agent/main';
 import { startTestServer } from '../helpers/server';
 import { tempDir, type LogLine } from './harness';
@@ -128,4 +129,15 @@ t.test('without the token such a server refuses the agent, which says so', async
   t.equal(refused.level, 50);
   c.signals.emit('SIGINT', 'SIGINT');
   t.equal(await exit, 0);
+});
+
+t.test('agentlb agent: the same CLI as a command of agentlb', async (t) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (text: string) => void out.push(text), err: (text: string) => void err.push(text), env: {} };
+  t.equal(agentCommand.name, 'agent');
+  t.equal(await agentCommand.run(['--help'], io), 0);
+  t.same(out, [AGENT_USAGE]);
+  t.equal(await agentCommand.run(['--nope'], io), 2);
+  t.equal(err.join('').split('\n')[0], "agentlb-agent: Unknown option '--nope'");
 });
