@@ -50,8 +50,15 @@ export class FleetController {
     return this.current();
   }
 
-  /** Durably registers a guid (a handshake), then re-sends to hosts whose list it moved. */
+  /**
+   * The record of a guid (a handshake). A known guid is answered from memory, as the store
+   * would (its zone unchanged): a reconnect storm costs the store nothing, and in cluster
+   * mode known agents are served while the database is down. A new guid is registered
+   * durably first, then hosts whose list it moved are re-sent.
+   */
   async registerHost(guid: string, zone: string): Promise<HostRecord> {
+    const known = this.fleet.hostByGuid(guid);
+    if (known !== undefined) return known;
     const host = await this.store.registerHost(guid, zone);
     this.trackHost(host);
     return host;

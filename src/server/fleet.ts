@@ -55,6 +55,8 @@ export class Fleet implements ListPolicy {
   private plan: Plan;
   private readonly index = new HostIndex();
   private readonly hostsById = new Map<number, HostRecord>();
+  /** A known guid is served from memory: only a new host needs the store (cluster mode: the database). */
+  private readonly hostsByGuid = new Map<string, HostRecord>();
   private planners = new Map<string, ListPlanner>();
   /**
    * Encoded frames by list identity. Planners hand the same array to every host sharing a
@@ -104,6 +106,10 @@ export class Fleet implements ListPolicy {
     return this.hostsById.get(id);
   }
 
+  hostByGuid(guid: string): HostRecord | undefined {
+    return this.hostsByGuid.get(guid);
+  }
+
   hosts(): IterableIterator<HostRecord> {
     return this.hostsById.values();
   }
@@ -135,6 +141,8 @@ export class Fleet implements ListPolicy {
     const host = this.hostsById.get(id);
     if (host === undefined) return undefined;
     this.hostsById.delete(id);
+    // Only if it still names this id: cluster announcements may re-add the guid first.
+    if (this.hostsByGuid.get(host.guid) === host) this.hostsByGuid.delete(host.guid);
     this.index.remove(id);
     if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
     return host;
@@ -178,6 +186,7 @@ export class Fleet implements ListPolicy {
 
   private trackHost(host: HostRecord): void {
     this.hostsById.set(host.id, host);
+    this.hostsByGuid.set(host.guid, host);
     this.index.add(host.id, host.zone);
   }
 }
