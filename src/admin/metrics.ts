@@ -42,6 +42,8 @@ export interface ServerMetrics {
   close(): void;
 }
 
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** Handshakes last milliseconds when the store is quick, seconds when its disk is not. */
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** An ack is a round trip plus the agent's durable write of agent.properties. */
@@ -50,6 +52,10 @@ const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 export function registerServerMetrics(registry: Registry, sources: MetricsSources): ServerMetrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
+  // prom-client also exports these three totals as gauges named `_total`, which Prometheus'
+  // linter (promtool check metrics) rejects; the same counts stay available, by type, as
+  // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
 
   new Gauge({
     name: 'agentlb_connected_agents',

@@ -1,6 +1,7 @@
 /**
  * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
  */
+import { Registry } from 'prom-client';
 import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
@@ -112,7 +113,8 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger({ level });
   let handle;
   try {
-    handle = await startServer({ ...options, logger });
+    // The one metrics registry of this process, made here and passed in (no global registry).
+    handle = await startServer({ ...options, logger, metricsRegistry: new Registry() });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
     logger.fatal({ event: 'start_failed', code: (error as { code?: string }).code, err: error }, message);

@@ -4,8 +4,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
+import type { Registry } from 'prom-client';
 import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
 import { healthRoute } from '../admin/health-route';
+import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
 import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../admin/token';
@@ -34,8 +36,10 @@ export interface ServerOptions extends ListenerOptions {
   store: Store | undefined;
   /** Subscribe before start to see every event (metrics); default: a new emitter. */
   events: ServerEvents | undefined;
-  /** More admin routes, e.g. GET /metrics. */
+  /** More admin routes. */
   extraRoutes: readonly Route[];
+  /** Serve GET /metrics from this prom-client registry (one per server; no global one). */
+  metricsRegistry: Registry | undefined;
 }
 
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
@@ -56,6 +60,7 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     store: undefined,
     events: undefined,
     extraRoutes: [],
+    metricsRegistry: undefined,
     ...definedOnly(input),
   } as ServerOptions;
 }
@@ -146,6 +151,20 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 
+    const metricsRoutes: Route[] = [];
+    if (options.metricsRegistry !== undefined) {
+      const metrics = registerServerMetrics(options.metricsRegistry, {
+        events,
+        server: () => options.advertise ?? `${agentAddress.address}:${agentAddress.port}`,
+        connectedByZone: () => controller.connectedByZone(),
+        settingsVersion: () => fleet.settingsVersion,
+        registeredHosts: () => controller.registeredHosts,
+        pool: () => undefined,
+      });
+      cleanups.push(() => metrics.close());
+      metricsRoutes.push(metrics.route);
+    }
+
     let shuttingDown = false;
     const admin = createAdminServer({
       token: token.token,
@@ -160,6 +179,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
           hosts: fleet.hostCount,
           settingsVersion: fleet.settingsVersion,
         })),
+        ...metricsRoutes,
         ...options.extraRoutes,
       ],
     });
