@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, type Ack, type Hello, type Hosts } from '../src/protocol/messages';
 import { parseProperties, savePropertiesFile, type PropertiesDoc } from './properties';
-import { Backoff, type BackoffOptions } from './backoff';
+import { Backoff, type BackoffOptions } from '../src/util/backoff';
 import { applyAssignment, ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
 import { PreferredCheck } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';

@@ -4,7 +4,7 @@
  * lock-step) until one attempt succeeds. A start() during an attempt asks for one more
  * attempt after it, since the attempt may have begun before the newest failure.
  */
-import { Backoff, type BackoffOptions } from '../../agent/backoff';
+import { Backoff, type BackoffOptions } from '../util/backoff';
 
 export class RecoveryLoop {
   private readonly backoff: Backoff;

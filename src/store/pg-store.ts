@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Pool, type ClientConfig, type PoolClient } from 'pg';
-import type { BackoffOptions } from '../../agent/backoff';
+import type { BackoffOptions } from '../util/backoff';
 import { silentLogger, type Logger } from '../log';
 import { Availability } from './pg-availability';
 import { ChangeFeed } from './pg-change-feed';

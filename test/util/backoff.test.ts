@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Backoff } from '../../agent/backoff';
+import { Backoff } from '../../src/util/backoff';
 
 /** A random source that replays `values` in order. */
 function replay(values: number[]): () => number {
