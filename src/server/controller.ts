@@ -6,6 +6,7 @@
 import type { HostRecord, Settings, Store, StoreChange } from '../store/types';
 import { validateSettings } from '../store/settings-validate';
 import type { AgentRegistry } from './agent-registry';
+import { AvoidSources } from './drain-avoid';
 import type { ServerEvents } from './events';
 import { fanOut } from './fanout';
 import { FleetSettingsError, type Fleet } from './fleet';
@@ -29,6 +30,8 @@ export type RemoveHostResult =
   | { kind: 'connected'; host: HostRecord };
 
 export class FleetController {
+  private readonly avoidSources = new AvoidSources();
+
   constructor(
     private readonly store: Store,
     private readonly fleet: Fleet,
@@ -77,6 +80,17 @@ export class FleetController {
     const removed = await this.store.removeHost(id);
     if (removed === undefined && this.fleet.host(id) === undefined) return { kind: 'unknown' };
     return { kind: 'removed', host, agentsUpdated: this.untrackHost(id) ?? 0 };
+  }
+
+  /**
+   * Puts `addresses` last in every list, for one reason (`source`: e.g. draining, down),
+   * replacing what that source said before; re-sends the lists this changes.
+   */
+  setAvoided(source: string, addresses: Iterable<string>): number {
+    if (!this.fleet.setAvoided(this.avoidSources.set(source, addresses))) return 0;
+    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'avoid');
+    this.events.emit('avoidChanged', { avoided: this.fleet.avoided.sorted(), agentsUpdated });
+    return agentsUpdated;
   }
 
   /** Connected (handshake done) agents per zone; O(agents), meant for a metrics scrape. */

@@ -36,6 +36,15 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     ),
     events.on('hostRegistered', (e) => logger.info({ event: 'host_registered', host: e.host }, 'host registered')),
     events.on('hostRemoved', (e) => logger.info({ event: 'host_removed', host: e.host, agentsUpdated: e.agentsUpdated }, 'host removed')),
+    events.on('avoidChanged', (e) =>
+      logger.info({ event: 'avoid_changed', avoided: e.avoided, agentsUpdated: e.agentsUpdated }, 'servers sent last in every list changed'),
+    ),
+    events.on('drainChanged', (e) =>
+      logger.info({ event: e.draining ? 'drain_started' : 'drain_ended', address: e.address, rate: e.rate }, e.draining ? 'draining' : 'drain ended'),
+    ),
+    events.on('handedOver', (e) =>
+      logger.debug({ event: 'handed_over', connId: e.connId, hostId: e.hostId, guid: e.guid, remaining: e.remaining }, 'agent told to move on (draining)'),
+    ),
     events.on('listenerError', (e) => logger.error({ event: 'internal_error', source: e.event, err: e.error }, 'internal error contained')),
   ];
   return () => {

@@ -21,8 +21,8 @@ export type DisconnectReason =
 /** How a handshake ended: `ok`, the error code sent, or `closed` by the agent before the end. */
 export type HandshakeResult = 'ok' | ErrorCode | 'closed';
 
-/** What caused a `hosts` frame to be sent. */
-export type HostsCause = 'handshake' | 'settings' | 'host-set';
+/** What caused a `hosts` frame to be sent; `avoid`: a server started or stopped draining (or went down or up). */
+export type HostsCause = 'handshake' | 'settings' | 'host-set' | 'avoid';
 
 export interface ServerEventMap {
   connected: { connId: number; remoteAddress: string };
@@ -72,6 +72,12 @@ export interface ServerEventMap {
   settingsChanged: { settings: Settings; settingsVersion: number; agentsUpdated: number };
   hostRegistered: { host: HostRecord };
   hostRemoved: { host: HostRecord; agentsUpdated: number };
+  /** The servers sent last in every list changed (a drain began or ended, a server went down or up). */
+  avoidChanged: { avoided: string[]; agentsUpdated: number };
+  /** This server began, changed or ended its own drain. */
+  drainChanged: { address: string; draining: boolean; rate?: number };
+  /** A draining server told one agent to move on (`error draining`); `at` is performance.now(). */
+  handedOver: { connId: number; hostId: number; guid: string; at: number; remaining: number };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
   listenerError: { event: string; error: unknown };
 }

@@ -14,6 +14,7 @@ import { encodeMessage } from '../protocol/encoder';
 import { serverList, validateSettings } from '../store/settings-validate';
 import type { HostRecord, Settings, StoreSnapshot } from '../store/types';
 import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../store/types';
+import { AvoidList } from './drain-avoid';
 import type { AgentListState, ListPolicy } from './fanout';
 
 /** Settings that cannot be served (a store edited by hand, or written by a newer version). */
@@ -64,6 +65,8 @@ export class Fleet implements ListPolicy {
    * (a superseded plan, a shuffle permutation already sent) be collected with their frames.
    */
   private frames = new WeakMap<readonly string[], HostsFrame>();
+  /** Draining or down servers, sent last in every list (drain-avoid.ts). */
+  private avoid = AvoidList.EMPTY;
 
   private constructor(plan: Plan, hosts: readonly HostRecord[]) {
     this.plan = plan;
@@ -86,6 +89,17 @@ export class Fleet implements ListPolicy {
 
   get algorithm(): Algorithm {
     return this.plan.algorithm;
+  }
+
+  /** The parsed `host` setting, in order. */
+  get servers(): readonly string[] {
+    return this.plan.servers;
+  }
+
+  /** A host's position in its zone ordered by id (the zone's size when absent): O(1). */
+  positionOf(hostId: number, zone: string): number {
+    const view = this.index.zone(zone);
+    return view.positionOf(hostId) ?? view.size;
   }
 
   /**
@@ -155,8 +169,25 @@ export class Fleet implements ListPolicy {
     this.planners = new Map();
   }
 
+  /** The servers every list puts last (draining or down), by address as written in `host`. */
+  get avoided(): AvoidList {
+    return this.avoid;
+  }
+
+  /** Replaces the avoid list; false when it is unchanged. Lists then need a fan-out. */
+  setAvoided(avoid: AvoidList): boolean {
+    if (avoid.equals(this.avoid)) return false;
+    this.avoid = avoid;
+    return true;
+  }
+
   /** The list host `hostId` of `zone` should hold now. O(1) after the zone's first plan. */
   expectedFor(hostId: number | undefined, zone: string): readonly string[] {
+    return this.avoid.apply(this.plannedFor(hostId, zone));
+  }
+
+  /** The algorithm's list for the host, before the avoid list moves anything. */
+  plannedFor(hostId: number | undefined, zone: string): readonly string[] {
     let planner = this.planners.get(zone);
     if (planner === undefined) {
       planner = this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone));
@@ -167,7 +198,8 @@ export class Fleet implements ListPolicy {
 
   listToSend(state: AgentListState): readonly string[] | undefined {
     const expected = this.expectedFor(state.hostId, state.zone);
-    const current = isUpToDate(this.plan.algorithm, state.algorithm, state.hosts, expected);
+    // The set compare of shuffle would keep an avoided server first: check its place too.
+    const current = isUpToDate(this.plan.algorithm, state.algorithm, state.hosts, expected) && this.avoid.respectedBy(state.hosts);
     return current && state.checkInterval === this.plan.settings[SETTING_CHECK_INTERVAL] ? undefined : expected;
   }
 

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { encodeMessage } from '../protocol/encoder';
-import { DEFAULT_MAX_FRAME } from '../protocol/messages';
+import { DEFAULT_MAX_FRAME, type ErrorCode } from '../protocol/messages';
 import { AgentConnection, formatAddress, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from './events';
 
@@ -41,6 +41,8 @@ export class AgentListener {
   private nextConnId = 1;
   private port = 0;
   private accepting = true;
+  /** While set, new connections get this error at accept (a draining server admits nobody). */
+  private refusal: { code: ErrorCode; message: string } | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -74,6 +76,11 @@ export class AgentListener {
     });
   }
 
+  /** Refuses every new connection with `refusal` (undefined: admit again); open ones stay. */
+  refuseNew(refusal: { code: ErrorCode; message: string } | undefined): void {
+    this.refusal = refusal;
+  }
+
   /**
    * Stops accepting, sends `error {code}` to every agent and waits until every connection
    * has closed (each is destroyed after closeGraceMs if its peer does not close first).
@@ -95,9 +102,10 @@ export class AgentListener {
     // A socket error before the connection's own handler is attached must not crash us.
     socket.on('error', () => undefined);
     const limit = this.options.maxConnections;
-    if (!this.accepting || (limit > 0 && this.connections.size >= limit)) {
-      const code = this.accepting ? 'server_busy' : 'shutting_down';
-      const message = this.accepting ? `this server holds its maximum of ${limit} agents` : 'this server is shutting down';
+    if (!this.accepting || this.refusal !== undefined || (limit > 0 && this.connections.size >= limit)) {
+      const { code, message } = !this.accepting
+        ? { code: 'shutting_down' as const, message: 'this server is shutting down' }
+        : (this.refusal ?? { code: 'server_busy' as const, message: `this server holds its maximum of ${limit} agents` });
       this.events.emit('handshake', {
         connId: this.nextConnId++,
         remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
