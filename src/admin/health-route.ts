@@ -1,4 +1,8 @@
-/** GET /healthz: 200 while serving, 503 once shutting down (so a balancer stops sending). */
+/**
+ * GET /healthz: 200 while serving, 503 once shutting down (so a balancer stops sending).
+ * In cluster mode it also says whether the database is reachable; a server without it still
+ * serves its agents, so that alone does not make it unhealthy (see server/cluster-health.ts).
+ */
 import { json, type Route } from './http';
 
 export interface Health {
@@ -6,6 +10,10 @@ export interface Health {
   agents: number;
   hosts: number;
   settingsVersion: number;
+  /** Cluster mode only. */
+  store?: 'available' | 'unavailable';
+  storeSince?: string;
+  storeError?: string;
 }
 
 export function healthRoute(health: () => Health): Route {

@@ -6,6 +6,8 @@ import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
 import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
+import { checkStoreUrl, createClusterStore } from '../server/cluster-store';
+import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -33,6 +35,13 @@ Options:
   --listen HOST:PORT          agent listener (default ${D.host}:${D.port}; port 0 = any free port)
   --admin HOST:PORT           admin HTTP API (default ${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT})
   --data-dir DIR              settings, host registry and admin.token (default ${DEFAULT_DATA_DIR})
+  --store URL                 cluster mode: settings, hosts and the server registry in
+                              PostgreSQL, shared by every server given the same URL
+                              (postgres://USER:PASSWORD@HOST:PORT/DB; default: env
+                              AGENTLB_STORE, else the data dir, which then holds admin.token only)
+  --heartbeat-interval SECONDS
+                              how often this server records itself in the server registry;
+                              silent for 3 intervals = listed down (default ${DEFAULT_SERVER_HEARTBEAT_MS / 1000})
   --advertise ADDR            the name sent to agents in welcome.server (default: the local
                               address the agent connected to, with the listen port)
   --admin-token TOKEN         bearer token for mutating admin calls (default: env
@@ -61,6 +70,8 @@ const FLAGS = {
   listen: { type: 'string' },
   admin: { type: 'string' },
   'data-dir': { type: 'string' },
+  store: { type: 'string' },
+  'heartbeat-interval': { type: 'string' },
   advertise: { type: 'string' },
   'admin-token': { type: 'string' },
   'agent-token': { type: 'string' },
@@ -74,6 +85,16 @@ const FLAGS = {
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+function nonBlank(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
+}
+
+function checkedStoreUrl(flag: string, value: string): string {
+  const problem = checkStoreUrl(value);
+  if (problem !== undefined) throw new UsageError(`${flag} ${problem.message}`);
+  return value;
+}
 
 function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {
   return value === undefined ? undefined : parse(value);
@@ -108,13 +129,17 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
     maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
     closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
+    heartbeatIntervalMs: optional(values['heartbeat-interval'], (v) => parseSecondsAsMs('--heartbeat-interval', v)),
   };
+  const storeUrl = optional(values.store ?? nonBlank(io.env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
 
   const logger = createLogger({ level });
   let handle;
   try {
     // The one metrics registry of this process, made here and passed in (no global registry).
-    handle = await startServer({ ...options, logger, metricsRegistry: new Registry() });
+    const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_SERVER_HEARTBEAT_MS;
+    const store = storeUrl === undefined ? undefined : createClusterStore(storeUrl, { logger, heartbeatIntervalMs });
+    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
     logger.fatal({ event: 'start_failed', code: (error as { code?: string }).code, err: error }, message);

@@ -14,8 +14,9 @@ import { AdminTokenError, resolveAdminToken } from '../admin/token';
 import { secretsEqual } from '../admin/auth';
 import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
-import type { Store, StoreChange } from '../store/types';
+import { DEFAULT_SERVER_HEARTBEAT_MS, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
+import { joinFleet, registryAddress } from './cluster';
 import { FleetController } from './controller';
 import { logServerEvents } from './event-log';
 import { ServerEvents } from './events';
@@ -40,6 +41,8 @@ export interface ServerOptions extends ListenerOptions {
   extraRoutes: readonly Route[];
   /** Serve GET /metrics from this prom-client registry (one per server; no global one). */
   metricsRegistry: Registry | undefined;
+  /** How often this server records itself in the server registry (cluster.ts). */
+  heartbeatIntervalMs: number;
 }
 
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
@@ -61,6 +64,7 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     events: undefined,
     extraRoutes: [],
     metricsRegistry: undefined,
+    heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
     ...definedOnly(input),
   } as ServerOptions;
 }
@@ -165,6 +169,17 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       metricsRoutes.push(metrics.route);
     }
 
+    // The server registry (heartbeat, GET /api/servers) and the store's health.
+    const membership = await joinFleet({
+      store,
+      address: registryAddress(options.advertise, agentAddress),
+      agents: () => agents.size,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      logger,
+      metricsRegistry: options.metricsRegistry,
+    });
+    cleanups.push(() => membership.close());
+
     let shuttingDown = false;
     const admin = createAdminServer({
       token: token.token,
@@ -178,7 +193,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
           agents: agents.size,
           hosts: fleet.hostCount,
           settingsVersion: fleet.settingsVersion,
+          ...membership.health(),
         })),
+        ...membership.routes,
         ...metricsRoutes,
         ...options.extraRoutes,
       ],

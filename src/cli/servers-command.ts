@@ -1,0 +1,51 @@
+/**
+ * `agentlb servers`: the management servers of the fleet, as the server registry knows them.
+ */
+import type { ServerRecord } from '../store/types';
+import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
+import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
+import { formatTable } from './hosts-command';
+import { reportClientError } from './report';
+
+export const SERVERS_USAGE = `Usage: agentlb servers [options]
+
+Lists the management servers of the fleet. Each server records itself in the server
+registry (cluster mode: in PostgreSQL) when it starts and then every heartbeat interval; a
+server whose last heartbeat is older than three intervals is listed as down. With the
+embedded store the list holds the one server asked.
+
+${CLIENT_OPTIONS_HELP}
+Columns: ADDRESS (the address agents use for it), STATE (up or down), AGENTS (connected at
+its last heartbeat), STARTED and HEARTBEAT (ISO-8601 times, the registry's clock).
+Exit status: 0 on success, 1 when the server refuses or cannot be reached (503 while its
+database is unavailable), 2 for a bad command line.
+`;
+
+export function formatServers(servers: readonly ServerRecord[]): string {
+  const rows = [['ADDRESS', 'STATE', 'AGENTS', 'STARTED', 'HEARTBEAT']];
+  for (const server of servers) {
+    rows.push([server.address, server.up ? 'up' : 'down', String(server.agents), server.startedAt, server.heartbeatAt]);
+  }
+  return formatTable(rows);
+}
+
+async function runServers(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
+  if (values.help === true) {
+    io.out(SERVERS_USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const client = AdminClient.fromFlags(values, io);
+  return reportClientError(io, 'agentlb servers', async () => {
+    const servers = (await client.request('GET', '/api/servers')) as ServerRecord[];
+    io.out(values.json === true ? `${JSON.stringify(servers, null, 2)}\n` : formatServers(servers));
+    return EXIT_OK;
+  });
+}
+
+export const serversCommand: Command = {
+  name: 'servers',
+  summary: 'list the management servers of the fleet, up or down',
+  run: (argv, io) => withUsage(io, 'agentlb servers', () => runServers(argv, io)),
+};
