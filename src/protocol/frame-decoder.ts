@@ -11,6 +11,16 @@ import { DEFAULT_MAX_FRAME, ProtocolError } from './messages';
 
 const HEADER_BYTES = 4;
 
+/** bad_frame for a length above maxFrame: a limit biting, which the server counts apart. */
+export class FrameTooLargeError extends ProtocolError {
+  constructor(
+    readonly length: number,
+    readonly maxFrame: number,
+  ) {
+    super('bad_frame', `frame length ${length} exceeds the maximum of ${maxFrame}`);
+  }
+}
+
 export interface FrameDecoderOptions {
   /** Largest accepted payload length; 1..DEFAULT_MAX_FRAME (the protocol's hard ceiling). */
   maxFrame?: number;
@@ -124,9 +134,7 @@ export class FrameDecoder {
 
   private checkLength(length: number): ProtocolError | undefined {
     if (length === 0) return new ProtocolError('bad_frame', 'frame length 0: a frame must hold one message');
-    if (length > this.maxFrame) {
-      return new ProtocolError('bad_frame', `frame length ${length} exceeds the maximum of ${this.maxFrame}`);
-    }
+    if (length > this.maxFrame) return new FrameTooLargeError(length, this.maxFrame);
     return undefined;
   }
 

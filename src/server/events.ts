@@ -3,6 +3,7 @@
  * subscribe to them; nothing in the server reads a global to report what it did.
  */
 import type { ErrorCode } from '../protocol/messages';
+import type { LimitName } from '../security/admission';
 import type { HostRecord, Settings } from '../store/types';
 
 /** Why a connection ended; one value per distinct cause so operators can count them apart. */
@@ -77,7 +78,11 @@ export interface ServerEventMap {
   /** This server began, changed or ended its own drain. */
   drainChanged: { address: string; draining: boolean; rate?: number };
   /** A draining server told one agent to move on (`error draining`); `at` is performance.now(). */
-  handedOver: { connId: number; hostId: number; guid: string; at: number; remaining: number };
+  handedOver: { connId: number; hostId: number; guid: string; at: number };
+  /** A protective limit refused a connection at accept or dropped one (src/security/admission.ts). */
+  limitReached: { limit: LimitName; remoteAddress: string; message: string; connId?: number };
+  /** A TLS handshake failed, or the client certificate was refused (before any frame was read). */
+  tlsFailed: { remoteAddress: string; code: string; message: string };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
   listenerError: { event: string; error: unknown };
 }

@@ -1,21 +1,30 @@
 /**
  * The agent listener: a net.Server handing each socket to its own AgentConnection. It holds
  * every connection (handshaking ones too) so shutdown can reach them all.
+ *
+ * Each accepted socket passes admission first (src/security/admission.ts: agents, handshakes
+ * in progress, connection rate per source); with TLS, an admitted socket then goes through the
+ * TLS terminator, and the same handler gets the TLSSocket.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { encodeMessage } from '../protocol/encoder';
 import { DEFAULT_MAX_FRAME, type ErrorCode } from '../protocol/messages';
+import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from '../security/admission';
+import { defaultMaxConnections } from '../security/fd-limit';
+import type { ListenerTls } from '../security/tls-files';
+import { createTlsTerminator, refuseCertificate } from '../security/tls-terminator';
 import { AgentConnection, formatAddress, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from './events';
 
-export interface ListenerOptions extends ConnectionLimits {
+export interface ListenerOptions extends ConnectionLimits, AdmissionLimits {
   host: string;
   port: number;
-  /** Agents beyond this many are sent `error server_busy` and closed; 0 = no limit. */
-  maxConnections: number;
   /** `welcome.server`; default: the local address the agent reached, with the listen port. */
   advertise: string | undefined;
+  /** Speak TLS to agents (certificate, key, optional client CA); undefined: plain TCP. */
+  tls: ListenerTls | undefined;
 }
 
 export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
@@ -27,8 +36,13 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
   maxFrame: DEFAULT_MAX_FRAME,
   maxWriteBufferBytes: 1_048_576,
   closeGraceMs: 2_000,
-  maxConnections: 0,
+  maxConnections: defaultMaxConnections(),
+  maxHandshakes: 1_000,
+  maxConnectionRate: 50,
+  connectionBurst: 200,
+  rateLimitLoopback: false,
   advertise: undefined,
+  tls: undefined,
 };
 
 /** The parts of a ConnectionContext the listener does not supply itself. */
@@ -36,7 +50,14 @@ export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | '
 
 export class AgentListener {
   private readonly server: net.Server;
+  private readonly tlsTerminator: TlsServer | undefined;
+  private readonly admission: Admission;
   private readonly connections = new Set<AgentConnection>();
+  /** Admitted sockets still in their TLS handshake, by remote address (to find their ticket). */
+  private readonly tlsPending = new Map<string, { socket: net.Socket; ticket: AdmissionTicket }>();
+  /** Tickets of connections whose hello/registration is not done yet, by connId. */
+  private readonly handshaking = new Map<number, AdmissionTicket>();
+  private readonly unsubscribe: () => void;
   private readonly context: ConnectionContext;
   private nextConnId = 1;
   private port = 0;
@@ -56,7 +77,28 @@ export class AgentListener {
       events,
       advertisedAddress: (socket) => this.advertisedAddress(socket),
     };
+    this.admission = new Admission(options);
+    this.unsubscribe = events.on('handshake', (event) => {
+      this.handshaking.get(event.connId)?.handshakeDone();
+      this.handshaking.delete(event.connId);
+    });
+    this.tlsTerminator =
+      options.tls &&
+      createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
+        secure: (socket) => this.onSecure(socket),
+        failed: (error, socket) =>
+          this.events.emit('tlsFailed', {
+            remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
+            code: error.code ?? 'tls_error',
+            message: error.message.trim(),
+          }),
+      });
     this.server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
+  }
+
+  /** Connections accepted whose handshake (TLS, hello, registration) has not ended. */
+  get handshakesInProgress(): number {
+    return this.admission.handshakesInProgress;
   }
 
   /** Open connections, handshaking or not. */
@@ -89,11 +131,14 @@ export class AgentListener {
     this.closing ??= (async () => {
       this.accepting = false;
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      // Still in their TLS handshake: nothing can be told to them yet.
+      for (const { socket } of this.tlsPending.values()) socket.destroy();
       const connections = [...this.connections];
       for (const connection of connections) connection.fail(code, message, 'shutting_down');
       // The server's callback can come before the sockets' own close events: wait for both,
       // so every `disconnected` is reported before close() resolves.
       await Promise.all([serverClosed, ...connections.map((connection) => connection.closed)]);
+      this.unsubscribe();
     })();
     return this.closing;
   }
@@ -101,25 +146,72 @@ export class AgentListener {
   private onSocket(socket: net.Socket): void {
     // A socket error before the connection's own handler is attached must not crash us.
     socket.on('error', () => undefined);
-    const limit = this.options.maxConnections;
-    if (!this.accepting || this.refusal !== undefined || (limit > 0 && this.connections.size >= limit)) {
-      const { code, message } = !this.accepting
-        ? { code: 'shutting_down' as const, message: 'this server is shutting down' }
-        : (this.refusal ?? { code: 'server_busy' as const, message: `this server holds its maximum of ${limit} agents` });
-      this.events.emit('handshake', {
-        connId: this.nextConnId++,
-        remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
-        result: code,
-        durationMs: 0,
-      });
-      socket.end(encodeMessage({ type: 'error', code, message }));
-      socket.setTimeout(this.options.closeGraceMs, () => socket.destroy());
+    const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    if (!this.accepting || this.refusal !== undefined) {
+      const { code, message } = !this.accepting ? { code: 'shutting_down' as const, message: 'this server is shutting down' } : this.refusal!;
+      this.events.emit('handshake', { connId: this.nextConnId++, remoteAddress, result: code, durationMs: 0 });
+      this.refuse(socket, code, message);
       return;
     }
+    const ticket = this.admission.admit(socket.remoteAddress);
+    if (isRefusal(ticket)) {
+      this.events.emit('limitReached', { limit: ticket.limit, remoteAddress, message: ticket.message });
+      this.refuse(socket, 'server_busy', ticket.message);
+      return;
+    }
+    socket.once('close', () => {
+      ticket.closed();
+      this.tlsPending.delete(remoteAddress);
+    });
+    if (this.tlsTerminator === undefined) {
+      this.startConnection(socket, ticket);
+      return;
+    }
+    this.tlsPending.set(remoteAddress, { socket, ticket });
+    this.tlsTerminator.emit('connection', socket);
+  }
+
+  private onSecure(socket: TLSSocket): void {
+    const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    const pending = this.tlsPending.get(remoteAddress);
+    this.tlsPending.delete(remoteAddress);
+    socket.on('error', () => undefined);
+    if (pending === undefined || !this.accepting) {
+      socket.destroy(); // its raw socket is gone or we are closing: nobody counts it any more
+      return;
+    }
+    const refusal = refuseCertificate(socket, this.options.tls!);
+    if (refusal !== undefined) {
+      pending.ticket.handshakeDone();
+      this.events.emit('tlsFailed', { remoteAddress, code: 'client_certificate', message: refusal });
+      this.refuse(socket, 'unauthorized', refusal);
+      return;
+    }
+    this.startConnection(socket, pending.ticket);
+  }
+
+  private startConnection(socket: net.Socket, ticket: AdmissionTicket): void {
     const connection = new AgentConnection(this.nextConnId++, socket, this.context);
     this.connections.add(connection);
-    socket.once('close', () => this.connections.delete(connection));
+    this.handshaking.set(connection.connId, ticket);
+    socket.once('close', () => {
+      this.connections.delete(connection);
+      this.handshaking.delete(connection.connId);
+    });
     connection.start();
+  }
+
+  /**
+   * Tells the peer why in one `error` frame and closes without reading from it. Over TLS a
+   * socket refused before its TLS handshake cannot be told anything: it is just closed.
+   */
+  private refuse(socket: net.Socket, code: ErrorCode, message: string): void {
+    if (this.tlsTerminator !== undefined && !('encrypted' in socket)) {
+      socket.destroy();
+      return;
+    }
+    socket.end(encodeMessage({ type: 'error', code, message }));
+    socket.setTimeout(this.options.closeGraceMs, () => socket.destroy());
   }
 
   private advertisedAddress(socket: net.Socket): string {

@@ -1,0 +1,45 @@
+/**
+ * TLS for the agent listener. The listener keeps accepting plain TCP sockets (so its limits
+ * apply before any TLS work is spent) and hands the admitted ones to a tls.Server that never
+ * listens itself: `server.emit('connection', socket)` is node:tls's documented way to inject
+ * a connection. The same connection handler then gets the TLSSocket.
+ *
+ * Client certificates are requested when a CA is configured. They are checked here, not by
+ * OpenSSL's rejectUnauthorized: that would cut an untrusted agent off with a bare close; this
+ * way it is told `error unauthorized` and why, before any of its frames is read.
+ */
+import tls, { type TLSSocket } from 'node:tls';
+import type { ListenerTls } from './tls-files';
+
+export interface TlsTerminatorHandlers {
+  /** The TLS handshake succeeded (the certificate may still be refused: refuseCertificate). */
+  secure(socket: TLSSocket): void;
+  /** The TLS handshake failed or timed out; the socket is already being destroyed. */
+  failed(error: Error & { code?: string }, socket: TLSSocket): void;
+}
+
+export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: number, handlers: TlsTerminatorHandlers): tls.Server {
+  const server = tls.createServer(
+    {
+      cert: config.cert,
+      key: config.key,
+      ...(config.ca === undefined ? {} : { ca: config.ca, requestCert: true }),
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: handshakeTimeoutMs,
+    },
+    (socket) => handlers.secure(socket),
+  );
+  server.on('tlsClientError', (error, socket) => handlers.failed(error, socket));
+  return server;
+}
+
+/** Why a TLS agent is refused for its certificate (before its hello), or undefined. */
+export function refuseCertificate(socket: TLSSocket, config: ListenerTls): string | undefined {
+  if (config.ca === undefined) return undefined;
+  const cert = socket.getPeerCertificate();
+  const presented = cert !== null && Object.keys(cert).length > 0;
+  if (!presented) return config.requireClientCert ? 'this server requires a client certificate' : undefined;
+  if (!socket.authorized) return `client certificate not trusted (${String(socket.authorizationError)})`;
+  return undefined;
+}
