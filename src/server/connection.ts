@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { encodeMessage } from '../protocol/encoder';
+import { FrameTooLargeError } from '../protocol/frame-decoder';
 import { MessageReader } from '../protocol/message-decoder';
 import {
   PROTOCOL_VERSION,
@@ -15,6 +16,7 @@ import {
   type ErrorCode,
   type Hello,
 } from '../protocol/messages';
+import type { LimitName } from '../security/admission';
 import type { HostRecord } from '../store/types';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from './events';
 import type { AgentListState, FanoutAgent } from './fanout';
@@ -38,7 +40,7 @@ export interface ConnectionContext {
   readonly limits: ConnectionLimits;
   readonly events: ServerEvents;
   /** Refusal reason for a hello (e.g. a bad token), or undefined to admit it. */
-  authorize(hello: Hello): string | undefined;
+  authorize(hello: Hello, socket: Socket): string | undefined;
   /** Registers the guid durably and returns its record (existing or new). */
   register(guid: string, zone: string): Promise<HostRecord>;
   /** Called once the handshake succeeded; false when a newer connection holds the guid. */
@@ -124,8 +126,10 @@ export class AgentConnection implements FanoutAgent {
     this.handshakeTimer = setTimeout(
       () =>
         this.guard(() => {
+          const message = `no hello within ${this.context.limits.handshakeTimeoutMs} ms`;
           this.emitHandshake('handshake_timeout');
-          this.fail('handshake_timeout', `no hello within ${this.context.limits.handshakeTimeoutMs} ms`);
+          this.emitLimit('handshake_timeout', message);
+          this.fail('handshake_timeout', message);
         }),
       this.context.limits.handshakeTimeoutMs,
     );
@@ -215,6 +219,7 @@ export class AgentConnection implements FanoutAgent {
         message: error.message,
         ...(this.host === undefined ? {} : { hostId: this.host.id }),
       });
+      if (error instanceof FrameTooLargeError) this.emitLimit('max_frame', error.message);
       if (this.phase === 'handshake') this.emitHandshake(error.code);
       this.fail(error.code, error.message, 'protocol_error');
     }
@@ -247,7 +252,7 @@ export class AgentConnection implements FanoutAgent {
       this.fail('unsupported_version', `supported versions: ${PROTOCOL_VERSION}`);
       return undefined;
     }
-    const refusal = this.context.authorize(hello);
+    const refusal = this.context.authorize(hello, this.socket);
     if (refusal !== undefined) {
       this.emitHandshake('unauthorized', hello.guid);
       this.fail('unauthorized', refusal);
@@ -342,6 +347,7 @@ export class AgentConnection implements FanoutAgent {
   private write(frame: Buffer): boolean {
     if (!this.socket.writable) return false;
     if (this.socket.writableLength + frame.length > this.context.limits.maxWriteBufferBytes) {
+      this.emitLimit('write_buffer', `more than ${this.context.limits.maxWriteBufferBytes} bytes queued for an agent that stopped reading`);
       this.close('slow_consumer');
       return false;
     }
@@ -375,6 +381,10 @@ export class AgentConnection implements FanoutAgent {
       ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
       durationMs: Date.now() - this.acceptedAt,
     });
+  }
+
+  private emitLimit(limit: LimitName, message: string): void {
+    this.context.events.emit('limitReached', { limit, remoteAddress: this.remoteAddress, message, connId: this.connId });
   }
 
   private clearTimers(): void {
