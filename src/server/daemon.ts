@@ -22,6 +22,8 @@ import { logServerEvents } from './event-log';
 import { ServerEvents } from './events';
 import { Fleet, FleetSettingsError } from './fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener';
+import { DEFAULT_DRAIN_RATE } from './drain-controller';
+import { setUpDrain } from './drain-setup';
 
 export interface ServerOptions extends ListenerOptions {
   adminHost: string;
@@ -41,6 +43,8 @@ export interface ServerOptions extends ListenerOptions {
   extraRoutes: readonly Route[];
   /** Serve GET /metrics from this prom-client registry (one per server; no global one). */
   metricsRegistry: Registry | undefined;
+  /** Agents a draining server hands over per second when the drain names no rate (`--drain-rate`). */
+  drainRate: number;
   /** How often this server records itself in the server registry (cluster.ts). */
   heartbeatIntervalMs: number;
 }
@@ -64,6 +68,7 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     events: undefined,
     extraRoutes: [],
     metricsRegistry: undefined,
+    drainRate: DEFAULT_DRAIN_RATE,
     heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
     ...definedOnly(input),
   } as ServerOptions;
@@ -153,6 +158,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       hostsFrame: (hosts) => fleet.hostsFrame(hosts),
     });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    // Drain (and the what-if planner): lists put draining servers last; a draining server admits nobody.
+    const drain = setUpDrain({ fleet, controller, agents, listener, events, advertise: options.advertise, listen: agentAddress, defaultRate: options.drainRate });
+    cleanups.push(() => drain.close());
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 
     const metricsRoutes: Route[] = [];
@@ -197,6 +205,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         })),
         ...membership.routes,
         ...metricsRoutes,
+        ...drain.routes,
         ...options.extraRoutes,
       ],
     });

@@ -43,7 +43,7 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
       logger.info({ event: e.draining ? 'drain_started' : 'drain_ended', address: e.address, rate: e.rate }, e.draining ? 'draining' : 'drain ended'),
     ),
     events.on('handedOver', (e) =>
-      logger.debug({ event: 'handed_over', connId: e.connId, hostId: e.hostId, guid: e.guid, remaining: e.remaining }, 'agent told to move on (draining)'),
+      logger.debug({ event: 'handed_over', connId: e.connId, hostId: e.hostId, guid: e.guid }, 'agent told to move on (draining)'),
     ),
     events.on('listenerError', (e) => logger.error({ event: 'internal_error', source: e.event, err: e.error }, 'internal error contained')),
   ];

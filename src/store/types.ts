@@ -112,6 +112,31 @@ export interface ServerRegistry {
   listServers(): Promise<ServerRecord[]>;
 }
 
+/** A management server told to drain (`agentlb servers drain`, `POST /api/servers/drain`). */
+export interface DrainRecord {
+  /** The server's address exactly as written in the `host` setting (the avoid list's key). */
+  address: string;
+  /** Most agents it hands over per second. */
+  rate: number;
+  /** ISO-8601 time the drain began (a new rate keeps it). */
+  since: string;
+}
+
+/**
+ * The drains of the whole fleet, for a store shared by several servers (cluster mode), so
+ * every server sends a draining server last. Changes made by other servers arrive through
+ * `subscribe` as a `drains` StoreChange. Optional: with the embedded store each server keeps
+ * its own drains in memory.
+ */
+export interface DrainRegistry {
+  /** Begins a drain, or changes its rate; resolves to the record once durable. */
+  setDrain(address: string, rate: number): Promise<DrainRecord>;
+  /** Ends a drain; resolves to the ended record, or undefined when `address` was not draining. */
+  clearDrain(address: string): Promise<DrainRecord | undefined>;
+  /** Every drain, ordered by address. */
+  listDrains(): Promise<DrainRecord[]>;
+}
+
 /** A refused settings change; `message` names the bad key and value. */
 export class SettingsError extends Error {
   readonly code = 'bad_setting';

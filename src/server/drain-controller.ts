@@ -1,0 +1,252 @@
+/**
+ * Graceful drain. A drain is recorded on the board (this server's memory, or the cluster's
+ * store); every server reacts to the board the same way:
+ *
+ * - each draining address goes to the end of every list this server sends (the avoid list),
+ *   and the lists that changes are pushed at once;
+ * - the server whose own address is draining refuses new agents with `error draining` (they
+ *   try their next entry), and tells its connected agents to move on, at most `rate` per
+ *   second (drain-pacer.ts): each gets `error draining` and moves to its next entry, which
+ *   the list pushed just before made its balanced second choice.
+ *
+ * Ending the drain pushes the usual lists again; agents come back through their
+ * preferred-host checks, at their own jittered pace.
+ */
+import type { ErrorCode } from '../protocol/messages';
+import type { DrainRecord } from '../store/types';
+import type { DrainBoard, DrainScope } from './drain-board';
+import { HandoverPacer } from './drain-pacer';
+import type { DisconnectReason, ServerEvents } from './events';
+
+/** Agents handed over per second when a drain names no rate (`--drain-rate`). */
+export const DEFAULT_DRAIN_RATE = 50;
+export const MAX_DRAIN_RATE = 100_000;
+/** The avoid-list source this controller owns (FleetController.setAvoided). */
+export const AVOID_SOURCE_DRAINING = 'draining';
+export const DRAINING_MESSAGE = 'this server is draining: try your next server';
+
+/** The part of a connection a drain needs. */
+export interface HandoverAgent {
+  readonly connId: number;
+  readonly hostId: number | undefined;
+  readonly guid: string | undefined;
+  readonly isOpen: boolean;
+  fail(code: ErrorCode, message: string, reason?: DisconnectReason): void;
+}
+
+export interface DrainDeps {
+  board: DrainBoard;
+  avoid: { setAvoided(source: string, addresses: Iterable<string>): number };
+  /** The connected (handshake done) agents. */
+  agents: { readonly size: number; all(): Iterable<HandoverAgent> };
+  /** The agent listener: a draining server admits nobody. */
+  gate: { refuseNew(refusal: { code: ErrorCode; message: string } | undefined): void };
+  events: ServerEvents;
+  /** This server's entry of `host` (drain-self.ts), when it can tell. */
+  selfAddress(): string | undefined;
+  /** The `host` setting's entries, as written. */
+  hostEntries(): readonly string[];
+  defaultRate: number;
+  /** Monotonic milliseconds; default performance.now. */
+  now?: () => number;
+}
+
+export type DrainErrorCode = 'no_self_address' | 'not_in_host';
+
+/** A drain request that cannot be applied; the route answers 400 with `message`. */
+export class DrainError extends Error {
+  constructor(
+    readonly code: DrainErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DrainError';
+  }
+}
+
+export interface DrainOutcome extends DrainRecord {
+  /** Whether the address is this server's own. */
+  self: boolean;
+  scope: DrainScope;
+}
+
+export interface UndrainOutcome {
+  address: string;
+  wasDraining: boolean;
+  self: boolean;
+  scope: DrainScope;
+}
+
+export interface DrainStatus {
+  scope: DrainScope;
+  /** This server's entry of `host`, or null when it cannot tell (use --advertise). */
+  self: string | null;
+  /** Every drain this server knows of. */
+  draining: (DrainRecord & { self: boolean })[];
+  /** This server's own hand-over. */
+  handover: { active: boolean; rate: number | null; agents: number; handedOver: number };
+}
+
+interface ActiveDrain {
+  address: string;
+  pacer: HandoverPacer;
+  timer: NodeJS.Timeout | undefined;
+  handedOver: number;
+}
+
+export class DrainController {
+  private active: ActiveDrain | undefined;
+  private readonly now: () => number;
+  private readonly unsubscribe: (() => void)[];
+
+  constructor(private readonly deps: DrainDeps) {
+    this.now = deps.now ?? (() => performance.now());
+    this.unsubscribe = [
+      deps.board.subscribe(() => this.apply()),
+      // The own address can change with `host`; handshakes that were in flight when the
+      // drain began end as connected agents that must be handed over too.
+      deps.events.on('settingsChanged', () => this.apply()),
+      deps.events.on('handshake', (event) => {
+        if (event.result === 'ok') this.wake();
+      }),
+    ];
+    this.apply();
+  }
+
+  get scope(): DrainScope {
+    return this.deps.board.scope;
+  }
+
+  /** Begins (or re-rates) the drain of `address`, by default this server. */
+  async drain(request: { address?: string; rate?: number }): Promise<DrainOutcome | DrainError> {
+    const address = this.target(request.address);
+    if (address instanceof DrainError) return address;
+    const entries = this.deps.hostEntries();
+    if (!entries.includes(address)) return notInHost(address, entries);
+    const record = await this.deps.board.set(address, request.rate ?? this.deps.defaultRate);
+    return { ...record, self: address === this.deps.selfAddress(), scope: this.scope };
+  }
+
+  /** Ends the drain of `address`, by default this server; a server not draining is no error. */
+  async undrain(request: { address?: string }): Promise<UndrainOutcome | DrainError> {
+    const address = this.target(request.address);
+    if (address instanceof DrainError) return address;
+    const known = this.deps.board.current().some((drain) => drain.address === address);
+    const entries = this.deps.hostEntries();
+    // A drained address may have left `host` since; anything else not in it is a typo.
+    if (!known && !entries.includes(address)) return notInHost(address, entries);
+    const ended = await this.deps.board.clear(address);
+    return { address, wasDraining: ended !== undefined, self: address === this.deps.selfAddress(), scope: this.scope };
+  }
+
+  status(): DrainStatus {
+    const self = this.deps.selfAddress();
+    let agents = 0;
+    for (const agent of this.deps.agents.all()) if (agent.isOpen) agents++;
+    return {
+      scope: this.scope,
+      self: self ?? null,
+      draining: this.deps.board.current().map((drain) => ({ ...drain, self: drain.address === self })),
+      handover: {
+        active: this.active !== undefined,
+        rate: this.active?.pacer.rate ?? null,
+        agents,
+        handedOver: this.active?.handedOver ?? 0,
+      },
+    };
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe) off();
+    if (this.active !== undefined) clearTimeout(this.active.timer);
+    this.active = undefined;
+  }
+
+  private target(address: string | undefined): string | DrainError {
+    if (address !== undefined) return address;
+    const self = this.deps.selfAddress();
+    if (self !== undefined) return self;
+    return new DrainError(
+      'no_self_address',
+      'this server cannot tell which entry of host is its own: name the address, or start the server with --advertise ADDRESS (its entry in host)',
+    );
+  }
+
+  /** Brings lists, admission and hand-over in line with the board. */
+  private apply(): void {
+    const drains = this.deps.board.current();
+    // Lists first: an agent told to move on already holds the list that says where to.
+    this.deps.avoid.setAvoided(AVOID_SOURCE_DRAINING, drains.map((drain) => drain.address));
+    const self = this.deps.selfAddress();
+    const own = self === undefined ? undefined : drains.find((drain) => drain.address === self);
+    if (own !== undefined) this.begin(own);
+    else this.end();
+  }
+
+  private begin(drain: DrainRecord): void {
+    const running = this.active;
+    if (running !== undefined && running.address === drain.address) {
+      if (running.pacer.rate !== drain.rate) {
+        running.pacer = running.pacer.withRate(drain.rate);
+        this.deps.events.emit('drainChanged', { address: drain.address, draining: true, rate: drain.rate });
+      }
+      return;
+    }
+    if (running !== undefined) clearTimeout(running.timer);
+    this.active = { address: drain.address, pacer: new HandoverPacer(drain.rate), timer: undefined, handedOver: 0 };
+    this.deps.gate.refuseNew({ code: 'draining', message: DRAINING_MESSAGE });
+    this.deps.events.emit('drainChanged', { address: drain.address, draining: true, rate: drain.rate });
+    this.handOver();
+  }
+
+  private end(): void {
+    const running = this.active;
+    if (running === undefined) return;
+    clearTimeout(running.timer);
+    this.active = undefined;
+    this.deps.gate.refuseNew(undefined);
+    this.deps.events.emit('drainChanged', { address: running.address, draining: false });
+  }
+
+  /**
+   * A newly connected agent while drained: resume handing over, on the next turn so the
+   * agent is sent its list (with this server last) before it is told to move on.
+   */
+  private wake(): void {
+    const drain = this.active;
+    if (drain !== undefined && drain.timer === undefined) drain.timer = setTimeout(() => this.handOver(), 0);
+  }
+
+  /** Tells as many agents to move on as the pacer allows now; comes back while any remain. */
+  private handOver(): void {
+    const drain = this.active;
+    if (drain === undefined) return;
+    drain.timer = undefined;
+    const now = this.now();
+    const allowed = drain.pacer.allowance(now);
+    let released = 0;
+    let more = false;
+    for (const agent of this.deps.agents.all()) {
+      // Agents already told stay listed until their socket closes.
+      if (!agent.isOpen || agent.hostId === undefined) continue;
+      if (released === allowed) {
+        more = true;
+        break;
+      }
+      agent.fail('draining', DRAINING_MESSAGE, 'draining');
+      released++;
+      this.deps.events.emit('handedOver', { connId: agent.connId, hostId: agent.hostId, guid: agent.guid ?? '', at: now });
+    }
+    drain.pacer.record(now, released);
+    drain.handedOver += released;
+    // Nobody left: idle until a late handshake completes (wake).
+    if (more) drain.timer = setTimeout(() => this.handOver(), drain.pacer.tickMs);
+  }
+}
+
+function notInHost(address: string, entries: readonly string[]): DrainError {
+  return new DrainError(
+    'not_in_host',
+    `address ${JSON.stringify(address)} is not an entry of host (${entries.join(',')}); servers are named exactly as written there`,
+  );
+}
