@@ -11,6 +11,7 @@
  * metrics (`nodejs_eventloop_lag_*_seconds`, `process_*`), registered on the same registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { registerLimitMetrics } from '../security/limit-metrics';
 import type { ServerEvents } from '../server/events';
 import type { Route } from './http';
 
@@ -164,6 +165,7 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     }),
     events.on('protocolError', (e) => protocolErrors.inc({ code: e.code })),
     events.on('disconnected', (e) => disconnects.inc({ reason: e.reason })),
+    registerLimitMetrics(registry, events),
   ];
 
   return {

@@ -1,0 +1,67 @@
+/**
+ * The names a verified client certificate vouches for: its subject CN(s) and its DNS and URI
+ * subject alternative names. An agent's hello.guid must be one of them, so an agent holding a
+ * valid certificate still cannot take another host's id.
+ */
+import type { PeerCertificate } from 'node:tls';
+
+/** CN and DNS/URI SAN values of `cert` (empty for an empty object: no certificate). */
+export function certificateNames(cert: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): string[] {
+  const names: string[] = [];
+  // Node gives a repeated attribute as an array.
+  const cn = (cert.subject as Record<string, string | string[] | undefined> | undefined)?.['CN'];
+  if (typeof cn === 'string') names.push(cn);
+  else if (Array.isArray(cn)) names.push(...cn);
+  for (const { type, value } of parseSubjectAltName(cert.subjectaltname ?? '')) {
+    if (type === 'DNS' || type === 'URI') names.push(value);
+  }
+  return names;
+}
+
+export interface AltName {
+  type: string;
+  value: string;
+}
+
+/**
+ * Node's `subjectaltname` string: `TYPE:value` entries joined by ", ". A value that holds a
+ * comma, quote or other special character is written as a JSON string literal (Node >= 17.3.1,
+ * CVE-2021-44532), so a crafted SAN cannot smuggle in a second entry.
+ */
+export function parseSubjectAltName(text: string): AltName[] {
+  const names: AltName[] = [];
+  let pos = 0;
+  while (pos < text.length) {
+    const colon = text.indexOf(':', pos);
+    if (colon < 0) break;
+    const type = text.slice(pos, colon);
+    let value: string;
+    let end: number;
+    if (text[colon + 1] === '"') {
+      end = closingQuote(text, colon + 2);
+      if (end < 0) break; // malformed: trust nothing after it
+      try {
+        value = JSON.parse(text.slice(colon + 1, end + 1)) as string;
+      } catch {
+        break;
+      }
+      end += 1;
+    } else {
+      const comma = text.indexOf(', ', colon + 1);
+      end = comma < 0 ? text.length : comma;
+      value = text.slice(colon + 1, end);
+    }
+    names.push({ type, value });
+    pos = text.startsWith(', ', end) ? end + 2 : text.length;
+  }
+  return names;
+}
+
+/** Index of the quote ending a JSON string whose body starts at `from`; -1 if none. */
+function closingQuote(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') return i;
+  }
+  return -1;
+}

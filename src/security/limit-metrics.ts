@@ -1,0 +1,28 @@
+/**
+ * Prometheus counters for the protective limits and TLS refusals, on the registry passed in
+ * (registered by src/admin/metrics.ts with the server's other metrics).
+ */
+import { Counter, type Registry } from 'prom-client';
+import type { ServerEvents } from '../server/events';
+
+/** Registers the counters and feeds them from `events`; returns the unsubscribe function. */
+export function registerLimitMetrics(registry: Registry, events: ServerEvents): () => void {
+  const limits = new Counter({
+    name: 'agentlb_limit_hits_total',
+    help:
+      'Connections refused or dropped by a protective limit: max_connections, max_handshakes, connection_rate ' +
+      '(refused at accept), max_frame, handshake_timeout, write_buffer (dropped).',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+  });
+  const tls = new Counter({
+    name: 'agentlb_tls_failures_total',
+    help: 'Agent connections refused during or right after the TLS handshake, by code (client_certificate: refused for its certificate).',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const off = [events.on('limitReached', (e) => limits.inc({ limit: e.limit })), events.on('tlsFailed', (e) => tls.inc({ code: e.code }))];
+  return () => {
+    for (const unsubscribe of off) unsubscribe();
+  };
+}
