@@ -11,7 +11,6 @@ import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
 import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../admin/token';
-import { secretsEqual } from '../admin/auth';
 import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS, type Store, type StoreChange } from '../store/types';
@@ -20,6 +19,8 @@ import { joinFleet, registryAddress } from './cluster';
 import { FleetController } from './controller';
 import { logServerEvents } from './event-log';
 import { ServerEvents } from './events';
+import { agentAuthorizer } from '../security/agent-auth';
+import { logLimitEvents } from '../security/limit-log';
 import { Fleet, FleetSettingsError } from './fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener';
 import { DEFAULT_DRAIN_RATE } from './drain-controller';
@@ -72,13 +73,6 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
     ...definedOnly(input),
   } as ServerOptions;
-}
-
-/** Why a hello's enrolment token is refused; undefined when none is required or it matches. */
-function refuseToken(required: string | undefined, presented: string | undefined): string | undefined {
-  if (required === undefined) return undefined;
-  if (presented === undefined) return 'this server requires an enrolment token';
-  return secretsEqual(presented, required) ? undefined : 'wrong enrolment token';
 }
 
 function definedOnly<T extends object>(input: T): Partial<T> {
@@ -150,7 +144,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
 
     const listener = new AgentListener(options, events, {
-      authorize: (hello) => refuseToken(options.agentToken, hello.token),
+    cleanups.push(logLimitEvents(events, logger));
+      authorize: agentAuthorizer({ token: options.agentToken }),
       register: (guid, zone) => controller.registerHost(guid, zone),
       attach: (connection) => agents.attach(connection),
       detach: (connection) => agents.detach(connection),
