@@ -9,7 +9,8 @@
  * Every write is atomic and durable before its promise resolves, so `kill -9` at any moment
  * leaves the last committed state readable and a restart keeps every host id.
  *
- * One process per data directory: two servers sharing one would interleave their writes.
+ * One process per data directory: two servers sharing one would interleave their writes, so
+ * open() takes the directory's lock (dir-lock.ts) and the second server refuses to start.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +28,7 @@ import {
 } from './types';
 import { HostJournal, StoreCorruptError, applyOp, type HostRegistryState, type JournalOp } from './host-journal';
 import { readFileIfExists, removeStaleTempFiles, syncDirectory, writeFileAtomic } from '../util/atomic-file';
+import { DataDirLock } from './dir-lock';
 
 export { StoreCorruptError } from './host-journal';
 
@@ -90,6 +92,7 @@ export class FileStore implements Store {
   private settingsChain: Promise<unknown> = Promise.resolve();
 
   private journal: HostJournal | undefined;
+  private lock: DataDirLock | undefined;
   private registry: HostRegistryState = { hosts: new Map(), nextId: 1 };
   private readonly idByGuid = new Map<string, number>();
   /** Registrations and removals accepted but not yet durable: concurrent repeats share them. */
@@ -116,6 +119,22 @@ export class FileStore implements Store {
     const created = await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     // A new data directory's own entry must be durable too.
     if (created !== undefined) await syncDirectory(path.dirname(created));
+    try {
+      this.lock = await DataDirLock.acquire(this.dataDir);
+    } catch (err) {
+      this.state = 'closed';
+      throw err;
+    }
+    try {
+      return await this.load();
+    } catch (err) {
+      this.state = 'closed';
+      await this.lock.release();
+      throw err;
+    }
+  }
+
+  private async load(): Promise<StoreSnapshot> {
     const snapshotPath = path.join(this.dataDir, HOSTS_SNAPSHOT_FILE);
     const journalPath = path.join(this.dataDir, HOSTS_JOURNAL_FILE);
     for (const file of [this.settingsPath, snapshotPath, journalPath]) await removeStaleTempFiles(file);
@@ -195,6 +214,7 @@ export class FileStore implements Store {
     this.state = 'closing';
     await this.flushing;
     await this.settingsChain;
+    await this.lock?.release();
     this.state = 'closed';
   }
 

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { LOCK_FILE } from '../../src/store/dir-lock';
 import {
   FileStore,
   HOSTS_JOURNAL_FILE,
@@ -52,7 +53,7 @@ t.test('a fresh data directory: created 0700, default settings at version 0, no 
   const { store, snapshot } = await openStore(t, dataDir);
   t.same(snapshot, { settings: DEFAULT_SETTINGS, settingsVersion: 0, hosts: [] });
   t.equal((await stat(dataDir)).mode & 0o777, 0o700);
-  t.same(await readdir(dataDir), [HOSTS_JOURNAL_FILE], 'only the (empty) journal; settings.json appears on the first change');
+  t.same(await readdir(dataDir), [HOSTS_JOURNAL_FILE, LOCK_FILE], 'only the (empty) journal and the lock; settings.json appears on the first change');
   t.same(store.stats, { hostCommits: 0, hostChanges: 0, compactions: 0, hostBytesWritten: 0, settingsWrites: 0 });
   const unsubscribe = store.subscribe(() => t.fail('the file store never emits'));
   t.type(unsubscribe, 'function');
@@ -265,7 +266,9 @@ t.test('a crash between writing the snapshot and emptying the journal loses and 
   const z = await store.registerHost('z', 'default');
   await store.close();
   t.equal(store.stats.compactions, 1);
-  const compacted = (await openStore(t, dataDir)).snapshot;
+  const reopened = await openStore(t, dataDir);
+  const compacted = reopened.snapshot;
+  await reopened.store.close();
   t.same(compacted.hosts.map((h) => [h.id, h.guid]), [[2, 'x'], [3, 'y'], [4, 'z']]);
 
   // Put back the journal the compaction emptied: it is replayed over a snapshot that holds it.
@@ -411,7 +414,7 @@ t.test('unreadable data files reject with the system error', async (t) => {
 t.test('open cleans temp files left by a writer killed mid-write', async (t) => {
   const dataDir = t.testdir({ [`.${SETTINGS_FILE}.999999999.0123456789ab.tmp`]: '{"torn' });
   await openStore(t, dataDir);
-  t.same(await readdir(dataDir), [HOSTS_JOURNAL_FILE]);
+  t.same(await readdir(dataDir), [HOSTS_JOURNAL_FILE, LOCK_FILE]);
 });
 
 t.test('lifecycle: calls before open and after close are refused; close waits for writes', async (t) => {
