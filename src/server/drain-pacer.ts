@@ -21,7 +21,8 @@ export class HandoverPacer {
 
   constructor(readonly rate: number) {
     if (!Number.isSafeInteger(rate) || rate < 1) throw new RangeError(`drain rate must be a positive integer, got ${rate}`);
-    this.tickMs = Math.max(MIN_TICK_MS, WINDOW_MS / rate);
+    // Whole milliseconds: rate ticks of a fraction can add up to a hair under one second.
+    this.tickMs = Math.max(MIN_TICK_MS, Math.ceil(WINDOW_MS / rate));
     this.batch = Math.max(1, Math.ceil((rate * this.tickMs) / WINDOW_MS));
     this.tokens = this.batch;
   }
@@ -39,7 +40,8 @@ export class HandoverPacer {
   allowance(now: number): number {
     this.refill(now);
     this.expire(now);
-    return Math.max(0, Math.min(Math.floor(this.tokens), this.rate - this.inWindow));
+    // The epsilon absorbs float error in the refill (0.9999... is a whole token).
+    return Math.max(0, Math.min(Math.floor(this.tokens + 1e-9), this.rate - this.inWindow));
   }
 
   /** Records `count` agents handed over at `now`. */
