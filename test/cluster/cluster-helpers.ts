@@ -1,0 +1,63 @@
+/**
+ * In-process cluster members for tests: real servers (startTestServer) on a PgStore with
+ * short timers, and waits on cross-server facts that no event reports.
+ */
+import type { Test } from 'tap';
+import { Registry } from 'prom-client';
+import { PgStore } from '../../src/store/pg-store';
+import { TEST_STORE_OPTIONS, pollUntil } from '../helpers/pg-store-fixtures';
+import { api, startTestServer, type TestServer } from '../helpers/server';
+
+/** Fast heartbeats: a stopped server is listed down after three of them. */
+export const TEST_HEARTBEAT_MS = 100;
+
+export type Member = TestServer & { readonly store: PgStore };
+
+/** A server on a PgStore for `url`, with metrics and fast heartbeats. */
+export async function startMember(t: Test, url: string, advertise?: string): Promise<Member> {
+  const store = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: url, serverDownAfterMs: 3 * TEST_HEARTBEAT_MS });
+  const server = await startTestServer(t, {
+    store,
+    heartbeatIntervalMs: TEST_HEARTBEAT_MS,
+    metricsRegistry: new Registry(),
+    ...(advertise === undefined ? {} : { advertise }),
+  });
+  return Object.assign(server, { store });
+}
+
+export interface Health {
+  status: string;
+  store?: string;
+  storeError?: string;
+}
+
+export async function health(server: { adminUrl: string }): Promise<Health> {
+  return (await api(server, 'GET', '/healthz', { token: null })).body as Health;
+}
+
+/**
+ * Waits until `server`'s /healthz reports the store `state`. Polling: the database going
+ * away or coming back is noticed inside the server, with no event a test can await.
+ */
+export async function storeBecomes(server: { adminUrl: string }, state: 'available' | 'unavailable', deadlineMs = 20_000): Promise<boolean> {
+  return pollUntil(async () => (await health(server)).store === state, deadlineMs);
+}
+
+/**
+ * Waits until `server` lists every guid in `guids`. A host registered on one server reaches
+ * the others through NOTIFY and a read: milliseconds, but with no event a test can await.
+ * Until then a list computed there may differ (and is re-sent once the host arrives).
+ */
+export async function knowsHosts(server: { adminUrl: string }, guids: readonly string[], deadlineMs = 10_000): Promise<boolean> {
+  return pollUntil(async () => {
+    const hosts = (await api(server, 'GET', '/api/hosts', { token: null })).body as { guid: string }[];
+    return guids.every((guid) => hosts.some((host) => host.guid === guid));
+  }, deadlineMs);
+}
+
+/** The value of an unlabelled gauge in the server's /metrics. */
+export async function gauge(server: { adminUrl: string }, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
