@@ -27,6 +27,20 @@ import {
 
 /** The operator's local override; see the file comment. Never written by the agent. */
 export const KEY_CHECK_INTERVAL_OVERRIDE = 'host.lb.check.interval.override';
+/** The enrolment token servers started with --agent-token require (env AGENTLB_AGENT_TOKEN wins). */
+export const KEY_TOKEN = 'token';
+/** TLS: the CA the servers' certificates chain to; with it set the agent only speaks TLS. */
+export const KEY_TLS_CA = 'tls.ca';
+/** TLS: this agent's certificate and key, for servers that require client certificates. */
+export const KEY_TLS_CERT = 'tls.cert';
+export const KEY_TLS_KEY = 'tls.key';
+
+/** PEM file paths as written (relative ones are relative to agent.properties' directory). */
+export interface AgentTlsPaths {
+  ca: string;
+  cert: string | undefined;
+  key: string | undefined;
+}
 
 export interface AgentConfig {
   hosts: string[];
@@ -40,6 +54,9 @@ export interface AgentConfig {
   port: number;
   guid: string | undefined;
   zone: string | undefined;
+  token: string | undefined;
+  /** undefined: plain TCP. */
+  tls: AgentTlsPaths | undefined;
 }
 
 /** A bad or unreadable agent.properties; the message names the key and the value. */
@@ -96,6 +113,10 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
   if (guid instanceof ConfigError) return guid;
   const zone = readId(doc, AGENT_KEY_ZONE, LIMITS.zoneBytes);
   if (zone instanceof ConfigError) return zone;
+  const token = readId(doc, KEY_TOKEN, LIMITS.tokenBytes);
+  if (token instanceof ConfigError) return token;
+  const tls = readTlsPaths(doc);
+  if (tls instanceof ConfigError) return tls;
 
   return {
     hosts: parsed.hosts,
@@ -105,7 +126,23 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
     port: port ?? DEFAULT_AGENT_PORT,
     guid,
     zone,
+    token,
+    tls,
   };
+}
+
+function readTlsPaths(doc: PropertiesDoc): AgentTlsPaths | undefined | ConfigError {
+  const [ca, cert, key] = [KEY_TLS_CA, KEY_TLS_CERT, KEY_TLS_KEY].map((k) => {
+    const text = doc.get(k)?.trim();
+    return text === '' ? undefined : text;
+  });
+  if ((cert === undefined) !== (key === undefined)) {
+    return new ConfigError(`agent.properties: ${KEY_TLS_CERT} and ${KEY_TLS_KEY} go together (the agent's certificate and its key)`);
+  }
+  if (ca === undefined) {
+    return cert === undefined ? undefined : new ConfigError(`agent.properties: ${KEY_TLS_CERT} needs ${KEY_TLS_CA} (the CA that signed the servers' certificates)`);
+  }
+  return { ca, cert, key };
 }
 
 /** Seconds between preferred-host checks: the operator's override wins over the server. */

@@ -4,11 +4,14 @@
  * through runAgentCli. Runs until SIGTERM or SIGINT; a bad command line or properties file is
  * the only reason it exits on its own (code 2): servers that are down are retried forever.
  */
+import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
+import { loadAgentTls, TlsFilesError } from '../src/security/tls-files';
 import { Agent } from './agent';
-import { ConfigError, loadAgentConfig } from './config';
+import { ConfigError, loadAgentConfig, type AgentTlsPaths } from './config';
 
 export const AGENT_USAGE = `Usage: agentlb-agent --properties PATH [--log-level LEVEL]
        agentlb agent --properties PATH [--log-level LEVEL]
@@ -24,8 +27,11 @@ Options:
   -h, --help          print this help and exit
 
 Keys read from PATH: host, host.lb.check.interval, host.lb.check.interval.override, port, guid
-(generated and saved when missing), zone. When the servers require an enrolment token
-(agentlb server --agent-token), set it in the environment as AGENTLB_AGENT_TOKEN.
+(generated and saved when missing), zone, token, tls.ca, tls.cert, tls.key. When the servers
+require an enrolment token (agentlb server --agent-token), set it as \`token\` or in the
+environment as AGENTLB_AGENT_TOKEN (which wins). With tls.ca (a PEM file, relative paths from
+PATH's directory) the agent speaks TLS and checks the servers' certificates; tls.cert and
+tls.key present its own certificate to servers that require one.
 Logs are JSON lines on stdout.
 Exit status: 0 after SIGTERM or SIGINT, 2 for a bad argument or properties file.
 `;
@@ -96,13 +102,20 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     io.err(`agentlb-agent: ${loaded.message}\n`);
     return 2;
   }
-  const token = (io.env ?? process.env)[TOKEN_ENV];
+  const token = (io.env ?? process.env)[TOKEN_ENV] || loaded.config.token;
+  const tls = loaded.config.tls && (await loadTls(loaded.config.tls, path.dirname(parsed.propertiesPath)));
+  if (tls instanceof TlsFilesError) {
+    logger.fatal({ code: tls.code, properties: parsed.propertiesPath }, tls.message);
+    io.err(`agentlb-agent: ${tls.message}\n`);
+    return 2;
+  }
   const agent = new Agent({
     propertiesPath: parsed.propertiesPath,
     doc: loaded.doc,
     config: loaded.config,
     logger,
     ...(token ? { token } : {}),
+    ...(tls ? { session: { tls } } : {}),
   });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (name: NodeJS.Signals): void => {
@@ -117,6 +130,15 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   logger.info({ signal }, `${signal} received: stopping`);
   await agent.stop();
   return 0;
+}
+
+/** The PEM files named in agent.properties, read and checked once at start. */
+function loadTls(paths: AgentTlsPaths, baseDir: string): Promise<ConnectionOptions | TlsFilesError> {
+  const resolve = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(baseDir, file));
+  return loadAgentTls({ caFile: resolve(paths.ca)!, certFile: resolve(paths.cert), keyFile: resolve(paths.key) }).catch((error: unknown) => {
+    if (error instanceof TlsFilesError) return error;
+    throw error;
+  });
 }
 
 if (require.main === module) {

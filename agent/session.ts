@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { ConnectionOptions } from 'node:tls';
 import { connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
 import type { Ack, ErrorCode, Hello, Hosts, ServerMessage, Welcome } from '../src/protocol/messages';
 import type { ServerEntry } from './server-pool';
@@ -22,6 +23,8 @@ export interface SessionOptions {
   defaultPingIntervalMs: number;
   /** Intervals with no inbound frame before the server is declared dead. protocol.md: 3. */
   missedIntervals: number;
+  /** Speak TLS with these options (CA, and the agent's certificate and key); absent: plain TCP. */
+  tls?: ConnectionOptions;
 }
 
 export const DEFAULT_SESSION_OPTIONS: Readonly<SessionOptions> = Object.freeze({
@@ -182,7 +185,7 @@ export async function openSession(
   if (signal?.aborted) return new HandshakeFailure('aborted', 'stopped before connecting');
   let socket: FramedSocket;
   try {
-    socket = await raceAbort(connectFramed({ host: server.host, port: server.port, timeoutMs: opts.connectTimeoutMs }), signal);
+    socket = await raceAbort(connectFramed({ host: server.host, port: server.port, timeoutMs: opts.connectTimeoutMs, ...(opts.tls ? { tls: opts.tls } : {}) }), signal);
   } catch (err) {
     if (err instanceof AbortedError) return new HandshakeFailure('aborted', 'stopped while connecting');
     return new HandshakeFailure('connect_failed', (err as Error).message);
