@@ -1,0 +1,115 @@
+/**
+ * The small parts of cluster mode alone: `--store` checking and redaction, the registry
+ * address, the heartbeat loop across a failing registry, the local registry, /healthz fields.
+ */
+import t from 'tap';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import pino from 'pino';
+import { registryAddress } from '../../src/server/cluster';
+import { storeHealth } from '../../src/server/cluster-health';
+import { HeartbeatLoop } from '../../src/server/cluster-heartbeat';
+import { isServerRegistry, LocalServerRegistry } from '../../src/server/cluster-registry';
+import { checkStoreUrl, redactStoreUrl } from '../../src/server/cluster-store';
+import { FileStore } from '../../src/store/file-store';
+import { PgStore } from '../../src/store/pg-store';
+import { StoreUnavailableError, type ServerHeartbeat, type ServerRecord, type ServerRegistry } from '../../src/store/types';
+
+t.test('--store values: PostgreSQL URLs only, and the message never echoes the value', async (t) => {
+  for (const ok of ['postgres://u:p@db:5432/agentlb', 'postgresql://db/agentlb', 'postgres:///agentlb?host=/run/postgresql']) {
+    t.equal(checkStoreUrl(ok), undefined, ok);
+  }
+  const cases: [string, string][] = [
+    ['db:5432', 'must be a postgres:// or postgresql:// URL, got a db:// URL'],
+    ['mysql://u:secret@db/x', 'must be a postgres:// or postgresql:// URL, got a mysql:// URL'],
+    ['not a url secret', 'must be a URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE'],
+    ['postgres:///agentlb', 'must name the database host: postgres://HOST:PORT/DATABASE'],
+  ];
+  for (const [value, message] of cases) {
+    const error = checkStoreUrl(value);
+    t.match(error, { code: 'bad_store_url', message }, value);
+    t.notMatch(error?.message, /secret/);
+  }
+  t.equal(redactStoreUrl('postgres://agentlb:s3cret@db:5432/agentlb'), 'postgres://agentlb:***@db:5432/agentlb');
+  t.equal(redactStoreUrl('postgres://db/agentlb'), 'postgres://db/agentlb');
+  t.equal(redactStoreUrl('::'), '(unparsable)');
+});
+
+t.test('the registry address: --advertise, else the listen address, a wildcard named by the host name', async (t) => {
+  const at = (address: string, port: number): AddressInfo => ({ address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' });
+  t.equal(registryAddress('m1.example:8250', at('0.0.0.0', 8250)), 'm1.example:8250');
+  t.equal(registryAddress(undefined, at('10.0.0.5', 8250)), '10.0.0.5:8250');
+  t.equal(registryAddress(undefined, at('fd00::5', 8250)), '[fd00::5]:8250');
+  t.equal(registryAddress(undefined, at('0.0.0.0', 8250)), `${os.hostname()}:8250`);
+  t.equal(registryAddress(undefined, at('::', 9000)), `${os.hostname()}:9000`);
+});
+
+t.test('/healthz store fields', async (t) => {
+  t.equal(storeHealth(undefined), undefined);
+  t.same(storeHealth({ available: true, since: 'T0', lastError: 'old news' }), { store: 'available', storeSince: 'T0' });
+  t.same(storeHealth({ available: false, since: 'T1', lastError: 'refused' }), { store: 'unavailable', storeSince: 'T1', storeError: 'refused' });
+  t.same(storeHealth({ available: false, since: 'T1' }), { store: 'unavailable', storeSince: 'T1' });
+});
+
+t.test('which stores are server registries', async (t) => {
+  t.ok(isServerRegistry(new PgStore({ connectionString: 'postgres://127.0.0.1:1/none' })));
+  t.notOk(isServerRegistry(new FileStore({ dataDir: t.testdir() })));
+  const local = new LocalServerRegistry(() => new Date('2026-01-01T00:00:05.000Z'));
+  t.same(await local.listServers(), []);
+  await local.heartbeat({ address: 'solo:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: 3 });
+  t.same(await local.listServers(), [
+    { address: 'solo:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: 3, heartbeatAt: '2026-01-01T00:00:05.000Z', up: true },
+  ]);
+});
+
+/** A registry whose answers the test decides, one heartbeat at a time. */
+class ScriptedRegistry implements ServerRegistry {
+  readonly beats: ServerHeartbeat[] = [];
+  private waiting: ((beat: ServerHeartbeat) => void)[] = [];
+
+  constructor(private readonly failFirst: number) {}
+
+  heartbeat(beat: ServerHeartbeat): Promise<void> {
+    this.beats.push(beat);
+    for (const wake of this.waiting.splice(0)) wake(beat);
+    return this.beats.length <= this.failFirst ? Promise.reject(new StoreUnavailableError('PostgreSQL unavailable: refused')) : Promise.resolve();
+  }
+
+  listServers(): Promise<ServerRecord[]> {
+    return Promise.resolve([]);
+  }
+
+  /** Resolves at the n-th heartbeat (at once if it already happened). */
+  beat(n: number): Promise<void> {
+    if (this.beats.length >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.beats.length >= n) resolve();
+        else this.waiting.push(check);
+      };
+      this.waiting.push(check);
+    });
+  }
+}
+
+t.test('heartbeats go on through failures, logged once per outage', async (t) => {
+  // The loop's timer is unref'd (a server's listeners keep it alive): hold the process here.
+  const keepAlive = setInterval(() => undefined, 1_000);
+  t.teardown(() => clearInterval(keepAlive));
+  const lines: { event?: string; level: number }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const registry = new ScriptedRegistry(3);
+  let agents = 0;
+  const loop = new HeartbeatLoop({ registry, address: 'm1:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: () => agents++, intervalMs: 1, logger });
+  await loop.start();
+  t.equal(registry.beats.length, 1, 'start() resolves after the first beat');
+  await registry.beat(5);
+  await loop.stop();
+  t.same(registry.beats.slice(0, 3).map((b) => b.agents), [0, 1, 2], 'the agent count is read at every beat');
+  t.match(registry.beats[0], { address: 'm1:8250', startedAt: '2026-01-01T00:00:00.000Z' });
+  t.same(
+    lines.map((l) => l.event),
+    ['heartbeat_failed', 'heartbeat_restored'],
+    'three failures, one warning; the first success after them, one info',
+  );
+});
