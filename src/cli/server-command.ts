@@ -6,6 +6,7 @@ import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
 import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
+import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst-pool';
 import { checkStoreUrl, createClusterStore } from '../server/cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
 import {
@@ -23,6 +24,7 @@ import {
 } from './args';
 
 const D = DEFAULT_LISTENER_OPTIONS;
+const P = DEFAULT_POOL_OPTIONS;
 
 export const SERVER_USAGE = `Usage: agentlb server [options]
 
@@ -59,6 +61,12 @@ Options:
                               dropped (default ${D.maxWriteBufferBytes})
   --close-grace SECONDS       time a closing connection gets to flush before it is cut
                               (default ${D.closeGraceMs / 1000})
+  --pool MODE                 worker threads for bursts (a settings change reaching many
+                              agents is planned and encoded on them, in batches): on, off,
+                              or auto = only for bursts of --pool-threshold agents or more
+                              (default ${P.mode})
+  --pool-threshold N          smallest burst (agents) given to the pool in auto mode
+                              (default ${P.threshold})
   --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
   -h, --help                  print this help and exit
 
@@ -82,6 +90,8 @@ const FLAGS = {
   'max-frame': { type: 'string' },
   'max-write-buffer': { type: 'string' },
   'close-grace': { type: 'string' },
+  pool: { type: 'string' },
+  'pool-threshold': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -94,6 +104,11 @@ function checkedStoreUrl(flag: string, value: string): string {
   const problem = checkStoreUrl(value);
   if (problem !== undefined) throw new UsageError(`${flag} ${problem.message}`);
   return value;
+}
+
+function parsePoolMode(value: string): PoolMode {
+  if (!(POOL_MODES as readonly string[]).includes(value)) throw new UsageError(`--pool must be one of ${POOL_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as PoolMode;
 }
 
 function optional<T>(value: string | undefined, parse: (value: string) => T): T | undefined {
@@ -129,6 +144,11 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
     maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
     closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
+    pool: {
+      ...P,
+      mode: optional(values.pool, parsePoolMode) ?? P.mode,
+      threshold: optional(values['pool-threshold'], (v) => parseInteger('--pool-threshold', v, 1, 10_000_000)) ?? P.threshold,
+    },
     heartbeatIntervalMs: optional(values['heartbeat-interval'], (v) => parseSecondsAsMs('--heartbeat-interval', v)),
   };
   const storeUrl = optional(values.store ?? nonBlank(io.env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));

@@ -168,7 +168,12 @@ export class AgentConnection implements FanoutAgent {
 
   sendHosts(hosts: readonly string[], cause: HostsCause): void {
     if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
-    const frame = this.context.hostsFrame(hosts);
+    this.sendHostsFrame(this.context.hostsFrame(hosts), cause);
+  }
+
+  /** Sends an already encoded `hosts` frame (planned in a burst, maybe on a worker thread). */
+  sendHostsFrame(frame: HostsFrame, cause: HostsCause): void {
+    if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
     if (!this.write(frame.frame)) return;
     this.state = { ...this.state, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
     this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, at: new Date() };

@@ -9,6 +9,7 @@ import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
 import type { ServerEvents } from './events';
 import { fanOut } from './fanout';
+import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { FleetSettingsError, type Fleet } from './fleet';
 
 export interface HostView {
@@ -37,6 +38,8 @@ export class FleetController {
     private readonly fleet: Fleet,
     private readonly agents: AgentRegistry,
     private readonly events: ServerEvents,
+    /** Walks the fleet in slices (and, for large bursts, plans on the worker pool). */
+    private readonly fanout: FanoutRunner = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool: undefined }),
   ) {}
 
   current(): { settings: Settings; settingsVersion: number } {
@@ -79,7 +82,7 @@ export class FleetController {
     connection?.close('removed');
     const removed = await this.store.removeHost(id);
     if (removed === undefined && this.fleet.host(id) === undefined) return { kind: 'unknown' };
-    return { kind: 'removed', host, agentsUpdated: this.untrackHost(id) ?? 0 };
+    return { kind: 'removed', host, agentsUpdated: (await this.untrackHost(id)) ?? 0 };
   }
 
   /**
@@ -138,7 +141,7 @@ export class FleetController {
         return;
       case 'host-removed':
         this.agents.byHost(change.id)?.close('removed');
-        this.untrackHost(change.id);
+        void this.untrackHost(change.id);
         return;
       case 'resync':
         const ids = new Set(change.snapshot.hosts.map((host) => host.id));
@@ -160,22 +163,26 @@ export class FleetController {
       return;
     }
     if (!applied && !forceFanout) return;
-    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'settings');
-    if (applied) this.events.emit('settingsChanged', { settings: { ...this.fleet.settings }, settingsVersion, agentsUpdated });
+    const settingsNow = { ...this.fleet.settings };
+    // A large fleet is updated over several turns of the event loop: the change is reported
+    // once every agent was sent its frame (a fleet of one slice, before this returns).
+    void this.fanout.run(this.agents.all(), 'settings').then((agentsUpdated) => {
+      if (applied) this.events.emit('settingsChanged', { settings: settingsNow, settingsVersion, agentsUpdated });
+    });
   }
 
   private trackHost(host: HostRecord): void {
     const { added, shifted } = this.fleet.addHost(host);
     if (!added) return;
     this.events.emit('hostRegistered', { host });
-    if (shifted) fanOut(this.agents.all(), this.fleet, 'host-set', host.zone);
+    if (shifted) void this.fanout.run(this.agents.all(), 'host-set', host.zone);
   }
 
   /** Forgets a host and re-sends to the agents of its zone whose position moved. */
-  private untrackHost(id: number): number | undefined {
+  private async untrackHost(id: number): Promise<number | undefined> {
     const host = this.fleet.removeHost(id);
     if (host === undefined) return undefined;
-    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'host-set', host.zone);
+    const agentsUpdated = await this.fanout.run(this.agents.all(), 'host-set', host.zone);
     this.events.emit('hostRemoved', { host, agentsUpdated });
     return agentsUpdated;
   }

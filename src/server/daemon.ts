@@ -15,12 +15,14 @@ import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
+import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from './burst-pool';
 import { joinFleet, registryAddress } from './cluster';
 import { FleetController } from './controller';
-import { logServerEvents } from './event-log';
-import { ServerEvents } from './events';
+import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { agentAuthorizer } from '../security/agent-auth';
 import { logLimitEvents } from '../security/limit-log';
+import { logServerEvents } from './event-log';
+import { ServerEvents } from './events';
 import { Fleet, FleetSettingsError } from './fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener';
 import { DEFAULT_DRAIN_RATE } from './drain-controller';
@@ -46,6 +48,8 @@ export interface ServerOptions extends ListenerOptions {
   metricsRegistry: Registry | undefined;
   /** Agents a draining server hands over per second when the drain names no rate (`--drain-rate`). */
   drainRate: number;
+  /** The worker pool for bursts (settings changes that reach many agents). */
+  pool: PoolOptions;
   /** How often this server records itself in the server registry (cluster.ts). */
   heartbeatIntervalMs: number;
 }
@@ -70,6 +74,7 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     extraRoutes: [],
     metricsRegistry: undefined,
     drainRate: DEFAULT_DRAIN_RATE,
+    pool: DEFAULT_POOL_OPTIONS,
     heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
     ...definedOnly(input),
   } as ServerOptions;
@@ -139,12 +144,15 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
 
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
+    cleanups.push(logLimitEvents(events, logger));
     const agents = new AgentRegistry();
-    const controller = new FleetController(store, fleet, agents, events);
+    const pool = BurstPool.create(options.pool);
+    if (pool !== undefined) cleanups.push(() => pool.close());
+    const fanout = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool });
+    const controller = new FleetController(store, fleet, agents, events, fanout);
     cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
 
     const listener = new AgentListener(options, events, {
-    cleanups.push(logLimitEvents(events, logger));
       authorize: agentAuthorizer({ token: options.agentToken }),
       register: (guid, zone) => controller.registerHost(guid, zone),
       attach: (connection) => agents.attach(connection),
@@ -166,7 +174,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         connectedByZone: () => controller.connectedByZone(),
         settingsVersion: () => fleet.settingsVersion,
         registeredHosts: () => controller.registeredHosts,
-        pool: () => undefined,
+        pool: () => pool?.stats(),
       });
       cleanups.push(() => metrics.close());
       metricsRoutes.push(metrics.route);

@@ -7,6 +7,7 @@
  * a later change can move the deciding of large bursts into a worker pool unchanged.
  */
 import type { HostsCause } from './events';
+import type { HostsFrame } from './fleet';
 
 /** What the server knows an agent holds: from its hello, then from what was sent to it. */
 export interface AgentListState {
@@ -31,6 +32,8 @@ export interface FanoutTarget<A> {
 export interface FanoutAgent {
   readonly listState: AgentListState | undefined;
   sendHosts(hosts: readonly string[], cause: HostsCause): void;
+  /** Sends a frame planned ahead (a burst); ignored once the agent is no longer ready. */
+  sendHostsFrame(frame: HostsFrame, cause: HostsCause): void;
 }
 
 /** The agents (of `zone`, when given) that must be sent a new list, with that list. */
