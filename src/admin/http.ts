@@ -30,7 +30,10 @@ export interface Route {
   method: HttpMethod;
   /** Literal segments and `:name` parameters, e.g. `/api/hosts/:id`. */
   path: string;
-  /** Mutating routes require `Authorization: Bearer TOKEN`. */
+  /**
+   * Requires `Authorization: Bearer TOKEN`. Every route under /api does, whatever this says
+   * (see requiresBearer); it matters only for routes elsewhere.
+   */
   auth?: boolean;
   body?: 'json';
   handle(request: AdminRequest): Promise<AdminResponse> | AdminResponse;
@@ -132,6 +135,18 @@ function send(response: http.ServerResponse, result: AdminResponse): void {
   response.end(payload);
 }
 
+/**
+ * The whole API, reads included: the host inventory (guids, addresses, zones) and the settings
+ * map the fleet for an attacker. /healthz and /metrics stay open for probes and scrapers.
+ */
+export function requiresBearer(pathname: string): boolean {
+  return pathname === '/api' || pathname.startsWith('/api/');
+}
+
+function unauthorized(): AdminResponse {
+  return json(401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
+}
+
 /** Runs one request to completion; every failure becomes a response, never a throw. */
 async function dispatch(
   routes: readonly CompiledRoute[],
@@ -139,15 +154,15 @@ async function dispatch(
   request: http.IncomingMessage,
 ): Promise<AdminResponse> {
   const url = new URL(request.url ?? '/', 'http://admin.invalid');
+  // Before routing, so that without the token nothing is learned, not even which paths exist.
+  if (requiresBearer(url.pathname) && !bearerMatches(request.headers.authorization, options.token)) return unauthorized();
   const match = findRoute(routes, request.method ?? 'GET', url.pathname);
   if (match.kind === 'none') return errorResponse(404, `no route for ${url.pathname}`);
   if (match.kind === 'method') {
     return json(405, { error: `method ${request.method} not allowed on ${url.pathname}` }, { allow: match.allow.join(', ') });
   }
   const { route, params } = match;
-  if (route.auth === true && !bearerMatches(request.headers.authorization, options.token)) {
-    return json(401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
-  }
+  if (route.auth === true && !bearerMatches(request.headers.authorization, options.token)) return unauthorized();
   let body: unknown;
   if (route.body === 'json') {
     let raw: Buffer;

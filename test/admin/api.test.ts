@@ -13,13 +13,13 @@ import { connectAgents, TestAgent } from '../helpers/test-agent';
 
 t.test('GET /api/settings answers the defaults', async (t) => {
   const server = await startTestServer(t);
-  const answer = await api(server, 'GET', '/api/settings', { token: null });
+  const answer = await api(server, 'GET', '/api/settings');
   t.equal(answer.status, 200);
   t.same(answer.body, { host: '127.0.0.1:8250', 'indirect.agent.lb.algorithm': 'static', 'indirect.agent.lb.check.interval': 0 });
   t.equal(answer.headers.get('content-type'), 'application/json; charset=utf-8');
 });
 
-t.test('mutating calls need the bearer token', async (t) => {
+t.test('every /api call needs the bearer token', async (t) => {
   const server = await startTestServer(t);
   for (const token of [null, 'wrong', '']) {
     const answer = await api(server, 'PUT', '/api/settings', { body: { host: 'M1' }, token });
@@ -28,7 +28,8 @@ t.test('mutating calls need the bearer token', async (t) => {
     t.equal(answer.headers.get('www-authenticate'), 'Bearer');
   }
   t.equal((await api(server, 'DELETE', '/api/hosts/1', { token: null })).status, 401);
-  t.equal((await api(server, 'GET', '/api/settings')).status, 200, 'reads need no token');
+  t.equal((await api(server, 'GET', '/api/settings', { token: null })).status, 401, 'reads need the token too');
+  t.equal((await api(server, 'GET', '/api/settings')).status, 200, 'reads with the token');
   const basic = await fetch(`${server.adminUrl}/api/settings`, { method: 'PUT', headers: { authorization: 'Basic dGVzdA==' }, body: '{}' });
   t.equal(basic.status, 401, 'only Bearer');
 });

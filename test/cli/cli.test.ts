@@ -159,14 +159,14 @@ t.test('start failures exit 1 with the reason', async (t) => {
   const clash = await runCliProcess(['server', '--listen', `127.0.0.1:${server.agentPort}`, '--admin', '127.0.0.1:0', '--data-dir', t.testdir()]);
   t.equal(clash.code, 1);
   t.match(clash.stderr, new RegExp(`^agentlb server: cannot listen for agent connections on 127\\.0\\.0\\.1:${server.agentPort}: listen EADDRINUSE`));
-  const unreachable = await runCliProcess(['settings', 'get', '--admin', '127.0.0.1:1']);
+  const unreachable = await runCliProcess(['settings', 'get', '--admin', '127.0.0.1:1', '--token', 'any']);
   t.same([unreachable.code, unreachable.stderr], [1, 'agentlb settings: cannot reach the admin API at http://127.0.0.1:1: ECONNREFUSED\n']);
   // A port that accepts and never answers: the client gives up after --timeout.
   const sockets: Socket[] = [];
   const silent = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const silentPort = (silent.address() as AddressInfo).port;
-  const timedOut = await runInProcess(['hosts', '--admin', `127.0.0.1:${silentPort}`, '--timeout', '0.05']);
+  const timedOut = await runInProcess(['hosts', '--admin', `127.0.0.1:${silentPort}`, '--timeout', '0.05', '--token', 'any']);
   t.same(timedOut, { code: 1, out: '', err: `agentlb hosts: cannot reach the admin API at http://127.0.0.1:${silentPort}: no answer within 50 ms\n` });
   for (const socket of sockets) socket.destroy();
   silent.close();

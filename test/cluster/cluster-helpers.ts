@@ -50,7 +50,7 @@ export async function storeBecomes(server: { adminUrl: string }, state: 'availab
  */
 export async function knowsHosts(server: { adminUrl: string }, guids: readonly string[], deadlineMs = 10_000): Promise<boolean> {
   return pollUntil(async () => {
-    const hosts = (await api(server, 'GET', '/api/hosts', { token: null })).body as { guid: string }[];
+    const hosts = (await api(server, 'GET', '/api/hosts')).body as { guid: string }[];
     return guids.every((guid) => hosts.some((host) => host.guid === guid));
   }, deadlineMs);
 }

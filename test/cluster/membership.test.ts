@@ -16,7 +16,7 @@ import { gauge, health, knowsHosts, startMember, storeBecomes } from './cluster-
 const RR: Settings = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
 
 async function servers(server: { adminUrl: string }): Promise<ServerRecord[]> {
-  return (await api(server, 'GET', '/api/servers', { token: null })).body as ServerRecord[];
+  return (await api(server, 'GET', '/api/servers')).body as ServerRecord[];
 }
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
