@@ -19,7 +19,7 @@ export const CLIENT_FLAGS = {
 
 export const CLIENT_OPTIONS_HELP = `Connection options:
   --admin HOST:PORT   the server's admin API (default ${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT})
-  --token TOKEN       bearer token for changes (default: env AGENTLB_ADMIN_TOKEN, else the
+  --token TOKEN       bearer token for the API (default: env AGENTLB_ADMIN_TOKEN, else the
                       admin.token file in --data-dir)
   --data-dir DIR      the server's data directory, to read admin.token (default ${DEFAULT_DATA_DIR})
   --timeout SECONDS   give up on the API after this long (default 10)
@@ -72,7 +72,8 @@ export class AdminClient {
   /** Sends one request; resolves to the parsed JSON of a 2xx answer, rejects AdminClientError. */
   async request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
-    if (method !== 'GET') headers['authorization'] = `Bearer ${await this.findToken()}`;
+    // Every /api call needs the token, reads included (the inventory is sensitive too).
+    headers['authorization'] = `Bearer ${await this.findToken()}`;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['content-type'] = 'application/json';
     const { status, text } = await this.send(method, path, headers, payload);
