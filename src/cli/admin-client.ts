@@ -70,7 +70,7 @@ export class AdminClient {
   }
 
   /** Sends one request; resolves to the parsed JSON of a 2xx answer, rejects AdminClientError. */
-  async request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  async request(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
     // Every /api call needs the token, reads included (the inventory is sensitive too).
     headers['authorization'] = `Bearer ${await this.findToken()}`;

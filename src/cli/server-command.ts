@@ -6,6 +6,7 @@ import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
 import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
+import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain-controller';
 import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst-pool';
 import { checkStoreUrl, createClusterStore } from '../server/cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
@@ -67,6 +68,8 @@ Options:
                               (default ${P.mode})
   --pool-threshold N          smallest burst (agents) given to the pool in auto mode
                               (default ${P.threshold})
+  --drain-rate K              agents a draining server hands over per second when the drain
+                              names no rate (default ${DEFAULT_DRAIN_RATE})
   --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
   -h, --help                  print this help and exit
 
@@ -92,6 +95,7 @@ const FLAGS = {
   'close-grace': { type: 'string' },
   pool: { type: 'string' },
   'pool-threshold': { type: 'string' },
+  'drain-rate': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -144,6 +148,7 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
     maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
     closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
+    drainRate: optional(values['drain-rate'], (v) => parseInteger('--drain-rate', v, 1, MAX_DRAIN_RATE)),
     pool: {
       ...P,
       mode: optional(values.pool, parsePoolMode) ?? P.mode,

@@ -6,14 +6,20 @@ import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
 import { formatTable } from './hosts-command';
 import { reportClientError } from './report';
+import { DRAIN_HELP, DRAIN_USAGE, isDrainAction, runDrainAction } from './servers-drain';
 
 export const SERVERS_USAGE = `Usage: agentlb servers [options]
+${DRAIN_USAGE}
 
 Lists the management servers of the fleet. Each server records itself in the server
 registry (cluster mode: in PostgreSQL) when it starts and then every heartbeat interval; a
 server whose last heartbeat is older than three intervals is listed as down. With the
 embedded store the list holds the one server asked.
 
+${DRAIN_HELP}
+
+Options:
+  --rate K            servers drain: agents handed over per second
 ${CLIENT_OPTIONS_HELP}
 Columns: ADDRESS (the address agents use for it), STATE (up or down), AGENTS (connected at
 its last heartbeat), STARTED and HEARTBEAT (ISO-8601 times, the registry's clock).
@@ -30,12 +36,18 @@ export function formatServers(servers: readonly ServerRecord[]): string {
 }
 
 async function runServers(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, CLIENT_FLAGS, true);
+  const { values, positionals } = parseFlags(argv, { ...CLIENT_FLAGS, rate: { type: 'string' } }, true);
   if (values.help === true) {
     io.out(SERVERS_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const [action, ...rest] = positionals;
+  if (action !== undefined) {
+    if (!isDrainAction(action)) throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain or drains, or none to list)`);
+    const drainClient = AdminClient.fromFlags(values, io);
+    return reportClientError(io, 'agentlb servers', () => runDrainAction(action, rest, values, drainClient, io));
+  }
+  if (values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
   const client = AdminClient.fromFlags(values, io);
   return reportClientError(io, 'agentlb servers', async () => {
     const servers = (await client.request('GET', '/api/servers')) as ServerRecord[];

@@ -3,9 +3,15 @@
  */
 import { SETTING_CHECK_INTERVAL } from '../store/types';
 import { SETTING_KEYS } from '../store/settings-validate';
+import { ALGORITHMS } from '../lb/index';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
+
+/** `a, b or c`: the registry's names, so a new algorithm shows up here by itself. */
+function orList(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
+}
 
 export const SETTINGS_USAGE = `Usage: agentlb settings get [options]
        agentlb settings set KEY=VALUE [KEY=VALUE ...] [options]
@@ -16,7 +22,7 @@ pushed live to every connected agent whose list, algorithm or interval it change
 
 Keys:
   host                               comma-separated server addresses (addr, addr:port, [v6]:port)
-  indirect.agent.lb.algorithm        static, roundrobin or shuffle
+  indirect.agent.lb.algorithm        ${orList([...ALGORITHMS.keys()])}
   indirect.agent.lb.check.interval   seconds between an agent's preferred-host checks; 0 = off
 
 ${CLIENT_OPTIONS_HELP}

@@ -39,7 +39,7 @@ t.test('help', async (t) => {
 t.test('server --help lists exactly the flags the parser accepts', async (t) => {
   const listed = [...SERVER_USAGE.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]!).sort();
   t.same(listed, [
-    'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'data-dir', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
+    'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
     'log-level', 'max-connections', 'max-frame', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'store',
   ]);
   // With --help the command parses every flag, then prints help and returns.

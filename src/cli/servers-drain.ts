@@ -1,0 +1,85 @@
+/**
+ * `agentlb servers drain [ADDRESS] [--rate K]`, `agentlb servers undrain [ADDRESS]` and
+ * `agentlb servers drains`: graceful drain through the admin API (src/admin/drain-routes.ts).
+ */
+import type { DrainOutcome, DrainStatus, UndrainOutcome } from '../server/drain-controller';
+import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain-controller';
+import type { AdminClient } from './admin-client';
+import { EXIT_OK, parseInteger, UsageError, type CliIo } from './args';
+import { formatTable } from './hosts-command';
+
+export const DRAIN_ACTIONS = ['drain', 'undrain', 'drains'] as const;
+export type DrainAction = (typeof DRAIN_ACTIONS)[number];
+
+export const DRAIN_USAGE = `       agentlb servers drain [ADDRESS] [--rate K] [options]
+       agentlb servers undrain [ADDRESS] [options]
+       agentlb servers drains [options]`;
+
+export const DRAIN_HELP = `drain: the server named ADDRESS (exactly as written in the host setting; default: the
+server asked) stops admitting agents (they get \`error draining\` and try their next server)
+and tells its connected agents to move on, at most K per second (default: its --drain-rate,
+${DEFAULT_DRAIN_RATE}). Every list sent from then on puts it last, so each agent moves to its next entry.
+undrain ends it: lists put it back, and agents return through their preferred-host checks.
+drains lists the drains the server asked knows (cluster mode: the whole fleet's).`;
+
+export function isDrainAction(action: string): action is DrainAction {
+  return (DRAIN_ACTIONS as readonly string[]).includes(action);
+}
+
+function scopeNote(scope: DrainOutcome['scope']): string {
+  return scope === 'cluster'
+    ? 'every server of the cluster sends it last'
+    : 'this server sends it last (embedded mode: drain it on each server that sends lists)';
+}
+
+function describeDrain(outcome: DrainOutcome): string {
+  const who = outcome.self ? `${outcome.address} (the server asked)` : outcome.address;
+  return `draining ${who} at ${outcome.rate} agents/s since ${outcome.since}; ${scopeNote(outcome.scope)}\n`;
+}
+
+function describeUndrain(outcome: UndrainOutcome): string {
+  return outcome.wasDraining ? `${outcome.address} is no longer draining\n` : `${outcome.address} was not draining\n`;
+}
+
+export function formatDrains(status: DrainStatus): string {
+  const lines: string[] = [];
+  if (status.draining.length === 0) lines.push('no server is draining\n');
+  else {
+    const rows = [['ADDRESS', 'RATE', 'SINCE', 'SELF']];
+    for (const drain of status.draining) rows.push([drain.address, `${drain.rate}/s`, drain.since, drain.self ? 'yes' : '-']);
+    lines.push(formatTable(rows));
+  }
+  const self = status.self ?? 'unknown address (start it with --advertise)';
+  const { handover } = status;
+  lines.push(
+    handover.active
+      ? `this server (${self}): draining at ${handover.rate}/s, ${handover.handedOver} agents handed over, ${handover.agents} still connected\n`
+      : `this server (${self}): not draining, ${handover.agents} agents connected\n`,
+  );
+  lines.push(`drains known to ${status.scope === 'cluster' ? 'every server of the cluster' : 'this server only (embedded mode)'}\n`);
+  return lines.join('');
+}
+
+/** Runs one drain action; usage errors throw UsageError, API failures AdminClientError. */
+export async function runDrainAction(
+  action: DrainAction,
+  args: readonly string[],
+  flags: { rate?: string; json?: boolean },
+  client: AdminClient,
+  io: CliIo,
+): Promise<number> {
+  if (action !== 'drain' && flags.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
+  const most = action === 'drains' ? 0 : 1;
+  if (args.length > most) throw new UsageError(`servers ${action} takes ${most === 0 ? 'no argument' : 'at most one ADDRESS'}, got ${JSON.stringify(args[most])}`);
+  const rate = flags.rate === undefined ? undefined : parseInteger('--rate', flags.rate, 1, MAX_DRAIN_RATE);
+  const body = { ...(args[0] === undefined ? {} : { address: args[0] }), ...(rate === undefined ? {} : { rate }) };
+  const answer =
+    action === 'drains'
+      ? await client.request('GET', '/api/servers/drain')
+      : await client.request('POST', `/api/servers/${action}`, body);
+  if (flags.json === true) io.out(`${JSON.stringify(answer, null, 2)}\n`);
+  else if (action === 'drain') io.out(describeDrain(answer as DrainOutcome));
+  else if (action === 'undrain') io.out(describeUndrain(answer as UndrainOutcome));
+  else io.out(formatDrains(answer as DrainStatus));
+  return EXIT_OK;
+}
