@@ -1,0 +1,100 @@
+/**
+ * `agentlb ca init DIR` and `agentlb ca issue DIR --name NAME [--server|--agent] [--san ...]`:
+ * mutual TLS for the agent channel in two commands.
+ */
+import { CaError, checkName, DEFAULT_CA_DAYS, DEFAULT_CERT_DAYS, initCa, issueCertificate, type IssuedFiles } from '../security/ca';
+import { parseSan, SanError, type SubjectAltName } from '../security/san';
+import { EXIT_FAILURE, EXIT_OK, nonEmpty, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
+
+export const CA_USAGE = `Usage: agentlb ca init DIR [--days N]
+       agentlb ca issue DIR --name NAME [--server | --agent] [--san SAN ...] [--days N]
+
+A small certificate authority for the agent channel, kept in DIR.
+
+  init    creates DIR (mode 0700) with ca.crt and ca.key (mode 0600); refuses if DIR
+          already holds a CA
+  issue   writes DIR/NAME.crt and DIR/NAME.key (mode 0600), signed by the CA in DIR;
+          refuses if they exist
+
+Options:
+  --name NAME     the certificate's subject CN and file name. For an agent, its guid: with
+                  \`agentlb server --require-client-cert\` an agent may only use the guid its
+                  certificate names (CN or a DNS/URI SAN).
+  --server        a server certificate (serverAuth); NAME is also put in a SAN, as a DNS name
+                  or an IP address. Name every address agents use to reach it with --san.
+  --agent         an agent (client) certificate (clientAuth); the default
+  --san SAN       a subject alternative name: DNS:name, IP:addr, URI:uri, or a bare name or
+                  address; repeat for more
+  --days N        validity in days (default ${DEFAULT_CERT_DAYS} for issue, ${DEFAULT_CA_DAYS} for init)
+  -h, --help      print this help and exit
+
+Example:
+  agentlb ca init /etc/agentlb/ca
+  agentlb ca issue /etc/agentlb/ca --server --name mgmt1.example.com --san 10.0.0.5
+  agentlb ca issue /etc/agentlb/ca --name "$(awk -F= '$1=="guid"{print $2}' agent.properties)"
+
+Exit status: 0 on success, 1 when files exist or the CA cannot be read, 2 for a bad command line.
+`;
+
+const FLAGS = {
+  name: { type: 'string' },
+  server: { type: 'boolean' },
+  agent: { type: 'boolean' },
+  san: { type: 'string', multiple: true },
+  days: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function report(io: CliIo, what: string, files: IssuedFiles): number {
+  io.out(`${what}\n  certificate: ${files.certFile}\n  key:         ${files.keyFile} (mode 0600)\n`);
+  return EXIT_OK;
+}
+
+function parseSans(values: readonly string[] | undefined): SubjectAltName[] {
+  return (values ?? []).map((text) => {
+    const san = parseSan(text);
+    if (san instanceof SanError) throw new UsageError(`--san: ${san.message}`);
+    return san;
+  });
+}
+
+async function runCa(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, FLAGS, true);
+  if (values.help === true) {
+    io.out(CA_USAGE);
+    return EXIT_OK;
+  }
+  const [action, dirArg, ...extra] = positionals;
+  if (action !== 'init' && action !== 'issue') {
+    throw new UsageError(action === undefined ? 'missing action: init or issue' : `unknown action ${JSON.stringify(action)} (expected init or issue)`);
+  }
+  if (dirArg === undefined) throw new UsageError(`ca ${action} needs the CA directory`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  const dir = nonEmpty('DIR', dirArg);
+  const days = values.days === undefined ? undefined : parseInteger('--days', values.days, 1, 36_500);
+  try {
+    if (action === 'init') {
+      for (const flag of ['name', 'server', 'agent', 'san'] as const) {
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} is for ca issue, not ca init`);
+      }
+      return report(io, `CA created in ${dir}`, await initCa(dir, days === undefined ? {} : { days }));
+    }
+    if (values.name === undefined) throw new UsageError('ca issue needs --name NAME');
+    const name = checkName(values.name);
+    if (name instanceof CaError) throw new UsageError(`--name: ${name.message}`);
+    if (values.server === true && values.agent === true) throw new UsageError('--server and --agent exclude each other');
+    const role = values.server === true ? 'server' : 'agent';
+    const files = await issueCertificate(dir, { name, role, sans: parseSans(values.san), ...(days === undefined ? {} : { days }) });
+    return report(io, `${role} certificate for ${name} issued by the CA in ${dir}`, files);
+  } catch (error) {
+    if (!(error instanceof CaError)) throw error;
+    io.err(`agentlb ca: ${error.message}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+export const caCommand: Command = {
+  name: 'ca',
+  summary: 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)',
+  run: (argv, io) => withUsage(io, 'agentlb ca', () => runCa(argv, io)),
+};
