@@ -5,13 +5,14 @@
  */
 import { agentCommand } from '../../agent/command';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo, type Command } from './args';
+import { caCommand } from './ca-command';
 import { hostsCommand } from './hosts-command';
 import { planCommand } from './plan-command';
 import { serverCommand } from './server-command';
 import { serversCommand } from './servers-command';
 import { settingsCommand } from './settings-command';
 
-export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand, serversCommand, planCommand, agentCommand];
+export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand, serversCommand, planCommand, caCommand, agentCommand];
 
 export function mainUsage(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((command) => command.name.length));

@@ -6,6 +6,8 @@ import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
 import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
+import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from '../security/server-flags';
+import { loadServerTls } from '../security/tls-files';
 import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain-controller';
 import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst-pool';
 import { checkStoreUrl, createClusterStore } from '../server/cluster-store';
@@ -47,7 +49,7 @@ Options:
                               silent for 3 intervals = listed down (default ${DEFAULT_SERVER_HEARTBEAT_MS / 1000})
   --advertise ADDR            the name sent to agents in welcome.server (default: the local
                               address the agent connected to, with the listen port)
-  --admin-token TOKEN         bearer token for mutating admin calls (default: env
+  --admin-token TOKEN         bearer token for every /api call (default: env
                               AGENTLB_ADMIN_TOKEN, else DIR/admin.token, generated with mode
                               0600 on first start)
   --agent-token TOKEN         require agents to send this hello.token (default: env
@@ -56,7 +58,8 @@ Options:
   --ping-interval SECONDS     ping every interval; an agent silent for --max-missed-pings
                               intervals is dropped (default ${D.pingIntervalMs / 1000})
   --max-missed-pings N        intervals of silence before an agent is dropped (default ${D.maxMissedPings})
-  --max-connections N         agents beyond N get \`error server_busy\` (default ${D.maxConnections} = no limit)
+  --max-connections N         agents beyond N get \`error server_busy\` (default: the open-file
+                              limit minus 256, here ${D.maxConnections}; 0 = no limit)
   --max-frame BYTES           largest frame accepted from an agent, 64..${DEFAULT_MAX_FRAME} (default ${D.maxFrame})
   --max-write-buffer BYTES    output queued for an agent that stops reading before it is
                               dropped (default ${D.maxWriteBufferBytes})
@@ -70,14 +73,16 @@ Options:
                               (default ${P.threshold})
   --drain-rate K              agents a draining server hands over per second when the drain
                               names no rate (default ${DEFAULT_DRAIN_RATE})
-  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
+${SECURITY_USAGE}  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
   -h, --help                  print this help and exit
 
 SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when the server
-cannot start (port in use, unusable data dir or stored settings), 2 for a bad command line.
+cannot start (port in use, unusable data dir, stored settings or TLS files), 2 for a bad
+command line.
 `;
 
 const FLAGS = {
+  ...SECURITY_FLAGS,
   listen: { type: 'string' },
   admin: { type: 'string' },
   'data-dir': { type: 'string' },
@@ -132,7 +137,9 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
   const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
   const adminToken = values['admin-token'] ?? io.env['AGENTLB_ADMIN_TOKEN'];
   const agentToken = values['agent-token'] ?? io.env['AGENTLB_AGENT_TOKEN'];
+  const { tlsFiles, ...limits } = parseSecurityFlags(values);
   const options = {
+    ...limits,
     host: listen?.host,
     port: listen?.port,
     adminHost: admin?.host,
@@ -164,7 +171,8 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     // The one metrics registry of this process, made here and passed in (no global registry).
     const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_SERVER_HEARTBEAT_MS;
     const store = storeUrl === undefined ? undefined : createClusterStore(storeUrl, { logger, heartbeatIntervalMs });
-    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store });
+    const tls = tlsFiles && (await loadServerTls(tlsFiles));
+    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, tls });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
     logger.fatal({ event: 'start_failed', code: (error as { code?: string }).code, err: error }, message);
