@@ -9,7 +9,7 @@ import { runCli } from '../../src/cli/main';
 import type { ServerRecord, Settings } from '../../src/store/types';
 import { startPostgres } from '../helpers/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
-import { api, startTestServer } from '../helpers/server';
+import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 import { gauge, health, knowsHosts, startMember, storeBecomes } from './cluster-helpers';
 
@@ -45,13 +45,13 @@ t.test('cluster members', async (t) => {
     ]);
     t.equal(listed.length, 2);
 
-    const table = await cli(['servers', '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
+    const table = await cli(['servers', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.equal(table.code, 0);
     const lines = table.out.trimEnd().split('\n');
     t.match(lines[0], /^ADDRESS\s+STATE\s+AGENTS\s+STARTED\s+HEARTBEAT$/);
     t.match(lines[1], /^m1\.example:8250\s+up\s+1\s+\d{4}-\d\d-\d\dT\S+Z\s+\d{4}-\d\d-\d\dT\S+Z$/);
     t.match(lines[2], /^m2\.example:8250\s+up\s+0\s+/);
-    const json = await cli(['servers', '--json', '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
+    const json = await cli(['servers', '--json', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.match(JSON.parse(json.out), [{ address: 'm1.example:8250' }, { address: 'm2.example:8250' }]);
 
     await agent.close();
