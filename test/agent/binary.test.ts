@@ -54,13 +54,16 @@ t.test('--help runs with no node on PATH', async (t) => {
   t.equal(out, AGENT_USAGE);
 });
 
-t.test('completes a handshake with a real server, saves its new guid, exits 0 on SIGTERM', async (t) => {
+t.test('completes a handshake with a real server, saves its new guid and list, exits 0 on SIGTERM', async (t) => {
   const server = await startTestServer(t);
   const cwd = await tempDir(t, 'agent-bin-');
   const path = join(cwd, 'agent.properties');
   await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\n`);
 
   const handshake = nextEvent(server.events, 'handshake');
+  // The server's `host` setting is its default (127.0.0.1:8250), so the agent is sent that
+  // list after its welcome: the test waits for the ack, after which the file is settled.
+  const acked = nextEvent(server.events, 'acked');
   const child = spawn(BINARY, ['--properties', path], { cwd, env: NO_NODE, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -86,8 +89,9 @@ t.test('completes a handshake with a real server, saves its new guid, exits 0 on
   t.equal(line.server, `127.0.0.1:${server.agentPort}`);
   t.equal(line.hostId, shook.hostId);
 
+  await Promise.race([acked, early]);
   const saved = await readFile(path, 'latin1');
-  t.equal(saved, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\nguid=${shook.guid}\n`, 'the generated guid was saved');
+  t.equal(saved, `# installed by a test\nhost=127.0.0.1:8250@static\nguid=${shook.guid}\n`, 'the generated guid and the server\'s list were saved, the comment kept');
 
   child.kill('SIGTERM');
   const [code, signal] = await exited;
