@@ -6,6 +6,9 @@ import t from 'tap';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import pino from 'pino';
+import { serversRoutes } from '../../src/admin/servers-routes';
+import { runCli } from '../../src/cli/main';
+import { SERVERS_USAGE } from '../../src/cli/servers-command';
 import { registryAddress } from '../../src/server/cluster';
 import { storeHealth } from '../../src/server/cluster-health';
 import { HeartbeatLoop } from '../../src/server/cluster-heartbeat';
@@ -33,6 +36,37 @@ t.test('--store values: PostgreSQL URLs only, and the message never echoes the v
   t.equal(redactStoreUrl('postgres://agentlb:s3cret@db:5432/agentlb'), 'postgres://agentlb:***@db:5432/agentlb');
   t.equal(redactStoreUrl('postgres://db/agentlb'), 'postgres://db/agentlb');
   t.equal(redactStoreUrl('::'), '(unparsable)');
+});
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env });
+  return { code, out, err };
+}
+
+t.test('agentlb server refuses a bad --store or AGENTLB_STORE before starting', async (t) => {
+  t.same(await cli(['server', '--store', 'mysql://u:secret@db/x']), {
+    code: 2,
+    out: '',
+    err: 'agentlb server: --store must be a postgres:// or postgresql:// URL, got a mysql:// URL\nRun `agentlb server --help` for usage.\n',
+  });
+  t.same(await cli(['server'], { AGENTLB_STORE: 'db:5432' }), {
+    code: 2,
+    out: '',
+    err: 'agentlb server: AGENTLB_STORE must be a postgres:// or postgresql:// URL, got a db:// URL\nRun `agentlb server --help` for usage.\n',
+  });
+  t.match((await cli(['server', '--heartbeat-interval', '0'])).err, /^agentlb server: --heartbeat-interval must be a number of seconds from 0\.001/);
+  t.same(await cli(['servers', '--help']), { code: 0, out: SERVERS_USAGE, err: '' });
+});
+
+t.test('GET /api/servers: 503 while the registry is unreachable; other failures are not hidden', async (t) => {
+  const failing = (error: Error): ServerRegistry => ({ heartbeat: () => Promise.resolve(), listServers: () => Promise.reject(error) });
+  const request = { method: 'GET' as const, url: new URL('http://admin.invalid/api/servers'), params: {}, body: undefined };
+  const [unavailable] = serversRoutes(failing(new StoreUnavailableError('PostgreSQL unavailable: refused')));
+  t.same(await unavailable!.handle(request), { status: 503, body: { error: 'PostgreSQL unavailable: refused' } });
+  const [broken] = serversRoutes(failing(new TypeError('bug')));
+  await t.rejects(Promise.resolve(broken!.handle(request)), { message: 'bug' }, 'left to the admin server, which answers 500');
 });
 
 t.test('the registry address: --advertise, else the listen address, a wildcard named by the host name', async (t) => {
