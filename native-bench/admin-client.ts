@@ -33,7 +33,7 @@ export async function putSettings(admin: AdminTarget, patch: Partial<Settings>):
 
 /** GET /metrics, or undefined when the server has no metrics endpoint. */
 export async function getMetrics(admin: AdminTarget): Promise<string | undefined> {
-  const res = await fetch(url(admin, '/metrics'));
+  const res = await fetch(url(admin, '/metrics'), { headers: { authorization: `Bearer ${admin.token}` } });
   const body = await res.text();
   return res.status === 200 ? body : undefined;
 }

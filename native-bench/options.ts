@@ -132,7 +132,8 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   if (client !== undefined && client !== 'native' && client !== 'node') {
     throw new BenchUsageError(`--client must be native or node, got "${client}"`);
   }
-  const pools = (values.pool ?? 'default').split(',').map((p) => p.trim());
+  // A full run measures the pool both ways (issue 5); one scenario runs the server's default.
+  const pools = (values.pool ?? (scenario === undefined ? 'off,on' : 'default')).split(',').map((p) => p.trim());
   for (const p of pools) {
     if (!['on', 'off', 'auto', 'default'].includes(p)) throw new BenchUsageError(`--pool must be on, off or auto, got "${p}"`);
   }

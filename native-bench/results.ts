@@ -2,6 +2,7 @@
  * The shape of a bench run's results: what `--json FILE` writes, what the tables and
  * BENCHMARKS.md are rendered from, and what the smoke test asserts on.
  */
+import type { PoolHandoff } from './pool-handoff';
 import type { LatencySummary } from './swarm/latency';
 
 export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http';
@@ -104,6 +105,8 @@ export interface PropagateResult {
   scenario: 'propagate';
   agents: number;
   runs: PropagateRun[];
+  /** The pool's hand-off cost next to planning in place (native-bench/pool-handoff.ts). */
+  handoff: PoolHandoff;
   verdicts: Verdict[];
 }
 

@@ -85,6 +85,11 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
           rows: result.runs.map((r) => [r.client, r.pool, fmtInt(r.hostsReceived), fmtInt(r.acked), String(r.errors), fmtMs(r.putMs), fmtMs(r.allAckedMs), fmtMs(r.loopDelayP99Ms)]),
         },
         { title: 'propagate latency (PUT -> hosts frame at the agent)', head: LATENCY_HEAD, rows: result.runs.map((r) => latencyRow(`${r.client}, pool ${r.pool}`, r.latencyMs)) },
+        {
+          title: `burst pool hand-off, batches of ${result.handoff.batch} agents (event-loop time per agent)`,
+          head: ['Batch', 'Planned in place', 'Handed to the pool (event loop)', 'Handed to the pool (wall)'],
+          rows: result.handoff.rows.map((r) => [r.work, `${r.inlineUs} µs`, `${r.pooledMainThreadUs} µs`, `${r.pooledWallUs} µs`]),
+        },
       ];
     case 'idle':
       return [

@@ -16,7 +16,13 @@ export async function runAdminHttp(ctx: ScenarioContext): Promise<AdminHttpResul
   try {
     for (const path of ADMIN_PATHS) {
       ctx.log(`admin-http: autocannon GET ${path}, ${CONNECTIONS} connections, ${ctx.opts.httpDurationS} s`);
-      const result = await autocannon({ url: `http://127.0.0.1:${server.adminPort}${path}`, connections: CONNECTIONS, duration: ctx.opts.httpDurationS });
+      const result = await autocannon({
+        url: `http://127.0.0.1:${server.adminPort}${path}`,
+        connections: CONNECTIONS,
+        duration: ctx.opts.httpDurationS,
+        // Every /api call needs the token, reads included (a scraper would send it too).
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      });
       ctx.log(autocannon.printResult(result));
       runs.push({
         path,

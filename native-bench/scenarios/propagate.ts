@@ -6,6 +6,7 @@
  */
 import { putSettings, type AdminTarget } from '../admin-client';
 import { withFleet } from '../fleet';
+import { measurePoolHandoff } from '../pool-handoff';
 import type { ClientKind, PoolMode, PropagateResult, PropagateRun } from '../results';
 import { loopDelayP99Ms } from '../server-metrics';
 import { removeDataDir, spawnAgentlbServer } from '../servers';
@@ -86,5 +87,6 @@ export async function runPropagate(ctx: ScenarioContext): Promise<PropagateResul
       ),
     ];
   });
-  return { scenario: 'propagate', agents: opts.agents.propagate, runs, verdicts };
+  ctx.log('propagate: measuring the pool hand-off next to planning in place');
+  return { scenario: 'propagate', agents: opts.agents.propagate, runs, handoff: await measurePoolHandoff(), verdicts };
 }

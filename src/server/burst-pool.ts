@@ -33,7 +33,14 @@ function workerFile(): string {
   return existsSync(js) ? js : path.join(__dirname, 'burst-worker.ts');
 }
 
-export const DEFAULT_POOL_OPTIONS: Readonly<PoolOptions> = Object.freeze({ mode: 'auto', threshold: 4_096, batchSize: 512 });
+/**
+ * Off by default: measured on the 2-core reference machine (BENCHMARKS.md), handing a batch
+ * to a thread costs the event loop more per agent (~0.6-0.8 µs: the structured clone) than
+ * planning it in place (~0.5-0.8 µs), and a fan-out's real cost is the socket writes, which
+ * only the main thread can do. `--pool on|auto` stays for machines with idle cores and for
+ * algorithms whose per-agent planning is heavier.
+ */
+export const DEFAULT_POOL_OPTIONS: Readonly<PoolOptions> = Object.freeze({ mode: 'off', threshold: 4_096, batchSize: 512 });
 
 export class BurstPool {
   private piscina: Piscina | undefined;

@@ -15,6 +15,7 @@ t.test('no scenario: every scenario at the issue sizes, and the run writes BENCH
   t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 });
   t.equal(opts.concurrency, 200);
   t.equal(opts.progress, false, 'no bar without a terminal');
+  t.same(opts.pools, ['off', 'on'], 'the pool is measured both ways');
 });
 
 t.test('one scenario with every flag', async (t) => {

@@ -37,6 +37,7 @@ const results: ScenarioResult[] = [
     scenario: 'propagate',
     agents: 10,
     runs: [{ client: 'node', pool: 'off', agents: 10, hostsReceived: 10, acked: 10, errors: 0, putMs: 3, allAckedMs: 20, latencyMs: lat }],
+    handoff: { batch: 512, rows: [{ work: 'fan-out', inlineUs: 0.5, pooledMainThreadUs: 0.6, pooledWallUs: 1.5 }] },
     verdicts: [],
   },
   {
@@ -63,6 +64,7 @@ t.test('every scenario renders its figures', async (t) => {
   t.same(hs[0]!.rows[1], ['agentlb', 'native', 'known', '800 /s', '800', '1 (timeout 1)', '120 µs', '0.8 ×']);
   t.same(tablesFor(results[1]!)[0]!.rows[0], ['agentlb', 'native', 'on', '10/10', '0', '5 ms', '300 ms', '12 ms', '400 ms', '11 ms']);
   t.same(tablesFor(results[2]!)[0]!.rows[0], ['node', 'off', '10', '10', '0', '3 ms', '20 ms', 'n/a']);
+  t.same(tablesFor(results[2]!)[2]!.rows[0], ['fan-out', '0.5 µs', '0.6 µs', '1.5 µs']);
   t.same(tablesFor(results[3]!)[0]!.rows[0], ['raw', 'native', '10', '40.0 MB', '40.0 MB', '3.71 KB', 'n/a']);
   t.same(tablesFor(results[4]!)[0]!.rows[0], ['/api/settings', '9,000', '1 ms', '1 ms', '2 ms', '9 ms', '0', '0']);
   const text = renderTerminal(tablesFor(results[0]!), false);
