@@ -8,7 +8,6 @@ import { validateSettings } from '../store/settings-validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
 import type { ServerEvents } from './events';
-import { fanOut } from './fanout';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { FleetSettingsError, type Fleet } from './fleet';
 
@@ -89,10 +88,12 @@ export class FleetController {
    * Puts `addresses` last in every list, for one reason (`source`: e.g. draining, down),
    * replacing what that source said before; re-sends the lists this changes.
    */
-  setAvoided(source: string, addresses: Iterable<string>): number {
+  async setAvoided(source: string, addresses: Iterable<string>): Promise<number> {
     if (!this.fleet.setAvoided(this.avoidSources.set(source, addresses))) return 0;
-    const agentsUpdated = fanOut(this.agents.all(), this.fleet, 'avoid');
-    this.events.emit('avoidChanged', { avoided: this.fleet.avoided.sorted(), agentsUpdated });
+    const avoided = this.fleet.avoided.sorted();
+    // A fleet of one slice is sent its lists before this returns (a drain relies on it).
+    const agentsUpdated = await this.fanout.run(this.agents.all(), 'avoid');
+    this.events.emit('avoidChanged', { avoided, agentsUpdated });
     return agentsUpdated;
   }
 

@@ -36,7 +36,7 @@ export interface HandoverAgent {
 
 export interface DrainDeps {
   board: DrainBoard;
-  avoid: { setAvoided(source: string, addresses: Iterable<string>): number };
+  avoid: { setAvoided(source: string, addresses: Iterable<string>): Promise<number> };
   /** The connected (handshake done) agents. */
   agents: { readonly size: number; all(): Iterable<HandoverAgent> };
   /** The agent listener: a draining server admits nobody. */
@@ -176,7 +176,9 @@ export class DrainController {
   private apply(): void {
     const drains = this.deps.board.current();
     // Lists first: an agent told to move on already holds the list that says where to.
-    this.deps.avoid.setAvoided(AVOID_SOURCE_DRAINING, drains.map((drain) => drain.address));
+    this.deps.avoid
+      .setAvoided(AVOID_SOURCE_DRAINING, drains.map((drain) => drain.address))
+      .catch((error: unknown) => this.deps.events.emit('listenerError', { event: 'avoidChanged', error }));
     const self = this.deps.selfAddress();
     const own = self === undefined ? undefined : drains.find((drain) => drain.address === self);
     if (own !== undefined) this.begin(own);

@@ -45,7 +45,8 @@ export class FanoutRunner {
   async run(agents: Iterable<FanoutAgent>, cause: HostsCause, zone?: string): Promise<number> {
     const all = [...agents];
     const { sliceSize, pool } = this.options;
-    const usePool = pool !== undefined && pool.engages(all.length) && plannableInBurst(this.fleet.algorithm.name);
+    // The pool plans from positions alone: while servers are avoided (a drain), plan here.
+    const usePool = pool !== undefined && pool.engages(all.length) && plannableInBurst(this.fleet.algorithm.name) && this.fleet.avoided.size === 0;
     const version = this.fleet.settingsVersion;
     const slices = this.slices(all, usePool ? pool.batchSize : sliceSize, zone);
     // With a pool every slice is submitted at once (the threads work ahead of the writes); a
