@@ -146,6 +146,10 @@ export class ChangeFeed {
         continue;
       }
       this.acceptSnapshot(snapshot);
+      this.log.info(
+        { event: 'store_resync', settingsVersion: snapshot.settingsVersion, hosts: snapshot.hosts.length },
+        'caught up with the database (notifications may have been missed)',
+      );
       this.emit({ kind: 'resync', snapshot });
       return;
     }

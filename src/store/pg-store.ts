@@ -330,7 +330,7 @@ export class PgStore implements Store, ServerRegistry {
     try {
       await client.connect();
       const { applied, schemaVersion } = await migrate(client);
-      if (applied.length > 0) this.log.info({ applied, schemaVersion }, 'PostgreSQL schema migrated');
+      if (applied.length > 0) this.log.info({ event: 'schema_migrated', applied, schemaVersion }, 'PostgreSQL schema migrated');
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -344,7 +344,7 @@ export class PgStore implements Store, ServerRegistry {
 
   private markDown(reason: string): void {
     if (this.lifecycle !== 'open') return;
-    if (this.availability.down(reason)) this.log.warn({ reason }, 'PostgreSQL unavailable; reconnecting in the background');
+    if (this.availability.down(reason)) this.log.warn({ event: 'store_unavailable', reason }, 'PostgreSQL unavailable; reconnecting in the background');
     this.recovery.start();
   }
 
@@ -352,7 +352,7 @@ export class PgStore implements Store, ServerRegistry {
     if (!this.listener.connected) await this.listener.connect();
     await this.db.query('SELECT 1');
     if (!this.listener.connected) throw new Error('LISTEN connection lost again during recovery');
-    if (this.availability.up()) this.log.info({}, 'PostgreSQL available again');
+    if (this.availability.up()) this.log.info({ event: 'store_available' }, 'PostgreSQL available again');
   }
 }
 
