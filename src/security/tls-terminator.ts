@@ -14,7 +14,7 @@ import type { ListenerTls } from './tls-files';
 export interface TlsTerminatorHandlers {
   /** The TLS handshake succeeded (the certificate may still be refused: refuseCertificate). */
   secure(socket: TLSSocket): void;
-  /** The TLS handshake failed or timed out; the socket is already being destroyed. */
+  /** The TLS handshake failed or timed out; the socket has been destroyed. */
   failed(error: Error & { code?: string }, socket: TLSSocket): void;
 }
 
@@ -30,7 +30,11 @@ export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: num
     },
     (socket) => handlers.secure(socket),
   );
-  server.on('tlsClientError', (error, socket) => handlers.failed(error, socket));
+  server.on('tlsClientError', (error, socket) => {
+    // node:tls leaves the socket open after some of these (a handshake timeout among them).
+    socket.destroy();
+    handlers.failed(error, socket);
+  });
   return server;
 }
 
