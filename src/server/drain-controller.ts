@@ -6,8 +6,10 @@
  *   and the lists that changes are pushed at once;
  * - the server whose own address is draining refuses new agents with `error draining` (they
  *   try their next entry), and tells its connected agents to move on, at most `rate` per
- *   second (drain-pacer.ts): each gets `error draining` and moves to its next entry, which
- *   the list pushed just before made its balanced second choice.
+ *   second (drain-pacer.ts): each is sent its list with this server last, then `error
+ *   draining`, and moves to its next entry (with `balanced`, its planned second choice).
+ *   Its own agents learn that it goes last only then, one by one: told all at once, their
+ *   preferred-host checks would move them faster than the rate.
  *
  * Ending the drain pushes the usual lists again; agents come back through their
  * preferred-host checks, at their own jittered pace.
@@ -16,7 +18,8 @@ import type { ErrorCode } from '../protocol/messages';
 import type { DrainRecord } from '../store/types';
 import type { DrainBoard, DrainScope } from './drain-board';
 import { HandoverPacer } from './drain-pacer';
-import type { DisconnectReason, ServerEvents } from './events';
+import type { DisconnectReason, HostsCause, ServerEvents } from './events';
+import type { AgentListState } from './fanout';
 
 /** Agents handed over per second when a drain names no rate (`--drain-rate`). */
 export const DEFAULT_DRAIN_RATE = 50;
@@ -31,6 +34,8 @@ export interface HandoverAgent {
   readonly hostId: number | undefined;
   readonly guid: string | undefined;
   readonly isOpen: boolean;
+  readonly listState: AgentListState | undefined;
+  sendHosts(hosts: readonly string[], cause: HostsCause): void;
   fail(code: ErrorCode, message: string, reason?: DisconnectReason): void;
 }
 
@@ -46,6 +51,8 @@ export interface DrainDeps {
   selfAddress(): string | undefined;
   /** The `host` setting's entries, as written. */
   hostEntries(): readonly string[];
+  /** The list to send an agent before it is handed over (`self` last), or undefined if it holds it. */
+  handoverList(state: AgentListState, self: string): readonly string[] | undefined;
   defaultRate: number;
   /** Monotonic milliseconds; default performance.now. */
   now?: () => number;
@@ -175,12 +182,13 @@ export class DrainController {
   /** Brings lists, admission and hand-over in line with the board. */
   private apply(): void {
     const drains = this.deps.board.current();
-    // Lists first: an agent told to move on already holds the list that says where to.
-    this.deps.avoid
-      .setAvoided(AVOID_SOURCE_DRAINING, drains.map((drain) => drain.address))
-      .catch((error: unknown) => this.deps.events.emit('listenerError', { event: 'avoidChanged', error }));
     const self = this.deps.selfAddress();
     const own = self === undefined ? undefined : drains.find((drain) => drain.address === self);
+    // This server's own agents are told it goes last at their hand-over, not now (above).
+    const avoided = drains.map((drain) => drain.address).filter((address) => address !== own?.address);
+    this.deps.avoid
+      .setAvoided(AVOID_SOURCE_DRAINING, avoided)
+      .catch((error: unknown) => this.deps.events.emit('listenerError', { event: 'avoidChanged', error }));
     if (own !== undefined) this.begin(own);
     else this.end();
   }
@@ -235,6 +243,10 @@ export class DrainController {
         more = true;
         break;
       }
+      // First the list that says where to go: this server last, so its next entry comes first.
+      const state = agent.listState;
+      const list = state === undefined ? undefined : this.deps.handoverList(state, drain.address);
+      if (list !== undefined) agent.sendHosts(list, 'avoid');
       agent.fail('draining', DRAINING_MESSAGE, 'draining');
       released++;
       this.deps.events.emit('handedOver', { connId: agent.connId, hostId: agent.hostId, guid: agent.guid ?? '', at: now });

@@ -10,17 +10,22 @@ import { planRoutes } from '../admin/plan-routes';
 import type { PlanFleet } from '../admin/plan-report';
 import { HostListError } from '../protocol/host-list';
 import { serverList } from '../store/settings-validate';
-import { SETTING_HOST } from '../store/types';
+import { SETTING_HOST, type Store } from '../store/types';
 import type { AgentRegistry } from './agent-registry';
 import type { FleetController } from './controller';
-import { LocalDrainBoard, type DrainBoard } from './drain-board';
+import { AvoidList } from './drain-avoid';
+import { LocalDrainBoard } from './drain-board';
+import { isDrainRegistry, StoreDrainBoard } from './drain-board-store';
 import { DrainController } from './drain-controller';
 import { selfAddress } from './drain-self';
 import type { ServerEvents } from './events';
+import type { AgentListState } from './fanout';
 import type { Fleet } from './fleet';
 import type { AgentListener } from './listener';
 
 export interface DrainSetupOptions {
+  /** A store that keeps drains (PostgreSQL) shares them with the cluster; else they stay here. */
+  store: Store;
   fleet: Fleet;
   controller: FleetController;
   agents: AgentRegistry;
@@ -31,8 +36,6 @@ export interface DrainSetupOptions {
   listen: AddressInfo;
   /** `--drain-rate`: agents per second when a drain names none. */
   defaultRate: number;
-  /** Default: this process's memory (embedded mode). */
-  board?: DrainBoard;
 }
 
 export interface DrainSetup {
@@ -60,13 +63,30 @@ export function planFleetOf(fleet: Fleet, agents: AgentRegistry): PlanFleet {
   };
 }
 
+/**
+ * The list a draining server sends an agent just before handing it over: what the agent
+ * should hold, with the avoided servers and this one last; undefined when it holds that.
+ */
+function handoverLists(fleet: Fleet): (state: AgentListState, self: string) => readonly string[] | undefined {
+  // One AvoidList per (avoid list, self): its memo keeps one array (one frame) per list.
+  let cached: { avoided: AvoidList; self: string; list: AvoidList } | undefined;
+  return (state, self) => {
+    if (cached?.avoided !== fleet.avoided || cached.self !== self) {
+      cached = { avoided: fleet.avoided, self, list: AvoidList.of([...fleet.avoided.sorted(), self]) };
+    }
+    const next = cached.list.apply(fleet.listToSend(state) ?? state.hosts);
+    return next === state.hosts ? undefined : next;
+  };
+}
+
 export function setUpDrain(options: DrainSetupOptions): DrainSetup {
   const { fleet, events } = options;
   const hostEntries = (): readonly string[] => {
     const entries = serverList(fleet.settings[SETTING_HOST]);
     return entries instanceof HostListError ? [] : entries;
   };
-  const board = options.board ?? new LocalDrainBoard((error) => events.emit('listenerError', { event: 'drains', error }));
+  const onError = (error: unknown): void => events.emit('listenerError', { event: 'drains', error });
+  const board = isDrainRegistry(options.store) ? new StoreDrainBoard(options.store, onError) : new LocalDrainBoard(onError);
   const drain = new DrainController({
     board,
     avoid: options.controller,
@@ -75,6 +95,7 @@ export function setUpDrain(options: DrainSetupOptions): DrainSetup {
     events,
     selfAddress: () => selfAddress(options.advertise, options.listen, hostEntries()),
     hostEntries,
+    handoverList: handoverLists(fleet),
     defaultRate: options.defaultRate,
   });
   return {

@@ -191,6 +191,9 @@ export class ChangeFeed {
       }
       case 'host-removed':
         return announcement.ids.map((id) => ({ kind: 'host-removed', id }));
+      case 'drains':
+        // The whole (small) table is read again by whoever keeps the drains.
+        return [{ kind: 'drains' }];
     }
   }
 

@@ -22,7 +22,8 @@ interface AnnouncementBase {
 export type Announcement =
   | (AnnouncementBase & { kind: 'settings'; version: number })
   | (AnnouncementBase & { kind: 'host-added'; ids: number[] })
-  | (AnnouncementBase & { kind: 'host-removed'; ids: number[] });
+  | (AnnouncementBase & { kind: 'host-removed'; ids: number[] })
+  | (AnnouncementBase & { kind: 'drains' });
 
 /** A payload on the channel that is not an announcement this code understands. */
 export class AnnouncementError extends Error {
@@ -65,6 +66,8 @@ export function parseAnnouncement(payload: string): Announcement | AnnouncementE
         return new AnnouncementError(`${fields.kind} announcement has no valid "ids"`);
       }
       return { from, kind: fields.kind, ids: fields.ids };
+    case 'drains':
+      return { from, kind: 'drains' };
     default:
       return new AnnouncementError(`unknown announcement kind ${JSON.stringify(fields.kind) ?? 'undefined'}`);
   }

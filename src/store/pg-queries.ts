@@ -7,6 +7,7 @@ import {
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
+  type DrainRecord,
   type HostRecord,
   type ServerHeartbeat,
   type ServerRecord,
@@ -186,4 +187,37 @@ export async function readServers(db: Queryable, downAfterMs: number): Promise<S
     agents: row.agents,
     up: row.up,
   }));
+}
+
+interface DrainRow {
+  address: string;
+  rate: number;
+  since: Date;
+}
+
+const DRAIN_COLUMNS = 'address, rate, since';
+
+function toDrain(row: DrainRow): DrainRecord {
+  return { address: row.address, rate: row.rate, since: row.since.toISOString() };
+}
+
+/** Begins a drain, or sets the rate of a running one (its start time is kept). */
+export async function upsertDrain(db: Queryable, address: string, rate: number): Promise<DrainRecord> {
+  const result = await db.query<DrainRow>(
+    `INSERT INTO drains (address, rate) VALUES ($1, $2)
+     ON CONFLICT (address) DO UPDATE SET rate = EXCLUDED.rate
+     RETURNING ${DRAIN_COLUMNS}`,
+    [address, rate],
+  );
+  return toDrain(result.rows[0]!);
+}
+
+export async function deleteDrain(db: Queryable, address: string): Promise<DrainRecord | undefined> {
+  const result = await db.query<DrainRow>(`DELETE FROM drains WHERE address = $1 RETURNING ${DRAIN_COLUMNS}`, [address]);
+  return result.rows[0] === undefined ? undefined : toDrain(result.rows[0]);
+}
+
+export async function readDrains(db: Queryable): Promise<DrainRecord[]> {
+  const result = await db.query<DrainRow>(`SELECT ${DRAIN_COLUMNS} FROM drains ORDER BY address`);
+  return result.rows.map(toDrain);
 }

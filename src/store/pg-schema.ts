@@ -100,6 +100,30 @@ CREATE TRIGGER hosts_announce_removed AFTER DELETE ON hosts
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_hosts();
 `;
 
+/**
+ * Version 2: drains (`agentlb servers drain`), shared so every server sends a draining
+ * server last, announced like the other tables. A server of version 1 takes the unknown
+ * `drains` announcement as a reason to resync, which is harmless.
+ */
+const V2_DDL = `
+CREATE TABLE drains (
+  address text PRIMARY KEY,
+  rate integer NOT NULL CHECK (rate > 0),
+  since timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION agentlb_announce_drains() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+    'from', current_setting('${INSTANCE_SETTING}', true),
+    'kind', 'drains')::text);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER drains_announce AFTER INSERT OR UPDATE OR DELETE ON drains
+  FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_drains();
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -111,6 +135,13 @@ export const MIGRATIONS: readonly Migration[] = [
         'INSERT INTO settings (id, host, algorithm, check_interval, version) VALUES (1, $1, $2, $3, 0)',
         [DEFAULT_SETTINGS[SETTING_HOST], DEFAULT_SETTINGS[SETTING_ALGORITHM], DEFAULT_SETTINGS[SETTING_CHECK_INTERVAL]],
       );
+    },
+  },
+  {
+    version: 2,
+    name: 'drains and their announcements',
+    async apply(client) {
+      await client.query(V2_DDL);
     },
   },
 ];

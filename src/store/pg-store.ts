@@ -19,12 +19,15 @@ import { GroupCommit } from './pg-group-commit';
 import { PgListener } from './pg-listener';
 import { NOTIFY_CHANNEL } from './pg-notify';
 import {
+  deleteDrain,
   deleteHost,
   insertHosts,
+  readDrains,
   readHostsById,
   readServers,
   readSettings,
   readSnapshot,
+  upsertDrain,
   upsertServer,
   writeSettings,
   type HostRequest,
@@ -36,6 +39,8 @@ import {
   DEFAULT_SERVER_DOWN_AFTER_MS,
   SettingsError,
   StoreUnavailableError,
+  type DrainRecord,
+  type DrainRegistry,
   type HostRecord,
   type ServerHeartbeat,
   type ServerRecord,
@@ -85,7 +90,7 @@ export interface PgStoreStatistics {
 
 type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
-export class PgStore implements Store, ServerRegistry {
+export class PgStore implements Store, ServerRegistry, DrainRegistry {
   readonly instanceId: string;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -241,6 +246,22 @@ export class PgStore implements Store, ServerRegistry {
     return this.call(() => readServers(this.db, this.serverDownAfterMs));
   }
 
+  setDrain(address: string, rate: number): Promise<DrainRecord> {
+    const refused = checkText('address', address) ?? checkRate(rate);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => upsertDrain(this.db, address, rate));
+  }
+
+  clearDrain(address: string): Promise<DrainRecord | undefined> {
+    const refused = checkText('address', address);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => deleteDrain(this.db, address));
+  }
+
+  listDrains(): Promise<DrainRecord[]> {
+    return this.call(() => readDrains(this.db));
+  }
+
   status(): StoreStatus {
     return this.availability.status();
   }
@@ -366,6 +387,10 @@ function checkText(field: string, value: string): PgStoreInputError | undefined 
   if (typeof value !== 'string' || value.length === 0) return new PgStoreInputError(`${field} must be a non-empty string`);
   if (value.includes('\u0000')) return new PgStoreInputError(`${field} must not contain a NUL character`);
   return undefined;
+}
+
+function checkRate(rate: number): PgStoreInputError | undefined {
+  return Number.isSafeInteger(rate) && rate > 0 && rate <= 2_147_483_647 ? undefined : new PgStoreInputError(`rate must be a positive integer, got ${rate}`);
 }
 
 function checkHeartbeat(beat: ServerHeartbeat): PgStoreInputError | undefined {

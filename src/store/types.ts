@@ -42,7 +42,9 @@ export type StoreChange =
   | { kind: 'host-added'; host: HostRecord }
   | { kind: 'host-removed'; id: number }
   /** Notifications may have been missed: replace all state with this snapshot. */
-  | { kind: 'resync'; snapshot: StoreSnapshot };
+  | { kind: 'resync'; snapshot: StoreSnapshot }
+  /** The drains changed (DrainRegistry): read them again with listDrains(). */
+  | { kind: 'drains' };
 
 export interface Store {
   /** Open (creating or migrating as needed) and return the committed state. */

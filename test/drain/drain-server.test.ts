@@ -90,6 +90,10 @@ t.test('a draining server refuses new agents and hands its own over at the rate 
   for (const { agent, hosts } of agents) agent.ack(hosts!);
   const handedOver: number[] = [];
   server.events.on('handedOver', (event) => handedOver.push(event.at));
+  // Both events, in order: a list sent to one of its own agents must come with its hand-over.
+  const sequence: string[] = [];
+  server.events.on('hostsSent', (event) => sequence.push(`hostsSent ${event.cause} ${event.connId}`));
+  server.events.on('handedOver', (event) => sequence.push(`handedOver ${event.connId}`));
 
   const drained = await api(server, 'POST', '/api/servers/drain', { body: { rate: 2 } });
   t.match(drained.body, { address: self, rate: 2, self: true, scope: 'server' });
@@ -111,6 +115,9 @@ t.test('a draining server refuses new agents and hands its own over at the rate 
     else t.same(lists.map((list) => list.hosts), [[...original.filter((entry) => entry !== self), self]], 'its list with this server last came first');
   }
   t.equal(handedOver.length, 5, 'every agent handed over');
+  const sentWithHandOver = sequence.every((entry, i) => !entry.startsWith('hostsSent') || sequence[i + 1] === `handedOver ${entry.split(' ')[2]}`);
+  t.ok(sentWithHandOver, `its own agents are sent their list at their hand-over, not before: ${sequence.join('; ')}`);
+  t.equal(sequence.filter((entry) => entry.startsWith('hostsSent avoid')).length, 3, 'the three whose list did not end with this server');
   for (const start of handedOver) {
     const inWindow = handedOver.filter((at) => at >= start && at < start + 1000).length;
     t.ok(inWindow <= 2, `at most 2 in the second from ${start.toFixed(0)} ms (got ${inWindow})`);
