@@ -60,38 +60,41 @@ interface Token {
   items: number;
   isString: boolean;
   isMap: boolean;
+  /** An array or map, empty or not: an empty one still counts as a level of nesting. */
+  isContainer: boolean;
   /** Bytes of the length field after the type byte. */
   lengthBytes: number;
 }
 
-function set(token: Token, size: number, items: number, isString: boolean, isMap: boolean, lengthBytes: number): undefined {
+function set(token: Token, size: number, items: number, isString: boolean, isMap: boolean, isContainer: boolean, lengthBytes: number): undefined {
   token.size = size;
   token.items = items;
   token.isString = isString;
   token.isMap = isMap;
+  token.isContainer = isContainer;
   token.lengthBytes = lengthBytes;
   return undefined;
 }
 
 /** Describes into `token` the value starting with type byte `t`, whose length field is at `pos`. */
 function describe(token: Token, t: number, p: Buffer, pos: number): ProtocolError | undefined {
-  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return set(token, 0, 0, false, false, 0);
-  if (t <= 0x8f) return set(token, 0, 2 * (t & 0x0f), false, true, 0);
-  if (t <= 0x9f) return set(token, 0, t & 0x0f, false, false, 0);
-  if (t <= 0xbf) return set(token, t & 0x1f, 0, true, false, 0);
+  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return set(token, 0, 0, false, false, false, 0);
+  if (t <= 0x8f) return set(token, 0, 2 * (t & 0x0f), false, true, true, 0);
+  if (t <= 0x9f) return set(token, 0, t & 0x0f, false, false, true, 0);
+  if (t <= 0xbf) return set(token, t & 0x1f, 0, true, false, false, 0);
   const forbidden = FORBIDDEN[t];
   if (forbidden !== undefined) {
     return badFrame(`payload uses msgpack type 0x${t.toString(16)} (${forbidden}), which the protocol does not allow`);
   }
   const fixed = FIXED_SIZE[t];
-  if (fixed !== undefined) return set(token, fixed, 0, false, false, 0);
+  if (fixed !== undefined) return set(token, fixed, 0, false, false, false, 0);
   // What is left: str 8/16/32 (0xd9..0xdb), array 16/32 (0xdc, 0xdd), map 16/32 (0xde, 0xdf).
   const lengthBytes = t === 0xd9 ? 1 : t === 0xda || t === 0xdc || t === 0xde ? 2 : 4;
   if (pos + lengthBytes > p.length) return truncated();
   const n = readLength(p, pos, lengthBytes);
-  if (t <= 0xdb) return set(token, n, 0, true, false, lengthBytes);
-  if (t <= 0xdd) return set(token, 0, n, false, false, lengthBytes);
-  return set(token, 0, 2 * n, false, true, lengthBytes);
+  if (t <= 0xdb) return set(token, n, 0, true, false, false, lengthBytes);
+  if (t <= 0xdd) return set(token, 0, n, false, false, true, lengthBytes);
+  return set(token, 0, 2 * n, false, true, true, lengthBytes);
 }
 
 function truncated(): ProtocolError {
@@ -108,7 +111,7 @@ export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError
   const isMap: boolean[] = [];
   let topLevelEntries = -1;
   let pos = 0;
-  const token: Token = { size: 0, items: 0, isString: false, isMap: false, lengthBytes: 0 };
+  const token: Token = { size: 0, items: 0, isString: false, isMap: false, isContainer: false, lengthBytes: 0 };
   do {
     if (pos >= payload.length) return truncated();
     const depth = remaining.length;
@@ -122,10 +125,11 @@ export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError
     pos += token.lengthBytes + token.size;
     if (pos > payload.length) return truncated();
     if (depth === 0 && token.isMap) topLevelEntries = token.items / 2;
+    // `depth` containers are open around this value, so a container here is level depth + 1.
+    if (token.isContainer && depth >= LIMITS.nestingDepth) {
+      return badFrame(`payload nests arrays/maps deeper than ${LIMITS.nestingDepth} levels`);
+    }
     if (token.items > 0) {
-      if (depth >= LIMITS.nestingDepth) {
-        return badFrame(`payload nests arrays/maps deeper than ${LIMITS.nestingDepth} levels`);
-      }
       remaining.push(token.items);
       isMap.push(token.isMap);
     }

@@ -78,6 +78,11 @@ t.test('nesting is limited to 32 levels, without recursion', async (t) => {
     code: 'bad_frame',
     message: 'payload nests arrays/maps deeper than 32 levels',
   });
+  t.same(
+    errorOf(decodePayload(nested(33))),
+    { code: 'bad_frame', message: 'payload nests arrays/maps deeper than 32 levels' },
+    '33 levels whose innermost is empty',
+  );
   t.equal(errorOf(decodePayload(Buffer.alloc(65_536, 0x91)))?.code, 'bad_frame', 'a whole frame of nesting');
 });
 
