@@ -49,6 +49,8 @@ export interface FleetOptions {
   list: HeldList;
   opts: BenchOptions;
   progress: ProgressFactory;
+  /** Node swarm only: agents connect by their own list once they have one (cluster storm). */
+  follow?: boolean;
 }
 
 /** How long a wait on the fleet may take before the scenario fails. */
@@ -105,7 +107,7 @@ class SwarmFleet implements HeldFleet {
   }
 
   async up(until: HandshakeEnd, label: string): Promise<FleetSnapshot> {
-    const run = { targets: this.f.targets, concurrency: this.f.opts.concurrency, until, timeoutMs: this.f.opts.timeoutMs };
+    const run = { targets: this.f.targets, concurrency: this.f.opts.concurrency, until, timeoutMs: this.f.opts.timeoutMs, follow: this.f.follow === true };
     return this.follow(label, (c) => c.completed, async () => {
       const snap = this.connected ? await this.swarm.reconnect(run) : await this.swarm.connect(this.f.agents, this.f.guidPrefix, run);
       this.connected = true;

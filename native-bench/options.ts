@@ -30,6 +30,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Existing agentlb servers to drive instead of starting one. */
   servers?: Target[];
+  /** `--servers N` (a count): storm starts a cluster of N servers sharing one PostgreSQL. */
+  cluster?: number;
   admin?: AdminTarget;
   /** The handshake client; undefined: native (the target's client), then node for reference. */
   client?: ClientKind;
@@ -59,6 +61,9 @@ Flags:
   --agents N          agents (default: 20000 handshake, 15000 otherwise)
   --concurrency C     connections in flight (default 200)
   --servers LIST      drive these agentlb servers (host:port,...) instead of starting one
+  --servers N         storm only: start PostgreSQL and a cluster of N servers sharing it
+                      (default 40000 agents, the node swarm following its lists); the
+                      run updates the cluster section of BENCHMARKS.md (or --markdown FILE)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
   --client KIND       handshake client: native (epoll, C) or node (the swarm)
   --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
@@ -71,6 +76,19 @@ Flags:
   --duration S        seconds of each autocannon run on the admin API (default 5)
   --no-progress       no progress bar
   --help`;
+
+/** Issue 6: a fleet above one process's 20 000 open files, spread over the cluster. */
+export const CLUSTER_STORM_AGENTS = 40_000;
+
+/** `--servers N`: a count of cluster servers (storm only), or undefined for a host list. */
+function clusterSize(text: string | undefined, scenarios: ScenarioName[], client: string | undefined): number | undefined {
+  if (text === undefined || !/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  if (n < 2 || n > 9) throw new BenchUsageError(`--servers N needs a count from 2 to 9, got "${text}"`);
+  if (scenarios.length !== 1 || scenarios[0] !== 'storm') throw new BenchUsageError('--servers N (a cluster) applies to storm only');
+  if (client === 'native') throw new BenchUsageError('storm --servers N needs the node client: its agents follow their lists across servers');
+  return n;
+}
 
 function positiveInt(flag: string, text: string | undefined, min = 1): number | undefined {
   if (text === undefined) return undefined;
@@ -137,7 +155,8 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   for (const p of pools) {
     if (!['on', 'off', 'auto', 'default'].includes(p)) throw new BenchUsageError(`--pool must be on, off or auto, got "${p}"`);
   }
-  const servers = values.servers?.split(',').map((s) => hostPort('--servers', s));
+  const cluster = clusterSize(values.servers, scenarios, client);
+  const servers = cluster !== undefined ? undefined : values.servers?.split(',').map((s) => hostPort('--servers', s));
   if (servers !== undefined && scenarios.includes('storm')) {
     throw new BenchUsageError('storm restarts the server it measures: it cannot run against --servers');
   }
@@ -155,12 +174,13 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     all: scenario === undefined,
     agents: {
       handshake: agents ?? ISSUE_SIZES.handshake,
-      storm: agents ?? ISSUE_SIZES.storm,
+      storm: agents ?? (cluster === undefined ? ISSUE_SIZES.storm : CLUSTER_STORM_AGENTS),
       propagate: agents ?? ISSUE_SIZES.propagate,
       idle: agents ?? ISSUE_SIZES.idle,
     },
     concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,
     servers,
+    ...(cluster === undefined ? {} : { cluster }),
     admin,
     client: client as ClientKind | undefined,
     pools: pools as PoolMode[],

@@ -146,7 +146,38 @@ export interface AdminHttpResult {
   runs: AdminHttpRun[];
 }
 
-export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult;
+/** One step of `storm --servers N`: agents (re)connecting to the cluster, and where they land. */
+export interface ClusterPhase {
+  /** e.g. `first connect`, `restart of all servers`. */
+  name: string;
+  /** Agents that had to (re)connect in this phase. */
+  agents: number;
+  back: number;
+  lost: number;
+  failures: Record<string, number>;
+  /** Servers spawned -> all healthy; undefined when no server was started. */
+  restartMs?: number;
+  /** Start of the phase (servers ready) -> the last agent welcomed. */
+  allBackMs: number;
+  /** Connected agents per server afterwards (GET /healthz), in the `host` setting's order. */
+  spread: { server: string; agents: number }[];
+  /** connect -> welcome (or hosts, for a first connect). */
+  latencyMs: LatencySummary;
+}
+
+/** `storm --servers N`: a fleet over a cluster of N servers sharing one PostgreSQL. */
+export interface ClusterStormResult {
+  scenario: 'cluster-storm';
+  servers: number;
+  agents: number;
+  concurrency: number;
+  algorithm: string;
+  phases: ClusterPhase[];
+  /** Why a phase was not run (e.g. the fleet does not fit on the servers left). */
+  notes: string[];
+}
+
+export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult;
 
 export interface MachineInfo {
   nproc: number;

@@ -19,10 +19,12 @@ import { runHandshake } from './scenarios/handshake';
 import { runIdle } from './scenarios/idle';
 import { runPropagate } from './scenarios/propagate';
 import { runStorm } from './scenarios/storm';
+import { runClusterStorm } from './scenarios/cluster-storm';
+import { updateClusterSection } from './report/cluster-markdown';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
-  storm: runStorm,
+  storm: (ctx) => (ctx.opts.cluster === undefined ? runStorm(ctx) : runClusterStorm(ctx)),
   propagate: runPropagate,
   idle: runIdle,
   'admin-http': runAdminHttp,
@@ -50,7 +52,12 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
-  if (opts.markdown !== undefined || opts.all) {
+  if (opts.cluster !== undefined) {
+    // A cluster run keeps its own section of BENCHMARKS.md (report/cluster-markdown.ts).
+    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
+    await updateClusterSection(file, report);
+    io.log(`bench: wrote the cluster section of ${file}`);
+  } else if (opts.markdown !== undefined || opts.all) {
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
     await updateMarkdownFile(file, renderMarkdown(report));
     io.log(`bench: wrote ${file}`);

@@ -47,17 +47,20 @@ issue 5). Figures are ratios to baselines measured in the same run: a raw Node \
 
 `;
 
-/** Writes `generated` into `file` between the markers, keeping everything else. */
-export async function updateMarkdownFile(file: string, generated: string): Promise<void> {
+/**
+ * Writes `generated` into `file` between the markers, keeping everything else. `markers`
+ * names another generated section (the cluster storm keeps its own).
+ */
+export async function updateMarkdownFile(file: string, generated: string, markers = { begin: BEGIN_MARKER, end: END_MARKER }): Promise<void> {
   const current = await readFile(file, 'utf8').catch(() => undefined);
   let next: string;
   if (current === undefined) next = `${SKELETON}${generated}\n`;
   else {
-    const begin = current.indexOf(BEGIN_MARKER);
-    const end = current.indexOf(END_MARKER);
+    const begin = current.indexOf(markers.begin);
+    const end = current.indexOf(markers.end);
     next =
       begin >= 0 && end > begin
-        ? current.slice(0, begin) + generated + current.slice(end + END_MARKER.length)
+        ? current.slice(0, begin) + generated + current.slice(end + markers.end.length)
         : `${current.trimEnd()}\n\n${generated}\n`;
   }
   await writeFile(file, next);

@@ -4,6 +4,7 @@
  */
 import type { ScenarioResult, Verdict } from '../results';
 import type { LatencySummary } from '../swarm/latency';
+import { clusterStormTables } from './cluster-tables';
 
 export interface TableModel {
   title: string;
@@ -20,8 +21,8 @@ const fmtKinds = (kinds: Record<string, number>): string =>
     .map(([k, n]) => `${k} ${n}`)
     .join(', ') || '0';
 
-const LATENCY_HEAD = ['Latency', '50%', '90%', '99%', 'Max', 'Avg', 'Count'];
-const latencyRow = (label: string, l: LatencySummary): string[] => [label, fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max), fmtMs(l.mean), fmtInt(l.count)];
+export const LATENCY_HEAD = ['Latency', '50%', '90%', '99%', 'Max', 'Avg', 'Count'];
+export const latencyRow = (label: string, l: LatencySummary): string[] => [label, fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p99), fmtMs(l.max), fmtMs(l.mean), fmtInt(l.count)];
 
 export function verdictTable(verdicts: readonly Verdict[]): TableModel {
   return { title: 'Targets (issue 5)', head: ['Target', 'Measured', 'Met'], rows: verdicts.map((v) => [v.target, v.measured, v.met ? 'yes' : 'MISSED']) };
@@ -99,6 +100,8 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
           rows: result.runs.map((r) => [r.server, r.client, fmtInt(r.connected), fmtBytes(r.rssBeforeBytes), fmtBytes(r.rssAfterBytes), fmtBytes(r.rssPerAgentBytes), fmtBytes(r.heapPerAgentBytes)]),
         },
       ];
+    case 'cluster-storm':
+      return clusterStormTables(result);
     case 'admin-http':
       return [
         {

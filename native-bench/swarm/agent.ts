@@ -39,6 +39,18 @@ export class SimAgent {
     return this.phase === 'established';
   }
 
+  /** Entries of the list it holds (`host:port`, `[v6]:port`); empty before its first `hosts`. */
+  get entries(): number {
+    return this.hosts.length;
+  }
+
+  /** Entry `index` of its list (wrapping) as a target, or undefined without a usable list. */
+  entry(index: number): Target | undefined {
+    const text = this.hosts[index % Math.max(1, this.hosts.length)];
+    const match = text === undefined ? null : /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+    return match === null ? undefined : { host: match[1] ?? match[2]!, port: Number(match[3]) };
+  }
+
   /** One connection attempt; resolves true once the `until` frame arrived, false on failure. */
   attempt(opts: AttemptOptions): Promise<boolean> {
     this.phase = 'handshaking';

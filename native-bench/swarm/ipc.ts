@@ -20,6 +20,11 @@ export interface AgentSlice {
   sources: string[];
 }
 
+/**
+ * `follow`: an agent that holds a list connects as a real agent does — its first entry, then
+ * the next ones when that fails — instead of to `target` (which it uses until it has a list).
+ */
+
 /** The frame that ends a handshake: `hosts` when the agent's hello list is outdated. */
 export type HandshakeEnd = 'welcome' | 'hosts';
 
@@ -27,9 +32,9 @@ export type Command =
   /** N fresh connections at `concurrency`: connect, hello, welcome (+hosts), close. */
   | { id: number; cmd: 'handshakes'; target: Target; slice: AgentSlice; concurrency: number; until: HandshakeEnd; timeoutMs: number }
   /** Connect every agent of the slice and keep it connected, answering `hosts` with `ack`. */
-  | { id: number; cmd: 'connect'; target: Target; slice: AgentSlice; concurrency: number; until: HandshakeEnd; timeoutMs: number }
+  | { id: number; cmd: 'connect'; target: Target; slice: AgentSlice; concurrency: number; until: HandshakeEnd; timeoutMs: number; follow?: boolean }
   /** Reconnect every agent that is down (after a server restart), `concurrency` at a time. */
-  | { id: number; cmd: 'reconnect'; target: Target; concurrency: number; until: HandshakeEnd; timeoutMs: number }
+  | { id: number; cmd: 'reconnect'; target: Target; concurrency: number; until: HandshakeEnd; timeoutMs: number; follow?: boolean }
   /** Zero the counters and histograms; `markNs` is the moment later latencies count from. */
   | { id: number; cmd: 'mark'; markNs: string }
   | { id: number; cmd: 'stats' }

