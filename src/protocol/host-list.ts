@@ -4,10 +4,10 @@
  * each error naming the part that is wrong (CloudStack let an empty or unknown value through and
  * then failed every agent connection).
  *
- * Entries are kept exactly as written (trimmed); lowercasing and default ports are applied only
- * to compare entries for duplicates.
+ * Entries are kept exactly as written (trimmed); lowercasing, the canonical IPv6 form and
+ * default ports are applied only to compare entries (hostEntryKey).
  */
-import { isIPv6 } from 'node:net';
+import { isIPv6, SocketAddress } from 'node:net';
 import { ALGORITHM_NAMES, AlgorithmName } from '../lb/types';
 import { DEFAULT_AGENT_PORT, LIMITS } from './limits';
 
@@ -87,30 +87,66 @@ function parseBracketed(text: string, defaultPort: number): HostEntry | HostList
   return port instanceof HostListError ? port : { host, port };
 }
 
+/**
+ * What makes two entries the same server: the host lower-cased (an IPv6 address in its
+ * canonical form, so `[::1]` and `[0:0::1]` match) and the effective port.
+ */
+export function hostEntryKey(entry: HostEntry): string {
+  return `${canonicalHost(entry.host)}:${entry.port}`;
+}
+
+function canonicalHost(host: string): string {
+  if (!host.includes(':')) return host.toLowerCase();
+  // SocketAddress drops a zone id (`%eth0`), which names a different link: keep it apart.
+  const zoneAt = host.indexOf('%');
+  const address = zoneAt < 0 ? host : host.slice(0, zoneAt);
+  const zone = zoneAt < 0 ? '' : host.slice(zoneAt);
+  return new SocketAddress({ address, family: 'ipv6' }).address + zone;
+}
+
+/**
+ * A list given entry by entry (a `hosts` message, the agent's pool). Each entry is checked on
+ * its own, so a comma inside one is refused instead of silently making two servers.
+ */
+export function parseHostEntries(entries: readonly string[], defaultPort: number = DEFAULT_AGENT_PORT): HostEntry[] | HostListError {
+  return checkEntries(entries, defaultPort, undefined);
+}
+
 /** The bare comma list of the server's `host` setting (no `@algorithm`). */
 export function parseHostList(text: string, defaultPort: number = DEFAULT_AGENT_PORT): string[] | HostListError {
   if (text.trim() === '') return new HostListError('empty host list');
   const entries = text.split(',').map((e) => e.trim());
+  const checked = checkEntries(entries, defaultPort, text);
+  return checked instanceof HostListError ? checked : entries;
+}
+
+/** `source`: the comma list the entries were split from, named when one of them is empty. */
+function checkEntries(entries: readonly string[], defaultPort: number, source: string | undefined): HostEntry[] | HostListError {
+  if (entries.length === 0) return new HostListError('empty host list');
   if (entries.length > LIMITS.hostsPerList) {
     return new HostListError(`${entries.length} entries, at most ${LIMITS.hostsPerList} allowed`);
   }
-  // normalised "host port" -> the entry that first used it
+  // hostEntryKey -> the entry that first used it
   const seen = new Map<string, string>();
+  const parsed: HostEntry[] = [];
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i] as string;
-    if (entry === '') return new HostListError(`empty entry #${i + 1} in ${q(text)}`);
-    const parsed = parseHostEntry(entry, defaultPort);
-    if (parsed instanceof HostListError) return parsed;
-    const key = `${parsed.host.toLowerCase()} ${parsed.port}`;
+    if (source !== undefined && entry === '') return new HostListError(`empty entry #${i + 1} in ${q(source)}`);
+    const host = parseHostEntry(entry, defaultPort);
+    if (host instanceof HostListError) return host;
+    const key = hostEntryKey(host);
     const first = seen.get(key);
     if (first !== undefined) return new HostListError(`duplicate entry ${q(entry)} (same as ${q(first)})`);
     seen.set(key, entry);
+    parsed.push(host);
   }
-  return entries;
+  return parsed;
 }
 
-function isAlgorithmName(name: string): name is AlgorithmName {
-  return (ALGORITHM_NAMES as readonly string[]).includes(name);
+/** An algorithm name as written after `@` (or sent in `hosts`), or the error listing the known ones. */
+export function parseAlgorithmName(name: string): AlgorithmName | HostListError {
+  if ((ALGORITHM_NAMES as readonly string[]).includes(name)) return name as AlgorithmName;
+  return new HostListError(`unknown algorithm ${q(name)} (expected one of ${ALGORITHM_NAMES.join(', ')})`);
 }
 
 /** `M1,M2,M3@algorithm` or a bare list, as in agent.properties' `host` key. */
@@ -123,10 +159,8 @@ export function parseHostSetting(text: string, defaultPort: number = DEFAULT_AGE
   if (at < 0) return { hosts, algorithm: undefined };
   const algorithm = text.slice(at + 1).trim();
   if (algorithm === '') return new HostListError(`missing algorithm after "@" in ${q(text.trim())}`);
-  if (!isAlgorithmName(algorithm)) {
-    return new HostListError(`unknown algorithm ${q(algorithm)} (expected one of ${ALGORITHM_NAMES.join(', ')})`);
-  }
-  return { hosts, algorithm };
+  const name = parseAlgorithmName(algorithm);
+  return name instanceof HostListError ? name : { hosts, algorithm: name };
 }
 
 /** The inverse of parseHostSetting for lists it accepts. */

@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import t from 'tap';
 import {
   formatHostSetting,
+  hostEntryKey,
   HostListError,
+  parseHostEntries,
   parseHostEntry,
   parseHostList,
   parseHostSetting,
@@ -78,6 +80,8 @@ const listErrors: [string, string][] = [
   ['m1,M1:8250', 'duplicate entry "M1:8250" (same as "m1")'],
   ['m1:9000,m2,M1:9000', 'duplicate entry "M1:9000" (same as "m1:9000")'],
   ['[::1],[::1]:8250', 'duplicate entry "[::1]:8250" (same as "[::1]")'],
+  ['[::1],[0:0:0::1]:8250', 'duplicate entry "[0:0:0::1]:8250" (same as "[::1]")'],
+  ['[FE80::1],[fe80:0::1]', 'duplicate entry "[fe80:0::1]" (same as "[FE80::1]")'],
   ['@MSHOST@', 'entry "@MSHOST@" is an unfilled placeholder'],
   ['m1,m2 x', 'entry "m2 x" contains whitespace or a control character'],
   ['m1,m2:0', 'entry "m2:0" has a bad port "0" (expected 1..65535)'],
@@ -90,6 +94,25 @@ for (const [list, message] of listErrors) {
     t.equal(refusal(parseHostList(list)), message);
   });
 }
+
+t.test('entries given one by one: each checked alone, a comma inside one is refused', async (t) => {
+  t.same(parseHostEntries(['m1', '[::1]:9000']), [
+    { host: 'm1', port: 8250 },
+    { host: '::1', port: 9000 },
+  ]);
+  t.equal(refusal(parseHostEntries(['m1,m2'])), 'entry "m1,m2" has a bad host "m1,m2"');
+  t.equal(refusal(parseHostEntries([])), 'empty host list');
+  t.equal(refusal(parseHostEntries(['m1', ''])), 'empty entry');
+  t.equal(refusal(parseHostEntries(['m1', 'M1:8250'])), 'duplicate entry "M1:8250" (same as "m1")');
+  t.equal(refusal(parseHostEntries(Array.from({ length: 65 }, (_, i) => `m${i}`))), '65 entries, at most 64 allowed');
+});
+
+t.test('hostEntryKey: one key per server', async (t) => {
+  t.equal(hostEntryKey({ host: 'M1.Example', port: 8250 }), 'm1.example:8250');
+  t.equal(hostEntryKey({ host: '0:0:0:0:0:0:0:1', port: 1 }), '::1:1');
+  t.equal(hostEntryKey({ host: 'FE80::0:1%eth0', port: 1 }), 'fe80::1%eth0:1', 'the zone id is kept');
+  t.same(parseHostList('[fe80::1%eth0],[fe80::1%eth1]'), ['[fe80::1%eth0]', '[fe80::1%eth1]'], 'different links are different servers');
+});
 
 t.test('different ports are different servers', async (t) => {
   t.same(parseHostList('m1,m1:8251'), ['m1', 'm1:8251']);
