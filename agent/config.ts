@@ -12,7 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AlgorithmName } from '../src/lb/types';
-import { formatHostSetting, HostListError, parseHostSetting, type HostSetting } from '../src/protocol/host-list';
+import { equalInOrder } from '../src/lb/compare';
+import { formatHostSetting, HostListError, parseAlgorithmName, parseHostEntries, parseHostSetting } from '../src/protocol/host-list';
 import { LIMITS, DEFAULT_AGENT_PORT } from '../src/protocol/limits';
 import {
   AGENT_KEY_CHECK_INTERVAL,
@@ -200,12 +201,15 @@ export function applyAssignment(
   defaultPort: number = DEFAULT_AGENT_PORT,
 ): boolean | ConfigError {
   const hostText = formatHostSetting(update.hosts, update.algorithm);
-  const parsed = parseHostSetting(hostText, defaultPort);
-  if (parsed instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, parsed.message);
+  // Entry by entry, not through hostText: an entry holding a comma must be refused, not split.
+  const checked = parseHostEntries(update.hosts, defaultPort);
+  if (checked instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, checked.message);
+  const algorithm = parseAlgorithmName(update.algorithm);
+  if (algorithm instanceof HostListError) return badValue(AGENT_KEY_HOST, hostText, algorithm.message);
   if (!Number.isSafeInteger(update.checkInterval) || update.checkInterval < 0 || update.checkInterval > LIMITS.checkIntervalSeconds) {
     return badValue(AGENT_KEY_CHECK_INTERVAL, String(update.checkInterval), `expected 0..${LIMITS.checkIntervalSeconds}`);
   }
-  const hostChanged = !sameHostSetting(doc.get(AGENT_KEY_HOST), parsed, defaultPort);
+  const hostChanged = !sameHostSetting(doc.get(AGENT_KEY_HOST), update.hosts, algorithm, defaultPort);
   const intervalText = doc.get(AGENT_KEY_CHECK_INTERVAL);
   // An absent key means 0, so a server saying 0 does not cause a rewrite.
   const intervalChanged = Number(intervalText?.trim() ?? '0') !== update.checkInterval;
@@ -214,13 +218,9 @@ export function applyAssignment(
   return hostChanged || intervalChanged;
 }
 
-function sameHostSetting(current: string | undefined, next: HostSetting, defaultPort: number): boolean {
+function sameHostSetting(current: string | undefined, hosts: readonly string[], algorithm: AlgorithmName, defaultPort: number): boolean {
   if (current === undefined) return false;
   const parsed = parseHostSetting(current, defaultPort);
   if (parsed instanceof HostListError) return false;
-  return (
-    parsed.algorithm === next.algorithm &&
-    parsed.hosts.length === next.hosts.length &&
-    parsed.hosts.every((host, i) => host === next.hosts[i])
-  );
+  return parsed.algorithm === algorithm && equalInOrder(parsed.hosts, hosts);
 }

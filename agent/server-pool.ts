@@ -3,21 +3,24 @@
  * (modelled on nats.js `servers.ts`). The first entry is the preferred server; a round tries
  * every entry in list order, so an agent always lands on the earliest server that answers.
  */
-import { HostListError, parseHostEntry, parseHostList } from '../src/protocol/host-list';
+import { hostEntryKey, HostListError, parseHostEntries, parseHostEntry, type HostEntry } from '../src/protocol/host-list';
 
 export interface ServerEntry {
   /** The entry exactly as written in the list (e.g. `m1.example:8250` or `[::1]:9000`). */
   readonly text: string;
   readonly host: string;
   readonly port: number;
-  /** Lower-cased host and effective port: two entries with the same key are the same server. */
+  /** hostEntryKey: two entries with the same key are the same server. */
   readonly key: string;
+}
+
+function serverEntry(text: string, parsed: HostEntry): ServerEntry {
+  return { text, host: parsed.host, port: parsed.port, key: hostEntryKey(parsed) };
 }
 
 export function toServerEntry(text: string, defaultPort: number): ServerEntry | HostListError {
   const parsed = parseHostEntry(text, defaultPort);
-  if (parsed instanceof HostListError) return parsed;
-  return { text, host: parsed.host, port: parsed.port, key: `${parsed.host.toLowerCase()}:${parsed.port}` };
+  return parsed instanceof HostListError ? parsed : serverEntry(text, parsed);
 }
 
 export class ServerPool {
@@ -89,15 +92,9 @@ export class ServerPool {
   replace(hosts: readonly string[]): HostListError | undefined {
     // The codec's own list check (empty, duplicates, too many), so the agent refuses exactly
     // what the server's `host` setting refuses, with the same messages.
-    const checked = parseHostList(hosts.join(','), this.defaultPort);
-    if (checked instanceof HostListError) return checked;
-    const next: ServerEntry[] = [];
-    for (const text of checked) {
-      const entry = toServerEntry(text, this.defaultPort);
-      if (entry instanceof HostListError) return entry;
-      next.push(entry);
-    }
-    this.list = next;
+    const parsed = parseHostEntries(hosts, this.defaultPort);
+    if (parsed instanceof HostListError) return parsed;
+    this.list = parsed.map((entry, i) => serverEntry(hosts[i]!.trim(), entry));
     return undefined;
   }
 }

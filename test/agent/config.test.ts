@@ -117,6 +117,7 @@ t.test('applyAssignment refuses a bad update and leaves the doc alone', async (t
       { hosts: ['a', 'a'], algorithm: 'static', checkInterval: 0 },
       'agent.properties: bad value for host: "a,a@static" (duplicate entry "a" (same as "a"))',
     ],
+    [{ hosts: ['a,b'], algorithm: 'static', checkInterval: 0 }, 'agent.properties: bad value for host: "a,b@static" (entry "a,b" has a bad host "a,b")'],
     [
       { hosts: ['a'], algorithm: 'nope', checkInterval: 0 },
       `agent.properties: bad value for host: "a@nope" (unknown algorithm "nope" (expected one of ${ALGORITHM_NAMES.join(', ')}))`,

@@ -50,6 +50,8 @@ t.test('replace is all-or-nothing and names the bad entry', async (t) => {
     [['c', 'c:8250'], 'duplicate entry "c:8250" (same as "c")'],
     [['c', 'd:0'], 'entry "d:0" has a bad port "0" (expected 1..65535)'],
     [['c', '@MSHOST@'], 'entry "@MSHOST@" is an unfilled placeholder'],
+    [['c,d'], 'entry "c,d" has a bad host "c,d"'],
+    [['[::1]', '[0::1]:8250'], 'duplicate entry "[0::1]:8250" (same as "[::1]")'],
   ];
   for (const [hosts, message] of cases) {
     const error = p.replace(hosts);
