@@ -34,7 +34,11 @@ export type FrameHandler = (payload: Buffer) => ProtocolError | void;
 
 export class FrameDecoder {
   readonly maxFrame: number;
-  private readonly header = Buffer.alloc(HEADER_BYTES);
+  /**
+   * A header split across chunks. Allocated on first need: most connections never split one,
+   * and an eager 4-byte Buffer costs ~180 bytes of heap per connection (a server holds 15 000).
+   */
+  private header: Buffer | undefined;
   private headerFill = 0;
   /** The payload of a frame split across chunks, once its header is complete. */
   private body: Buffer | undefined;
@@ -83,11 +87,12 @@ export class FrameDecoder {
     let pos = 0;
     if (!this.body) {
       const take = Math.min(HEADER_BYTES - this.headerFill, chunk.length);
-      chunk.copy(this.header, this.headerFill, 0, take);
+      const header = this.headerBuffer();
+      chunk.copy(header, this.headerFill, 0, take);
       this.headerFill += take;
       pos = take;
       if (this.headerFill < HEADER_BYTES) return pos;
-      if (!this.startBody(this.header.readUInt32BE(0))) return -1;
+      if (!this.startBody(header.readUInt32BE(0))) return -1;
     }
     const body = this.body as Buffer;
     const take = Math.min(body.length - this.bodyFill, chunk.length - pos);
@@ -109,16 +114,20 @@ export class FrameDecoder {
     const tail = chunk.length - pos;
     if (tail === 0) return;
     if (tail < HEADER_BYTES) {
-      chunk.copy(this.header, 0, pos);
+      chunk.copy(this.headerBuffer(), 0, pos);
       this.headerFill = tail;
       return;
     }
-    // The loop in push() already checked this header.
-    chunk.copy(this.header, 0, pos, pos + HEADER_BYTES);
+    // The loop in push() already checked this header; the body is read from `chunk` itself.
     this.headerFill = HEADER_BYTES;
     this.startBody(chunk.readUInt32BE(pos));
     const body = this.body as Buffer;
     this.bodyFill = chunk.copy(body, 0, pos + HEADER_BYTES);
+  }
+
+  private headerBuffer(): Buffer {
+    this.header ??= Buffer.alloc(HEADER_BYTES);
+    return this.header;
   }
 
   private startBody(length: number): boolean {

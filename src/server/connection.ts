@@ -74,14 +74,15 @@ export interface LastSent {
   hosts: readonly string[];
   algorithm: string;
   checkInterval: number;
-  at: Date;
+  /** Epoch milliseconds (a number, not a Date: one per agent, 15 000 of them). */
+  atMs: number;
 }
 
 export class AgentConnection implements FanoutAgent {
   readonly remoteAddress: string;
-  /** Resolves once the socket has closed and `disconnected` was emitted. */
-  readonly closed: Promise<void>;
-  private markClosed!: () => void;
+  /** Made on first ask (shutdown asks every connection; an idle one never does). */
+  private closedWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
+  private socketClosed = false;
   private phase: Phase = 'handshake';
   private readonly reader: MessageReader<'agent'>;
   private readonly acceptedAt = Date.now();
@@ -105,7 +106,6 @@ export class AgentConnection implements FanoutAgent {
   ) {
     this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
     this.reader = new MessageReader({ accept: 'agent', maxFrame: context.limits.maxFrame });
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
   }
 
   /** Wires the socket; call once, right after accept. */
@@ -121,7 +121,8 @@ export class AgentConnection implements FanoutAgent {
     });
     socket.on('close', () => {
       this.guard(() => this.onClose());
-      this.markClosed();
+      this.socketClosed = true;
+      this.closedWaiter?.resolve();
     });
     this.handshakeTimer = setTimeout(
       () =>
@@ -134,6 +135,17 @@ export class AgentConnection implements FanoutAgent {
       this.context.limits.handshakeTimeoutMs,
     );
     this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
+  }
+
+  /** Resolves once the socket has closed and `disconnected` was emitted. */
+  get closed(): Promise<void> {
+    if (this.socketClosed) return Promise.resolve();
+    if (this.closedWaiter === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.closedWaiter = { promise, resolve };
+    }
+    return this.closedWaiter.promise;
   }
 
   get guid(): string | undefined {
@@ -176,7 +188,7 @@ export class AgentConnection implements FanoutAgent {
     if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
     if (!this.write(frame.frame)) return;
     this.state = { ...this.state, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
-    this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, at: new Date() };
+    this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, atMs: Date.now() };
     if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
     this.pendingAcks.push({ seq: frame.seq, sentAt: performance.now() });
     this.context.events.emit('hostsSent', {

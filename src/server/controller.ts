@@ -124,7 +124,7 @@ export class FleetController {
         registeredAt: host.registeredAt,
         connected: connection !== undefined,
         remoteAddress: connection?.remoteAddress ?? null,
-        lastSent: sent === undefined ? null : { ...sent, at: sent.at.toISOString() },
+        lastSent: sent === undefined ? null : { seq: sent.seq, hosts: sent.hosts, algorithm: sent.algorithm, checkInterval: sent.checkInterval, at: new Date(sent.atMs).toISOString() },
         acked: connection?.acked ?? null,
       });
     }
