@@ -75,11 +75,13 @@ type Pending = { kind: 'hosts'; msg: Hosts } | { kind: 'closed'; reason: CloseRe
  */
 export class Session extends EventEmitter<SessionEvents> {
   readonly pingIntervalMs: number;
+  private readonly deadlineMs: number;
   private started = false;
   private pending: Pending[] = [];
   private closeReason: CloseReason | undefined;
   private lastInbound = performance.now();
   private pingTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly server: ServerEntry,
@@ -89,18 +91,27 @@ export class Session extends EventEmitter<SessionEvents> {
   ) {
     super();
     this.pingIntervalMs = welcome.pingInterval ?? opts.defaultPingIntervalMs;
-    const deadlineMs = this.pingIntervalMs * opts.missedIntervals;
+    this.deadlineMs = this.pingIntervalMs * opts.missedIntervals;
     socket.on('message', (msg: ServerMessage) => this.onMessage(msg));
     socket.on('protocolError', (err: Error) => this.finish({ code: 'protocol_error', message: err.message }));
     socket.on('close', () => this.finish({ code: 'closed', message: 'the server closed the connection' }));
-    this.pingTimer = setInterval(() => {
-      const silentMs = performance.now() - this.lastInbound;
-      if (silentMs >= deadlineMs) {
-        this.finish({ code: 'ping_timeout', message: `no frame from the server for ${Math.round(silentMs)} ms` });
-      } else {
-        this.socket.send({ type: 'ping' });
-      }
-    }, this.pingIntervalMs);
+    this.pingTimer = setInterval(() => this.socket.send({ type: 'ping' }), this.pingIntervalMs);
+    this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.deadlineMs);
+  }
+
+  /**
+   * Runs when the deadline would pass if nothing had arrived since it was armed: either the
+   * server is dead now, or the timer is armed again for what is left of the deadline counted
+   * from the last frame. Checking only at ping ticks would notice up to one interval late; and
+   * re-arming here, not on every frame, keeps inbound frames free of timer work.
+   */
+  private checkDeadline(): void {
+    const silentMs = performance.now() - this.lastInbound;
+    if (silentMs >= this.deadlineMs) {
+      this.finish({ code: 'ping_timeout', message: `no frame from the server for ${Math.round(silentMs)} ms` });
+    } else {
+      this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.deadlineMs - silentMs);
+    }
   }
 
   /** Deliver the held frames and every later one as events. */
@@ -148,7 +159,9 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     clearInterval(this.pingTimer);
+    clearTimeout(this.deadlineTimer);
     this.pingTimer = undefined;
+    this.deadlineTimer = undefined;
     if (reason.code === 'local') this.endGracefully();
     else this.socket.destroy();
     this.deliver({ kind: 'closed', reason });
