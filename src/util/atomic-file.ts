@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { isProcessRunning } from './process-alive';
 
 export interface WriteFileAtomicOptions {
   /** Permission bits of the new file; by default those of the file being replaced (or 0o666 & ~umask for a new file). */
@@ -23,9 +24,7 @@ export async function writeFileAtomic(
   opts: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const dir = path.dirname(target);
-  // Same directory: rename(2) is atomic only within one file system. pid + random keeps two
-  // processes (or two concurrent calls) from ever sharing a temp file.
-  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempPathFor(target);
   let handle: FileHandle | undefined;
   try {
     const mode = opts.mode ?? (await existingMode(target));
@@ -49,6 +48,15 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * A fresh temp file name beside `target`, in the form removeStaleTempFiles(target) recognises.
+ * Same directory: rename(2) and link(2) work only within one file system. pid + random keeps
+ * two processes (or two concurrent calls) from ever sharing a temp file.
+ */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /** The content of `file`, or undefined when it does not exist; any other error rejects. */
 export async function readFileIfExists(file: string): Promise<Buffer | undefined> {
   try {
@@ -70,21 +78,11 @@ export async function removeStaleTempFiles(target: string): Promise<number> {
   for (const name of await readdir(dir)) {
     if (!name.startsWith(prefix)) continue;
     const match = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
-    if (!match || isRunning(Number(match[1]))) continue;
+    if (!match || isProcessRunning(Number(match[1]))) continue;
     // Another cleaner may have won the race; count only what this call removed.
     if (await unlink(path.join(dir, name)).then(() => true, () => false)) removed++;
   }
   return removed;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 async function existingMode(target: string): Promise<number | undefined> {
