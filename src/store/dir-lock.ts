@@ -3,13 +3,15 @@
  * journal appends and settings writes and hand out the same host ids, so the second one must
  * refuse to start, naming the holder.
  *
- * The lock is a file created with O_EXCL holding the owner's pid. A `kill -9` leaves it behind,
- * so a lock whose pid no longer runs on this machine is stale and taken over: a crashed server
- * must restart without an operator deleting files.
+ * The lock is a file holding the owner's pid, created only if absent. A `kill -9` leaves it
+ * behind, so a lock whose pid no longer runs on this machine is stale and taken over: a crashed
+ * server must restart without an operator deleting files.
  */
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { removeStaleTempFiles, tempPathFor } from '../util/atomic-file';
+import { isProcessRunning } from '../util/process-alive';
 
 export const LOCK_FILE = 'server.lock';
 
@@ -47,11 +49,26 @@ export class DataDirLock {
 
   private async take(): Promise<void> {
     const content: LockContent = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+    // Written whole under a temp name, then linked into place: link(2) refuses an existing name
+    // as O_EXCL does, but the lock never exists without its content. (Created with O_EXCL and
+    // then written, a server starting at the same moment could read it empty, judge it stale,
+    // delete it and run on the same directory.)
+    await removeStaleTempFiles(this.lockPath);
+    const temp = tempPathFor(this.lockPath);
+    await writeFile(temp, JSON.stringify(content) + '\n', { flag: 'wx', mode: 0o600 });
+    try {
+      await this.linkInPlace(temp);
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  private async linkInPlace(temp: string): Promise<void> {
     // Two attempts: the second follows the removal of a stale lock. If another process takes
     // the lock between our removal and our retry, the retry sees it live and refuses.
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await writeFile(this.lockPath, JSON.stringify(content) + '\n', { flag: 'wx', mode: 0o600 });
+        await link(temp, this.lockPath);
         this.held = true;
         return;
       } catch (err) {
@@ -74,7 +91,7 @@ export class DataDirLock {
   }
 }
 
-/** The lock's content, or undefined when unreadable (a crash between create and write). */
+/** The lock's content, or undefined when unreadable (damaged, or written by an older version that created it empty first). */
 async function readHolder(lockPath: string): Promise<LockContent | undefined> {
   try {
     const parsed = JSON.parse(await readFile(lockPath, 'utf8')) as Partial<LockContent>;
@@ -90,12 +107,5 @@ async function readHolder(lockPath: string): Promise<LockContent | undefined> {
  * never judged stale: its pid means nothing here.
  */
 function isLive(holder: LockContent): boolean {
-  if (holder.host !== hostname()) return true;
-  try {
-    process.kill(holder.pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the pid exists but belongs to another user: still live.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return holder.host !== hostname() || isProcessRunning(holder.pid);
 }

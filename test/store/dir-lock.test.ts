@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { DataDirLock, DataDirLockedError, LOCK_FILE } from '../../src/store/dir-lock';
@@ -32,6 +32,21 @@ t.test('a second store on the same directory refuses to open, naming the holder'
   await third.open();
   t.pass('close released the lock');
   await third.close();
+});
+
+t.test('servers starting at the same moment: exactly one takes the lock, every time', async (t) => {
+  for (let round = 0; round < 20; round++) {
+    const dataDir = t.testdir();
+    const results = await Promise.allSettled([DataDirLock.acquire(dataDir), DataDirLock.acquire(dataDir), DataDirLock.acquire(dataDir)]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r) => r.status === 'rejected' && r.reason instanceof DataDirLockedError);
+    if (won.length !== 1 || refused.length !== 2) {
+      t.fail(`round ${round}: ${won.length} took the lock, ${refused.length} were refused`);
+      return;
+    }
+    await (won[0] as PromiseFulfilledResult<DataDirLock>).value.release();
+    t.same(await readdir(dataDir), [], 'no lock and no temp file left behind');
+  }
 });
 
 t.test('a lock left by a killed process is taken over', async (t) => {
