@@ -162,7 +162,18 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
     // Drain (and the what-if planner): lists put draining servers last; a draining server admits nobody.
-    const drain = setUpDrain({ store, fleet, controller, agents, listener, events, advertise: options.advertise, listen: agentAddress, defaultRate: options.drainRate });
+    const drain = setUpDrain({
+      store,
+      fleet,
+      controller,
+      agents,
+      listener,
+      events,
+      advertise: options.advertise,
+      listen: agentAddress,
+      defaultRate: options.drainRate,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+    });
     cleanups.push(() => drain.close());
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 

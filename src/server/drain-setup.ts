@@ -12,11 +12,14 @@ import { HostListError } from '../protocol/host-list';
 import { serverList } from '../store/settings-validate';
 import { SETTING_HOST, type Store } from '../store/types';
 import type { AgentRegistry } from './agent-registry';
+import { registryAddress } from './cluster';
+import { isServerRegistry } from './cluster-registry';
 import type { FleetController } from './controller';
 import { AvoidList } from './drain-avoid';
 import { LocalDrainBoard } from './drain-board';
 import { isDrainRegistry, StoreDrainBoard } from './drain-board-store';
 import { DrainController } from './drain-controller';
+import { DownWatch } from './drain-down';
 import { selfAddress } from './drain-self';
 import type { ServerEvents } from './events';
 import type { AgentListState } from './fanout';
@@ -36,6 +39,8 @@ export interface DrainSetupOptions {
   listen: AddressInfo;
   /** `--drain-rate`: agents per second when a drain names none. */
   defaultRate: number;
+  /** How often the server registry is read for down servers (the heartbeat interval). */
+  heartbeatIntervalMs: number;
 }
 
 export interface DrainSetup {
@@ -98,10 +103,25 @@ export function setUpDrain(options: DrainSetupOptions): DrainSetup {
     handoverList: handoverLists(fleet),
     defaultRate: options.defaultRate,
   });
+  const { store } = options;
+  // Only a shared registry (cluster mode) knows of other servers' heartbeats.
+  const downWatch = isServerRegistry(store)
+    ? new DownWatch({
+        registry: store,
+        avoid: options.controller,
+        selfNames: () => [registryAddress(options.advertise, options.listen), selfAddress(options.advertise, options.listen, hostEntries())],
+        status: () => store.status?.(),
+        intervalMs: options.heartbeatIntervalMs,
+        downAfterMs: 3 * options.heartbeatIntervalMs,
+        onError,
+      })
+    : undefined;
+  downWatch?.start();
   return {
     drain,
     routes: [...drainRoutes(drain), ...planRoutes(planFleetOf(fleet, options.agents))],
     close() {
+      downWatch?.stop();
       drain.close();
       board.close();
     },

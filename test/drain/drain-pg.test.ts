@@ -1,15 +1,20 @@
 /**
  * Drains in PostgreSQL (cluster mode): PgStore's DrainRegistry, the `drains` announcement
  * reaching another store, and StoreDrainBoard learning every drain, its own writes and
- * another server's, also when it starts after the drain began.
+ * another server's, also when it starts after the drain began. And down servers: the server
+ * registry's down records sent last, with the guards that keep an outage from faking them.
  */
 import t from 'tap';
 import { StoreDrainBoard, isDrainRegistry } from '../../src/server/drain-board-store';
+import { DownWatch } from '../../src/server/drain-down';
 import { parseAnnouncement } from '../../src/store/pg-notify';
 import { FileStore } from '../../src/store/file-store';
-import type { DrainRecord } from '../../src/store/types';
-import { openStore } from '../helpers/pg-store-fixtures';
+import type { DrainRecord, ServerRecord, StoreStatus } from '../../src/store/types';
+import { startMember } from '../cluster/cluster-helpers';
+import { openStore, sql } from '../helpers/pg-store-fixtures';
 import { startPostgres } from '../helpers/postgres';
+import { api } from '../helpers/server';
+import { TestAgent } from '../helpers/test-agent';
 
 /** Resolves with the first list `board` reports that `match` accepts. */
 function boardReports(board: StoreDrainBoard, match: (drains: readonly DrainRecord[]) => boolean): Promise<readonly DrainRecord[]> {
@@ -32,7 +37,7 @@ t.test('only a store that keeps drains makes a cluster board', async (t) => {
   t.equal(isDrainRegistry(new FileStore({ dataDir: t.testdir() })), false);
 });
 
-t.test('drains in PostgreSQL', async (t) => {
+t.test('in PostgreSQL', async (t) => {
   const pg = await startPostgres();
   t.teardown(() => pg.stop());
 
@@ -81,4 +86,56 @@ t.test('drains in PostgreSQL', async (t) => {
     t.same(errors, []);
     t.equal(boardA.scope, 'cluster');
   });
+
+  await t.test('a server the registry lists as down is sent last; forgotten, it is first again', async (t) => {
+    const url = await pg.database();
+    const member = await startMember(t, url);
+    await api(member, 'PUT', '/api/settings', { body: { host: 'M9,M2', 'indirect.agent.lb.algorithm': 'roundrobin' } });
+    const agent = await TestAgent.connect(member.agentPort);
+    const { hosts } = await agent.handshake({ guid: 'h1' });
+    agent.ack(hosts!);
+    // M9 beat once, an hour ago: three heartbeats missed many times over.
+    await sql(url, "INSERT INTO servers (address, started_at, heartbeat_at, agents) VALUES ('M9', now() - interval '2 hours', now() - interval '1 hour', 0)");
+    t.same(await agent.next(), { type: 'hosts', seq: 1, hosts: ['M2', 'M9'], algorithm: 'roundrobin', checkInterval: 0 });
+    await sql(url, "DELETE FROM servers WHERE address = 'M9'");
+    t.same(await agent.next(), { type: 'hosts', seq: 1, hosts: ['M9', 'M2'], algorithm: 'roundrobin', checkInterval: 0 });
+    await agent.close();
+  });
+});
+
+t.test('the down watch trusts heartbeats only when they can be trusted, and never counts itself', async (t) => {
+  const records = (...down: string[]): ServerRecord[] =>
+    ['M1', 'M2', 'M3'].map((address) => ({ address, startedAt: '', heartbeatAt: '', agents: 0, up: !down.includes(address) }));
+  let listed = records('M1', 'M3');
+  let status: StoreStatus | undefined = { available: true, since: new Date(0).toISOString() };
+  let now = 10_000;
+  const avoided: string[][] = [];
+  const watch = new DownWatch({
+    registry: { heartbeat: () => Promise.resolve(), listServers: () => Promise.resolve(listed) },
+    avoid: { setAvoided: (_source, addresses) => Promise.resolve(avoided.push([...addresses])) },
+    selfNames: () => ['M3', undefined],
+    status: () => status,
+    intervalMs: 100,
+    downAfterMs: 300,
+    onError: (error) => t.fail(String(error)),
+    now: () => now,
+  });
+  await watch.poll();
+  t.same(avoided.pop(), ['M1'], 'M1 is down; M3 is this server, whatever its record says');
+  status = { available: false, since: new Date(now).toISOString() };
+  listed = records('M1', 'M2');
+  await watch.poll();
+  t.same(avoided, [], 'nothing decided while the store is unavailable');
+  status = { available: true, since: new Date(now).toISOString() };
+  now += 299;
+  await watch.poll();
+  t.same(avoided, [], 'nor until it has been back for a whole down-after period (heartbeats stopped meanwhile)');
+  now += 1;
+  await watch.poll();
+  t.same(avoided.pop(), ['M1', 'M2']);
+  status = undefined;
+  listed = records();
+  await watch.poll();
+  t.same(avoided.pop(), [], 'a store without a status is always trusted');
+  watch.stop();
 });
