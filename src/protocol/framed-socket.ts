@@ -134,15 +134,18 @@ export interface ConnectOptions extends FramedSocketOptions {
   timeoutMs: number;
   /** Connect with TLS using these options (servername defaults to `host` when it is a name). */
   tls?: tls.ConnectionOptions;
+  /** The local address to connect from (tests give sources their own address in 127/8). */
+  localAddress?: string;
 }
 
 /** Connects and resolves once the connection (and TLS handshake, if any) is up. */
 export function connectFramed(opts: ConnectOptions): Promise<FramedSocket> {
   return new Promise((resolve, reject) => {
     const target = `${opts.host}:${opts.port}`;
+    const from = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
     const socket = opts.tls
-      ? tls.connect({ ...opts.tls, host: opts.host, port: opts.port })
-      : net.connect({ host: opts.host, port: opts.port });
+      ? tls.connect({ ...opts.tls, ...from, host: opts.host, port: opts.port })
+      : net.connect({ ...from, host: opts.host, port: opts.port });
     const timer = setTimeout(() => {
       fail(new ConnectError('connect_timeout', `connecting to ${target} took more than ${opts.timeoutMs} ms`));
     }, opts.timeoutMs);

@@ -24,8 +24,9 @@ export class TestAgent {
     this.closed = new Promise((resolve) => sock.once('close', () => resolve()));
   }
 
-  static async connect(port: number): Promise<TestAgent> {
-    return new TestAgent(await connectFramed({ host: '127.0.0.1', port, timeoutMs: MESSAGE_TIMEOUT_MS }));
+  /** `localAddress` (e.g. 127.0.0.2) gives the connection a source address of its own. */
+  static async connect(port: number, localAddress?: string): Promise<TestAgent> {
+    return new TestAgent(await connectFramed({ host: '127.0.0.1', port, timeoutMs: MESSAGE_TIMEOUT_MS, ...(localAddress === undefined ? {} : { localAddress }) }));
   }
 
   send(message: AgentMessage | Buffer): void {
