@@ -9,6 +9,7 @@ import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
 import type { ServerEvents } from './events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
+import { ShiftResends } from './cluster-resend';
 import { FleetSettingsError, type Fleet } from './fleet';
 
 export interface HostView {
@@ -31,6 +32,8 @@ export type RemoveHostResult =
 
 export class FleetController {
   private readonly avoidSources = new AvoidSources();
+  /** Re-sends for hosts arriving out of id order, throttled per zone (cluster-resend.ts). */
+  private readonly shiftResends = new ShiftResends((zone) => void this.fanout.run(this.agents.all(), 'host-set', zone));
 
   constructor(
     private readonly store: Store,
@@ -176,7 +179,7 @@ export class FleetController {
     const { added, shifted } = this.fleet.addHost(host);
     if (!added) return;
     this.events.emit('hostRegistered', { host });
-    if (shifted) void this.fanout.run(this.agents.all(), 'host-set', host.zone);
+    if (shifted) this.shiftResends.shifted(host.zone);
   }
 
   /** Forgets a host and re-sends to the agents of its zone whose position moved. */

@@ -12,6 +12,7 @@ import { SERVERS_USAGE } from '../../src/cli/servers-command';
 import { registryAddress } from '../../src/server/cluster';
 import { storeHealth } from '../../src/server/cluster-health';
 import { HeartbeatLoop } from '../../src/server/cluster-heartbeat';
+import { ShiftResends } from '../../src/server/cluster-resend';
 import { isServerRegistry, LocalServerRegistry } from '../../src/server/cluster-registry';
 import { checkStoreUrl, redactStoreUrl } from '../../src/server/cluster-store';
 import { FileStore } from '../../src/store/file-store';
@@ -146,4 +147,37 @@ t.test('heartbeats go on through failures, logged once per outage', async (t) =>
     ['heartbeat_failed', 'heartbeat_restored'],
     'three failures, one warning; the first success after them, one info',
   );
+});
+
+t.test('re-sends for shifted zones: the first at once, the rest folded into one per interval', async (t) => {
+  const resent: string[] = [];
+  const timers: { run: () => void; ms: number; cancelled: boolean }[] = [];
+  const schedule = (run: () => void, ms: number): (() => void) => {
+    const timer = { run, ms, cancelled: false };
+    timers.push(timer);
+    return () => (timer.cancelled = true);
+  };
+  const fire = (): void => {
+    const due = timers.filter((timer) => !timer.cancelled);
+    timers.length = 0;
+    for (const timer of due) timer.run();
+  };
+  const resends = new ShiftResends((zone) => resent.push(zone), 250, schedule);
+  resends.shifted('z1');
+  t.same(resent, ['z1'], 'a lone shift is re-sent at once');
+  t.same(timers.map((timer) => timer.ms), [250], 'and opens a window');
+  for (let i = 0; i < 100; i++) resends.shifted('z1');
+  resends.shifted('z2');
+  t.same(resent, ['z1', 'z2'], 'shifts in the window wait; another zone has its own window');
+  fire();
+  t.same(resent, ['z1', 'z2', 'z1'], 'a hundred shifts, one re-send at the end of the window');
+  t.equal(timers.length, 1, 'which opens the next window (z2 had nothing pending)');
+  fire();
+  t.same(resent, ['z1', 'z2', 'z1'], 'a quiet window re-sends nothing');
+  resends.shifted('z1');
+  t.same(resent, ['z1', 'z2', 'z1', 'z1'], 'after a quiet window, at once again');
+  resends.shifted('z1');
+  resends.close();
+  fire();
+  t.same(resent, ['z1', 'z2', 'z1', 'z1'], 'closed: the pending re-send is dropped');
 });
