@@ -262,13 +262,24 @@ t.test('preferred-host check', async (t) => {
   });
 
   t.test('no check while on the preferred server', async (t) => {
-    const m1 = await serveScripted(t, welcomes);
+    // The server answers pings: the agent's own pings, every 30 ms, are the clock of this test.
+    const m1 = await serveScripted(t, {
+      onMessage: (conn, m) => {
+        if (m.type === 'hello') conn.send(welcome(30));
+        if (m.type === 'ping') conn.send({ type: 'pong' });
+      },
+    });
     const { agent } = await makeAgent(t, `host=${addr(m1)},127.0.0.1:1\nhost.lb.check.interval=1\nguid=g\n`);
     agent.start();
     await next(agent, 'connected');
-    // another server's hosts frame arriving proves time passed with the check not running
-    m1.connections[0]!.send({ type: 'hosts', seq: 1, hosts: [addr(m1), '127.0.0.1:1'], algorithm: 'static', checkInterval: 1 });
+    const conn = m1.connections[0]!;
+    conn.send({ type: 'hosts', seq: 1, hosts: [addr(m1), '127.0.0.1:1'], algorithm: 'static', checkInterval: 1 });
     await next(agent, 'hostsUpdated');
+    // Three more pings take at least 90 ms: past the latest moment (60 ms) a check timed by the
+    // update could have fired.
+    const pings = (): number => conn.received.filter((m) => m.type === 'ping').length;
+    const after = pings() + 3;
+    await Promise.race([conn.arrival(() => pings() >= after), m1.connection(2)]);
     t.equal(m1.connections.length, 1, 'no second connection to the server it is on');
   });
 });
