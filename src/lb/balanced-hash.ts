@@ -78,7 +78,7 @@ export function weightOfWords(low: number, high: number, seed: ServerSeed): numb
   return laneA * 2 ** LOW_LANE_BITS + (laneB >>> (32 - LOW_LANE_BITS));
 }
 
-/** weightOfWords for one host id (the planner's fallback for a host it did not plan). */
+/** weightOfWords for one host id, for one-off lookups and tests; the planner splits each id once (weighAll). */
 export function hostWeight(hostId: number, seed: ServerSeed): number {
   return weightOfWords(idLow(hostId), idHigh(hostId), seed);
 }
