@@ -300,6 +300,39 @@ static int next_frame(const unsigned char *buf, uint32_t have, uint32_t cap, uin
   return 1;
 }
 
+/* What read_frames() stopped on. */
+enum read_end { R_AGAIN, R_STOPPED, R_CLOSED, R_IO, R_BAD_FRAME };
+
+/* Handles one frame's payload; returns 0 when the connection ended (stop reading). */
+typedef int (*frame_fn)(void *ctx, const unsigned char *payload, uint32_t len);
+
+/* Reads all the socket holds, hands each complete frame to `fn`, keeps a partial one in buf. */
+static enum read_end read_frames(int fd, unsigned char *buf, uint32_t *have, uint32_t cap, frame_fn fn, void *ctx) {
+  for (;;) {
+    ssize_t n = recv(fd, buf + *have, cap - *have, 0);
+    if (n == 0) return R_CLOSED;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return R_AGAIN;
+      if (errno == EINTR) continue;
+      return errno == ECONNRESET ? R_CLOSED : R_IO;
+    }
+    *have += (uint32_t)n;
+    uint32_t pos = 0, len;
+    int got;
+    while ((got = next_frame(buf + pos, *have - pos, cap, &len)) == 1) {
+      if (!fn(ctx, buf + pos + 4, len)) return R_STOPPED;
+      pos += 4 + len;
+    }
+    if (got < 0) return R_BAD_FRAME;
+    memmove(buf, buf + pos, *have - pos);
+    *have -= pos;
+  }
+}
+
+static enum failure read_failure(enum read_end end) {
+  return end == R_CLOSED ? F_CLOSED : end == R_BAD_FRAME ? F_BAD_FRAME : F_IO;
+}
+
 /* ---- latency samples (µs) ---- */
 
 struct samples {
@@ -447,35 +480,28 @@ static void hs_writable(struct hs_run *r, struct slot *s) {
   if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0) hs_fail(r, s, F_IO);
 }
 
+struct hs_frame_ctx {
+  struct hs_run *r;
+  struct slot *s;
+};
+
+static int hs_frame(void *ctx, const unsigned char *payload, uint32_t len) {
+  struct hs_run *r = ((struct hs_frame_ctx *)ctx)->r;
+  struct slot *s = ((struct hs_frame_ctx *)ctx)->s;
+  char type[16];
+  if (!frame_type(payload, len, type, sizeof type)) { hs_fail(r, s, F_BAD_FRAME); return 0; }
+  if (strcmp(type, "error") == 0) { hs_fail(r, s, F_ERROR_FRAME); return 0; }
+  if (strcmp(type, r->o->until) != 0) return 1;
+  sample(&r->latency, now_ns() - s->started_ns);
+  r->ok++;
+  hs_release(r, s);
+  return 0;
+}
+
 static void hs_readable(struct hs_run *r, struct slot *s) {
-  for (;;) {
-    ssize_t n = recv(s->fd, s->buf + s->have, HANDSHAKE_BUFFER - s->have, 0);
-    if (n == 0) { hs_fail(r, s, F_CLOSED); return; }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR) continue;
-      hs_fail(r, s, errno == ECONNRESET ? F_CLOSED : F_IO);
-      return;
-    }
-    s->have += (uint32_t)n;
-    uint32_t pos = 0, len;
-    int got;
-    while ((got = next_frame(s->buf + pos, s->have - pos, HANDSHAKE_BUFFER, &len)) == 1) {
-      char type[16];
-      if (!frame_type(s->buf + pos + 4, len, type, sizeof type)) { hs_fail(r, s, F_BAD_FRAME); return; }
-      if (strcmp(type, "error") == 0) { hs_fail(r, s, F_ERROR_FRAME); return; }
-      if (strcmp(type, r->o->until) == 0) {
-        sample(&r->latency, now_ns() - s->started_ns);
-        r->ok++;
-        hs_release(r, s);
-        return;
-      }
-      pos += 4 + len;
-    }
-    if (got < 0) { hs_fail(r, s, F_BAD_FRAME); return; }
-    memmove(s->buf, s->buf + pos, s->have - pos);
-    s->have -= pos;
-  }
+  struct hs_frame_ctx ctx = {r, s};
+  enum read_end end = read_frames(s->fd, s->buf, &s->have, HANDSHAKE_BUFFER, hs_frame, &ctx);
+  if (end != R_AGAIN && end != R_STOPPED) hs_fail(r, s, read_failure(end));
 }
 
 static void hs_expire(struct hs_run *r, uint64_t now) {
@@ -713,28 +739,21 @@ static void agent_closed(struct hold *h, uint32_t i, enum failure kind) {
   a->state = A_DOWN;
 }
 
+struct hold_frame_ctx {
+  struct hold *h;
+  uint32_t i;
+};
+
+static int hold_frame(void *ctx, const unsigned char *payload, uint32_t len) {
+  struct hold_frame_ctx *c = ctx;
+  return on_frame(c->h, c->i, payload, len);
+}
+
 static void agent_readable(struct hold *h, uint32_t i) {
+  struct hold_frame_ctx ctx = {h, i};
   struct agent *a = &h->agents[i];
-  for (;;) {
-    ssize_t n = recv(a->fd, a->buf + a->have, HOLD_BUFFER - a->have, 0);
-    if (n == 0) { agent_closed(h, i, F_CLOSED); return; }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR) continue;
-      agent_closed(h, i, errno == ECONNRESET ? F_CLOSED : F_IO);
-      return;
-    }
-    a->have += (uint32_t)n;
-    uint32_t pos = 0, len;
-    int got;
-    while ((got = next_frame(a->buf + pos, a->have - pos, HOLD_BUFFER, &len)) == 1) {
-      if (!on_frame(h, i, a->buf + pos + 4, len)) return;
-      pos += 4 + len;
-    }
-    if (got < 0) { agent_closed(h, i, F_BAD_FRAME); return; }
-    memmove(a->buf, a->buf + pos, a->have - pos);
-    a->have -= pos;
-  }
+  enum read_end end = read_frames(a->fd, a->buf, &a->have, HOLD_BUFFER, hold_frame, &ctx);
+  if (end != R_AGAIN && end != R_STOPPED) agent_closed(h, i, read_failure(end));
 }
 
 /* Timeouts of attempts in flight, and retries that are due. */

@@ -17,17 +17,24 @@ export function markdownTable(m: TableModel): string {
   return lines.join('\n');
 }
 
-export function renderMarkdown(report: BenchReport): string {
+/** The command, the machine and the date of a run: what every generated section starts with. */
+export function runLines(report: BenchReport): string[] {
   const m = report.machine;
+  return [
+    `- Command: \`${report.command}\``,
+    `- Machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, ${m.kernel}, Node ${m.node}`,
+    `- Date: ${m.date}; the whole run took ${Math.round(report.durationS)} s`,
+  ];
+}
+
+export function renderMarkdown(report: BenchReport): string {
   const verdicts = report.results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   const parts = [
     BEGIN_MARKER,
     '',
     '## Latest run',
     '',
-    `- Command: \`${report.command}\``,
-    `- Machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, ${m.kernel}, Node ${m.node}`,
-    `- Date: ${m.date}; the whole run took ${Math.round(report.durationS)} s`,
+    ...runLines(report),
     '',
     markdownTable(verdictTable(verdicts)),
   ];

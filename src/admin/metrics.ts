@@ -85,48 +85,20 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       this.set(sources.settingsVersion());
     },
   });
-  const handshakes = new Counter({
-    name: 'agentlb_handshakes_total',
-    help: 'Finished handshakes by result: ok, or the error code the agent was sent.',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  const handshakeDuration = new Histogram({
-    name: 'agentlb_handshake_duration_seconds',
-    help: 'Accept to welcome, for handshakes that succeeded (includes the durable registration).',
-    buckets: HANDSHAKE_BUCKETS,
-    registers,
-  });
-  const hostsSent = new Counter({
-    name: 'agentlb_hosts_frames_sent_total',
-    help: 'hosts frames sent to agents, by cause (handshake, settings, host-set).',
-    labelNames: ['cause'] as const,
-    registers,
-  });
-  const hostsAcked = new Counter({
-    name: 'agentlb_hosts_frames_acked_total',
-    help: 'Acks received for hosts frames, by result (ok: the agent persisted the list).',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  const ackLatency = new Histogram({
-    name: 'agentlb_ack_latency_seconds',
-    help: 'hosts frame sent to its ack received.',
-    buckets: ACK_BUCKETS,
-    registers,
-  });
-  const protocolErrors = new Counter({
-    name: 'agentlb_protocol_errors_total',
-    help: 'Frames or messages from agents that broke the protocol, by error code.',
-    labelNames: ['code'] as const,
-    registers,
-  });
-  const disconnects = new Counter({
-    name: 'agentlb_disconnects_total',
-    help: 'Closed agent connections, by reason.',
-    labelNames: ['reason'] as const,
-    registers,
-  });
+  const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
+    new Counter({ name, help, labelNames: [label] as const, registers });
+  const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
+  const handshakes = counter('agentlb_handshakes_total', 'Finished handshakes by result: ok, or the error code the agent was sent.', 'result');
+  const handshakeDuration = histogram(
+    'agentlb_handshake_duration_seconds',
+    'Accept to welcome, for handshakes that succeeded (includes the durable registration).',
+    HANDSHAKE_BUCKETS,
+  );
+  const hostsSent = counter('agentlb_hosts_frames_sent_total', 'hosts frames sent to agents, by cause (handshake, settings, host-set).', 'cause');
+  const hostsAcked = counter('agentlb_hosts_frames_acked_total', 'Acks received for hosts frames, by result (ok: the agent persisted the list).', 'result');
+  const ackLatency = histogram('agentlb_ack_latency_seconds', 'hosts frame sent to its ack received.', ACK_BUCKETS);
+  const protocolErrors = counter('agentlb_protocol_errors_total', 'Frames or messages from agents that broke the protocol, by error code.', 'code');
+  const disconnects = counter('agentlb_disconnects_total', 'Closed agent connections, by reason.', 'reason');
   const poolGauge = (name: string, help: string, read: (stats: PoolStats) => number): void => {
     new Gauge({
       name,

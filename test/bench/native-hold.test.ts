@@ -5,11 +5,11 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { MessageReader } from '../../src/protocol/message-decoder';
 import type { AgentMessage } from '../../src/protocol/messages';
-import { NativeHold } from '../../native-bench/native-hold';
+import { NativeHold, type NativeHoldOptions } from '../../native-bench/native-hold';
 import { NativeClientError } from '../../native-bench/native-client';
 
 interface Scripted {
@@ -52,11 +52,26 @@ async function scriptedServer(): Promise<Scripted> {
   };
 }
 
+/** A hold client against `port` (closed at teardown); `opts` overrides the small defaults. */
+async function holdOn(t: Test, port: number, opts: Partial<NativeHoldOptions> = {}): Promise<NativeHold> {
+  const hold = await NativeHold.start({
+    target: { host: '127.0.0.1', port },
+    count: 1,
+    concurrency: 1,
+    sources: ['127.0.0.1'],
+    guidPrefix: 'x-',
+    timeoutMs: 500,
+    list: { hosts: [], algorithm: '', checkInterval: 0 },
+    ...opts,
+  });
+  t.teardown(() => hold.close());
+  return hold;
+}
+
 t.test('held agents: ack, pong, drop, up-to-date reconnect', async (t) => {
   const s = await scriptedServer();
   t.teardown(() => s.server.close());
-  const hold = await NativeHold.start({
-    target: { host: '127.0.0.1', port: s.port },
+  const hold = await holdOn(t, s.port, {
     count: 2,
     concurrency: 2,
     sources: ['127.0.0.1', '127.0.0.2'],
@@ -64,7 +79,6 @@ t.test('held agents: ack, pong, drop, up-to-date reconnect', async (t) => {
     timeoutMs: 2_000,
     list: { hosts: ['a:1'], algorithm: 'static', checkInterval: 0 },
   });
-  t.teardown(() => hold.close());
 
   const up = await hold.up('hosts');
   t.equal(up.completed, 2);
@@ -109,16 +123,7 @@ t.test('agents that cannot connect are lost after their retries', async (t) => {
   const port = s.port;
   s.server.close();
   await once(s.server, 'close');
-  const hold = await NativeHold.start({
-    target: { host: '127.0.0.1', port },
-    count: 1,
-    concurrency: 1,
-    sources: ['127.0.0.1'],
-    guidPrefix: 'lost-',
-    timeoutMs: 500,
-    list: { hosts: [], algorithm: '', checkInterval: 0 },
-  });
-  t.teardown(() => hold.close());
+  const hold = await holdOn(t, port, { guidPrefix: 'lost-' });
   const up = await hold.up('welcome');
   t.equal(up.lost, 1);
   t.equal(up.errorKinds.connect, 10, 'ten attempts, each refused');
@@ -127,16 +132,7 @@ t.test('agents that cannot connect are lost after their retries', async (t) => {
 t.test('an unknown command is refused', async (t) => {
   const s = await scriptedServer();
   t.teardown(() => s.server.close());
-  const hold = await NativeHold.start({
-    target: { host: '127.0.0.1', port: s.port },
-    count: 1,
-    concurrency: 1,
-    sources: ['127.0.0.1'],
-    guidPrefix: 'x-',
-    timeoutMs: 500,
-    list: { hosts: [], algorithm: '', checkInterval: 0 },
-  });
-  t.teardown(() => hold.close());
+  const hold = await holdOn(t, s.port);
   await t.rejects(hold.command('dance'), new NativeClientError('native hold client refused "dance"'));
   t.equal((await hold.stats()).event, 'stats', 'still answering after a refusal');
 });
