@@ -186,6 +186,11 @@ export interface MachineInfo {
   cpuModel: string;
   kernel: string;
   date: string;
+  /**
+   * 1-minute load average when the run began and ended: on a shared 2-core machine, other
+   * work running at the same time is the first thing to read next to the figures.
+   */
+  loadAverage: { atStart: number; atEnd: number };
 }
 
 export interface BenchReport {

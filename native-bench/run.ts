@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { machineInfo } from './machine';
+import { loadNow, machineInfo } from './machine';
 import { BenchUsageError, parseBenchArgs, USAGE, type BenchOptions } from './options';
 import { paths } from './paths';
 import { renderMarkdown, updateMarkdownFile } from './report/markdown';
@@ -42,13 +42,14 @@ export interface BenchIo {
 export async function runBench(opts: BenchOptions, command: string, io: BenchIo): Promise<BenchReport> {
   const ctx: ScenarioContext = { opts, progress: progressFactory(opts.progress), log: io.log };
   const began = process.hrtime.bigint();
+  const loadAtStart = loadNow();
   const results: ScenarioResult[] = [];
   for (const name of opts.scenarios) {
     const result = await RUNNERS[name](ctx);
     results.push(result);
     io.out(renderTerminal(tablesFor(result), io.color) + '\n');
   }
-  const report: BenchReport = { command, machine: machineInfo(), durationS: Number(process.hrtime.bigint() - began) / 1e9, results };
+  const report: BenchReport = { command, machine: machineInfo(loadAtStart), durationS: Number(process.hrtime.bigint() - began) / 1e9, results };
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');

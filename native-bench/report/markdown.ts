@@ -23,7 +23,7 @@ export function runLines(report: BenchReport): string[] {
   return [
     `- Command: \`${report.command}\``,
     `- Machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, ${m.kernel}, Node ${m.node}`,
-    `- Date: ${m.date}; the whole run took ${Math.round(report.durationS)} s`,
+    `- Date: ${m.date}; the whole run took ${Math.round(report.durationS)} s; load average ${m.loadAverage.atStart} at the start, ${m.loadAverage.atEnd} at the end (2 CPUs: above 2, other work shared them)`,
   ];
 }
 

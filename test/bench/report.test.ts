@@ -82,13 +82,14 @@ t.test('BENCHMARKS.md: created, then only the generated part is replaced', async
   const file = path.join(dir, 'BENCHMARKS.md');
   const report: BenchReport = {
     command: 'npm run bench',
-    machine: { nproc: 2, memoryBytes: 1 << 30, node: 'v20', cpuModel: 'cpu', kernel: 'Linux', date: '2025-01-01T00:00:00.000Z' },
+    machine: { nproc: 2, memoryBytes: 1 << 30, node: 'v20', cpuModel: 'cpu', kernel: 'Linux', date: '2025-01-01T00:00:00.000Z', loadAverage: { atStart: 0.5, atEnd: 3 } },
     durationS: 12,
     results,
   };
   const generated = renderMarkdown(report);
   t.match(generated, /- Command: `npm run bench`/);
   t.match(generated, /2 CPUs \(cpu\), 1024\.0 MB memory, Linux, Node v20/);
+  t.match(generated, /load average 0\.5 at the start, 3 at the end/);
   t.match(generated, /\| handshake ≥ 0\.85 × raw \| 0\.8 × \| MISSED \|/);
   await updateMarkdownFile(file, generated);
   const created = await readFile(file, 'utf8');
