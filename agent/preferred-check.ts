@@ -7,6 +7,7 @@
  * CloudStack fires every agent's check in lock-step; the jitter spreads a fleet's failback.
  */
 import { performance } from 'node:perf_hooks';
+import { timerDelay } from '../src/util/timer-delay';
 
 export interface PreferredCheckOptions {
   /** Runs one check; the next one is timed only after this settles. Must not reject. */
@@ -32,9 +33,12 @@ export class PreferredCheck {
     this.jitter = opts.jitter ?? 0.2;
   }
 
-  /** The delay before the next check for `intervalMs`: uniform in interval × [1-j, 1+j). */
+  /**
+   * The delay before the next check for `intervalMs`: uniform in interval × [1-j, 1+j), capped
+   * at the longest timer (the longest check interval plus 20 % is beyond it).
+   */
   delayFor(intervalMs: number): number {
-    return Math.round(intervalMs * (1 - this.jitter + 2 * this.jitter * this.random()));
+    return timerDelay(Math.round(intervalMs * (1 - this.jitter + 2 * this.jitter * this.random())));
   }
 
   /** performance.now() at which the timed check fires; undefined when none is timed. */

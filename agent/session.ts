@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions } from 'node:tls';
 import { connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
 import type { Ack, ErrorCode, Hello, Hosts, ServerMessage, Welcome } from '../src/protocol/messages';
+import { timerDelay } from '../src/util/timer-delay';
 import type { ServerEntry } from './server-pool';
 
 export interface SessionOptions {
@@ -96,7 +97,7 @@ export class Session extends EventEmitter<SessionEvents> {
     socket.on('protocolError', (err: Error) => this.finish({ code: 'protocol_error', message: err.message }));
     socket.on('close', () => this.finish({ code: 'closed', message: 'the server closed the connection' }));
     this.pingTimer = setInterval(() => this.socket.send({ type: 'ping' }), this.pingIntervalMs);
-    this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.deadlineMs);
+    this.deadlineTimer = setTimeout(() => this.checkDeadline(), timerDelay(this.deadlineMs));
   }
 
   /**
@@ -110,7 +111,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (silentMs >= this.deadlineMs) {
       this.finish({ code: 'ping_timeout', message: `no frame from the server for ${Math.round(silentMs)} ms` });
     } else {
-      this.deadlineTimer = setTimeout(() => this.checkDeadline(), this.deadlineMs - silentMs);
+      this.deadlineTimer = setTimeout(() => this.checkDeadline(), timerDelay(this.deadlineMs - silentMs));
     }
   }
 

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { PreferredCheck } from '../../agent/preferred-check';
+import { LIMITS } from '../../src/protocol/limits';
+import { MAX_TIMER_DELAY_MS } from '../../src/util/timer-delay';
 
 t.test('delays are jittered ±20 % around the interval', async (t) => {
   const draws = [0, 0.5, 0.999];
@@ -9,6 +11,11 @@ t.test('delays are jittered ±20 % around the interval', async (t) => {
   t.equal(check.delayFor(10_000), Math.round(10_000 * (0.8 + 0.4 * 0.999)));
   const wide = new PreferredCheck({ check: async () => {}, random: () => 1, jitter: 0.5 });
   t.equal(wide.delayFor(1_000), 1_500);
+});
+
+t.test('the longest interval plus jitter stays a real wait (setTimeout makes a longer delay 1 ms)', async (t) => {
+  const late = new PreferredCheck({ check: async () => {}, random: () => 0.999 });
+  t.equal(late.delayFor(LIMITS.checkIntervalSeconds * 1_000), MAX_TIMER_DELAY_MS);
 });
 
 t.test('a fleet of checks does not fire in lock-step', async (t) => {
