@@ -117,8 +117,7 @@ export class FileStore implements Store {
     if (this.state !== 'new') throw new StoreStateError('store_already_opened', 'FileStore.open() may be called once');
     this.state = 'opening';
     const created = await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
-    // A new data directory's own entry must be durable too.
-    if (created !== undefined) await syncDirectory(path.dirname(created));
+    if (created !== undefined) await syncCreatedDirectories(created, this.dataDir);
     try {
       this.lock = await DataDirLock.acquire(this.dataDir);
     } catch (err) {
@@ -285,6 +284,18 @@ export class FileStore implements Store {
     } catch (err) {
       this.onCompactionError(err);
     }
+  }
+}
+
+/**
+ * A new data directory's entry must be durable too, and so must every directory mkdir created
+ * on the way to it (`first` is the topmost): each one's entry lives in its parent.
+ */
+async function syncCreatedDirectories(first: string, dataDir: string): Promise<void> {
+  const top = path.resolve(first);
+  for (let dir = path.resolve(dataDir); ; dir = path.dirname(dir)) {
+    await syncDirectory(path.dirname(dir));
+    if (dir === top || dir === path.dirname(dir)) return;
   }
 }
 
