@@ -20,7 +20,7 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** Deadline for `welcome` after `hello` is sent. */
   handshakeTimeoutMs: number;
-  /** Ping interval when the server's welcome does not state one. */
+  /** Ping interval when the server's welcome does not state one (protocol.md section 6: 30 s). */
   defaultPingIntervalMs: number;
   /** Intervals with no inbound frame before the server is declared dead. protocol.md: 3. */
   missedIntervals: number;
@@ -31,7 +31,7 @@ export interface SessionOptions {
 export const DEFAULT_SESSION_OPTIONS: Readonly<SessionOptions> = Object.freeze({
   connectTimeoutMs: 5_000,
   handshakeTimeoutMs: 10_000,
-  defaultPingIntervalMs: 15_000,
+  defaultPingIntervalMs: 30_000,
   missedIntervals: 3,
 });
 
