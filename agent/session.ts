@@ -243,7 +243,10 @@ function handshake(
       resolve(failure);
     };
     const onMessage = (msg: ServerMessage): void => {
-      if (msg.type === 'welcome') {
+      if (msg.type === 'welcome' && msg.version !== hello.version) {
+        // protocol.md section 9: the welcome names the version of the hello, or it is not an answer to it.
+        fail(new HandshakeFailure('bad_reply', `welcome for protocol version ${msg.version}, hello asked for ${hello.version}`));
+      } else if (msg.type === 'welcome') {
         cleanup();
         // Built synchronously inside this 'message' event, so frames that follow the welcome
         // in the same chunk reach the session's own listener.

@@ -79,6 +79,13 @@ t.test('no welcome, no session', async (t) => {
     t.equal(f.message, 'expected welcome, got hosts');
   });
 
+  t.test('a welcome for another protocol version is a bad reply', async (t) => {
+    const server = await serveScripted(t, { onMessage: (conn) => conn.send({ type: 'welcome', version: 2, hostId: 1, server: 's' }) });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'bad_reply');
+    t.equal(f.message, 'welcome for protocol version 2, hello asked for 1');
+  });
+
   t.test('bytes that break the protocol are a bad reply', async (t) => {
     const server = await serveScripted(t, { onMessage: (conn) => conn.socket.write(Buffer.from([0, 0, 0, 0])) });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
