@@ -173,9 +173,19 @@ t.test('bad drain requests are refused with a 400 naming what is wrong', async (
 t.test('--advertise names this server; a drain of it is a drain of itself', async (t) => {
   const server = await startTestServer(t, { advertise: 'M2', drainRate: 7 });
   await seed(server, 'M1,M2,M3');
+  const changes: unknown[] = [];
+  server.events.on('drainChanged', (event) => changes.push(event));
   const drained = await api(server, 'POST', '/api/servers/drain', { body: {} });
   t.match(drained.body, { address: 'M2', rate: 7, self: true }, 'the default rate is --drain-rate');
   const refused = await TestAgent.connect(server.agentPort);
   t.same(await refused.next(), DRAINING);
   await refused.closed;
+  await api(server, 'POST', '/api/servers/drain', { body: { rate: 3 } });
+  t.match((await api(server, 'GET', '/api/servers/drain')).body, { handover: { active: true, rate: 3 } }, 're-rated while running');
+  await api(server, 'POST', '/api/servers/undrain', { body: {} });
+  t.same(changes, [
+    { address: 'M2', draining: true, rate: 7 },
+    { address: 'M2', draining: true, rate: 3 },
+    { address: 'M2', draining: false },
+  ]);
 });

@@ -1,6 +1,7 @@
 /** Which entry of `host` is this server (what `drain` with no address drains). */
+import os from 'node:os';
 import t from 'tap';
-import { selfAddress } from '../../src/server/drain-self';
+import { localNames, selfAddress } from '../../src/server/drain-self';
 
 const listen = (address: string, port: number) => ({ address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' });
 const machine = () => new Set(['10.0.0.5', 'mgmt-1', 'localhost', '127.0.0.1', '::1']);
@@ -22,4 +23,11 @@ t.test('none, several or a bad entry: cannot tell', async (t) => {
   t.equal(selfAddress(undefined, listen('0.0.0.0', 8250), ['10.0.0.5', 'mgmt-1'], machine), undefined, 'two names for this machine');
   t.equal(selfAddress(undefined, listen('127.0.0.1', 9000), ['127.0.0.1:9001'], machine), undefined, 'another port');
   t.equal(selfAddress(undefined, listen('127.0.0.1', 9000), ['bad entry:9000'], machine), undefined, 'unparsable entry');
+});
+
+t.test("this machine's own names: its host name and interface addresses", async (t) => {
+  const names = localNames();
+  t.ok(names.has(os.hostname().toLowerCase()));
+  t.ok(names.has('127.0.0.1'));
+  t.equal(selfAddress(undefined, listen('0.0.0.0', 8250), [`${os.hostname()}:8250`, 'elsewhere.invalid']), `${os.hostname()}:8250`);
 });
