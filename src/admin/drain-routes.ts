@@ -38,7 +38,7 @@ export function parseDrainBody(body: unknown, allowRate: boolean): { address?: s
   return request;
 }
 
-async function answer<T>(run: () => Promise<T | DrainError>): Promise<AdminResponse> {
+async function answer(run: () => Promise<unknown>): Promise<AdminResponse> {
   try {
     const outcome = await run();
     return outcome instanceof DrainError ? errorResponse(400, outcome.message) : json(200, outcome);
@@ -48,30 +48,25 @@ async function answer<T>(run: () => Promise<T | DrainError>): Promise<AdminRespo
   }
 }
 
+/** A POST route taking a drain body (`rate` only where allowed). */
+function postRoute(path: string, allowRate: boolean, run: (request: { address?: string; rate?: number }) => Promise<unknown>): Route {
+  return {
+    method: 'POST',
+    path,
+    auth: true,
+    body: 'json',
+    handle(request) {
+      const parsed = parseDrainBody(request.body, allowRate);
+      if (typeof parsed === 'string') return errorResponse(400, parsed);
+      return answer(() => run(parsed));
+    },
+  };
+}
+
 export function drainRoutes(backend: DrainBackend): Route[] {
   return [
     { method: 'GET', path: '/api/servers/drain', handle: () => json(200, backend.status()) },
-    {
-      method: 'POST',
-      path: '/api/servers/drain',
-      auth: true,
-      body: 'json',
-      handle(request) {
-        const parsed = parseDrainBody(request.body, true);
-        if (typeof parsed === 'string') return errorResponse(400, parsed);
-        return answer(() => backend.drain(parsed));
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/servers/undrain',
-      auth: true,
-      body: 'json',
-      handle(request) {
-        const parsed = parseDrainBody(request.body, false);
-        if (typeof parsed === 'string') return errorResponse(400, parsed);
-        return answer(() => backend.undrain(parsed));
-      },
-    },
+    postRoute('/api/servers/drain', true, (request) => backend.drain(request)),
+    postRoute('/api/servers/undrain', false, (request) => backend.undrain(request)),
   ];
 }

@@ -3,16 +3,9 @@
  * they print, and bad command lines (exit 2) or refusals (exit 1) naming the problem.
  */
 import t from 'tap';
-import { runCli } from '../../src/cli/main';
 import { SERVERS_USAGE } from '../../src/cli/servers-command';
-import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env: { AGENTLB_ADMIN_TOKEN: TEST_TOKEN } });
-  return { code, out, err };
-}
+import { api, startTestServer } from '../helpers/server';
+import { cli } from './in-process-cli';
 
 t.test('drain, list, undrain', async (t) => {
   const server = await startTestServer(t, { advertise: 'M1' });

@@ -3,17 +3,10 @@
  * JSON, and refusals (the server's 400 as exit 1; bad flags as exit 2).
  */
 import t from 'tap';
-import { runCli } from '../../src/cli/main';
 import { PLAN_USAGE } from '../../src/cli/plan-command';
-import { api, TEST_TOKEN } from '../helpers/server';
+import { api } from '../helpers/server';
+import { cli } from '../drain/in-process-cli';
 import { startPlanFleet } from './plan-fleet';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env: { AGENTLB_ADMIN_TOKEN: TEST_TOKEN } });
-  return { code, out, err };
-}
 
 const FAIL_M1 = `plan: roundrobin over M1,M2,M3 (the current settings)
 failed: M1
