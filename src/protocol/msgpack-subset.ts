@@ -5,8 +5,8 @@
  * RegExps, typed arrays, BigInts, bundled strings and record definitions, some of which change
  * how the rest of the buffer is read. Rather than trust that table (any module may add to it),
  * we admit only the protocol's subset: nil, bool, int, float64, str, array, map with str keys.
- * The scan is iterative (no recursion for an attacker to exhaust), O(payload), allocates only
- * two stacks of at most LIMITS.nestingDepth entries, and proves exactly one value fills the payload.
+ * The scan is iterative (no recursion for an attacker to exhaust), O(payload), allocates nothing
+ * per call (its stacks hold LIMITS.nestingDepth entries), and proves exactly one value fills the payload.
  */
 import { LIMITS } from './limits';
 import { ProtocolError } from './messages';
@@ -101,23 +101,27 @@ function truncated(): ProtocolError {
   return badFrame('payload ends inside a msgpack value (truncated or garbage)');
 }
 
+// The scan runs to completion synchronously and never re-enters itself, so one set of stacks
+// serves every call: nothing is allocated per frame on the server's hottest path.
+// remaining[i]: items still expected in the i-th open container (2 per map entry; up to 2^33,
+// exact in a double); openIsMap[i]: 1 when that container is a map.
+const remaining = new Float64Array(LIMITS.nestingDepth);
+const openIsMap = new Uint8Array(LIMITS.nestingDepth);
+const token: Token = { size: 0, items: 0, isString: false, isMap: false, isContainer: false, lengthBytes: 0 };
+
 /**
  * Checks that `payload` is exactly one msgpack value of the protocol's subset.
  * Returns the entry count of the top-level map (-1 when the value is not a map), or bad_frame.
  */
 export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError {
-  // remaining[i]: items still expected in the i-th open container; isMap[i]: whether it is a map.
-  const remaining: number[] = [];
-  const isMap: boolean[] = [];
+  let depth = 0;
   let topLevelEntries = -1;
   let pos = 0;
-  const token: Token = { size: 0, items: 0, isString: false, isMap: false, isContainer: false, lengthBytes: 0 };
   do {
     if (pos >= payload.length) return truncated();
-    const depth = remaining.length;
     // Inside a map, items alternate key, value: with an even count left, the next item is a key.
-    const isKey = depth > 0 && isMap[depth - 1] === true && (remaining[depth - 1] as number) % 2 === 0;
-    if (depth > 0) remaining[depth - 1] = (remaining[depth - 1] as number) - 1;
+    const isKey = depth > 0 && openIsMap[depth - 1] === 1 && remaining[depth - 1]! % 2 === 0;
+    if (depth > 0) remaining[depth - 1]!--;
     const at = pos;
     const bad = describe(token, payload[pos++] as number, payload, pos);
     if (bad) return bad;
@@ -130,14 +134,12 @@ export function scanPayload(payload: Buffer): TopLevelMapEntries | ProtocolError
       return badFrame(`payload nests arrays/maps deeper than ${LIMITS.nestingDepth} levels`);
     }
     if (token.items > 0) {
-      remaining.push(token.items);
-      isMap.push(token.isMap);
+      remaining[depth] = token.items;
+      openIsMap[depth] = token.isMap ? 1 : 0;
+      depth++;
     }
-    while (remaining.length > 0 && remaining[remaining.length - 1] === 0) {
-      remaining.pop();
-      isMap.pop();
-    }
-  } while (remaining.length > 0);
+    while (depth > 0 && remaining[depth - 1] === 0) depth--;
+  } while (depth > 0);
   if (pos !== payload.length) {
     return badFrame(`payload has ${payload.length - pos} trailing byte(s) after its message`);
   }
