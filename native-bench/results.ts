@@ -159,6 +159,8 @@ export interface ClusterPhase {
   restartMs?: number;
   /** Start of the phase (servers ready) -> the last agent welcomed. */
   allBackMs: number;
+  /** `hosts` frames the agents received in the phase (lists sent, and re-sent until settled). */
+  hostsFrames: number;
   /** Connected agents per server afterwards (GET /healthz), in the `host` setting's order. */
   spread: { server: string; agents: number }[];
   /** connect -> welcome (or hosts, for a first connect). */

@@ -15,9 +15,30 @@ import { putSettings } from '../admin-client';
 import { connectedAgents, MAX_AGENTS_PER_SERVER, startCluster, type BenchCluster } from '../cluster';
 import { withFleet, type FleetSnapshot, type HeldFleet } from '../fleet';
 import type { ClusterPhase, ClusterStormResult } from '../results';
+import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/cluster-resend';
 import { msBetween, type ScenarioContext } from './context';
 
 const ALGORITHM = 'roundrobin';
+
+/**
+ * Waits until no `hosts` frame has arrived for two re-send intervals: hosts registered on
+ * other servers arrive out of id order and their re-sends are throttled (cluster-resend.ts),
+ * so lists keep being corrected for a moment after the last welcome. Returns the frames that
+ * arrived meanwhile. The servers report no "settled" event, so this watches the agents.
+ */
+async function listsSettled(fleet: HeldFleet): Promise<number> {
+  const quietMs = 2 * DEFAULT_SHIFT_RESEND_MS;
+  const first = (await fleet.stats()).hostsReceived;
+  let last = first;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs) {
+    await new Promise((resolve) => setTimeout(resolve, quietMs / 8));
+    const now = (await fleet.stats()).hostsReceived;
+    if (now !== last) quietSince = Date.now();
+    last = now;
+  }
+  return last - first;
+}
 
 async function spread(cluster: BenchCluster, down: ReadonlySet<number> = new Set()): Promise<ClusterPhase['spread']> {
   return Promise.all(
@@ -37,6 +58,7 @@ function phase(name: string, agents: number, snap: FleetSnapshot, startNs: bigin
     failures: snap.failures,
     ...(restartMs === undefined ? {} : { restartMs }),
     allBackMs: msBetween(startNs, snap.lastCompletedNs),
+    hostsFrames: snap.hostsReceived,
     spread: where,
     latencyMs: snap.handshake,
   };
@@ -90,7 +112,9 @@ export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStor
       await fleet.mark();
       const started = process.hrtime.bigint();
       const first = await fleet.up('hosts', 'cluster storm: first connect');
-      const done: ClusterPhase[] = [phase('first connect (new hosts)', agents, first, started, await spread(cluster))];
+      const connected = phase('first connect (new hosts)', agents, first, started, await spread(cluster));
+      connected.hostsFrames += await listsSettled(fleet);
+      const done: ClusterPhase[] = [connected];
       done.push(await restartAll(ctx, cluster, fleet, first.completed));
       const fits = agents <= (count - 1) * MAX_AGENTS_PER_SERVER;
       if (fits) done.push(await loseFirst(ctx, cluster, fleet, done[1]!.spread));

@@ -55,9 +55,10 @@ t.test('storm --servers 3: first connect, restart of every server, loss of M1', 
   t.same(result.phases[1]!.spread.map((s) => s.agents), [10, 10, 10], 'after the restart each agent is on its roundrobin first entry');
   t.same(result.phases[2]!.spread.map((s) => s.agents), [0, 20, 10], "M1's agents all move to their second entry, M2");
   t.ok(result.phases[1]!.restartMs! > 0);
+  t.ok(result.phases[0]!.hostsFrames >= 30, 'every new agent was sent its list');
 
   const written = await readFile(markdown, 'utf8');
   t.ok(written.startsWith('# Benchmarks\n\nAnalysis kept across runs.\n'), 'text outside the markers is kept');
   t.ok(written.includes(CLUSTER_MARKERS.begin) && written.includes(CLUSTER_MARKERS.end));
-  t.match(written, /\| SIGKILL of M1 \| 10 \| 10 \| 0 \|/);
+  t.match(written, /\| SIGKILL of M1 \| 10 \| 10 \| 0 \| - \| [^|]+ \| [0-9,]+ \| 0 \| 20 \| 10 \|/);
 });
