@@ -184,7 +184,7 @@ export class DrainController {
     const drains = this.deps.board.current();
     const self = this.deps.selfAddress();
     const own = self === undefined ? undefined : drains.find((drain) => drain.address === self);
-    // This server's own agents are told it goes last at their hand-over, not now (above).
+    // This server's own agents are told it goes last at their hand-over, not now (file comment).
     const avoided = drains.map((drain) => drain.address).filter((address) => address !== own?.address);
     this.deps.avoid
       .setAvoided(AVOID_SOURCE_DRAINING, avoided)
@@ -219,8 +219,8 @@ export class DrainController {
   }
 
   /**
-   * A newly connected agent while drained: resume handing over, on the next turn so the
-   * agent is sent its list (with this server last) before it is told to move on.
+   * A newly connected agent while drained: resume handing over, on the next turn, since the
+   * handshake is reported before the connection has sent its own welcome and list.
    */
   private wake(): void {
     const drain = this.active;
