@@ -4,7 +4,7 @@
  * client never needs its own msgpack encoder: it only overwrites the guid's digits.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { encodeMessage } from '../src/protocol/encoder';
@@ -56,9 +56,14 @@ export async function buildNativeClient(): Promise<string> {
   const built = await stat(binary).catch(() => undefined);
   if (built !== undefined && built.mtimeMs >= (await stat(source)).mtimeMs) return binary;
   await mkdir(outDir, { recursive: true });
+  // Build under a name of our own, then rename: test files running side by side may build at
+  // the same moment, and none may execute a binary another is still writing.
+  const partial = `${binary}.${process.pid}.tmp`;
   try {
-    await run('gcc', ['-O2', '-Wall', '-Wextra', '-o', binary, source]);
+    await run('gcc', ['-O2', '-Wall', '-Wextra', '-o', partial, source]);
+    await rename(partial, binary);
   } catch (err) {
+    await rm(partial, { force: true });
     throw new NativeClientError(`gcc could not build ${source}: ${(err as Error).message}`);
   }
   return binary;
