@@ -4,6 +4,7 @@
  * sharing it, on fixed fresh ports so a restart brings each back where its agents expect it.
  */
 import http from 'node:http';
+import { sampleProcess } from './proc-stats';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
 import type { AdminTarget } from './admin-client';
 import { removeDataDir, spawnAgentlbServer, type AgentlbProcess } from './servers';
@@ -64,6 +65,13 @@ export async function startCluster(count: number): Promise<BenchCluster> {
     },
     stop: stopAll,
   };
+}
+
+/** CPU time (user + system) the servers (but `except`) have used so far, ms; an exited one counts 0. */
+export async function serversCpuMs(cluster: BenchCluster, except: ReadonlySet<number> = new Set()): Promise<number> {
+  const live = cluster.servers.filter((_, i) => !except.has(i));
+  const samples = await Promise.all(live.map((s) => sampleProcess(s.pid).then((p) => p.cpuMs, () => 0)));
+  return samples.reduce((sum, ms) => sum + ms, 0);
 }
 
 /** Agents connected to `server` now, from its GET /healthz. */

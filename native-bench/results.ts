@@ -161,6 +161,8 @@ export interface ClusterPhase {
   allBackMs: number;
   /** `hosts` frames the agents received in the phase (lists sent, and re-sent until settled). */
   hostsFrames: number;
+  /** CPU time the servers used in the phase (all processes, from /proc), ms. */
+  serverCpuMs: number;
   /** Connected agents per server afterwards (GET /healthz), in the `host` setting's order. */
   spread: { server: string; agents: number }[];
   /** connect -> welcome (or hosts, for a first connect). */

@@ -16,7 +16,7 @@ export function clusterStormTables(result: ClusterStormResult): TableModel[] {
   const tables: TableModel[] = [
     {
       title: `cluster storm: ${fmtInt(result.agents)} agents over ${result.servers} servers sharing PostgreSQL, ${result.algorithm}, concurrency ${result.concurrency}`,
-      head: ['Phase', 'Agents moving', 'Back', 'Lost', 'Servers ready', 'Ready -> all back', 'hosts frames', ...names.map((n) => `on ${n}`)],
+      head: ['Phase', 'Agents moving', 'Back', 'Lost', 'Servers ready', 'Ready -> all back', 'hosts frames', 'Server CPU / agent', ...names.map((n) => `on ${n}`)],
       rows: result.phases.map((p) => [
         p.name,
         fmtInt(p.agents),
@@ -25,6 +25,7 @@ export function clusterStormTables(result: ClusterStormResult): TableModel[] {
         p.restartMs === undefined ? '-' : fmtMs(p.restartMs),
         fmtMs(p.allBackMs),
         fmtInt(p.hostsFrames),
+        `${fmtInt((p.serverCpuMs * 1000) / Math.max(1, p.agents))} µs`,
         ...p.spread.map((s) => fmtInt(s.agents)),
       ]),
     },

@@ -12,7 +12,7 @@
  *    entries (roundrobin sends them all to the same next server: the herd shows here).
  */
 import { putSettings } from '../admin-client';
-import { connectedAgents, MAX_AGENTS_PER_SERVER, startCluster, type BenchCluster } from '../cluster';
+import { connectedAgents, MAX_AGENTS_PER_SERVER, serversCpuMs, startCluster, type BenchCluster } from '../cluster';
 import { withFleet, type FleetSnapshot, type HeldFleet } from '../fleet';
 import type { ClusterPhase, ClusterStormResult } from '../results';
 import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/cluster-resend';
@@ -49,7 +49,15 @@ async function spread(cluster: BenchCluster, down: ReadonlySet<number> = new Set
   );
 }
 
-function phase(name: string, agents: number, snap: FleetSnapshot, startNs: bigint, where: ClusterPhase['spread'], restartMs?: number): ClusterPhase {
+interface Measured {
+  snap: FleetSnapshot;
+  startNs: bigint;
+  serverCpuMs: number;
+  where: ClusterPhase['spread'];
+  restartMs?: number;
+}
+
+function phase(name: string, agents: number, { snap, startNs, serverCpuMs, where, restartMs }: Measured): ClusterPhase {
   return {
     name,
     agents,
@@ -59,6 +67,7 @@ function phase(name: string, agents: number, snap: FleetSnapshot, startNs: bigin
     ...(restartMs === undefined ? {} : { restartMs }),
     allBackMs: msBetween(startNs, snap.lastCompletedNs),
     hostsFrames: snap.hostsReceived,
+    serverCpuMs,
     spread: where,
     latencyMs: snap.handshake,
   };
@@ -73,18 +82,30 @@ async function restartAll(ctx: ScenarioContext, cluster: BenchCluster, fleet: He
   const ready = process.hrtime.bigint();
   ctx.log(`storm: all ${cluster.servers.length} servers back, ${connected} agents reconnecting to their preferred servers`);
   const back = await fleet.up('welcome', 'cluster storm: reconnect');
-  return phase(`restart of all ${cluster.servers.length} servers`, connected, back, ready, await spread(cluster), msBetween(spawned, ready));
+  // New processes: all their CPU (start-up included) belongs to this phase.
+  const serverCpuMs = await serversCpuMs(cluster);
+  return phase(`restart of all ${cluster.servers.length} servers`, connected, {
+    snap: back,
+    startNs: ready,
+    serverCpuMs,
+    where: await spread(cluster),
+    restartMs: msBetween(spawned, ready),
+  });
 }
 
 async function loseFirst(ctx: ScenarioContext, cluster: BenchCluster, fleet: HeldFleet, before: ClusterPhase['spread']): Promise<ClusterPhase> {
   const moving = before[0]!.agents;
+  const m1 = new Set([0]);
   await fleet.mark();
+  // What the servers left spend from here is the failover's.
+  const cpuBefore = await serversCpuMs(cluster, m1);
   const killed = process.hrtime.bigint();
   await cluster.servers[0]!.stop('SIGKILL');
   await fleet.waitDropped(moving, 'cluster storm: M1 agents dropped');
   ctx.log(`storm: M1 killed, ${moving} agents moving to their second entries`);
   const back = await fleet.up('welcome', 'cluster storm: failover');
-  return phase('SIGKILL of M1', moving, back, killed, await spread(cluster, new Set([0])));
+  const serverCpuMs = (await serversCpuMs(cluster, m1)) - cpuBefore;
+  return phase('SIGKILL of M1', moving, { snap: back, startNs: killed, serverCpuMs, where: await spread(cluster, m1) });
 }
 
 export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStormResult> {
@@ -110,10 +131,13 @@ export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStor
     const phases = await withFleet(fleetOpts, async (fleet) => {
       ctx.log(`storm: connecting ${agents} new agents over ${count} servers`);
       await fleet.mark();
+      const cpuBefore = await serversCpuMs(cluster);
       const started = process.hrtime.bigint();
       const first = await fleet.up('hosts', 'cluster storm: first connect');
-      const connected = phase('first connect (new hosts)', agents, first, started, await spread(cluster));
-      connected.hostsFrames += await listsSettled(fleet);
+      const resent = await listsSettled(fleet);
+      const serverCpuMs = (await serversCpuMs(cluster)) - cpuBefore;
+      const connected = phase('first connect (new hosts)', agents, { snap: first, startNs: started, serverCpuMs, where: await spread(cluster) });
+      connected.hostsFrames += resent;
       const done: ClusterPhase[] = [connected];
       done.push(await restartAll(ctx, cluster, fleet, first.completed));
       const fits = agents <= (count - 1) * MAX_AGENTS_PER_SERVER;

@@ -60,5 +60,5 @@ t.test('storm --servers 3: first connect, restart of every server, loss of M1', 
   const written = await readFile(markdown, 'utf8');
   t.ok(written.startsWith('# Benchmarks\n\nAnalysis kept across runs.\n'), 'text outside the markers is kept');
   t.ok(written.includes(CLUSTER_MARKERS.begin) && written.includes(CLUSTER_MARKERS.end));
-  t.match(written, /\| SIGKILL of M1 \| 10 \| 10 \| 0 \| - \| [^|]+ \| [0-9,]+ \| 0 \| 20 \| 10 \|/);
+  t.match(written, /\| SIGKILL of M1 \| 10 \| 10 \| 0 \| - \| [^|]+ \| [0-9,]+ \| [0-9,]+ µs \| 0 \| 20 \| 10 \|/);
 });
