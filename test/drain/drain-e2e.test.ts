@@ -34,6 +34,14 @@ async function startAgent(t: Test, guid: string, host: string): Promise<FleetAge
   return made;
 }
 
+/** For a failure message: the agents not (yet) where the plan puts them. */
+function unsettled(agents: readonly FleetAgent[], plan: (ids: number[]) => PlanLists): string[] {
+  const lists = plan(agents.flatMap((a) => (a.hostId === undefined ? [] : [a.hostId])));
+  return agents
+    .filter((a) => a.hostId === undefined || a.agent.currentServer !== lists.get(a.hostId)![0] || a.agent.hosts.join(',') !== lists.get(a.hostId)!.join(','))
+    .map((a) => `${a.guid} #${a.hostId}: on ${a.agent.currentServer}, holds ${a.agent.hosts.join(',')}, planned ${a.hostId === undefined ? '?' : lists.get(a.hostId)!.join(',')}`);
+}
+
 /** Every agent on the first entry of the list the plan gives its host id. */
 function settled(agents: readonly FleetAgent[], plan: (ids: number[]) => PlanLists): boolean {
   if (agents.some((a) => a.hostId === undefined)) return false;
@@ -54,7 +62,7 @@ t.test('draining one of three cluster servers', async (t) => {
     const [m1, m2, m3] = members as [Member, Member, Member];
     const servers = members.map((m) => `127.0.0.1:${m.agentPort}`);
     const [M1, M2, M3] = servers as [string, string, string];
-    await m1.controller.updateSettings({ [SETTING_HOST]: servers.join(','), [SETTING_ALGORITHM]: 'balanced', [SETTING_CHECK_INTERVAL]: 1 });
+    await m1.controller.updateSettings({ [SETTING_HOST]: servers.join(','), [SETTING_ALGORITHM]: 'balanced', [SETTING_CHECK_INTERVAL]: 0 });
     // Every server must serve the new settings before an agent may meet it.
     t.ok(await pollUntil(async () => members.every((m) => m.controller.current().settings[SETTING_HOST] === servers.join(',')), 10_000));
 
@@ -62,7 +70,17 @@ t.test('draining one of three cluster servers', async (t) => {
     const agents: FleetAgent[] = [];
     for (let i = 0; i < AGENTS; i++) agents.push(await startAgent(t, `agent-${i}`, servers.join(',')));
     for (const { agent } of agents) agent.start();
-    t.ok(await pollUntil(async () => settled(agents, plan), SETTLE_MS), 'every agent on the first entry of its balanced list');
+    // All register through M1, their first entry, and stay there (no preferred-host checks yet)
+    // while each new host re-plans the zone; every server must know every host.
+    const registered = (): boolean => {
+      if (agents.some((a) => a.hostId === undefined) || members.some((m) => m.controller.registeredHosts !== AGENTS)) return false;
+      const lists = plan(agents.map((a) => a.hostId!));
+      return agents.every((a) => a.agent.hosts.join(',') === lists.get(a.hostId!)!.join(','));
+    };
+    t.ok(await pollUntil(async () => registered(), SETTLE_MS), 'every agent registered and holding its balanced list', { unsettled: unsettled(agents, plan) });
+    // Then checks on: each agent moves to its first entry, with a plan that no longer changes.
+    await m1.controller.updateSettings({ [SETTING_CHECK_INTERVAL]: 1 });
+    t.ok(await pollUntil(async () => settled(agents, plan), SETTLE_MS), 'every agent on the first entry of its balanced list', { unsettled: unsettled(agents, plan) });
 
     const before = plan(agents.map((a) => a.hostId!));
     const first = firstChoiceLoads(before);
@@ -93,7 +111,9 @@ t.test('draining one of three cluster servers', async (t) => {
     for (const [member, address] of [[m2, M2], [m3, M3]] as const) {
       t.ok(member.agentCount <= share.get(address)! + 1, `${address} holds ${member.agentCount}, planned ${share.get(address)} after losing M1`);
     }
-    t.ok(await pollUntil(async () => agents.every((a) => a.agent.hosts.at(-1) === M1), 10_000), 'every list puts M1 last, whichever server sent it');
+    t.ok(await pollUntil(async () => agents.every((a) => a.agent.hosts.at(-1) === M1), 10_000), 'every list puts M1 last, whichever server sent it', {
+      notLast: agents.filter((a) => a.agent.hosts.at(-1) !== M1).map((a) => `${a.guid} on ${a.agent.currentServer}: ${a.agent.hosts.join(',')}`),
+    });
     t.match((await api(m3, 'GET', '/api/servers/drain')).body, { scope: 'cluster', self: M3, draining: [{ address: M1, rate: RATE, self: false }] });
     t.match((await api(m1, 'GET', '/api/servers/drain')).body, { self: M1, handover: { active: true, agents: 0, handedOver: onM1 } });
 
@@ -108,7 +128,9 @@ t.test('draining one of three cluster servers', async (t) => {
 
     const undrained = await api(m3, 'POST', '/api/servers/undrain', { body: { address: M1 } });
     t.match(undrained.body, { address: M1, wasDraining: true, scope: 'cluster' });
-    t.ok(await pollUntil(async () => settled(agents, plan), SETTLE_MS), 'preferred-host checks bring every agent back to its first entry');
+    t.ok(await pollUntil(async () => settled(agents, plan), SETTLE_MS), 'preferred-host checks bring every agent back to its first entry', {
+      unsettled: unsettled(agents, plan),
+    });
     const after = firstChoiceLoads(plan(agents.map((a) => a.hostId!)));
     t.equal(m1.agentCount, after.get(M1), `M1 holds its planned ${after.get(M1)} again`);
     t.ok(m1.agentCount > 0);
