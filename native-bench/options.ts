@@ -3,6 +3,7 @@
  * BenchUsageError that names it.
  */
 import { parseArgs } from 'node:util';
+import { ALGORITHM_NAMES, type AlgorithmName } from '../src/lb/types';
 import type { AdminTarget } from './admin-client';
 import { SCENARIOS, type ClientKind, type PoolMode, type ScenarioName } from './results';
 import type { Target } from './swarm/ipc';
@@ -32,6 +33,8 @@ export interface BenchOptions {
   servers?: Target[];
   /** `--servers N` (a count): storm starts a cluster of N servers sharing one PostgreSQL. */
   cluster?: number;
+  /** The cluster's `indirect.agent.lb.algorithm` (default roundrobin). */
+  algorithm?: AlgorithmName;
   admin?: AdminTarget;
   /** The handshake client; undefined: native (the target's client), then node for reference. */
   client?: ClientKind;
@@ -64,6 +67,7 @@ Flags:
   --servers N         storm only: start PostgreSQL and a cluster of N servers sharing it
                       (default 40000 agents, the node swarm following its lists); the
                       run updates the cluster section of BENCHMARKS.md (or --markdown FILE)
+  --algorithm NAME    with --servers N: the cluster's algorithm (default roundrobin)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
   --client KIND       handshake client: native (epoll, C) or node (the swarm)
   --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
@@ -88,6 +92,12 @@ function clusterSize(text: string | undefined, scenarios: ScenarioName[], client
   if (scenarios.length !== 1 || scenarios[0] !== 'storm') throw new BenchUsageError('--servers N (a cluster) applies to storm only');
   if (client === 'native') throw new BenchUsageError('storm --servers N needs the node client: its agents follow their lists across servers');
   return n;
+}
+
+function clusterAlgorithm(name: string | undefined): AlgorithmName {
+  if (name === undefined) return 'roundrobin';
+  if (!(ALGORITHM_NAMES as readonly string[]).includes(name)) throw new BenchUsageError(`--algorithm must be one of ${ALGORITHM_NAMES.join(', ')}, got "${name}"`);
+  return name as AlgorithmName;
 }
 
 function positiveInt(flag: string, text: string | undefined, min = 1): number | undefined {
@@ -117,6 +127,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         agents: { type: 'string' },
         concurrency: { type: 'string' },
         servers: { type: 'string' },
+        algorithm: { type: 'string' },
         admin: { type: 'string' },
         token: { type: 'string' },
         client: { type: 'string' },
@@ -156,6 +167,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     if (!['on', 'off', 'auto', 'default'].includes(p)) throw new BenchUsageError(`--pool must be on, off or auto, got "${p}"`);
   }
   const cluster = clusterSize(values.servers, scenarios, client);
+  if (values.algorithm !== undefined && cluster === undefined) throw new BenchUsageError('--algorithm applies to storm --servers N only');
   const servers = cluster !== undefined ? undefined : values.servers?.split(',').map((s) => hostPort('--servers', s));
   if (servers !== undefined && scenarios.includes('storm')) {
     throw new BenchUsageError('storm restarts the server it measures: it cannot run against --servers');
@@ -180,7 +192,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     },
     concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,
     servers,
-    ...(cluster === undefined ? {} : { cluster }),
+    ...(cluster === undefined ? {} : { cluster, algorithm: clusterAlgorithm(values.algorithm) }),
     admin,
     client: client as ClientKind | undefined,
     pools: pools as PoolMode[],

@@ -1,13 +1,14 @@
 /**
  * `storm --servers N`: a fleet larger than one process can hold (40 000 agents by default,
  * against 20 000 open files per process) over N agentlb servers sharing one PostgreSQL, with
- * `roundrobin` over all N. The swarm's agents follow their lists as real agents do (first
- * entry, then the next ones). Phases, each measured from its start to the last agent welcomed:
+ * `roundrobin` over all N (or --algorithm). The swarm's agents follow their lists as real
+ * agents do (first entry, then the next ones). Phases, each measured from its start to the
+ * last agent welcomed:
  *
  * 1. first connect: every agent is new and registered in PostgreSQL; swarm worker i
  *    bootstraps on server i, so this spread is the bench's, not the algorithm's;
  * 2. restart of every server (SIGTERM all, start all): the full reconnection; agents go to
- *    their preferred (first) entry, so the fleet lands as roundrobin spreads it;
+ *    their preferred (first) entry, so the fleet lands as the algorithm spreads it;
  * 3. SIGKILL of M1, when the fleet fits on the servers left: its agents move to their second
  *    entries (roundrobin sends them all to the same next server: the herd shows here).
  */
@@ -18,7 +19,6 @@ import type { ClusterPhase, ClusterStormResult } from '../results';
 import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/cluster-resend';
 import { msBetween, type ScenarioContext } from './context';
 
-const ALGORITHM = 'roundrobin';
 
 /**
  * Waits until no `hosts` frame has arrived for two re-send intervals: hosts registered on
@@ -110,13 +110,14 @@ async function loseFirst(ctx: ScenarioContext, cluster: BenchCluster, fleet: Hel
 
 export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStormResult> {
   const count = ctx.opts.cluster!;
+  const algorithm = ctx.opts.algorithm ?? 'roundrobin';
   const agents = ctx.opts.agents.storm;
   ctx.log(`storm: starting PostgreSQL and ${count} agentlb servers sharing it`);
   const cluster = await startCluster(count);
   const notes: string[] = [];
   try {
-    const list = { hosts: cluster.addresses, algorithm: ALGORITHM, checkInterval: 0 };
-    await putSettings(cluster.admin, { host: list.hosts.join(','), 'indirect.agent.lb.algorithm': ALGORITHM, 'indirect.agent.lb.check.interval': 0 });
+    const list = { hosts: cluster.addresses, algorithm, checkInterval: 0 };
+    await putSettings(cluster.admin, { host: list.hosts.join(','), 'indirect.agent.lb.algorithm': algorithm, 'indirect.agent.lb.check.interval': 0 });
     const fleetOpts = {
       client: 'node' as const,
       targets: cluster.servers.map((s) => ({ host: s.host, port: s.port })),
@@ -149,7 +150,7 @@ export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStor
       }
       return done;
     });
-    return { scenario: 'cluster-storm', servers: count, agents, concurrency: ctx.opts.concurrency, algorithm: ALGORITHM, phases, notes };
+    return { scenario: 'cluster-storm', servers: count, agents, concurrency: ctx.opts.concurrency, algorithm, phases, notes };
   } finally {
     await cluster.stop();
   }
