@@ -10,6 +10,10 @@
  *   keeps its last good list, so memory never runs ahead of the file.
  * - Away from the preferred server with a check interval above 0: every interval (jittered),
  *   a real handshake with the preferred server; when it answers, switch make-before-break.
+ * - Every hello announces the list the agent will hold: it is built only once accepted updates
+ *   are applied, and a check holds the current server's `hosts` frames until it settles. A
+ *   server sends `hosts` only when the hello's list is outdated, so a list changed behind the
+ *   hello's back would never be corrected.
  *
  * Sockets live in session.ts, the list in server-pool.ts, timing in backoff.ts and
  * preferred-check.ts; this file only decides.
@@ -80,6 +84,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private loop: Promise<void> | undefined;
   private started = false;
   private updates: Promise<void> = Promise.resolve();
+  /** `hosts` frames from `session` held while a preferred-host check is in flight. */
+  private held: { session: Session; frames: Hosts[] } | undefined;
   private readonly stopper = new AbortController();
 
   constructor(private readonly opts: AgentOptions) {
@@ -173,7 +179,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     let delayMs = firstDelayMs;
     while (!this.stopped) {
       if (delayMs > 0 && !(await this.sleep(delayMs))) return;
+      // A dropped server's last frames (a drain hands its list over right before the close)
+      // may still be saving: the round and its hellos follow the list they leave behind.
+      await this.settleUpdates();
       for (const entry of this.pool.roundOrder(lastResort)) {
+        await this.settleUpdates();
         const result = await openSession(entry, this.hello(), this.sessionOptions, this.stopper.signal);
         if (result instanceof Session) {
           if (this.stopped) {
@@ -234,6 +244,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onClosed(session: Session, reason: CloseReason): void {
+    // A check that outlives its session switches nowhere: what it held is applied now, before
+    // the connect loop below builds a hello.
+    this.releaseHeld(session);
     if (session !== this.session) return; // an old session closed after a switch
     this.session = undefined;
     this.pool.setCurrent(undefined);
@@ -252,6 +265,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Updates are applied one at a time, in arrival order, so saves never overlap. */
   private enqueueUpdate(session: Session, msg: Hosts): void {
+    if (this.held?.session === session) {
+      this.held.frames.push(msg);
+      this.log.debug({ server: session.server.text, seq: msg.seq }, 'hosts update held until the preferred-host check settles');
+      return;
+    }
     let acked = false;
     const reply = (ack: Ack): void => {
       acked = true;
@@ -262,6 +280,44 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.log.error({ err, seq: msg.seq }, 'hosts update failed');
         if (!acked) reply({ type: 'ack', seq: msg.seq, ok: false, error: `internal error: ${String(err)}` });
       }),
+    );
+  }
+
+  /**
+   * Resolves once every accepted update is applied, including those accepted meanwhile, so a
+   * hello built next announces the list the agent is about to hold, not the one a save in
+   * progress replaces.
+   */
+  private async settleUpdates(): Promise<void> {
+    let pending: Promise<void>;
+    do {
+      pending = this.updates;
+      await pending;
+    } while (pending !== this.updates);
+  }
+
+  /** The check is over without a switch: `session`'s held frames are handled, in order, and acked. */
+  private releaseHeld(session: Session): void {
+    const held = this.held;
+    if (held?.session !== session) return;
+    this.held = undefined;
+    for (const msg of held.frames) this.enqueueUpdate(session, msg);
+  }
+
+  /**
+   * The check switched: `session`'s held frames are neither applied nor acked. The new server
+   * compared the hello's list with its own and sent `hosts` if they differ, so it knows what
+   * the agent holds; applying the old server's list now would leave the agent on a list no
+   * server will correct. The old connection closes next, like any with a frame in flight.
+   */
+  private dropHeld(session: Session, to: ServerEntry): void {
+    const held = this.held;
+    if (held?.session !== session) return;
+    this.held = undefined;
+    if (held.frames.length === 0) return;
+    this.log.info(
+      { from: session.server.text, to: to.text, seqs: held.frames.map((msg) => msg.seq) },
+      `hosts updates from ${session.server.text} not applied: superseded by the switch to ${to.text}`,
     );
   }
 
@@ -319,9 +375,22 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async tryPreferred(): Promise<void> {
-    const target = this.pool.preferred;
     const old = this.session;
-    if (target === undefined || old === undefined || !this.pool.awayFromPreferred()) return;
+    if (old === undefined || !this.pool.awayFromPreferred()) return;
+    // Until the check settles, the current server's `hosts` are held: none may change the list
+    // between the hello that announces it and the switch (see dropHeld, releaseHeld).
+    this.held = { session: old, frames: [] };
+    try {
+      await this.switchToPreferred(old);
+    } finally {
+      this.releaseHeld(old); // nothing left to release after a switch
+    }
+  }
+
+  private async switchToPreferred(old: Session): Promise<void> {
+    await this.settleUpdates(); // those accepted before the hold
+    const target = this.pool.preferred;
+    if (this.stopped || old.closed || target === undefined || !this.pool.awayFromPreferred()) return;
     const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
     if (!(result instanceof Session)) {
       this.logFailure(target, result);
@@ -333,6 +402,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       result.close();
       return;
     }
+    this.dropHeld(old, target); // first: a throwing listener in adopt must not release them
     this.adopt(result); // the new connection is welcomed and current ...
     old.close(); // ... before the old one is closed
     this.log.info({ from: old.server.text, to: target.text }, `switched back to preferred server ${target.text}`);
