@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import pino from 'pino';
 import { serversRoutes } from '../../src/admin/servers-routes';
-import { runCli } from '../../src/cli/main';
 import { SERVERS_USAGE } from '../../src/cli/servers-command';
 import { registryAddress } from '../../src/server/cluster';
 import { storeHealth } from '../../src/server/cluster-health';
@@ -17,6 +16,7 @@ import { isServerRegistry, LocalServerRegistry } from '../../src/server/cluster-
 import { checkStoreUrl, redactStoreUrl } from '../../src/server/cluster-store';
 import { FileStore } from '../../src/store/file-store';
 import { PgStore } from '../../src/store/pg-store';
+import { runCliInProcess } from '../helpers/cli';
 import { StoreUnavailableError, type ServerHeartbeat, type ServerRecord, type ServerRegistry } from '../../src/store/types';
 
 t.test('--store values: PostgreSQL URLs only, and the message never echoes the value', async (t) => {
@@ -39,26 +39,20 @@ t.test('--store values: PostgreSQL URLs only, and the message never echoes the v
   t.equal(redactStoreUrl('::'), '(unparsable)');
 });
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env });
-  return { code, out, err };
-}
 
 t.test('agentlb server refuses a bad --store or AGENTLB_STORE before starting', async (t) => {
-  t.same(await cli(['server', '--store', 'mysql://u:secret@db/x']), {
+  t.same(await runCliInProcess(['server', '--store', 'mysql://u:secret@db/x']), {
     code: 2,
     out: '',
     err: 'agentlb server: --store must be a postgres:// or postgresql:// URL, got a mysql:// URL\nRun `agentlb server --help` for usage.\n',
   });
-  t.same(await cli(['server'], { AGENTLB_STORE: 'db:5432' }), {
+  t.same(await runCliInProcess(['server'], { AGENTLB_STORE: 'db:5432' }), {
     code: 2,
     out: '',
     err: 'agentlb server: AGENTLB_STORE must be a postgres:// or postgresql:// URL, got a db:// URL\nRun `agentlb server --help` for usage.\n',
   });
-  t.match((await cli(['server', '--heartbeat-interval', '0'])).err, /^agentlb server: --heartbeat-interval must be a number of seconds from 0\.001/);
-  t.same(await cli(['servers', '--help']), { code: 0, out: SERVERS_USAGE, err: '' });
+  t.match((await runCliInProcess(['server', '--heartbeat-interval', '0'])).err, /^agentlb server: --heartbeat-interval must be a number of seconds from 0\.001/);
+  t.same(await runCliInProcess(['servers', '--help']), { code: 0, out: SERVERS_USAGE, err: '' });
 });
 
 t.test('GET /api/servers: 503 while the registry is unreachable; other failures are not hidden', async (t) => {

@@ -5,8 +5,8 @@
  * changes refused with 503, /healthz and agentlb_store_up telling why — and how it catches up.
  */
 import t from 'tap';
-import { runCli } from '../../src/cli/main';
 import type { ServerRecord, Settings } from '../../src/store/types';
+import { runCliInProcess } from '../helpers/cli';
 import { startPostgres } from '../helpers/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
 import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
@@ -19,12 +19,6 @@ async function servers(server: { adminUrl: string }): Promise<ServerRecord[]> {
   return (await api(server, 'GET', '/api/servers')).body as ServerRecord[];
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env: {} });
-  return { code, out, err };
-}
 
 t.test('cluster members', async (t) => {
   const pg = await startPostgres();
@@ -45,13 +39,13 @@ t.test('cluster members', async (t) => {
     ]);
     t.equal(listed.length, 2);
 
-    const table = await cli(['servers', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
+    const table = await runCliInProcess(['servers', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.equal(table.code, 0);
     const lines = table.out.trimEnd().split('\n');
     t.match(lines[0], /^ADDRESS\s+STATE\s+AGENTS\s+STARTED\s+HEARTBEAT$/);
     t.match(lines[1], /^m1\.example:8250\s+up\s+1\s+\d{4}-\d\d-\d\dT\S+Z\s+\d{4}-\d\d-\d\dT\S+Z$/);
     t.match(lines[2], /^m2\.example:8250\s+up\s+0\s+/);
-    const json = await cli(['servers', '--json', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
+    const json = await runCliInProcess(['servers', '--json', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.match(JSON.parse(json.out), [{ address: 'm1.example:8250' }, { address: 'm2.example:8250' }]);
 
     await agent.close();

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
+import { runCli } from '../../src/cli/main';
 
 export const CLI_PATH = path.join(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
@@ -33,6 +34,14 @@ export async function runCliProcess(args: string[], env: NodeJS.ProcessEnv = cle
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
+}
+
+/** `agentlb ARGS` in this process, output captured: for commands that start no server. */
+export async function runCliInProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env });
+  return { code, out, err };
 }
 
 export type LogLine = Record<string, unknown> & { event?: string; msg?: string };
