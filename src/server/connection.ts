@@ -125,13 +125,9 @@ export class AgentConnection implements FanoutAgent {
       this.closedWaiter?.resolve();
     });
     this.handshakeTimer = setTimeout(
-      () =>
-        this.guard(() => {
-          const message = `no hello within ${this.context.limits.handshakeTimeoutMs} ms`;
-          this.emitHandshake('handshake_timeout');
-          this.emitLimit('handshake_timeout', message);
-          this.fail('handshake_timeout', message);
-        }),
+      // After a stall of the event loop, timers run before pending input is read: judge only
+      // once what already arrived has been read (setImmediate runs after the poll phase).
+      () => setImmediate(() => this.guard(() => this.onHandshakeTimeout())),
       this.context.limits.handshakeTimeoutMs,
     );
     this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
@@ -398,6 +394,14 @@ export class AgentConnection implements FanoutAgent {
       ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
       durationMs: Date.now() - this.acceptedAt,
     });
+  }
+
+  private onHandshakeTimeout(): void {
+    if (this.phase !== 'handshake') return; // the hello was read meanwhile, or we are closing
+    const message = `no hello within ${this.context.limits.handshakeTimeoutMs} ms`;
+    this.emitHandshake('handshake_timeout');
+    this.emitLimit('handshake_timeout', message);
+    this.fail('handshake_timeout', message);
   }
 
   private emitLimit(limit: LimitName, message: string): void {
