@@ -4,20 +4,12 @@
  */
 import t from 'tap';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { runCli } from '../../src/cli/main';
 import { SERVER_USAGE } from '../../src/cli/server-command';
 import { SETTINGS_USAGE } from '../../src/cli/settings-command';
 import { HOSTS_USAGE } from '../../src/cli/hosts-command';
-import { cleanEnv, runCliProcess, startServerProcess } from '../helpers/cli';
+import { cleanEnv, runCliProcess, runCliInProcess as runInProcess, startServerProcess } from '../helpers/cli';
 import { TestAgent } from '../helpers/test-agent';
 
-/** The same entry point in this process, for cases that never start a server. */
-async function runInProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env: {} });
-  return { code, out, err };
-}
 
 t.test('help', async (t) => {
   const top = await runCliProcess(['--help']);
@@ -39,12 +31,14 @@ t.test('help', async (t) => {
 t.test('server --help lists exactly the flags the parser accepts', async (t) => {
   const listed = [...SERVER_USAGE.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]!).sort();
   t.same(listed, [
-    'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
-    'log-level', 'max-connections', 'max-frame', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'store',
+    'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
+    'log-level', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'rate-limit-loopback',
+    'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-key',
   ]);
   // With --help the command parses every flag, then prints help and returns.
+  const switches = new Set(['help', 'rate-limit-loopback', 'require-client-cert']);
   for (const flag of listed) {
-    const args = flag === 'help' ? ['server', '--help'] : ['server', `--${flag}=x`, '--help'];
+    const args = switches.has(flag) ? ['server', `--${flag}`, '--help'] : ['server', `--${flag}=x`, '--help'];
     t.same(await runInProcess(args), { code: 0, out: SERVER_USAGE, err: '' }, `--${flag} is accepted`);
   }
   t.same(await runInProcess(['server', '--listen-on=x', '--help']), {

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runCli } from '../../src/cli/main';
+import { runCliInProcess } from '../helpers/cli';
 import { CaError, initCa, issueCertificate } from '../../src/security/ca';
 import { parseSan, SanError } from '../../src/security/san';
 
@@ -94,12 +94,7 @@ t.test('SANs as written on the command line', async (t) => {
   t.same(parseSan('DNS:-bad-'), new SanError('"-bad-" is not a DNS name'));
 });
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (text) => (out += text), err: (text) => (err += text), env: {} });
-  return { code, out, err };
-}
+const cli = (args: string[]) => runCliInProcess(args);
 
 t.test('the command: two steps for a server and an agent certificate', async (t) => {
   const dir = path.join(t.testdir(), 'pki');

@@ -5,15 +5,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runCli } from '../../src/cli/main';
 import { nextMessage } from '../../src/protocol/framed-socket';
-import { runCliProcess, startServerProcess } from '../helpers/cli';
+import { runCliInProcess, runCliProcess, startServerProcess } from '../helpers/cli';
 import { TestAgent } from '../helpers/test-agent';
 import { connectTls, helloOver, type Pki } from './pki';
 
+/** Exit code and stderr of `agentlb ARGS` run in this process. */
 async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  let err = '';
-  const code = await runCli(args, { out: () => undefined, err: (text) => (err += text), env: {} });
+  const { code, err } = await runCliInProcess(args);
   return { code, err };
 }
 
