@@ -161,7 +161,8 @@ export class AgentListener {
     }
     socket.once('close', () => {
       ticket.closed();
-      this.tlsPending.delete(remoteAddress);
+      // Only its own entry: a new connection may already reuse the address and port.
+      if (this.tlsPending.get(remoteAddress)?.socket === socket) this.tlsPending.delete(remoteAddress);
     });
     if (this.tlsTerminator === undefined) {
       this.startConnection(socket, ticket);
