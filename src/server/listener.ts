@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket, type Server as TlsServer } from 'node:tls';
 import { encodeMessage } from '../protocol/encoder';
 import { DEFAULT_MAX_FRAME, type ErrorCode } from '../protocol/messages';
 import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from '../security/admission';
@@ -207,7 +207,7 @@ export class AgentListener {
    * socket refused before its TLS handshake cannot be told anything: it is just closed.
    */
   private refuse(socket: net.Socket, code: ErrorCode, message: string): void {
-    if (this.tlsTerminator !== undefined && !('encrypted' in socket)) {
+    if (this.tlsTerminator !== undefined && !(socket instanceof TLSSocket)) {
       socket.destroy();
       return;
     }
