@@ -5,9 +5,10 @@
  *
  * How the order is kept: all work runs on one serial queue. A loss of the LISTEN connection
  * queues a resync task at that moment, so every notification of the next connection is
- * queued behind it; notifications queued before it are skipped (the snapshot, read later,
- * already holds their effect). A change may be delivered that the consumer already has from
- * a snapshot (committed between LISTEN and the snapshot read): consumers apply changes
+ * queued behind it; notifications queued before it, or whose read is in flight at that
+ * moment, are skipped (the snapshot, read later, already holds their effect). A change may
+ * be delivered that the consumer already has from a snapshot (committed between LISTEN and
+ * the snapshot read): consumers apply changes
  * idempotently — host-added of a known id and host-removed of an unknown id are no-ops.
  * Settings are only delivered with a version above the last one delivered or committed here.
  */
@@ -166,7 +167,11 @@ export class ChangeFeed {
     }
     if (announcement.from === this.source.instanceId) return;
     try {
-      for (const change of await this.changesFor(announcement)) this.emit(change);
+      const changes = await this.changesFor(announcement);
+      // The loss may have been learnt while this read was in flight: from then on the next
+      // change must be the resync, whose snapshot (read after this one) holds these changes.
+      if (this.closed || this.resyncRequired) return;
+      for (const change of changes) this.emit(change);
     } catch (err) {
       // The change is committed but we could not read it: only a resync can recover it.
       this.source.readFailed(err);

@@ -23,7 +23,15 @@ class MemorySource implements ChangeSource {
   private available = true;
   private waiting: (() => void)[] = [];
 
-  private read<T>(value: T): Promise<T> {
+  /** While set, reads wait for it: a read in flight when something else happens. */
+  holdReads: Promise<void> | undefined;
+  private onReadStarted: (() => void) | undefined;
+  /** Resolves when the next read begins. */
+  readStarted = (): Promise<void> => new Promise((resolve) => (this.onReadStarted = resolve));
+
+  private async read<T>(value: T): Promise<T> {
+    this.onReadStarted?.();
+    await this.holdReads;
     if (this.failNextRead) {
       this.failNextRead = false;
       return Promise.reject(new Error('read failed'));
@@ -140,6 +148,26 @@ t.test('a failed read turns into a resync once the store is back, before later c
       { kind: 'host-added', host: host(3) },
     ],
     'resync first; the change after it is still delivered',
+  );
+});
+
+t.test('a loss learnt while a read is in flight: the resync comes first, and the read is dropped', async (t) => {
+  const source = new MemorySource();
+  const { feed, changes } = await openFeed(source);
+  source.hosts.set(1, host(1));
+  let release = (): void => undefined;
+  source.holdReads = new Promise((resolve) => (release = resolve));
+  const reading = source.readStarted();
+  feed.notification(added('other', 1));
+  await reading;
+  feed.requireResync('LISTEN connection lost');
+  source.holdReads = undefined;
+  release();
+  await feed.settled(); // the read, then the resync queued behind it
+  t.same(
+    changes,
+    [{ kind: 'resync', snapshot: { settings: DEFAULT_SETTINGS, settingsVersion: 0, hosts: [host(1)] } }],
+    'the change is in the snapshot, not delivered before it',
   );
 });
 

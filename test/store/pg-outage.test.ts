@@ -119,11 +119,16 @@ t.test('PgStore across database faults', async (t) => {
   });
 
   await t.test('a killed LISTEN connection alone: resync before any further change', async (t) => {
+    // Changes committed before the kill (the last subtest's 'after-blackhole') may still be on
+    // their way to B; delivered after the mark they would look like changes after the loss.
+    await settle(a, b);
     const fromB = b.recorder.mark();
-    const killed = await sql(pg.url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+    // With a timeout, pg_terminate_backend waits until the backend has exited: the change
+    // below cannot then reach B on the old connection before its loss.
+    const killed = await sql(pg.url, 'SELECT pg_terminate_backend(pid, 5000) AS exited FROM pg_stat_activity WHERE application_name = $1', [
       `agentlb-listen/${b.store.instanceId}`,
     ]);
-    t.equal(killed.length, 1, "B's LISTEN connection terminated");
+    t.same(killed, [{ exited: true }], "B's LISTEN connection terminated");
     // A change committed while B may still be reconnecting: B must deliver resync first.
     const settings = await a.store.updateSettings({ [SETTING_HOST]: 'M4,M5' }, accept);
     const seen = await b.recorder.waitFor(
