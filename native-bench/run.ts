@@ -21,6 +21,7 @@ import { runPropagate } from './scenarios/propagate';
 import { runStorm } from './scenarios/storm';
 import { runClusterStorm } from './scenarios/cluster-storm';
 import { updateClusterSection } from './report/cluster-markdown';
+import { updateAlgorithmsSection } from './report/algorithms-markdown';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
@@ -62,6 +63,11 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
     await updateMarkdownFile(file, renderMarkdown(report));
     io.log(`bench: wrote ${file}`);
+    if (opts.all) {
+      // Plan table and micro-benchmarks need no server: measured last, on a quiet process.
+      await updateAlgorithmsSection(file);
+      io.log(`bench: wrote the algorithms section of ${file}`);
+    }
   }
   return report;
 }
