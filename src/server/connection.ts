@@ -179,10 +179,13 @@ export class AgentConnection implements FanoutAgent {
     this.sendHostsFrame(this.context.hostsFrame(hosts), cause);
   }
 
-  /** Sends an already encoded `hosts` frame (planned in a burst, maybe on a worker thread). */
-  sendHostsFrame(frame: HostsFrame, cause: HostsCause): void {
+  /**
+   * Sends an already encoded `hosts` frame (planned in a burst, maybe on a worker thread).
+   * `before`: bytes to put ahead of it in the same write (the handshake's welcome).
+   */
+  sendHostsFrame(frame: HostsFrame, cause: HostsCause, before?: Buffer): void {
     if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
-    if (!this.write(frame.frame)) return;
+    if (!this.write(before === undefined ? frame.frame : Buffer.concat([before, frame.frame], before.length + frame.frame.length))) return;
     this.state = { ...this.state, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
     this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, atMs: Date.now() };
     if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
@@ -300,18 +303,19 @@ export class AgentConnection implements FanoutAgent {
       hosts: hello.hosts,
       checkInterval: hello.checkInterval,
     };
-    this.write(
-      encodeMessage({
-        type: 'welcome',
-        version: PROTOCOL_VERSION,
-        hostId: host.id,
-        server: this.context.advertisedAddress(this.socket),
-        pingInterval: this.context.limits.pingIntervalMs,
-      }),
-    );
+    const welcome = encodeMessage({
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      hostId: host.id,
+      server: this.context.advertisedAddress(this.socket),
+      pingInterval: this.context.limits.pingIntervalMs,
+    });
     this.emitHandshake('ok', host.guid);
     const hosts = this.context.listToSend(this.state);
-    if (hosts !== undefined) this.sendHosts(hosts, 'handshake');
+    // welcome and the first list in ONE write: a loopback write costs ~7 µs of kernel time,
+    // the largest single cost of a handshake (profiled), and the agent reads both at once.
+    if (hosts === undefined) this.write(welcome);
+    else this.sendHostsFrame(this.context.hostsFrame(hosts), 'handshake', welcome);
     this.schedulePing(this.context.limits.pingIntervalMs);
   }
 
