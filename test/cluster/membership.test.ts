@@ -7,7 +7,7 @@
 import t from 'tap';
 import type { ServerRecord, Settings } from '../../src/store/types';
 import { runCliInProcess } from '../helpers/cli';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
 import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';

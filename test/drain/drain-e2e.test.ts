@@ -16,7 +16,7 @@ import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../s
 import { makeAgent, type TestAgent } from '../agent/harness';
 import { startMember, type Member } from '../cluster/cluster-helpers';
 import { pollUntil } from '../helpers/pg-store-fixtures';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { api, nextEvent } from '../helpers/server';
 
 const AGENTS = 24;

@@ -12,7 +12,7 @@ import { FileStore } from '../../src/store/file-store';
 import type { DrainRecord, ServerRecord, StoreStatus } from '../../src/store/types';
 import { startMember } from '../cluster/cluster-helpers';
 import { openStore, sql } from '../helpers/pg-store-fixtures';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { api } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 

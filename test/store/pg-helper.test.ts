@@ -1,6 +1,6 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { sql } from '../helpers/pg-store-fixtures';
 
 const query = (url: string, text: string): Promise<unknown[]> => sql(url, text);

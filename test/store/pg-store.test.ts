@@ -16,7 +16,7 @@ import {
   type HostRecord,
   type StoreChange,
 } from '../../src/store/types';
-import { startPostgres } from '../helpers/postgres';
+import { startPostgres } from '../../native-bench/postgres';
 import { openStore, pollUntil, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
 import { Client } from 'pg';
 

