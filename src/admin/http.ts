@@ -66,7 +66,12 @@ function compile(route: Route): CompiledRoute {
   return { route, segments: route.path.split('/').slice(1) };
 }
 
-function matchSegments(pattern: readonly string[], actual: readonly string[]): Record<string, string> | undefined {
+/** A path segment that is not valid percent-encoding (`%E0%A4%A`): the client's fault, a 400. */
+class BadSegment {
+  constructor(readonly segment: string) {}
+}
+
+function matchSegments(pattern: readonly string[], actual: readonly string[]): Record<string, string> | BadSegment | undefined {
   if (pattern.length !== actual.length) return undefined;
   const params: Record<string, string> = {};
   for (let index = 0; index < pattern.length; index++) {
@@ -74,7 +79,11 @@ function matchSegments(pattern: readonly string[], actual: readonly string[]): R
     const got = actual[index]!;
     if (expected.startsWith(':')) {
       if (got === '') return undefined;
-      params[expected.slice(1)] = decodeURIComponent(got);
+      try {
+        params[expected.slice(1)] = decodeURIComponent(got);
+      } catch {
+        return new BadSegment(got);
+      }
     } else if (expected !== got) {
       return undefined;
     }
@@ -82,7 +91,11 @@ function matchSegments(pattern: readonly string[], actual: readonly string[]): R
   return params;
 }
 
-type Match = { kind: 'found'; route: Route; params: Record<string, string> } | { kind: 'method'; allow: string[] } | { kind: 'none' };
+type Match =
+  | { kind: 'found'; route: Route; params: Record<string, string> }
+  | { kind: 'method'; allow: string[] }
+  | { kind: 'bad'; segment: string }
+  | { kind: 'none' };
 
 function findRoute(routes: readonly CompiledRoute[], method: string, path: string): Match {
   const segments = path.split('/').slice(1);
@@ -90,6 +103,7 @@ function findRoute(routes: readonly CompiledRoute[], method: string, path: strin
   for (const compiled of routes) {
     const params = matchSegments(compiled.segments, segments);
     if (params === undefined) continue;
+    if (params instanceof BadSegment) return { kind: 'bad', segment: params.segment };
     if (compiled.route.method === method) return { kind: 'found', route: compiled.route, params };
     allow.push(compiled.route.method);
   }
@@ -153,11 +167,17 @@ async function dispatch(
   options: AdminServerOptions,
   request: http.IncomingMessage,
 ): Promise<AdminResponse> {
-  const url = new URL(request.url ?? '/', 'http://admin.invalid');
+  let url: URL;
+  try {
+    url = new URL(request.url ?? '/', 'http://admin.invalid');
+  } catch {
+    return errorResponse(400, `request target ${JSON.stringify(request.url)} is not a valid URL`);
+  }
   // Before routing, so that without the token nothing is learned, not even which paths exist.
   if (requiresBearer(url.pathname) && !bearerMatches(request.headers.authorization, options.token)) return unauthorized();
   const match = findRoute(routes, request.method ?? 'GET', url.pathname);
   if (match.kind === 'none') return errorResponse(404, `no route for ${url.pathname}`);
+  if (match.kind === 'bad') return errorResponse(400, `path segment ${JSON.stringify(match.segment)} is not valid percent-encoding`);
   if (match.kind === 'method') {
     return json(405, { error: `method ${request.method} not allowed on ${url.pathname}` }, { allow: match.allow.join(', ') });
   }

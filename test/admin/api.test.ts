@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { silentLogger } from '../../src/log';
 import { json } from '../../src/admin/http';
@@ -88,6 +89,7 @@ t.test('DELETE /api/hosts/ID', async (t) => {
     ['abc', 400, 'host id must be a non-negative integer, got "abc"'],
     ['-1', 400, 'host id must be a non-negative integer, got "-1"'],
     ['1.5', 400, 'host id must be a non-negative integer, got "1.5"'],
+    ['%E0%A4%A', 400, 'path segment "%E0%A4%A" is not valid percent-encoding'],
     ['99', 404, 'no host with id 99'],
     ['1', 409, 'host 1 (live) is connected; stop its agent first, or add ?force=true to disconnect it'],
   ] as const) {
@@ -119,6 +121,19 @@ t.test('extra routes mount next to the API (the /metrics hook)', async (t) => {
   t.equal(response.status, 200);
   t.equal(response.headers.get('content-type'), 'text/plain; version=0.0.4');
   t.equal(await response.text(), 'up 1\n');
+});
+
+t.test('a request target that is not a URL is 400 naming it (not a 500)', async (t) => {
+  const server = await startTestServer(t);
+  const { port } = new URL(server.adminUrl);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  socket.write('GET http://[bad/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  let text = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  await new Promise((resolve) => socket.once('end', resolve));
+  t.equal(text.split('\r\n')[0], 'HTTP/1.1 400 Bad Request');
+  t.same(JSON.parse(text.split('\r\n\r\n')[1]!), { error: 'request target "http://[bad/" is not a valid URL' });
 });
 
 t.test('a route that throws answers 500 and the server keeps serving', async (t) => {
