@@ -2,7 +2,7 @@
  * Runs a fan-out over the whole fleet without stalling the event loop: agents are taken in
  * slices, and the loop is given back between slices so acks, pings and handshakes keep being
  * served while 15 000 agents are updated. A fleet of one slice or less is updated at once,
- * synchronously, exactly as fanOut() does.
+ * synchronously, before run() returns.
  *
  * Each slice is planned either here (the Fleet's O(1) lookups and cached frames) or, for a
  * large burst with a pool, on a worker thread (burst-plan.ts); the frames are then written

@@ -1,10 +1,8 @@
 /**
- * Fan-out of a change (settings, or a host set that moved positions) to connected agents:
- * each agent whose list, algorithm or interval no longer matches gets exactly one `hosts`
- * frame; the others get nothing.
- *
- * Deciding (outdatedAgents) is kept apart from sending (fanOut) and works on plain values, so
- * a later change can move the deciding of large bursts into a worker pool unchanged.
+ * The vocabulary of a fan-out (a change sent to the connected agents whose list, algorithm or
+ * interval it outdates, one `hosts` frame each): what the server knows an agent holds, the
+ * rule that says whether that is outdated (the Fleet), and what an agent offers to be sent a
+ * planned frame. The walk over the fleet is fanout-runner.ts.
  */
 import type { HostsCause } from './events';
 import type { HostsFrame } from './fleet';
@@ -24,38 +22,8 @@ export interface ListPolicy {
   listToSend(state: AgentListState): readonly string[] | undefined;
 }
 
-export interface FanoutTarget<A> {
-  agent: A;
-  hosts: readonly string[];
-}
-
 export interface FanoutAgent {
   readonly listState: AgentListState | undefined;
-  sendHosts(hosts: readonly string[], cause: HostsCause): void;
   /** Sends a frame planned ahead (a burst); ignored once the agent is no longer ready. */
   sendHostsFrame(frame: HostsFrame, cause: HostsCause): void;
-}
-
-/** The agents (of `zone`, when given) that must be sent a new list, with that list. */
-export function outdatedAgents<A extends { readonly listState: AgentListState | undefined }>(
-  agents: Iterable<A>,
-  policy: ListPolicy,
-  zone?: string,
-): FanoutTarget<A>[] {
-  const targets: FanoutTarget<A>[] = [];
-  for (const agent of agents) {
-    const state = agent.listState;
-    // No state yet: the agent is mid-handshake and will be compared when it completes.
-    if (state === undefined || (zone !== undefined && state.zone !== zone)) continue;
-    const hosts = policy.listToSend(state);
-    if (hosts !== undefined) targets.push({ agent, hosts });
-  }
-  return targets;
-}
-
-/** Sends one `hosts` frame to every outdated agent; returns how many were sent. */
-export function fanOut(agents: Iterable<FanoutAgent>, policy: ListPolicy, cause: HostsCause, zone?: string): number {
-  const targets = outdatedAgents(agents, policy, zone);
-  for (const { agent, hosts } of targets) agent.sendHosts(hosts, cause);
-  return targets.length;
 }

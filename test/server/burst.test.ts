@@ -107,9 +107,6 @@ t.test('BurstPool: modes, thresholds, and a batch planned on a real thread', asy
 class FakeAgent implements FanoutAgent {
   readonly sent: HostsFrame[] = [];
   constructor(public listState: AgentListState | undefined) {}
-  sendHosts(): void {
-    throw new Error('the runner sends planned frames');
-  }
   sendHostsFrame(frame: HostsFrame, _cause: HostsCause): void {
     this.sent.push(frame);
     this.listState = { ...this.listState!, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
@@ -187,4 +184,27 @@ t.test('FanoutRunner: agents mid-handshake and of other zones are skipped', asyn
   agents[1]!.listState = { ...agents[1]!.listState!, zone: 'other' };
   t.equal(await new FanoutRunner(fleet, { sliceSize: 1, pool: undefined }).run(agents, 'host-set', 'default'), 1);
   t.same(agents.map((a) => a.sent.length), [0, 0, 1]);
+});
+
+t.test('FanoutRunner: only agents whose list changed are sent one, within a zone when asked', async (t) => {
+  const fleet = Fleet.fromSnapshot({ settings: RR, settingsVersion: 1, hosts: [hostRecord(1), hostRecord(2), { ...hostRecord(3), zone: 'z2' }] });
+  if (fleet instanceof FleetSettingsError) throw fleet;
+  const state = (hostId: number, hosts: string[], zone = 'default'): AgentListState => ({ hostId, zone, algorithm: 'roundrobin', hosts, checkInterval: 0 });
+  const named = (): [string, FakeAgent][] => [
+    ['current', new FakeAgent(state(1, ['M1', 'M2', 'M3']))],
+    ['stale', new FakeAgent(state(2, ['M1', 'M2', 'M3']))],
+    ['handshaking', new FakeAgent(undefined)],
+    ['other zone, stale', new FakeAgent(state(3, ['M3', 'M1', 'M2'], 'z2'))],
+  ];
+  const runner = new FanoutRunner(fleet, { sliceSize: 16, pool: undefined });
+  const sentTo = async (zone?: string): Promise<[string, readonly string[]][]> => {
+    const agents = named();
+    await runner.run(agents.map(([, agent]) => agent), 'settings', zone);
+    return agents.filter(([, agent]) => agent.sent.length > 0).map(([name, agent]) => [name, agent.sent[0]!.hosts]);
+  };
+  t.same(await sentTo(), [
+    ['stale', ['M2', 'M3', 'M1']],
+    ['other zone, stale', ['M1', 'M2', 'M3']],
+  ]);
+  t.same((await sentTo('default')).map(([name]) => name), ['stale']);
 });

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { decodePayload } from '../../src/protocol/message-decoder';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet';
-import { outdatedAgents, type AgentListState } from '../../src/server/fanout';
+import type { AgentListState } from '../../src/server/fanout';
 import type { HostRecord, Settings, StoreSnapshot } from '../../src/store/types';
 
 const RR: Settings = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
@@ -89,25 +89,4 @@ t.test('removeHost and replaceHosts', async (t) => {
   t.same([...f.hosts()].map((h) => h.id), [3, 10]);
   t.equal(f.hostCount, 2);
   t.same(f.expectedFor(10, 'default'), ['M2', 'M3', 'M1']);
-});
-
-t.test('outdatedAgents picks only agents whose list changed, within a zone when asked', async (t) => {
-  const f = fleet(RR, [host(1), host(2), host(3, 'z2')]);
-  const agents = [
-    { name: 'current', listState: state(1, ['M1', 'M2', 'M3']) },
-    { name: 'stale', listState: state(2, ['M1', 'M2', 'M3']) },
-    { name: 'handshaking', listState: undefined },
-    { name: 'other zone, stale', listState: state(3, ['M3', 'M1', 'M2'], { zone: 'z2' }) },
-  ];
-  t.same(
-    outdatedAgents(agents, f).map(({ agent, hosts }) => [agent.name, hosts]),
-    [
-      ['stale', ['M2', 'M3', 'M1']],
-      ['other zone, stale', ['M1', 'M2', 'M3']],
-    ],
-  );
-  t.same(
-    outdatedAgents(agents, f, 'default').map(({ agent }) => agent.name),
-    ['stale'],
-  );
 });
