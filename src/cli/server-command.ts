@@ -77,8 +77,8 @@ ${SECURITY_USAGE}  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default
   -h, --help                  print this help and exit
 
 SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when the server
-cannot start (port in use, unusable data dir, stored settings or TLS files), 2 for a bad
-command line.
+cannot start (port in use, unusable data dir, admin token, stored settings or TLS files, or
+in cluster mode no database) or on a second signal, 2 for a bad command line.
 `;
 
 const FLAGS = {
