@@ -51,6 +51,8 @@ export interface ConnectionContext {
   hostsFrame(hosts: readonly string[]): HostsFrame;
   /** The address put in `welcome.server` for an agent that connected through `socket`. */
   advertisedAddress(socket: Socket): string;
+  /** Called once, after `disconnected` was emitted (the listener forgets the connection). */
+  connectionClosed?(connection: AgentConnection): void;
 }
 
 export const DEFAULT_ZONE = 'default';
@@ -112,17 +114,16 @@ export class AgentConnection implements FanoutAgent {
   start(): void {
     const { socket } = this;
     socket.setNoDelay(true);
+    // Two closures per socket, no more: a server holds 15 000 of them. The socket's 'error'
+    // needs no handler of ours (the listener attached a shared one): `hadError` says it.
     socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
-    socket.on('error', () => {
-      this.closeReason ??= 'socket_error';
-    });
-    socket.on('end', () => {
-      this.closeReason ??= 'closed_by_agent';
-    });
-    socket.on('close', () => {
+    socket.on('close', (hadError: boolean) => {
+      // An agent that ended its side first closed the connection, whatever followed.
+      this.closeReason ??= hadError && !socket.readableEnded ? 'socket_error' : 'closed_by_agent';
       this.guard(() => this.onClose());
       this.socketClosed = true;
       this.closedWaiter?.resolve();
+      this.context.connectionClosed?.(this);
     });
     this.handshakeTimer = setTimeout(
       // After a stall of the event loop, timers run before pending input is read: judge only

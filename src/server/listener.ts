@@ -46,13 +46,17 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
 };
 
 /** The parts of a ConnectionContext the listener does not supply itself. */
-export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress'>;
+export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'connectionClosed'>;
+
+/** Shared by every socket: an 'error' listener must exist, and one per socket would cost a closure each. */
+function ignoreSocketError(): void {}
 
 export class AgentListener {
   private readonly server: net.Server;
   private readonly tlsTerminator: TlsServer | undefined;
   private readonly admission: Admission;
-  private readonly connections = new Set<AgentConnection>();
+  /** Every open connection with its admission ticket (released when it closes). */
+  private readonly connections = new Map<AgentConnection, AdmissionTicket>();
   /** Admitted sockets still in their TLS handshake, by remote address (to find their ticket). */
   private readonly tlsPending = new Map<string, { socket: net.Socket; ticket: AdmissionTicket }>();
   /** Tickets of connections whose hello/registration is not done yet, by connId. */
@@ -76,6 +80,7 @@ export class AgentListener {
       limits: options,
       events,
       advertisedAddress: (socket) => this.advertisedAddress(socket),
+      connectionClosed: (connection) => this.onConnectionClosed(connection),
     };
     this.admission = new Admission(options);
     this.unsubscribe = events.on('handshake', (event) => {
@@ -133,7 +138,7 @@ export class AgentListener {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       // Still in their TLS handshake: nothing can be told to them yet.
       for (const { socket } of this.tlsPending.values()) socket.destroy();
-      const connections = [...this.connections];
+      const connections = [...this.connections.keys()];
       for (const connection of connections) connection.fail(code, message, 'shutting_down');
       // The server's callback can come before the sockets' own close events: wait for both,
       // so every `disconnected` is reported before close() resolves.
@@ -145,29 +150,34 @@ export class AgentListener {
 
   private onSocket(socket: net.Socket): void {
     // A socket error before the connection's own handler is attached must not crash us.
-    socket.on('error', () => undefined);
-    const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    socket.on('error', ignoreSocketError);
     if (!this.accepting || this.refusal !== undefined) {
       const { code, message } = !this.accepting ? { code: 'shutting_down' as const, message: 'this server is shutting down' } : this.refusal!;
+      const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
       this.events.emit('handshake', { connId: this.nextConnId++, remoteAddress, result: code, durationMs: 0 });
       this.refuse(socket, code, message);
       return;
     }
     const ticket = this.admission.admit(socket.remoteAddress);
     if (isRefusal(ticket)) {
+      const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
       this.events.emit('limitReached', { limit: ticket.limit, remoteAddress, message: ticket.message });
       this.refuse(socket, 'server_busy', ticket.message);
       return;
     }
+    if (this.tlsTerminator === undefined) {
+      // The connection's own close handler releases the ticket (onConnectionClosed): one
+      // 'close' listener per socket instead of three.
+      this.startConnection(socket, ticket);
+      return;
+    }
+    const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    // With TLS the raw socket's close releases the ticket, whatever became of its TLS socket.
     socket.once('close', () => {
       ticket.closed();
       // Only its own entry: a new connection may already reuse the address and port.
       if (this.tlsPending.get(remoteAddress)?.socket === socket) this.tlsPending.delete(remoteAddress);
     });
-    if (this.tlsTerminator === undefined) {
-      this.startConnection(socket, ticket);
-      return;
-    }
     this.tlsPending.set(remoteAddress, { socket, ticket });
     this.tlsTerminator.emit('connection', socket);
   }
@@ -193,13 +203,16 @@ export class AgentListener {
 
   private startConnection(socket: net.Socket, ticket: AdmissionTicket): void {
     const connection = new AgentConnection(this.nextConnId++, socket, this.context);
-    this.connections.add(connection);
+    this.connections.set(connection, ticket);
     this.handshaking.set(connection.connId, ticket);
-    socket.once('close', () => {
-      this.connections.delete(connection);
-      this.handshaking.delete(connection.connId);
-    });
     connection.start();
+  }
+
+  private onConnectionClosed(connection: AgentConnection): void {
+    const ticket = this.connections.get(connection);
+    this.connections.delete(connection);
+    this.handshaking.delete(connection.connId);
+    if (this.tlsTerminator === undefined) ticket?.closed();
   }
 
   /**
