@@ -134,6 +134,11 @@ export class FleetController {
     return views.sort((a, b) => a.id - b.id);
   }
 
+  /** Cancels re-sends still waiting (shutdown): none fires into a stopped server. */
+  close(): void {
+    this.shiftResends.close();
+  }
+
   /** Applies a change another server committed (cluster mode). */
   onStoreChange(change: StoreChange): void {
     switch (change.kind) {
@@ -147,7 +152,7 @@ export class FleetController {
         this.agents.byHost(change.id)?.close('removed');
         void this.untrackHost(change.id);
         return;
-      case 'resync':
+      case 'resync': {
         const ids = new Set(change.snapshot.hosts.map((host) => host.id));
         for (const connection of [...this.agents.all()]) {
           if (!ids.has(connection.hostId!)) connection.close('removed');
@@ -155,6 +160,7 @@ export class FleetController {
         this.fleet.replaceHosts(change.snapshot.hosts);
         this.installSettings(change.snapshot.settings, change.snapshot.settingsVersion, true);
         return;
+      }
     }
   }
 

@@ -150,6 +150,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     if (pool !== undefined) cleanups.push(() => pool.close());
     const fanout = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool });
     const controller = new FleetController(store, fleet, agents, events, fanout);
+    cleanups.push(() => controller.close());
     cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
 
     const listener = new AgentListener(options, events, {
