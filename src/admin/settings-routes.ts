@@ -14,7 +14,10 @@ export function settingsRoutes(backend: SettingsBackend): Route[] {
     {
       method: 'GET',
       path: '/api/settings',
-      handle: () => json(200, backend.current().settings, { etag: `"${backend.current().settingsVersion}"` }),
+      handle() {
+        const { settings, settingsVersion } = backend.current();
+        return json(200, settings, { etag: `"${settingsVersion}"` });
+      },
     },
     {
       method: 'PUT',

@@ -42,13 +42,12 @@ async function runServers(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const [action, ...rest] = positionals;
-  if (action !== undefined) {
-    if (!isDrainAction(action)) throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain or drains, or none to list)`);
-    const drainClient = AdminClient.fromFlags(values, io);
-    return reportClientError(io, 'agentlb servers', () => runDrainAction(action, rest, values, drainClient, io));
+  if (action !== undefined && !isDrainAction(action)) {
+    throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain or drains, or none to list)`);
   }
-  if (values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
+  if (action === undefined && values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
   const client = AdminClient.fromFlags(values, io);
+  if (action !== undefined) return reportClientError(io, 'agentlb servers', () => runDrainAction(action, rest, values, client, io));
   return reportClientError(io, 'agentlb servers', async () => {
     const servers = (await client.request('GET', '/api/servers')) as ServerRecord[];
     io.out(values.json === true ? `${JSON.stringify(servers, null, 2)}\n` : formatServers(servers));

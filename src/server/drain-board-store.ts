@@ -37,15 +37,16 @@ export class StoreDrainBoard implements DrainBoard {
     return this.list.records;
   }
 
+  /** Committed before the read: a read failing then leaves the last list until the next change. */
   async set(address: string, rate: number): Promise<DrainRecord> {
     const record = await this.store.setDrain(address, rate);
-    await this.refreshAfterWrite();
+    await this.refreshQuietly();
     return record;
   }
 
   async clear(address: string): Promise<DrainRecord | undefined> {
     const ended = await this.store.clearDrain(address);
-    await this.refreshAfterWrite();
+    await this.refreshQuietly();
     return ended;
   }
 
@@ -57,11 +58,6 @@ export class StoreDrainBoard implements DrainBoard {
     this.closed = true;
     this.unsubscribe();
     this.list.clearListeners();
-  }
-
-  /** The write is committed: a read failing now leaves the last list until the next change. */
-  private async refreshAfterWrite(): Promise<void> {
-    await this.refreshQuietly();
   }
 
   /**
