@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { secretsEqual } from '../admin/auth';
+import { secretsEqual } from './secrets';
 import { LIMITS } from '../protocol/limits';
 import type { Hello } from '../protocol/messages';
 import { certificateNames } from './identity';
