@@ -35,17 +35,6 @@ export function checkStoreUrl(value: string): StoreUrlError | undefined {
   return undefined;
 }
 
-/** The URL without its password, for logs. */
-export function redactStoreUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return '(unparsable)';
-  }
-}
-
 export interface ClusterStoreOptions {
   logger: Logger;
   /** This server's heartbeat period; a server silent for three of them is listed as down. */
