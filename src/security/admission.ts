@@ -37,8 +37,7 @@ export interface AdmissionTicket {
 }
 
 export class Admission {
-  private open = 0;
-  private handshaking = 0;
+  private readonly counts: AdmissionCounts = { open: 0, handshaking: 0 };
   private readonly rate: ConnectionRateLimiter;
 
   constructor(
@@ -54,44 +53,56 @@ export class Admission {
   }
 
   get openConnections(): number {
-    return this.open;
+    return this.counts.open;
   }
 
   get handshakesInProgress(): number {
-    return this.handshaking;
+    return this.counts.handshaking;
   }
 
   /** A ticket for the socket, or why it is refused. `address` is the peer's IP address. */
   admit(address: string | undefined): AdmissionTicket | Refusal {
     const { maxConnections, maxHandshakes, maxConnectionRate } = this.limits;
-    if (maxConnections > 0 && this.open >= maxConnections) {
+    if (maxConnections > 0 && this.counts.open >= maxConnections) {
       return { limit: 'max_connections', message: `this server holds its maximum of ${maxConnections} agents` };
     }
-    if (maxHandshakes > 0 && this.handshaking >= maxHandshakes) {
+    if (maxHandshakes > 0 && this.counts.handshaking >= maxHandshakes) {
       return { limit: 'max_handshakes', message: `this server has its maximum of ${maxHandshakes} handshakes in progress` };
     }
     // Last, so a connection refused for another reason does not use up its source's tokens.
     if (!this.rate.take(address)) {
       return { limit: 'connection_rate', message: `too many new connections from ${address ?? 'this address'} (limit ${maxConnectionRate} per second)` };
     }
-    this.open++;
-    this.handshaking++;
-    let handshaking = true;
-    let open = true;
-    const handshakeDone = (): void => {
-      if (!handshaking) return;
-      handshaking = false;
-      this.handshaking--;
-    };
-    return {
-      handshakeDone,
-      closed: () => {
-        handshakeDone();
-        if (!open) return;
-        open = false;
-        this.open--;
-      },
-    };
+    this.counts.open++;
+    this.counts.handshaking++;
+    return new Ticket(this.counts);
+  }
+}
+
+/** The counters tickets release; shared by the Admission and every ticket it issued. */
+interface AdmissionCounts {
+  open: number;
+  handshaking: number;
+}
+
+/** A class, not two closures: one small object per connection, its methods shared. */
+class Ticket implements AdmissionTicket {
+  private handshaking = true;
+  private open = true;
+
+  constructor(private readonly counts: AdmissionCounts) {}
+
+  handshakeDone(): void {
+    if (!this.handshaking) return;
+    this.handshaking = false;
+    this.counts.handshaking--;
+  }
+
+  closed(): void {
+    this.handshakeDone();
+    if (!this.open) return;
+    this.open = false;
+    this.counts.open--;
   }
 }
 
