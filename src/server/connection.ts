@@ -41,8 +41,11 @@ export interface ConnectionContext {
   readonly events: ServerEvents;
   /** Refusal reason for a hello (e.g. a bad token), or undefined to admit it. */
   authorize(hello: Hello, socket: Socket): string | undefined;
-  /** Registers the guid durably and returns its record (existing or new). */
-  register(guid: string, zone: string): Promise<HostRecord>;
+  /**
+   * The guid's record: a known guid's synchronously (its welcome goes out in the same tick,
+   * no promise per handshake), a new guid's once it is registered durably.
+   */
+  register(guid: string, zone: string): HostRecord | Promise<HostRecord>;
   /** Called once the handshake succeeded; false when a newer connection holds the guid. */
   attach(connection: AgentConnection): boolean;
   detach(connection: AgentConnection): void;
@@ -276,8 +279,12 @@ export class AgentConnection implements FanoutAgent {
       return undefined;
     }
     this.phase = 'registering';
-    const zone = hello.zone ?? DEFAULT_ZONE;
-    this.context.register(hello.guid, zone).then(
+    const registered = this.context.register(hello.guid, hello.zone ?? DEFAULT_ZONE);
+    if (!(registered instanceof Promise)) {
+      this.onRegistered(hello, registered);
+      return undefined;
+    }
+    registered.then(
       (host) => this.guard(() => this.onRegistered(hello, host)),
       (error: unknown) =>
         this.guard(() => {

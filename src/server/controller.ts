@@ -62,11 +62,14 @@ export class FleetController {
    * The record of a guid (a handshake). A known guid is answered from memory, as the store
    * would (its zone unchanged): a reconnect storm costs the store nothing, and in cluster
    * mode known agents are served while the database is down. A new guid is registered
-   * durably first, then hosts whose list it moved are re-sent.
+   * durably first, then hosts whose list it moved are re-sent. A known guid's record is
+   * returned as is, not in a promise: the handshake goes on in the same tick.
    */
-  async registerHost(guid: string, zone: string): Promise<HostRecord> {
-    const known = this.fleet.hostByGuid(guid);
-    if (known !== undefined) return known;
+  registerHost(guid: string, zone: string): HostRecord | Promise<HostRecord> {
+    return this.fleet.hostByGuid(guid) ?? this.registerNewHost(guid, zone);
+  }
+
+  private async registerNewHost(guid: string, zone: string): Promise<HostRecord> {
     const host = await this.store.registerHost(guid, zone);
     this.trackHost(host);
     return host;
