@@ -25,11 +25,14 @@ export interface ResolvedToken {
 }
 
 /** A token must fit one `Authorization: Bearer` header value. */
+export const ADMIN_TOKEN_RULE = 'must be non-empty printable ASCII without spaces';
+
+export function isUsableAdminToken(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
 export function checkToken(token: string, where: string): string | AdminTokenError {
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    return new AdminTokenError(`${where} must be non-empty printable ASCII without spaces`);
-  }
-  return token;
+  return isUsableAdminToken(token) ? token : new AdminTokenError(`${where} ${ADMIN_TOKEN_RULE}`);
 }
 
 export function tokenFilePath(dataDir: string): string {

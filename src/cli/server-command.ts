@@ -2,7 +2,9 @@
  * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
  */
 import { Registry } from 'prom-client';
+import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../admin/token';
 import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
+import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR, ServerStartError, startServer } from '../server/daemon';
 import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
@@ -49,11 +51,11 @@ Options:
                               silent for 3 intervals = listed down (default ${DEFAULT_SERVER_HEARTBEAT_MS / 1000})
   --advertise ADDR            the name sent to agents in welcome.server (default: the local
                               address the agent connected to, with the listen port)
-  --admin-token TOKEN         bearer token for every /api call (default: env
-                              AGENTLB_ADMIN_TOKEN, else DIR/admin.token, generated with mode
-                              0600 on first start)
-  --agent-token TOKEN         require agents to send this hello.token (default: env
-                              AGENTLB_AGENT_TOKEN, else no token required)
+  --admin-token TOKEN         bearer token for every /api call, printable ASCII without spaces
+                              (default: env AGENTLB_ADMIN_TOKEN, else DIR/admin.token,
+                              generated with mode 0600 on first start)
+  --agent-token TOKEN         require agents to send this hello.token, 1 to 256 bytes
+                              (default: env AGENTLB_AGENT_TOKEN, else no token required)
   --handshake-timeout SECONDS time allowed from connect to hello (default ${D.handshakeTimeoutMs / 1000})
   --ping-interval SECONDS     ping every interval; an agent silent for --max-missed-pings
                               intervals is dropped (default ${D.pingIntervalMs / 1000})
@@ -109,6 +111,31 @@ function nonBlank(value: string | undefined): string | undefined {
   return value === '' ? undefined : value;
 }
 
+/** A token from its flag, else its environment variable; errors name where it came from, never the token. */
+function tokenOption(
+  flagValue: string | undefined,
+  flag: string,
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  problem: (token: string) => string | undefined,
+): string | undefined {
+  const [token, source] = flagValue !== undefined ? [flagValue, flag] : [env[variable], variable];
+  if (token === undefined || token === '') return undefined;
+  const why = problem(token);
+  if (why !== undefined) throw new UsageError(`${source} ${why}`);
+  return token;
+}
+
+/** The bytes an agent can send as hello.token: a longer server token would refuse every agent. */
+function agentTokenProblem(token: string): string | undefined {
+  const bytes = Buffer.byteLength(token, 'utf8');
+  return bytes <= LIMITS.tokenBytes ? undefined : `must be 1 to ${LIMITS.tokenBytes} bytes (what an agent can send as hello.token), got ${bytes}`;
+}
+
+function adminTokenProblem(token: string): string | undefined {
+  return isUsableAdminToken(token) ? undefined : ADMIN_TOKEN_RULE;
+}
+
 function checkedStoreUrl(flag: string, value: string): string {
   const problem = checkStoreUrl(value);
   if (problem !== undefined) throw new UsageError(`${flag} ${problem.message}`);
@@ -135,8 +162,8 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   const listen = optional(values.listen, (v) => parseHostPort('--listen', v));
   const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
-  const adminToken = values['admin-token'] ?? io.env['AGENTLB_ADMIN_TOKEN'];
-  const agentToken = values['agent-token'] ?? io.env['AGENTLB_AGENT_TOKEN'];
+  const adminToken = tokenOption(values['admin-token'], '--admin-token', io.env, 'AGENTLB_ADMIN_TOKEN', adminTokenProblem);
+  const agentToken = tokenOption(values['agent-token'], '--agent-token', io.env, 'AGENTLB_AGENT_TOKEN', agentTokenProblem);
   const { tlsFiles, ...limits } = parseSecurityFlags(values);
   const options = {
     ...limits,
@@ -146,8 +173,8 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     adminPort: admin?.port,
     dataDir: optional(values['data-dir'], (v) => nonEmpty('--data-dir', v)),
     advertise: optional(values.advertise, (v) => nonEmpty('--advertise', v)),
-    adminToken: adminToken === '' ? undefined : adminToken,
-    agentToken: agentToken === '' ? undefined : agentToken,
+    adminToken,
+    agentToken,
     handshakeTimeoutMs: optional(values['handshake-timeout'], (v) => parseSecondsAsMs('--handshake-timeout', v)),
     pingIntervalMs: optional(values['ping-interval'], (v) => parseSecondsAsMs('--ping-interval', v)),
     maxMissedPings: optional(values['max-missed-pings'], (v) => parseInteger('--max-missed-pings', v, 1, 1000)),
