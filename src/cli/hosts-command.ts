@@ -5,6 +5,7 @@ import type { HostView } from '../server/controller';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
+import { formatTable } from './table';
 
 export const HOSTS_USAGE = `Usage: agentlb hosts [options]
        agentlb hosts remove ID [--force] [options]
@@ -30,12 +31,6 @@ function ackedText(view: HostView): string {
   if (view.lastSent === null) return '-';
   if (view.acked === null) return 'pending';
   return view.acked ? 'yes' : 'no';
-}
-
-/** Fixed-width columns, widest cell per column. */
-export function formatTable(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n') + '\n';
 }
 
 function printHosts(io: CliIo, hosts: HostView[]): void {

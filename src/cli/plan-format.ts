@@ -4,6 +4,7 @@
  * failures add in light shade.
  */
 import type { PlanReport, ServerLoad, ZonePlan } from '../admin/plan-report';
+import { formatTable } from './table';
 
 export const BAR_WIDTH = 40;
 const FULL = '█';
@@ -13,15 +14,6 @@ function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
-/** Columns: the first left-aligned, the others right-aligned (numbers). */
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[0]!) : cell.padStart(widths[column]!))).join('  ').trimEnd())
-    .join('\n')
-    .concat('\n');
-}
-
 function afterText(load: ServerLoad): string {
   return load.failed ? 'failed' : String(load.afterFailure);
 }
@@ -29,7 +21,8 @@ function afterText(load: ServerLoad): string {
 function loadTable(servers: readonly ServerLoad[], withFailures: boolean): string {
   const header = withFailures ? ['SERVER', 'FIRST CHOICE', 'AFTER FAILURE'] : ['SERVER', 'FIRST CHOICE'];
   const rows = servers.map((load) => (withFailures ? [load.server, String(load.firstChoice), afterText(load)] : [load.server, String(load.firstChoice)]));
-  return table([header, ...rows]);
+  // The server names left-aligned, the loads right-aligned.
+  return formatTable([header, ...rows], (column) => (column === 0 ? 'left' : 'right'));
 }
 
 /** One bar per server, scaled so the largest load is BAR_WIDTH blocks. */

@@ -4,8 +4,8 @@
 import type { ServerRecord } from '../store/types';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
-import { formatTable } from './hosts-command';
 import { reportClientError } from './report';
+import { formatTable } from './table';
 import { DRAIN_HELP, DRAIN_USAGE, isDrainAction, runDrainAction } from './servers-drain';
 
 export const SERVERS_USAGE = `Usage: agentlb servers [options]

@@ -6,7 +6,7 @@ import type { DrainOutcome, DrainStatus, UndrainOutcome } from '../server/drain-
 import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain-controller';
 import type { AdminClient } from './admin-client';
 import { EXIT_OK, parseInteger, UsageError, type CliIo } from './args';
-import { formatTable } from './hosts-command';
+import { formatTable } from './table';
 
 export const DRAIN_ACTIONS = ['drain', 'undrain', 'drains'] as const;
 export type DrainAction = (typeof DRAIN_ACTIONS)[number];
