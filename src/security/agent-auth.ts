@@ -8,7 +8,7 @@ import { TLSSocket } from 'node:tls';
 import { secretsEqual } from './secrets';
 import { LIMITS } from '../protocol/limits';
 import type { Hello } from '../protocol/messages';
-import { certificateNames } from './identity';
+import { certificateNames, presentedCertificate, untrustedCertificate } from './identity';
 
 export type AgentAuthorizer = (hello: Hello, socket: Socket) => string | undefined;
 
@@ -34,9 +34,10 @@ export function refuseToken(required: string | undefined, presented: string | un
  */
 export function refuseIdentity(guid: string, socket: Socket): string | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
-  const cert = socket.getPeerCertificate();
-  if (cert === null || Object.keys(cert).length === 0) return undefined;
-  if (!socket.authorized) return `client certificate not trusted (${String(socket.authorizationError)})`;
+  const cert = presentedCertificate(socket);
+  if (cert === undefined) return undefined;
+  const untrusted = untrustedCertificate(socket);
+  if (untrusted !== undefined) return untrusted;
   const names = certificateNames(cert);
   if (names.includes(guid)) return undefined;
   const shown = names.slice(0, 4).map(quoteShort);

@@ -3,7 +3,18 @@
  * subject alternative names. An agent's hello.guid must be one of them, so an agent holding a
  * valid certificate still cannot take another host's id.
  */
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+
+/** The client certificate the peer presented, or undefined (Node gives an empty object). */
+export function presentedCertificate(socket: TLSSocket): PeerCertificate | undefined {
+  const cert = socket.getPeerCertificate();
+  return cert !== null && Object.keys(cert).length > 0 ? cert : undefined;
+}
+
+/** Why a presented certificate is refused for its chain, or undefined when it chains to the CA. */
+export function untrustedCertificate(socket: TLSSocket): string | undefined {
+  return socket.authorized ? undefined : `client certificate not trusted (${String(socket.authorizationError)})`;
+}
 
 /** CN and DNS/URI SAN values of `cert` (empty for an empty object: no certificate). */
 export function certificateNames(cert: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): string[] {

@@ -9,6 +9,7 @@
  * way it is told `error unauthorized` and why, before any of its frames is read.
  */
 import tls, { type TLSSocket } from 'node:tls';
+import { presentedCertificate, untrustedCertificate } from './identity';
 import type { ListenerTls } from './tls-files';
 
 export interface TlsTerminatorHandlers {
@@ -41,9 +42,6 @@ export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: num
 /** Why a TLS agent is refused for its certificate (before its hello), or undefined. */
 export function refuseCertificate(socket: TLSSocket, config: ListenerTls): string | undefined {
   if (config.ca === undefined) return undefined;
-  const cert = socket.getPeerCertificate();
-  const presented = cert !== null && Object.keys(cert).length > 0;
-  if (!presented) return config.requireClientCert ? 'this server requires a client certificate' : undefined;
-  if (!socket.authorized) return `client certificate not trusted (${String(socket.authorizationError)})`;
-  return undefined;
+  if (presentedCertificate(socket) === undefined) return config.requireClientCert ? 'this server requires a client certificate' : undefined;
+  return untrustedCertificate(socket);
 }
