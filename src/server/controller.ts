@@ -7,7 +7,7 @@ import type { HostRecord, Settings, Store, StoreChange } from '../store/types';
 import { validateSettings } from '../store/settings-validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
-import type { ServerEvents } from './events';
+import type { HostsCause, ServerEvents } from './events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { ShiftResends } from './cluster-resend';
 import { FleetSettingsError, type Fleet } from './fleet';
@@ -33,7 +33,7 @@ export type RemoveHostResult =
 export class FleetController {
   private readonly avoidSources = new AvoidSources();
   /** Re-sends for hosts arriving out of id order, throttled per zone (cluster-resend.ts). */
-  private readonly shiftResends = new ShiftResends((zone) => void this.fanout.run(this.agents.all(), 'host-set', zone));
+  private readonly shiftResends = new ShiftResends((zone) => void this.sendOutdated('host-set', zone));
 
   constructor(
     private readonly store: Store,
@@ -98,7 +98,7 @@ export class FleetController {
     if (!this.fleet.setAvoided(this.avoidSources.set(source, addresses))) return 0;
     const avoided = this.fleet.avoided.sorted();
     // A fleet of one slice is sent its lists before this returns (a drain relies on it).
-    const agentsUpdated = await this.fanout.run(this.agents.all(), 'avoid');
+    const agentsUpdated = await this.sendOutdated('avoid');
     this.events.emit('avoidChanged', { avoided, agentsUpdated });
     return agentsUpdated;
   }
@@ -179,8 +179,20 @@ export class FleetController {
     const settingsNow = { ...this.fleet.settings };
     // A large fleet is updated over several turns of the event loop: the change is reported
     // once every agent was sent its frame (a fleet of one slice, before this returns).
-    void this.fanout.run(this.agents.all(), 'settings').then((agentsUpdated) => {
+    void this.sendOutdated('settings').then((agentsUpdated) => {
       if (applied) this.events.emit('settingsChanged', { settings: settingsNow, settingsVersion, agentsUpdated });
+    });
+  }
+
+  /**
+   * Sends each outdated agent (of `zone`, when given) its list. Several callers do not wait for
+   * it: a fault is reported as `listenerError` rather than left an unhandled rejection, which
+   * would stop the server and drop every agent.
+   */
+  private sendOutdated(cause: HostsCause, zone?: string): Promise<number> {
+    return this.fanout.run(this.agents.all(), cause, zone).catch((error: unknown) => {
+      this.events.emit('listenerError', { event: `fanout:${cause}`, error });
+      return 0;
     });
   }
 
@@ -195,7 +207,7 @@ export class FleetController {
   private async untrackHost(id: number): Promise<number | undefined> {
     const host = this.fleet.removeHost(id);
     if (host === undefined) return undefined;
-    const agentsUpdated = await this.fanout.run(this.agents.all(), 'host-set', host.zone);
+    const agentsUpdated = await this.sendOutdated('host-set', host.zone);
     this.events.emit('hostRemoved', { host, agentsUpdated });
     return agentsUpdated;
   }

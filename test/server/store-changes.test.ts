@@ -3,7 +3,12 @@
  * controller applies them like local ones. Driven here through the real in-process server.
  */
 import t from 'tap';
-import type { HostRecord } from '../../src/store/types';
+import { AgentRegistry } from '../../src/server/agent-registry';
+import { FleetController } from '../../src/server/controller';
+import { ServerEvents } from '../../src/server/events';
+import type { FanoutRunner } from '../../src/server/fanout-runner';
+import { Fleet, FleetSettingsError } from '../../src/server/fleet';
+import type { HostRecord, Store } from '../../src/store/types';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';
 
@@ -78,4 +83,22 @@ t.test('counts for metrics: connected agents by zone, registered hosts', async (
   t.same([...server.controller.connectedByZone()], [['z1', 2]]);
   t.equal(server.controller.registeredHosts, 3);
   for (const { agent } of agents.slice(0, 2)) await agent.close();
+});
+
+t.test('a fan-out that fails is reported as listenerError, not left to stop the process', async (t) => {
+  const fleet = Fleet.fromSnapshot({ settings: RR, settingsVersion: 1, hosts: [record(1, 'a'), record(2, 'b')] });
+  if (fleet instanceof FleetSettingsError) throw fleet;
+  const events = new ServerEvents();
+  const failing = { run: () => Promise.reject(new Error('fan-out bug')) } as unknown as FanoutRunner;
+  // The store is not reached: these changes were committed elsewhere.
+  const controller = new FleetController({} as Store, fleet, new AgentRegistry(), events, failing);
+  t.teardown(() => controller.close());
+  const reported = (): Promise<unknown[]> => nextEvent(events, 'listenerError').then((e) => [e.event, (e.error as Error).message]);
+  const afterSettings = reported();
+  controller.onStoreChange({ kind: 'settings', settings: { ...RR, host: 'M1,M2' }, settingsVersion: 2 });
+  t.same(await afterSettings, ['fanout:settings', 'fan-out bug']);
+  const afterRemoval = reported();
+  controller.onStoreChange({ kind: 'host-removed', id: 1 });
+  t.same(await afterRemoval, ['fanout:host-set', 'fan-out bug']);
+  t.equal(controller.registeredHosts, 1, 'the change itself is applied');
 });
