@@ -23,7 +23,7 @@ import type { AgentListState, FanoutAgent } from './fanout';
 import type { HostsFrame } from './fleet';
 
 export interface ConnectionLimits {
-  /** Time from accept to the first `hello`. */
+  /** Time from accept to the first `hello` (enforced by the listener's shared sweep). */
   handshakeTimeoutMs: number;
   pingIntervalMs: number;
   /** The agent is dropped when this many pings in a row go unanswered by any frame. */
@@ -90,8 +90,8 @@ export class AgentConnection implements FanoutAgent {
   private socketClosed = false;
   private phase: Phase = 'handshake';
   private readonly reader: MessageReader<'agent'>;
-  private readonly acceptedAt = Date.now();
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** performance.now() at accept: the handshake's duration and its deadline. */
+  private readonly acceptedAt = performance.now();
   private pingTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last inbound bytes: any frame proves the agent alive. */
@@ -128,13 +128,21 @@ export class AgentConnection implements FanoutAgent {
       this.closedWaiter?.resolve();
       this.context.connectionClosed?.(this);
     });
-    this.handshakeTimer = setTimeout(
-      // After a stall of the event loop, timers run before pending input is read: judge only
-      // once what already arrived has been read (setImmediate runs after the poll phase).
-      () => setImmediate(() => this.guard(() => this.onHandshakeTimeout())),
-      this.context.limits.handshakeTimeoutMs,
-    );
     this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
+  }
+
+  /** Milliseconds since accept, at `now` (performance.now()). */
+  ageAt(now: number): number {
+    return now - this.acceptedAt;
+  }
+
+  /**
+   * Ends the handshake with `handshake_timeout` if no hello was read yet; called by the
+   * listener's sweep (one timer for all handshakes, not one per connection) once the
+   * connection is older than handshakeTimeoutMs and pending input was read.
+   */
+  timeOutHandshake(): void {
+    this.guard(() => this.onHandshakeTimeout());
   }
 
   /** Resolves once the socket has closed and `disconnected` was emitted. */
@@ -265,8 +273,6 @@ export class AgentConnection implements FanoutAgent {
   }
 
   private onHello(hello: Hello): ProtocolError | undefined {
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
     if (hello.version !== PROTOCOL_VERSION) {
       this.emitHandshake('unsupported_version', hello.guid);
       this.fail('unsupported_version', `supported versions: ${PROTOCOL_VERSION}`);
@@ -404,7 +410,7 @@ export class AgentConnection implements FanoutAgent {
       result,
       ...(guid === undefined ? {} : { guid }),
       ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
-      durationMs: Date.now() - this.acceptedAt,
+      durationMs: performance.now() - this.acceptedAt,
     });
   }
 
@@ -421,9 +427,7 @@ export class AgentConnection implements FanoutAgent {
   }
 
   private clearTimers(): void {
-    clearTimeout(this.handshakeTimer);
     clearTimeout(this.pingTimer);
-    this.handshakeTimer = undefined;
     this.pingTimer = undefined;
   }
 

@@ -48,6 +48,11 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
 /** The parts of a ConnectionContext the listener does not supply itself. */
 export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'connectionClosed'>;
 
+/** A hello is timed out at most a tenth of the timeout late. */
+function sweepIntervalMs(handshakeTimeoutMs: number): number {
+  return Math.max(1, Math.ceil(handshakeTimeoutMs / 10));
+}
+
 /** Shared by every socket: an 'error' listener must exist, and one per socket would cost a closure each. */
 function ignoreSocketError(): void {}
 
@@ -59,8 +64,12 @@ export class AgentListener {
   private readonly connections = new Map<AgentConnection, AdmissionTicket>();
   /** Admitted sockets still in their TLS handshake, by remote address (to find their ticket). */
   private readonly tlsPending = new Map<string, { socket: net.Socket; ticket: AdmissionTicket }>();
-  /** Tickets of connections whose hello/registration is not done yet, by connId. */
-  private readonly handshaking = new Map<number, AdmissionTicket>();
+  /**
+   * Connections whose hello/registration is not done yet, by connId, in accept order: the
+   * handshake-timeout sweep walks it from the oldest and stops at the first not yet due.
+   */
+  private readonly handshaking = new Map<number, AgentConnection>();
+  private handshakeSweep: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   private readonly context: ConnectionContext;
   private nextConnId = 1;
@@ -84,8 +93,10 @@ export class AgentListener {
     };
     this.admission = new Admission(options);
     this.unsubscribe = events.on('handshake', (event) => {
-      this.handshaking.get(event.connId)?.handshakeDone();
+      const connection = this.handshaking.get(event.connId);
+      if (connection === undefined) return;
       this.handshaking.delete(event.connId);
+      this.connections.get(connection)?.handshakeDone();
     });
     this.tlsTerminator =
       options.tls &&
@@ -118,6 +129,11 @@ export class AgentListener {
         this.server.off('error', reject);
         const address = this.server.address() as AddressInfo;
         this.port = address.port;
+        const timeoutMs = this.options.handshakeTimeoutMs;
+        // After a stall of the event loop, timers run before pending input is read: judge
+        // only once what already arrived has been read (setImmediate runs after the poll phase).
+        this.handshakeSweep = setInterval(() => setImmediate(() => this.sweepHandshakes()), sweepIntervalMs(timeoutMs));
+        this.handshakeSweep.unref();
         resolve(address);
       });
     });
@@ -135,6 +151,7 @@ export class AgentListener {
   close(code: 'shutting_down' | 'draining', message: string): Promise<void> {
     this.closing ??= (async () => {
       this.accepting = false;
+      clearInterval(this.handshakeSweep);
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       // Still in their TLS handshake: nothing can be told to them yet.
       for (const { socket } of this.tlsPending.values()) socket.destroy();
@@ -204,8 +221,18 @@ export class AgentListener {
   private startConnection(socket: net.Socket, ticket: AdmissionTicket): void {
     const connection = new AgentConnection(this.nextConnId++, socket, this.context);
     this.connections.set(connection, ticket);
-    this.handshaking.set(connection.connId, ticket);
+    this.handshaking.set(connection.connId, connection);
     connection.start();
+  }
+
+  /** Times out every handshake older than handshakeTimeoutMs (oldest first). */
+  private sweepHandshakes(): void {
+    const now = performance.now();
+    const timeoutMs = this.options.handshakeTimeoutMs;
+    for (const connection of this.handshaking.values()) {
+      if (connection.ageAt(now) < timeoutMs) break; // accept order: the rest are younger
+      connection.timeOutHandshake(); // one still registering is left alone
+    }
   }
 
   private onConnectionClosed(connection: AgentConnection): void {
