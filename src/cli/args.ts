@@ -43,11 +43,33 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** node:util parseArgs in strict mode, its errors turned into UsageError. */
 export function parseFlags<O extends Options>(argv: string[], options: O, positionals = false) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals: positionals });
   } catch (error) {
     // Node appends a hint about `--` to unknown options; the first sentence names the flag.
     throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
+}
+
+/**
+ * `--ping-interval -1` as `--ping-interval=-1`: parseArgs calls a value starting with `-`
+ * "ambiguous" without naming it, while a negative number is never a flag, and the flag's own
+ * check then names the bad value.
+ */
+function joinNegativeValues(argv: string[], options: Options): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return joined.concat(argv.slice(i));
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
 }
 
 function quote(value: string): string {

@@ -55,6 +55,8 @@ t.test('bad command lines exit 2 and name the problem', async (t) => {
     [['server', '--listen', 'nope'], 'agentlb server: --listen must be HOST:PORT (or [IPv6]:PORT) with a port from 0 to 65535, got "nope"\nRun `agentlb server --help` for usage.\n'],
     [['server', '--admin', '1.2.3.4:70000'], 'agentlb server: --admin must be HOST:PORT (or [IPv6]:PORT) with a port from 0 to 65535, got "1.2.3.4:70000"\nRun `agentlb server --help` for usage.\n'],
     [['server', '--ping-interval', '0'], 'agentlb server: --ping-interval must be a number of seconds from 0.001 to 2147483, got "0"\nRun `agentlb server --help` for usage.\n'],
+    [['server', '--ping-interval', '-1'], 'agentlb server: --ping-interval must be a number of seconds from 0.001 to 2147483, got "-1"\nRun `agentlb server --help` for usage.\n'],
+    [['servers', 'drain', '--rate', '-5'], 'agentlb servers: --rate must be an integer from 1 to 100000, got "-5"\nRun `agentlb servers --help` for usage.\n'],
     [['server', '--max-frame', '70000'], 'agentlb server: --max-frame must be an integer from 64 to 65536, got "70000"\nRun `agentlb server --help` for usage.\n'],
     [['server', '--log-level', 'loud'], 'agentlb server: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\nRun `agentlb server --help` for usage.\n'],
     [['server', 'extra'], 'agentlb server: unexpected argument "extra"\nRun `agentlb server --help` for usage.\n'],
