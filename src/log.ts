@@ -24,7 +24,9 @@ export function createLogger(options: LoggerOptions): Logger {
   // process is killed. (Asynchronous sonic-boom was measured reordering lines on a pipe.)
   // A line costs a few microseconds, small next to the ~150 us of CPU a connection costs.
   const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
-  return pino({ level: options.level, base: { pid: process.pid } }, destination);
+  // errWithCause: pino's default `err` serializer appends every cause's message to the
+  // error's own, which already names its cause here ("cannot open the store: X: X").
+  return pino({ level: options.level, base: { pid: process.pid }, serializers: { err: pino.stdSerializers.errWithCause } }, destination);
 }
 
 /** A logger that drops everything (tests, library use). */
