@@ -208,7 +208,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private logFailure(entry: ServerEntry, failure: HandshakeFailure): void {
     const fields = { server: entry.text, code: failure.code, serverCode: failure.serverCode, reason: failure.message };
     if (failure.serverCode !== undefined && LOUD_CODES.has(failure.serverCode)) {
-      this.log.error(fields, `server ${entry.text} refused this agent (${failure.serverCode}): check its version and token`);
+      this.log.error(fields, `server ${entry.text} refused this agent (${failure.serverCode}): check its token, client certificate and version`);
     } else if (failure.code !== 'aborted') {
       this.log.info(fields, `server ${entry.text} unusable`);
     }

@@ -180,7 +180,7 @@ t.test('unauthorized or unsupported_version: logged as errors, and the agent bac
     const failed = await next(agent, 'roundFailed');
     t.ok(failed.delayMs >= 5, 'a real wait, not a spin');
     const line = logs.find((l) => l.level === 50);
-    t.equal(line?.msg, `server ${addr(m1)} refused this agent (${code}): check its version and token`);
+    t.equal(line?.msg, `server ${addr(m1)} refused this agent (${code}): check its token, client certificate and version`);
     await agent.stop();
   }
 });
