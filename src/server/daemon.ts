@@ -13,7 +13,8 @@ import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../admin/token';
 import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
-import { DEFAULT_SERVER_HEARTBEAT_MS, type Store, type StoreChange } from '../store/types';
+import { embeddedFleetWarning } from './embedded-fleet-warning';
+import { DEFAULT_SERVER_HEARTBEAT_MS, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
 import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from './burst-pool';
 import { joinFleet, registryAddress } from './cluster';
@@ -242,6 +243,14 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       },
       token.source === 'generated' ? `server started; admin token generated into ${token.path}` : 'server started',
     );
+    if (store instanceof FileStore) {
+      const warnIfFleet = (settings: Settings): void => {
+        const warning = embeddedFleetWarning(settings);
+        if (warning !== undefined) logger.warn({ event: 'embedded_fleet' }, warning);
+      };
+      warnIfFleet(fleet.settings);
+      cleanups.push(events.on('settingsChanged', (e) => warnIfFleet(e.settings)));
+    }
 
     let closing: Promise<void> | undefined;
     return {
