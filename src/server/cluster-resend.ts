@@ -9,6 +9,10 @@
  * the shifts that follow within `intervalMs` are folded into one re-send at its end, so a
  * storm costs a few frames per agent per second, and a lone late host is still fixed at once.
  * A list that waits is still a valid list of the same servers, only not yet rotated.
+ *
+ * `balanced` plans from the whole host set, so every new host of a zone shifts it: the zone is
+ * re-planned once per re-send here (controller.ts), not once per host, and a list that waits
+ * is the host's rendezvous order until then.
  */
 
 /** Schedules `run` after `ms`; returns a function that cancels it. */

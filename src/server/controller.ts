@@ -9,7 +9,7 @@ import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
 import type { HostsCause, ServerEvents } from './events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
-import { ShiftResends } from './cluster-resend';
+import { DEFAULT_SHIFT_RESEND_MS, ShiftResends, type Schedule } from './cluster-resend';
 import { FleetSettingsError, type Fleet } from './fleet';
 
 export interface HostView {
@@ -30,10 +30,19 @@ export type RemoveHostResult =
   | { kind: 'unknown' }
   | { kind: 'connected'; host: HostRecord };
 
+/** How host-set re-sends are throttled per zone (cluster-resend.ts); tests pass a manual clock. */
+export interface ShiftResendTiming {
+  intervalMs: number;
+  schedule?: Schedule;
+}
+
 export class FleetController {
   private readonly avoidSources = new AvoidSources();
-  /** Re-sends for hosts arriving out of id order, throttled per zone (cluster-resend.ts). */
-  private readonly shiftResends = new ShiftResends((zone) => void this.sendOutdated('host-set', zone));
+  /**
+   * Re-sends for hosts that moved others' lists (arriving out of id order, or any new host
+   * under an algorithm that plans from the whole host set), throttled per zone.
+   */
+  private readonly shiftResends: ShiftResends;
 
   constructor(
     private readonly store: Store,
@@ -42,7 +51,10 @@ export class FleetController {
     private readonly events: ServerEvents,
     /** Walks the fleet in slices (and, for large bursts, plans on the worker pool). */
     private readonly fanout: FanoutRunner = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool: undefined }),
-  ) {}
+    timing: ShiftResendTiming = { intervalMs: DEFAULT_SHIFT_RESEND_MS },
+  ) {
+    this.shiftResends = new ShiftResends((zone) => void this.sendHostSet(zone), timing.intervalMs, timing.schedule);
+  }
 
   current(): { settings: Settings; settingsVersion: number } {
     return { settings: { ...this.fleet.settings }, settingsVersion: this.fleet.settingsVersion };
@@ -196,6 +208,15 @@ export class FleetController {
     });
   }
 
+  /**
+   * Re-sends the lists a host-set change of `zone` outdated. The zone's plan was left stale by
+   * the change (fleet.ts): it is planned here, once per throttled re-send, not once per host.
+   */
+  private sendHostSet(zone: string): Promise<number> {
+    this.fleet.refreshPlan(zone);
+    return this.sendOutdated('host-set', zone);
+  }
+
   private trackHost(host: HostRecord): void {
     const { added, shifted } = this.fleet.addHost(host);
     if (!added) return;
@@ -207,7 +228,7 @@ export class FleetController {
   private async untrackHost(id: number): Promise<number | undefined> {
     const host = this.fleet.removeHost(id);
     if (host === undefined) return undefined;
-    const agentsUpdated = await this.sendOutdated('host-set', host.zone);
+    const agentsUpdated = await this.sendHostSet(host.zone);
     this.events.emit('hostRemoved', { host, agentsUpdated });
     return agentsUpdated;
   }

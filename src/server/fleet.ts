@@ -6,8 +6,16 @@
  * Every question a connection asks on its hot path (which list does host H get, is the
  * agent's list up to date, which bytes to send) is O(1) here; the work that depends on the
  * whole fleet happens once per change, in plan().
+ *
+ * An algorithm that plans from the whole host set (balanced) is not re-planned on every new
+ * host: that made a registration storm O(n²). A host-set change marks the zone's planner
+ * stale; the hot path keeps answering from it (a host it never planned gets a deterministic
+ * fallback, balanced's rendezvous order), and the zone is re-planned once, by refreshPlan(),
+ * right before the controller's throttled host-set fan-out (cluster-resend.ts) computes its
+ * lists, or by plannedFor(), which answers the exact plan. So every agent holds the exact plan
+ * at most one re-send window after the storm settles.
  */
-import { HostIndex, algorithmByName, isUpToDate } from '../lb/index';
+import { ALGORITHMS, HostIndex, isUpToDate } from '../lb/index';
 import type { Algorithm, ListPlanner } from '../lb/types';
 import { HostListError } from '../protocol/host-list';
 import { encodeMessage } from '../protocol/encoder';
@@ -42,11 +50,14 @@ interface Plan {
   readonly algorithm: Algorithm;
 }
 
-function makePlan(settings: Settings, settingsVersion: number): Plan | FleetSettingsError {
+/** The algorithms a Fleet plans with, by name (tests wrap one to count its plans). */
+export type AlgorithmsByName = ReadonlyMap<string, Algorithm>;
+
+function makePlan(settings: Settings, settingsVersion: number, algorithms: AlgorithmsByName): Plan | FleetSettingsError {
   const problem = validateSettings(settings);
   if (problem !== undefined) return new FleetSettingsError(problem);
   const servers = serverList(settings[SETTING_HOST]);
-  const algorithm = algorithmByName(settings[SETTING_ALGORITHM]);
+  const algorithm = algorithms.get(settings[SETTING_ALGORITHM]);
   // validateSettings has checked both; these guards only satisfy the types.
   if (servers instanceof HostListError || algorithm === undefined) return new FleetSettingsError('unreachable');
   return { settings: Object.freeze({ ...settings }), settingsVersion, servers: Object.freeze(servers), algorithm };
@@ -59,6 +70,8 @@ export class Fleet implements ListPolicy {
   /** A known guid is served from memory: only a new host needs the store (cluster mode: the database). */
   private readonly hostsByGuid = new Map<string, HostRecord>();
   private planners = new Map<string, ListPlanner>();
+  /** Zones whose planner predates a change of their host set (dependsOnHostSet only). */
+  private readonly staleZones = new Set<string>();
   /**
    * Encoded frames by list identity. Planners hand the same array to every host sharing a
    * list, so one Buffer serves them all; a WeakMap lets lists no planner holds any more
@@ -68,15 +81,19 @@ export class Fleet implements ListPolicy {
   /** Draining or down servers, sent last in every list (drain-avoid.ts). */
   private avoid = AvoidList.EMPTY;
 
-  private constructor(plan: Plan, hosts: readonly HostRecord[]) {
+  private constructor(
+    plan: Plan,
+    hosts: readonly HostRecord[],
+    private readonly algorithms: AlgorithmsByName,
+  ) {
     this.plan = plan;
     for (const host of hosts) this.trackHost(host);
   }
 
-  static fromSnapshot(snapshot: StoreSnapshot): Fleet | FleetSettingsError {
-    const plan = makePlan(snapshot.settings, snapshot.settingsVersion);
+  static fromSnapshot(snapshot: StoreSnapshot, algorithms: AlgorithmsByName = ALGORITHMS): Fleet | FleetSettingsError {
+    const plan = makePlan(snapshot.settings, snapshot.settingsVersion, algorithms);
     if (plan instanceof FleetSettingsError) return plan;
-    return new Fleet(plan, snapshot.hosts);
+    return new Fleet(plan, snapshot.hosts, algorithms);
   }
 
   get settings(): Readonly<Settings> {
@@ -108,10 +125,10 @@ export class Fleet implements ListPolicy {
    */
   applySettings(settings: Settings, settingsVersion: number): boolean | FleetSettingsError {
     if (settingsVersion <= this.plan.settingsVersion) return false;
-    const plan = makePlan(settings, settingsVersion);
+    const plan = makePlan(settings, settingsVersion, this.algorithms);
     if (plan instanceof FleetSettingsError) return plan;
     this.plan = plan;
-    this.planners = new Map();
+    this.dropPlanners();
     this.frames = new WeakMap();
     return true;
   }
@@ -136,17 +153,24 @@ export class Fleet implements ListPolicy {
    * Records a registered host. `shifted` is true when other hosts of its zone may now expect
    * a different list: the algorithm plans from the whole host set, or the new id landed
    * before existing ones (cluster mode: another server's id arriving late) and moved them.
+   * A shifted zone of a dependsOnHostSet algorithm is left stale: the caller's host-set
+   * fan-out for it must call refreshPlan(zone) first.
    */
   addHost(host: HostRecord): { added: boolean; shifted: boolean } {
     const known = this.hostsById.get(host.id);
     if (known !== undefined && known.zone === host.zone) return { added: false, shifted: false };
-    if (known !== undefined) this.removeHost(host.id);
+    if (known !== undefined) {
+      this.removeHost(host.id);
+      // The zone it left gets no fan-out of its own: plan it afresh when next asked.
+      this.planners.delete(known.zone);
+      this.staleZones.delete(known.zone);
+    }
     this.trackHost(host);
     // O(1): appended at the end of its zone (the usual case, ids ascend) moves nobody else.
     const zone = this.index.zone(host.zone);
     const appended = zone.positionOf(host.id) === zone.size - 1;
     const shifted = this.plan.algorithm.dependsOnHostSet || !appended;
-    if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
+    this.hostSetChanged(host.zone);
     return { added: true, shifted };
   }
 
@@ -158,7 +182,8 @@ export class Fleet implements ListPolicy {
     // Only if it still names this id: cluster announcements may re-add the guid first.
     if (this.hostsByGuid.get(host.guid) === host) this.hostsByGuid.delete(host.guid);
     this.index.remove(id);
-    if (this.plan.algorithm.dependsOnHostSet) this.planners.delete(host.zone);
+    // Its entry in the stale planner is unused (it has no agent) and gone after refreshPlan.
+    this.hostSetChanged(host.zone);
     return host;
   }
 
@@ -166,7 +191,18 @@ export class Fleet implements ListPolicy {
   replaceHosts(hosts: readonly HostRecord[]): void {
     for (const id of [...this.hostsById.keys()]) this.removeHost(id);
     for (const host of hosts) this.trackHost(host);
-    this.planners = new Map();
+    this.dropPlanners();
+  }
+
+  /**
+   * Re-plans `zone` when a host-set change left its planner stale; true when it planned. Call
+   * it right before a host-set fan-out of the zone: O(zone) once, instead of once per host.
+   */
+  refreshPlan(zone: string): boolean {
+    if (!this.staleZones.delete(zone)) return false;
+    this.planners.delete(zone);
+    this.plannerOf(zone);
+    return true;
   }
 
   /** The servers every list puts last (draining or down), by address as written in `host`. */
@@ -181,19 +217,21 @@ export class Fleet implements ListPolicy {
     return true;
   }
 
-  /** The list host `hostId` of `zone` should hold now. O(1) after the zone's first plan. */
+  /**
+   * The list host `hostId` of `zone` is sent now. O(1) after the zone's first plan. It may
+   * come from a stale planner (see the top of this file) until the zone's host-set fan-out.
+   */
   expectedFor(hostId: number | undefined, zone: string): readonly string[] {
-    return this.avoid.apply(this.plannedFor(hostId, zone));
+    return this.avoid.apply(this.plannerOf(zone).listFor(hostId));
   }
 
-  /** The algorithm's list for the host, before the avoid list moves anything. */
+  /**
+   * The algorithm's exact list for the host under the current host set, before the avoid
+   * list moves anything (the what-if planner reports this). Re-plans a stale zone first.
+   */
   plannedFor(hostId: number | undefined, zone: string): readonly string[] {
-    let planner = this.planners.get(zone);
-    if (planner === undefined) {
-      planner = this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone));
-      this.planners.set(zone, planner);
-    }
-    return planner.listFor(hostId);
+    this.refreshPlan(zone);
+    return this.plannerOf(zone).listFor(hostId);
   }
 
   listToSend(state: AgentListState): readonly string[] | undefined {
@@ -214,6 +252,28 @@ export class Fleet implements ListPolicy {
       this.frames.set(hosts, cached);
     }
     return cached;
+  }
+
+  private plannerOf(zone: string): ListPlanner {
+    let planner = this.planners.get(zone);
+    if (planner === undefined) {
+      planner = this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone));
+      this.planners.set(zone, planner);
+    }
+    return planner;
+  }
+
+  /**
+   * Roundrobin & co. read positions live: nothing to do, the O(1) append path. A planner of the
+   * whole host set is kept, stale, until refreshPlan (a zone never planned has nothing to keep).
+   */
+  private hostSetChanged(zone: string): void {
+    if (this.plan.algorithm.dependsOnHostSet && this.planners.has(zone)) this.staleZones.add(zone);
+  }
+
+  private dropPlanners(): void {
+    this.planners = new Map();
+    this.staleZones.clear();
   }
 
   private trackHost(host: HostRecord): void {

@@ -1,5 +1,8 @@
 /** Fleet: planning, the up-to-date rule with the interval, the frame cache, version order. */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { ALGORITHMS, balanced } from '../../src/lb/index';
+import { firstChoiceLoads, planLists } from '../../src/lb/plan-stats';
+import type { Algorithm } from '../../src/lb/types';
 import { decodePayload } from '../../src/protocol/message-decoder';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet';
 import type { AgentListState } from '../../src/server/fanout';
@@ -89,4 +92,107 @@ t.test('removeHost and replaceHosts', async (t) => {
   t.same([...f.hosts()].map((h) => h.id), [3, 10]);
   t.equal(f.hostCount, 2);
   t.same(f.expectedFor(10, 'default'), ['M2', 'M3', 'M1']);
+});
+
+/** The real algorithm `name`, wrapped to count its plan() calls. */
+function counting(name: 'balanced' | 'roundrobin'): { algorithms: Map<string, Algorithm>; plans: () => number } {
+  const real = ALGORITHMS.get(name)!;
+  let plans = 0;
+  const wrapped: Algorithm = {
+    ...real,
+    plan(servers, zone) {
+      plans++;
+      return real.plan(servers, zone);
+    },
+  };
+  return { algorithms: new Map([...ALGORITHMS, [name, wrapped]]), plans: () => plans };
+}
+
+const BALANCED: Settings = { ...RR, host: 'M1,M2,M3,M4', 'indirect.agent.lb.algorithm': 'balanced' };
+
+function countedFleet(settings: Settings, algorithms: Map<string, Algorithm>): Fleet {
+  const made = Fleet.fromSnapshot({ settings, settingsVersion: 1, hosts: [] }, algorithms);
+  if (made instanceof FleetSettingsError) throw made;
+  return made;
+}
+
+/** Each server's first-choice count is ⌊n/m⌋ or ⌈n/m⌉. */
+function firstChoicesEven(t: Test, f: Fleet, ids: readonly number[]): void {
+  const loads = [...firstChoiceLoads(new Map(ids.map((id) => [id, f.expectedFor(id, 'default')]))).values()];
+  const m = f.servers.length;
+  t.ok(loads.every((load) => load === Math.floor(ids.length / m) || load === Math.ceil(ids.length / m)), `first choices even: ${loads.join('/')}`);
+}
+
+t.test('balanced: a registration burst plans the zone once, then once at refreshPlan, to the exact plan', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const f = countedFleet(BALANCED, algorithms);
+  const ids = Array.from({ length: 2_000 }, (_, i) => i + 1);
+  const notShifting = ids.filter((id) => {
+    const { added, shifted } = f.addHost(host(id));
+    f.expectedFor(id, 'default'); // what its handshake asks
+    return !added || !shifted;
+  });
+  t.same(notShifting, [], 'every new host shifts its zone (others may expect other lists)');
+  t.equal(plans(), 1, 'only the first handshake planned (a zone of one); the rest were served from it');
+  t.equal(f.expectedFor(1_999, 'default'), f.expectedFor(1_999, 'default'), 'a host the stale plan lacks gets a stable fallback');
+  t.equal(f.refreshPlan('default'), true, 'the stale zone is re-planned');
+  t.equal(f.refreshPlan('default'), false, 'once');
+  t.equal(f.refreshPlan('z2'), false, 'a zone never planned has nothing to refresh');
+  t.equal(plans(), 2);
+  const exact = planLists(balanced, f.servers, ids);
+  t.ok(ids.every((id) => f.expectedFor(id, 'default') === f.plannedFor(id, 'default')), 'served = planned once refreshed');
+  t.ok(ids.every((id) => f.expectedFor(id, 'default').join() === exact.get(id)!.join()), "every host holds balanced's plan for the final set");
+  firstChoicesEven(t, f, ids);
+  t.equal(plans(), 2, 'answering it all planned nothing more');
+});
+
+t.test('balanced: removals leave no slot behind once re-planned; plannedFor is exact without a fan-out', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const ids = Array.from({ length: 401 }, (_, i) => i + 1);
+  const made = Fleet.fromSnapshot({ settings: BALANCED, settingsVersion: 1, hosts: ids.map((id) => host(id)) }, algorithms);
+  if (made instanceof FleetSettingsError) throw made;
+  const f = made;
+  f.expectedFor(1, 'default');
+  t.equal(plans(), 1);
+  const removed = ids.filter((id) => id % 5 === 0);
+  for (const id of removed) t.same(f.removeHost(id), host(id));
+  const left = ids.filter((id) => id % 5 !== 0);
+  t.equal(plans(), 1, 'removals only mark the zone stale');
+  const exact = planLists(balanced, f.servers, left);
+  t.ok(left.every((id) => f.plannedFor(id, 'default').join() === exact.get(id)!.join()), 'plannedFor re-planned from the hosts left');
+  t.equal(plans(), 2, 'once');
+  t.equal(f.refreshPlan('default'), false, 'plannedFor already refreshed it');
+  firstChoicesEven(t, f, left);
+});
+
+t.test('balanced: a zone move re-plans the zone left; a settings change replaces every planner', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const f = countedFleet(BALANCED, algorithms);
+  for (let id = 1; id <= 8; id++) f.addHost(host(id));
+  f.expectedFor(1, 'default');
+  f.addHost(host(9));
+  t.same(f.addHost(host(9, 'z2')), { added: true, shifted: true }, 'host 9 moves to z2');
+  t.equal(f.refreshPlan('default'), false, 'the zone it left is not stale: it is planned afresh when asked');
+  t.same(f.expectedFor(8, 'default'), planLists(balanced, f.servers, [1, 2, 3, 4, 5, 6, 7, 8]).get(8));
+  t.equal(plans(), 2);
+  f.addHost(host(10));
+  t.equal(f.applySettings({ ...BALANCED, host: 'M1,M2,M3' }, 2), true);
+  t.equal(f.refreshPlan('default'), false, 'new settings: nothing stale, everything re-planned');
+  t.same(f.expectedFor(10, 'default'), planLists(balanced, f.servers, [1, 2, 3, 4, 5, 6, 7, 8, 10]).get(10));
+  t.equal(plans(), 3);
+});
+
+t.test('roundrobin: appends stay O(1), never re-plan and never leave a zone stale', async (t) => {
+  const { algorithms, plans } = counting('roundrobin');
+  const f = countedFleet(RR, algorithms);
+  const shifting = Array.from({ length: 2_000 }, (_, i) => i + 1).filter((id) => {
+    const { shifted } = f.addHost(host(id));
+    f.expectedFor(id, 'default');
+    return shifted;
+  });
+  t.same(shifting, [], 'appended in id order: nobody else moved');
+  f.removeHost(7);
+  t.equal(f.refreshPlan('default'), false);
+  t.equal(plans(), 1);
+  t.same(f.expectedFor(8, 'default'), ['M1', 'M2', 'M3'], 'positions are read live: host 8 moved to position 6');
 });
