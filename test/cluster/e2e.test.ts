@@ -138,6 +138,10 @@ t.test('three servers on one PostgreSQL', async (t) => {
   t.test('a host gets the same list from any server', async (t) => {
     const probes = ['p1', 'p2', 'p3'];
     for (const [i, guid] of probes.entries()) {
+      // Ids must reach each server in order: a probe registered on M2 before M2 heard of p1's
+      // lower id (NOTIFY is late on a loaded machine) is re-sent its corrected list once p1
+      // arrives, a second `hosts` frame that handshake() rejects (seen: the list rotated by one).
+      t.ok(await knowsHosts(servers[i]!, probes.slice(0, i)), `${servers[i]!.name} knows the probes before ${guid}`);
       const first = await TestAgent.connect(servers[i]!.agentPort); // registered on M1, M2, M3 in turn
       await first.handshake({ guid });
       await first.close();
