@@ -110,11 +110,6 @@ export class ServerEvents {
     };
   }
 
-  /** True when someone listens: lets hot paths skip building an event nobody reads. */
-  has(name: ServerEventName): boolean {
-    return (this.listeners.get(name)?.size ?? 0) > 0;
-  }
-
   emit<K extends ServerEventName>(name: K, event: ServerEventMap[K]): void {
     const set = this.listeners.get(name);
     if (set === undefined) return;
