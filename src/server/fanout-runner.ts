@@ -10,6 +10,7 @@
  * or for an agent whose state changed meanwhile, is dropped: the newer fan-out covers it.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { SETTING_CHECK_INTERVAL } from '../store/types';
 import { plannableInBurst, type BurstAgent, type BurstResult } from './burst-plan';
 import type { BurstPool } from './burst-pool';
 import type { HostsCause } from './events';
@@ -108,7 +109,7 @@ export class FanoutRunner {
       servers: fleet.servers,
       algorithm: fleet.algorithm.name,
       seq: fleet.settingsVersion,
-      checkInterval: fleet.settings['indirect.agent.lb.check.interval'],
+      checkInterval: fleet.settings[SETTING_CHECK_INTERVAL],
       agents,
     });
   }
@@ -117,7 +118,7 @@ export class FanoutRunner {
   private decisionsFrom(slice: Slice, result: BurstResult): Decision[] {
     const seq = this.fleet.settingsVersion;
     const algorithm = this.fleet.algorithm.name;
-    const checkInterval = this.fleet.settings['indirect.agent.lb.check.interval'];
+    const checkInterval = this.fleet.settings[SETTING_CHECK_INTERVAL];
     const frames = result.lists.map(
       (hosts, i): HostsFrame => ({
         frame: Buffer.from(result.frames.buffer, result.frames.byteOffset + result.offsets[i]!, result.offsets[i + 1]! - result.offsets[i]!),
