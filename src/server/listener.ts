@@ -112,16 +112,6 @@ export class AgentListener {
     this.server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
   }
 
-  /** Connections accepted whose handshake (TLS, hello, registration) has not ended. */
-  get handshakesInProgress(): number {
-    return this.admission.handshakesInProgress;
-  }
-
-  /** Open connections, handshaking or not. */
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
