@@ -10,6 +10,7 @@
  *   keeps its last good list, so memory never runs ahead of the file.
  * - Away from the preferred server with a check interval above 0: every interval (jittered),
  *   a real handshake with the preferred server; when it answers, switch make-before-break.
+ *   Switches that flap (servers disagreeing about the list) back the check off: flap-damper.ts.
  * - Every hello announces the list the agent will hold: it is built only once accepted updates
  *   are applied, and a check holds the current server's `hosts` frames until it settles. A
  *   server sends `hosts` only when the hello's list is outdated, so a list changed behind the
@@ -19,12 +20,14 @@
  * preferred-check.ts; this file only decides.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, type Ack, type Hello, type Hosts } from '../src/protocol/messages';
 import { parseProperties, savePropertiesFile, type PropertiesDoc } from './properties';
 import { Backoff, type BackoffOptions } from '../src/util/backoff';
 import { applyAssignment, ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
-import { PreferredCheck } from './preferred-check';
+import { FlapDamper, type FlapDamperOptions } from './flap-damper';
+import { PreferredCheck, type CheckTimer } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';
 import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from './session';
 import type { AlgorithmName } from '../src/lb/types';
@@ -50,6 +53,12 @@ export interface AgentOptions {
   intervalUnitMs?: number;
   /** Sent as hello.token when the servers require enrolment. */
   token?: string;
+  /** Monotonic milliseconds for flap damping. Default performance.now; injected by tests. */
+  now?: () => number;
+  /** Where preferred-host checks are timed. Default setTimeout; injected by tests. */
+  checkTimer?: CheckTimer;
+  /** Flap damping's threshold, window and caps (see flap-damper.ts). */
+  flap?: Omit<FlapDamperOptions, 'now'>;
 }
 
 export interface AgentEvents {
@@ -66,6 +75,13 @@ export interface AgentEvents {
   checkFailed: [{ server: string; code: string }];
   /** Moved to the preferred server; the old connection was closed after the new one was welcomed. */
   switched: [{ from: string; to: string }];
+  /**
+   * The check's switches reached the flapping threshold: servers disagree about the list. The
+   * check now backs off (`factor` × the interval); failover after a drop is unaffected.
+   */
+  flapping: [{ servers: string[]; switches: number; windowMs: number; factor: number }];
+  /** Flap damping ended: the agent stayed put for a full window, or its server agreed. */
+  calmed: [{ reason: 'stayed_put' | 'server_agrees' }];
 }
 
 const SWITCH_ON_CODES = new Set(['draining', 'server_busy', 'shutting_down']);
@@ -77,6 +93,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly backoff: Backoff;
   private readonly sessionOptions: SessionOptions;
   private readonly check: PreferredCheck;
+  private readonly damper: FlapDamper;
   private readonly unitMs: number;
   private config: AgentConfig & { guid: string };
   private doc: PropertiesDoc;
@@ -100,7 +117,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.backoff = new Backoff(opts.backoff);
     this.sessionOptions = { ...DEFAULT_SESSION_OPTIONS, ...opts.session };
     this.unitMs = opts.intervalUnitMs ?? 1_000;
-    this.check = new PreferredCheck({ check: () => this.checkPreferred(), random: opts.random });
+    this.damper = new FlapDamper({ ...opts.flap, now: opts.now ?? (() => performance.now()) });
+    this.check = new PreferredCheck({
+      check: () => this.checkPreferred(),
+      random: opts.random,
+      pace: (intervalMs) => this.pacedInterval(intervalMs),
+      timer: opts.checkTimer,
+    });
   }
 
   /** The server the agent is on (as written in the list), if connected. */
@@ -353,6 +376,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       changed ? 'hosts update persisted' : 'hosts update already on file',
     );
     this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed });
+    // The server the agent is on names itself first: the servers agree again (an update
+    // from a server that disagrees names another one), so damping has nothing left to damp.
+    if (!this.pool.awayFromPreferred() && this.damper.reset()) this.calmed('server_agrees');
     this.retimeCheck();
   }
 
@@ -363,6 +389,33 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     this.check.schedule(this.checkInterval * this.unitMs);
+  }
+
+  /** The interval the check waits for a base of `intervalMs`: stretched while flapping. */
+  private pacedInterval(intervalMs: number): number {
+    const paced = this.damper.paceFor(intervalMs);
+    if (paced.calmed) this.calmed('stayed_put');
+    return paced.intervalMs;
+  }
+
+  private calmed(reason: 'stayed_put' | 'server_agrees'): void {
+    const why = reason === 'stayed_put' ? 'the agent stayed put for a full window' : `${this.currentServer ?? 'its server'} names itself first`;
+    this.log.info({ reason, checkInterval: this.checkInterval }, `preferred-host check back to its normal interval: ${why}`);
+    this.emit('calmed', { reason });
+  }
+
+  /** Counts a switch by the check; warns once when the switches become flapping. */
+  private recordSwitch(from: string, to: string): void {
+    const onset = this.damper.recordSwitch(from, to, this.checkInterval * this.unitMs);
+    if (onset === undefined) return;
+    const factor = this.damper.factor;
+    this.log.warn(
+      { servers: onset.servers, switches: onset.switches, windowMs: onset.windowMs, factor },
+      `preferred-host check moved this agent ${onset.switches} times within ${onset.windowMs} ms between ${onset.servers.join(', ')}: ` +
+        'the servers disagree about its list (are they sharing one registry? see README "Cluster mode"); ' +
+        `backing the check off to ${factor}x its interval, doubling on each further switch (failover after a drop is unaffected)`,
+    );
+    this.emit('flapping', { ...onset, factor });
   }
 
   /** One preferred-host check: a real handshake, then make-before-break. Never rejects. */
@@ -403,6 +456,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     this.dropHeld(old, target); // first: a throwing listener in adopt must not release them
+    this.recordSwitch(old.server.text, target.text); // before adopt: its re-time must see the pace
     this.adopt(result); // the new connection is welcomed and current ...
     old.close(); // ... before the old one is closed
     this.log.info({ from: old.server.text, to: target.text }, `switched back to preferred server ${target.text}`);

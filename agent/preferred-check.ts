@@ -16,14 +16,34 @@ export interface PreferredCheckOptions {
   random?: () => number;
   /** Fraction of the interval the delay may move either way. Default 0.2. */
   jitter?: number;
+  /**
+   * The interval to wait for a base interval, asked each time a check is timed: flap damping
+   * stretches it (see flap-damper.ts). Default: the base interval.
+   */
+  pace?: (intervalMs: number) => number;
+  /** Where checks are timed. Default setTimeout; tests inject one to see and fire each delay. */
+  timer?: CheckTimer;
 }
+
+/** A one-shot timer: `set` returns a handle `clear` accepts. */
+export interface CheckTimer {
+  set(fire: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const REAL_TIMER: CheckTimer = {
+  set: (fire, delayMs) => setTimeout(fire, delayMs),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export class PreferredCheck {
   private readonly check: () => Promise<void>;
   private readonly random: () => number;
   private readonly jitter: number;
+  private readonly pace: (intervalMs: number) => number;
+  private readonly timers: CheckTimer;
   private intervalMs = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private dueAt: number | undefined;
   private running: Promise<void> | undefined;
 
@@ -31,6 +51,8 @@ export class PreferredCheck {
     this.check = opts.check;
     this.random = opts.random ?? Math.random;
     this.jitter = opts.jitter ?? 0.2;
+    this.pace = opts.pace ?? ((intervalMs) => intervalMs);
+    this.timers = opts.timer ?? REAL_TIMER;
   }
 
   /**
@@ -74,9 +96,9 @@ export class PreferredCheck {
   }
 
   private arm(): void {
-    const delay = this.delayFor(this.intervalMs);
+    const delay = this.delayFor(this.pace(this.intervalMs));
     this.dueAt = performance.now() + delay;
-    this.timer = setTimeout(() => this.fire(), delay);
+    this.timer = this.timers.set(() => this.fire(), delay);
   }
 
   private fire(): void {
@@ -89,7 +111,7 @@ export class PreferredCheck {
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clear(this.timer);
     this.timer = undefined;
     this.dueAt = undefined;
   }
