@@ -1,18 +1,44 @@
 #!/usr/bin/env node
 /**
- * `agentlb <command> ...`: dispatches to one module per command. More commands (servers,
- * plan, ca) are added by appending to COMMANDS.
+ * `agentlb <command> ...`: dispatches to one module per command. The table names each
+ * command with its one-line summary and a loader, and a command's module is loaded only when
+ * that command runs: the client commands and every `--help` would otherwise load the whole
+ * server (pg, piscina, prom-client, pino, the listener) just to print text or make one request.
+ * Each summary is also in its module's Command; test/cli/lazy-commands.test.ts pins them equal.
  */
-import { agentCommand } from '../../agent/command';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo, type Command } from './args';
-import { caCommand } from './ca-command';
-import { hostsCommand } from './hosts-command';
-import { planCommand } from './plan-command';
-import { serverCommand } from './server-command';
-import { serversCommand } from './servers-command';
-import { settingsCommand } from './settings-command';
 
-export const COMMANDS: Command[] = [serverCommand, settingsCommand, hostsCommand, serversCommand, planCommand, caCommand, agentCommand];
+/** A Command whose module is loaded (once, by `require`'s cache) the first time it runs. */
+export function lazyCommand(name: string, summary: string, load: () => Command): Command {
+  return { name, summary, run: (argv, io) => load().run(argv, io) };
+}
+
+/**
+ * Each command's module, as its loader: for the lazy table and for tests comparing the two.
+ * `require`, not `import()`: under node16 resolution a dynamic import stays an ES import,
+ * which needs file extensions and would not share the CommonJS module cache.
+ */
+export const COMMAND_LOADERS: Readonly<Record<string, () => Command>> = {
+  server: () => (require('./server-command') as typeof import('./server-command')).serverCommand,
+  settings: () => (require('./settings-command') as typeof import('./settings-command')).settingsCommand,
+  hosts: () => (require('./hosts-command') as typeof import('./hosts-command')).hostsCommand,
+  servers: () => (require('./servers-command') as typeof import('./servers-command')).serversCommand,
+  plan: () => (require('./plan-command') as typeof import('./plan-command')).planCommand,
+  ca: () => (require('./ca-command') as typeof import('./ca-command')).caCommand,
+  agent: () => (require('../../agent/command') as typeof import('../../agent/command')).agentCommand,
+};
+
+const SUMMARIES: ReadonlyArray<readonly [name: string, summary: string]> = [
+  ['server', 'run the management server daemon'],
+  ['settings', 'show or change the global settings (get, set KEY=VALUE ...)'],
+  ['hosts', 'list the registered hosts, or remove one (remove ID)'],
+  ['servers', 'list the management servers of the fleet, up or down'],
+  ['plan', 'what-if: loads per server and agents moved, for a proposed setting or failure'],
+  ['ca', 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)'],
+  ['agent', 'run the agent on this host (agentlb agent --properties PATH)'],
+];
+
+export const COMMANDS: Command[] = SUMMARIES.map(([name, summary]) => lazyCommand(name, summary, COMMAND_LOADERS[name]!));
 
 export function mainUsage(commands: readonly Command[] = COMMANDS): string {
   const width = Math.max(...commands.map((command) => command.name.length));

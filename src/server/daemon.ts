@@ -28,6 +28,7 @@ import { Fleet, FleetSettingsError } from './fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener';
 import { DEFAULT_DRAIN_RATE } from './drain-controller';
 import { setUpDrain } from './drain-setup';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from './defaults';
 
 export interface ServerOptions extends ListenerOptions {
   adminHost: string;
@@ -55,9 +56,7 @@ export interface ServerOptions extends ListenerOptions {
   heartbeatIntervalMs: number;
 }
 
-export const DEFAULT_ADMIN_HOST = '127.0.0.1';
-export const DEFAULT_ADMIN_PORT = 8251;
-export const DEFAULT_DATA_DIR = './data';
+export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR };
 
 export type ServerOptionsInput = Partial<ServerOptions> & Pick<ServerOptions, 'logger'>;
 
