@@ -10,8 +10,9 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions } from 'node:tls';
-import { connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
+import { ConnectError, connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
 import type { Ack, ErrorCode, Hello, Hosts, ServerMessage, Welcome } from '../src/protocol/messages';
+import { isPlainPeerError, looksLikeTlsRecord, plainServerHint, silentCloseHint, tlsServerHint } from '../src/security/tls-mismatch';
 import { timerDelay } from '../src/util/timer-delay';
 import type { ServerEntry } from './server-pool';
 
@@ -43,8 +44,9 @@ export class HandshakeFailure extends Error {
     readonly code: HandshakeFailureCode,
     message: string,
     readonly serverCode?: ErrorCode,
+    options?: { cause: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'HandshakeFailure';
   }
 }
@@ -202,12 +204,27 @@ export async function openSession(
     socket = await raceAbort(connectFramed({ host: server.host, port: server.port, timeoutMs: opts.connectTimeoutMs, ...(opts.tls ? { tls: opts.tls } : {}) }), signal);
   } catch (err) {
     if (err instanceof AbortedError) return new HandshakeFailure('aborted', 'stopped while connecting');
-    return new HandshakeFailure('connect_failed', (err as Error).message);
+    return connectFailure(server, err as Error, opts);
   }
   return handshake(server, socket, hello, opts, signal);
 }
 
 class AbortedError extends Error {}
+
+/**
+ * A TLS agent whose server answered the TLS handshake in plain TCP is told so, with the fix;
+ * OpenSSL's code stays in the message and the original error is the cause.
+ */
+function connectFailure(server: ServerEntry, err: Error, opts: SessionOptions): HandshakeFailure {
+  const tlsCode = err instanceof ConnectError ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  if (opts.tls !== undefined && isPlainPeerError(tlsCode)) {
+    return new HandshakeFailure('connect_failed', `${plainServerHint(server.text)} (${tlsCode})`, undefined, { cause: err });
+  }
+  return new HandshakeFailure('connect_failed', err.message);
+}
+
+/** How many of a server's first bytes are kept to recognise a TLS record (type and version). */
+const FIRST_BYTES_KEPT = 2;
 
 /** Resolve as `promise`, or reject with AbortedError on abort; a late result is closed. */
 function raceAbort(promise: Promise<FramedSocket>, signal: AbortSignal | undefined): Promise<FramedSocket> {
@@ -257,8 +274,21 @@ function handshake(
         fail(new HandshakeFailure('bad_reply', `expected welcome, got ${msg.type}`));
       }
     };
-    const onProtocolError = (err: Error): void => fail(new HandshakeFailure('bad_reply', err.message));
-    const onClose = (): void => fail(new HandshakeFailure('closed', 'the server closed the connection before welcome'));
+    // A plain agent keeps the server's first bytes: a TLS server answers it with a TLS record
+    // or a bare close (protocol.md section 1.1), which the failure then names as the likely cause.
+    let firstBytes = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      if (firstBytes.length < FIRST_BYTES_KEPT) firstBytes = Buffer.concat([firstBytes, chunk]).subarray(0, FIRST_BYTES_KEPT);
+    };
+    const tlsExpected = (): boolean => opts.tls === undefined && looksLikeTlsRecord(firstBytes);
+    const onProtocolError = (err: Error): void =>
+      fail(new HandshakeFailure('bad_reply', tlsExpected() ? `${tlsServerHint(server.text)} (${err.message})` : err.message));
+    const onClose = (): void => {
+      let message = 'the server closed the connection before welcome';
+      if (tlsExpected()) message = tlsServerHint(server.text);
+      else if (opts.tls === undefined && firstBytes.length === 0) message = silentCloseHint(server.text);
+      fail(new HandshakeFailure('closed', message));
+    };
     const onAbort = (): void => fail(new HandshakeFailure('aborted', 'stopped during the handshake'));
     const timer = setTimeout(
       () => fail(new HandshakeFailure('handshake_timeout', `no welcome within ${opts.handshakeTimeoutMs} ms`)),
@@ -269,8 +299,11 @@ function handshake(
       socket.off('message', onMessage);
       socket.off('protocolError', onProtocolError);
       socket.off('close', onClose);
+      socket.socket.off('data', onData);
       signal?.removeEventListener('abort', onAbort);
     }
+    // Prepended: the framed socket's own listener may report a protocol error on this chunk.
+    if (opts.tls === undefined) socket.socket.prependListener('data', onData);
     socket.on('message', onMessage);
     socket.on('protocolError', onProtocolError);
     socket.on('close', onClose);

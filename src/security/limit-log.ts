@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../log';
 import type { ServerEvents } from '../server/events';
+import { isPlainPeerError, PLAIN_CLIENT_ON_TLS_LISTENER } from './tls-mismatch';
 
 export const DEFAULT_LOG_WINDOW_MS = 10_000;
 
@@ -46,7 +47,16 @@ export function logLimitEvents(events: ServerEvents, logger: Logger, windowMs = 
     events.on('limitReached', (e) =>
       report(e.limit, { event: 'limit_reached', limit: e.limit }, e.remoteAddress, e.message, `connection refused or dropped: ${e.message}`),
     ),
-    events.on('tlsFailed', (e) => report(`tls ${e.code}`, { event: 'tls_failed', code: e.code }, e.remoteAddress, e.message, `TLS refused: ${e.message}`)),
+    // OpenSSL's text for a plain client names neither cause nor fix: it stays in `detail`.
+    events.on('tlsFailed', (e) =>
+      report(
+        `tls ${e.code}`,
+        { event: 'tls_failed', code: e.code },
+        e.remoteAddress,
+        e.message,
+        isPlainPeerError(e.code) ? PLAIN_CLIENT_ON_TLS_LISTENER : `TLS refused: ${e.message}`,
+      ),
+    ),
   ];
   return () => {
     for (const unsubscribe of off) unsubscribe();

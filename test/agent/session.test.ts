@@ -52,6 +52,18 @@ t.test('no welcome, no session', async (t) => {
     const server = await serveScripted(t, { onConnect: (conn) => conn.socket.destroy() });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
     t.equal(f.code, 'closed');
+    t.equal(
+      f.message,
+      `127.0.0.1:${server.port} closed the connection before welcome without sending a byte, as a TLS server does to a plain client: ` +
+        'if it expects TLS, set tls.ca (and tls.cert/tls.key if it requires client certificates) in agent.properties',
+      'a bare close is what a TLS server does to a plain agent, so the hint says so',
+    );
+  });
+
+  t.test('a server that says something that is not TLS, then closes, is only said to have closed', async (t) => {
+    const server = await serveScripted(t, { onConnect: (conn) => conn.socket.end(Buffer.from([0, 0])) });
+    const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
+    t.equal(f.code, 'closed');
     t.equal(f.message, 'the server closed the connection before welcome');
   });
 
