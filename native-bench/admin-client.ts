@@ -2,6 +2,7 @@
  * The few admin-API calls the bench makes: change settings (propagate), read /metrics (heap,
  * event-loop delay), both over real HTTP to the server under test.
  */
+import { AdminClient } from '../src/cli/admin-client';
 import type { Settings } from '../src/store/types';
 
 export interface AdminTarget {
@@ -10,30 +11,20 @@ export interface AdminTarget {
   token: string;
 }
 
-export class AdminCallError extends Error {
-  readonly code = 'admin_call_failed';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AdminCallError';
-  }
+/** The CLI's client (typed errors, IPv6 brackets, timeout), with the bench's known token. */
+function client(admin: AdminTarget): AdminClient {
+  return new AdminClient(baseUrl(admin), 30_000, () => Promise.resolve(admin.token));
 }
 
-const url = (admin: AdminTarget, path: string): string => `http://${admin.host}:${admin.port}${path}`;
+const baseUrl = (admin: AdminTarget): string => `http://${admin.host.includes(':') ? `[${admin.host}]` : admin.host}:${admin.port}`;
 
 export async function putSettings(admin: AdminTarget, patch: Partial<Settings>): Promise<Settings> {
-  const res = await fetch(url(admin, '/api/settings'), {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(patch),
-  });
-  const body = await res.text();
-  if (res.status !== 200) throw new AdminCallError(`PUT /api/settings answered ${res.status}: ${body}`);
-  return JSON.parse(body) as Settings;
+  return (await client(admin).request('PUT', '/api/settings', patch)) as Settings;
 }
 
 /** GET /metrics, or undefined when the server has no metrics endpoint. */
 export async function getMetrics(admin: AdminTarget): Promise<string | undefined> {
-  const res = await fetch(url(admin, '/metrics'), { headers: { authorization: `Bearer ${admin.token}` } });
+  const res = await fetch(`${baseUrl(admin)}/metrics`, { headers: { authorization: `Bearer ${admin.token}` } });
   const body = await res.text();
   return res.status === 200 ? body : undefined;
 }
