@@ -10,6 +10,7 @@
  *   keeps its last good list, so memory never runs ahead of the file.
  * - Away from the preferred server with a check interval above 0: every interval (jittered),
  *   a real handshake with the preferred server; when it answers, switch make-before-break.
+ *   A `hosts` with `recheck` (a rebalance) runs that check at once, whatever the interval.
  *   Switches that flap (servers disagreeing about the list) back the check off: flap-damper.ts.
  * - Every hello announces the list the agent will hold: it is built only once accepted updates
  *   are applied, and a check holds the current server's `hosts` frames until it settles. A
@@ -73,6 +74,8 @@ export interface AgentEvents {
   hostsRefused: [{ seq: number; reason: string }];
   /** A preferred-host check found the preferred server unusable (`code` says how). */
   checkFailed: [{ server: string; code: string }];
+  /** A `hosts` with `recheck` was applied: `started` says whether a check began for it now. */
+  recheck: [{ server: string | undefined; preferred: string | undefined; started: boolean }];
   /** Moved to the preferred server; the old connection was closed after the new one was welcomed. */
   switched: [{ from: string; to: string }];
   /**
@@ -380,6 +383,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     // from a server that disagrees names another one), so damping has nothing left to damp.
     if (!this.pool.awayFromPreferred() && this.damper.reset()) this.calmed('server_agrees');
     this.retimeCheck();
+    if (msg.recheck === true) this.recheckNow();
+  }
+
+  /**
+   * The server asked for a preferred-host check now (a rebalance moving this agent). Only away
+   * from the preferred server; a check already in flight answers for it.
+   */
+  private recheckNow(): void {
+    const away = !this.stopped && this.session !== undefined && this.pool.awayFromPreferred();
+    const started = away && this.check.runNow();
+    const fields = { server: this.currentServer, preferred: this.pool.preferred?.text, started };
+    this.log.info(fields, away ? `recheck asked by ${this.currentServer}: checking ${fields.preferred} now` : 'recheck asked: already on the preferred server');
+    this.emit('recheck', fields);
   }
 
   /** Start, re-time or stop the preferred check for the current interval and position. */

@@ -90,6 +90,18 @@ export class PreferredCheck {
     this.clearTimer();
   }
 
+  /**
+   * Runs a check now, whatever the interval (also 0): a server's `recheck` (protocol.md
+   * section 5, rule 7). A check already running is that check: false, nothing more starts.
+   * The next timed check is then counted from this one's end, as after any check.
+   */
+  runNow(): boolean {
+    if (this.running !== undefined) return false;
+    this.clearTimer();
+    this.fire();
+    return true;
+  }
+
   /** Resolves once a check in progress (if any) has settled. */
   async idle(): Promise<void> {
     await this.running;

@@ -35,8 +35,11 @@ function canonical(msg: Message): Record<string, unknown> {
       if (msg.pingInterval !== undefined) out.pingInterval = msg.pingInterval;
       return out;
     }
-    case 'hosts':
-      return { type: msg.type, seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval };
+    case 'hosts': {
+      const out: Record<string, unknown> = { type: msg.type, seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval };
+      if (msg.recheck !== undefined) out.recheck = msg.recheck;
+      return out;
+    }
     case 'ack': {
       const out: Record<string, unknown> = { type: msg.type, seq: msg.seq, ok: msg.ok };
       if (msg.error !== undefined) out.error = msg.error;

@@ -47,6 +47,12 @@ export interface Hosts {
   hosts: string[];
   algorithm: string;
   checkInterval: number;
+  /**
+   * true: run the preferred-host check at once (a real handshake, make-before-break) after
+   * handling this list, instead of at the next interval (protocol.md section 5, rule 7). The
+   * rebalance sends it; an agent that does not know it stays where it is.
+   */
+  recheck?: boolean;
 }
 
 export interface Ack {

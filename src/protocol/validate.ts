@@ -118,13 +118,18 @@ const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { 
     }
     return welcome;
   },
-  hosts: (o): Hosts => ({
-    type: 'hosts',
-    seq: int('hosts.seq', field(o, 'seq'), 0, MAX_INT),
-    hosts: hostArray('hosts.hosts', field(o, 'hosts')),
-    algorithm: str('hosts.algorithm', field(o, 'algorithm'), 1, LIMITS.algorithmBytes),
-    checkInterval: int('hosts.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
-  }),
+  hosts: (o): Hosts => {
+    const hosts: Hosts = {
+      type: 'hosts',
+      seq: int('hosts.seq', field(o, 'seq'), 0, MAX_INT),
+      hosts: hostArray('hosts.hosts', field(o, 'hosts')),
+      algorithm: str('hosts.algorithm', field(o, 'algorithm'), 1, LIMITS.algorithmBytes),
+      checkInterval: int('hosts.checkInterval', field(o, 'checkInterval'), 0, LIMITS.checkIntervalSeconds),
+    };
+    const recheck = field(o, 'recheck');
+    if (recheck !== undefined) hosts.recheck = bool('hosts.recheck', recheck);
+    return hosts;
+  },
   ack: (o): Ack => {
     const ack: Ack = {
       type: 'ack',

@@ -123,3 +123,21 @@ t.test('the same interval again does not push the timer back', async (t) => {
   check.stop();
   t.equal(check.nextDueAt, undefined);
 });
+
+t.test('runNow: a check at once with no interval, never two at a time, and no timer left behind', async (t) => {
+  let calls = 0;
+  let finish: () => void = () => {};
+  const check = new PreferredCheck({
+    check: () => {
+      calls += 1;
+      return new Promise<void>((resolve) => (finish = resolve));
+    },
+  });
+  t.equal(check.runNow(), true, 'interval 0: runs anyway');
+  t.equal(calls, 1);
+  t.equal(check.runNow(), false, 'one in flight: that one counts');
+  t.equal(calls, 1);
+  finish();
+  await check.idle();
+  t.equal(check.active, false, 'interval 0: nothing timed after it');
+});

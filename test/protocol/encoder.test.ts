@@ -90,7 +90,8 @@ const serverMessage: fc.Arbitrary<Message> = fc.oneof(
     hosts: fc.array(hostEntry, { maxLength: 64 }),
     algorithm: nonEmpty(64),
     checkInterval: fc.integer({ min: 0, max: 2_147_483 }),
-  }),
+    recheck: fc.boolean(),
+  }, { requiredKeys: ['type', 'seq', 'hosts', 'algorithm', 'checkInterval'] }),
   fc.record({ type: fc.constant('error' as const), code: fc.constantFrom(...ERROR_CODES), message: text(1024) }),
 );
 
