@@ -379,9 +379,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       changed ? 'hosts update persisted' : 'hosts update already on file',
     );
     this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed });
-    // The server the agent is on names itself first: the servers agree again (an update
-    // from a server that disagrees names another one), so damping has nothing left to damp.
-    if (!this.pool.awayFromPreferred() && this.damper.reset()) this.calmed('server_agrees');
+    this.judgeList();
     this.retimeCheck();
     if (msg.recheck === true) this.recheckNow();
   }
@@ -420,9 +418,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('calmed', { reason });
   }
 
-  /** Counts a switch by the check; warns once when the switches become flapping. */
-  private recordSwitch(from: string, to: string): void {
-    const onset = this.damper.recordSwitch(from, to, this.checkInterval * this.unitMs);
+  /**
+   * A list from the server the agent is on, for flap damping (flap-damper.ts): naming that
+   * server first, the servers agree and damping ends; naming another right after the check
+   * landed there, the switch was a flap (a failback lands on a server that agrees). Warns
+   * once when the flaps become flapping.
+   */
+  private judgeList(): void {
+    const server = this.currentServer;
+    if (server === undefined) return;
+    const verdict = this.damper.listFrom(server, !this.pool.awayFromPreferred(), this.checkInterval * this.unitMs);
+    if (verdict.kind === 'agrees' && verdict.calmed) this.calmed('server_agrees');
+    if (verdict.kind !== 'flap') return;
+    // The next check may already be timed at the old pace: re-time it at the new one.
+    if (verdict.factorChanged) this.check.repace();
+    const onset = verdict.onset;
     if (onset === undefined) return;
     const factor = this.damper.factor;
     this.log.warn(
@@ -472,7 +482,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     this.dropHeld(old, target); // first: a throwing listener in adopt must not release them
-    this.recordSwitch(old.server.text, target.text); // before adopt: its re-time must see the pace
+    this.damper.switched(old.server.text, target.text); // a flap or not: the landing server's list says (judgeList)
     this.adopt(result); // the new connection is welcomed and current ...
     old.close(); // ... before the old one is closed
     this.log.info({ from: old.server.text, to: target.text }, `switched back to preferred server ${target.text}`);

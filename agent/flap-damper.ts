@@ -3,7 +3,15 @@
  * on its own embedded store, or a cluster still converging), each one names another server
  * first, and every check moves the agent again — for ever. CloudStack has no guard.
  *
- * Rule: `threshold` switches by the check within a sliding window of `windowIntervals` check
+ * What counts: a check that moves the agent to its first entry is a flap only when the server
+ * it lands on then sends a list naming ANOTHER server first (the servers disagree). Moving
+ * back to the first entry after that server came back (a restart, a failover) is a failback:
+ * the server it lands on agrees, sends no list or one naming itself first, and nothing is
+ * counted. So switched() only notes the landing, and listFrom() gives the verdict; a landing
+ * with no verdict within one check interval is a failback. (Counting every switch made three
+ * ordinary restarts of the preferred server within 50 s back every agent off.)
+ *
+ * Rule: `threshold` such switches within a sliding window of `windowIntervals` check
  * intervals is flapping. From then on each further switch doubles the check interval, up to
  * `maxFactor` times it (and never past an hour's worth of interval, unless the interval
  * itself is longer). Calm returns (normal interval, history cleared) when the agent stays put
@@ -39,6 +47,15 @@ interface SwitchRecord {
   to: string;
 }
 
+/** What a list from the server the agent is on says about the damping (Agent acts on it). */
+export type ListVerdict =
+  /** The agent landed there by the check and the list names another server first: a flap. */
+  | { kind: 'flap'; onset: FlapOnset | undefined; factorChanged: boolean }
+  /** The list names that server first: the servers agree; `calmed` when it was flapping. */
+  | { kind: 'agrees'; calmed: boolean }
+  /** Neither: a list naming another server first, not right after a landing. */
+  | { kind: 'none' };
+
 export class FlapDamper {
   private readonly now: () => number;
   private readonly threshold: number;
@@ -47,6 +64,8 @@ export class FlapDamper {
   private readonly capMs: number;
   private switches: SwitchRecord[] = [];
   private factorNow = 1;
+  /** The check's last switch, waiting for the landing server's list (listFrom). */
+  private landing: SwitchRecord | undefined;
 
   constructor(opts: FlapDamperOptions) {
     this.now = opts.now;
@@ -65,13 +84,32 @@ export class FlapDamper {
     return this.factorNow > 1;
   }
 
+  /** The check moved the agent from `from` to `to`: a flap or not is told by listFrom(). */
+  switched(from: string, to: string): void {
+    this.landing = { at: this.now(), from, to };
+  }
+
   /**
-   * The check switched from `from` to `to` under interval `intervalMs`. Returns the onset when
-   * this switch started flapping (log it once), otherwise undefined.
+   * The server the agent is on (`server`) sent a list, naming itself first or not. Right after
+   * the check landed there (within one interval), one naming another server first is a flap,
+   * counted at the landing's time. A list naming itself first ends any damping.
    */
-  recordSwitch(from: string, to: string, intervalMs: number): FlapOnset | undefined {
+  listFrom(server: string, namesItselfFirst: boolean, intervalMs: number): ListVerdict {
+    const landing = this.landing;
+    this.landing = undefined;
+    if (namesItselfFirst) return { kind: 'agrees', calmed: this.reset() };
+    if (landing === undefined || landing.to !== server || this.now() - landing.at > intervalMs) return { kind: 'none' };
+    const factor = this.factorNow;
+    const onset = this.recordSwitch(landing.from, landing.to, intervalMs, landing.at);
+    return { kind: 'flap', onset, factorChanged: this.factorNow !== factor };
+  }
+
+  /**
+   * Counts a flapping switch from `from` to `to` (at `at`, default now) under interval
+   * `intervalMs`. Returns the onset when this switch started flapping (log it once).
+   */
+  recordSwitch(from: string, to: string, intervalMs: number, at = this.now()): FlapOnset | undefined {
     this.settleIfQuiet(intervalMs);
-    const at = this.now();
     const windowMs = this.windowIntervals * intervalMs;
     this.switches = this.switches.filter((s) => at - s.at < windowMs);
     this.switches.push({ at, from, to });
@@ -100,6 +138,7 @@ export class FlapDamper {
     const was = this.flapping;
     this.switches = [];
     this.factorNow = 1;
+    this.landing = undefined;
     return was;
   }
 

@@ -91,6 +91,16 @@ export class PreferredCheck {
   }
 
   /**
+   * The pace changed (flap damping decided after the timer was armed): a waiting timer is
+   * re-armed with the new pace, counted from now. A running check times its successor anyway.
+   */
+  repace(): void {
+    if (this.timer === undefined || this.intervalMs === 0) return;
+    this.clearTimer();
+    this.arm();
+  }
+
+  /**
    * Runs a check now, whatever the interval (also 0): a server's `recheck` (protocol.md
    * section 5, rule 7). A check already running is that check: false, nothing more starts.
    * The next timed check is then counted from this one's end, as after any check.

@@ -64,3 +64,42 @@ t.test('reset says whether it was flapping', async (t) => {
   t.equal(damper.reset(), true);
   t.equal(damper.factor, 1);
 });
+
+t.test('a landing counts only when the landing server names another server first', async (t) => {
+  const { damper, clock } = damperAt();
+  // Three failbacks to a (it restarted three times): a names itself first, or sends nothing.
+  for (const at of [1_000, 2_000, 3_000]) {
+    clock.now = at;
+    damper.switched('b', 'a');
+    clock.now = at + 10;
+    t.same(damper.listFrom('a', true, INTERVAL), { kind: 'agrees', calmed: false }, `failback at ${at}`);
+  }
+  clock.now = 4_000;
+  damper.switched('b', 'a'); // no list at all: nothing to judge, nothing counted
+  t.equal(damper.flapping, false, 'four failbacks within the window are not flapping');
+
+  // Disagreement: each landing server names the other first.
+  const verdicts = [];
+  for (const [at, from, to] of [[5_000, 'a', 'b'], [6_000, 'b', 'a'], [7_000, 'a', 'b']] as const) {
+    clock.now = at;
+    damper.switched(from, to);
+    clock.now = at + 10;
+    verdicts.push(damper.listFrom(to, false, INTERVAL));
+  }
+  t.same(verdicts, [
+    { kind: 'flap', onset: undefined, factorChanged: false },
+    { kind: 'flap', onset: undefined, factorChanged: false },
+    { kind: 'flap', onset: { servers: ['a', 'b'], switches: 3, windowMs: 10_000 }, factorChanged: true },
+  ]);
+  t.equal(damper.factor, 2);
+});
+
+t.test('a verdict is only for the landing it follows, and only within one interval', async (t) => {
+  const { damper, clock } = damperAt();
+  damper.switched('a', 'b');
+  t.same(damper.listFrom('c', false, INTERVAL), { kind: 'none' }, 'a list from another server');
+  damper.switched('a', 'b');
+  clock.now = INTERVAL + 1;
+  t.same(damper.listFrom('b', false, INTERVAL), { kind: 'none' }, 'a list long after the landing (an admin change)');
+  t.same(damper.listFrom('b', false, INTERVAL), { kind: 'none' }, 'one verdict per landing');
+});

@@ -16,16 +16,22 @@ interface Timed {
   cleared: boolean;
 }
 
-/** A check timer the test drives: `timed()` resolves with the next check timed. */
-function virtualTimer(): CheckTimer & { timed(): Promise<Timed>; delays: number[] } {
+/**
+ * A check timer the test drives: `timed()` resolves with the next check timed and not cleared
+ * (damping may re-time a check once the landing server's list is in); `delays` are those of
+ * the timers that were not cleared.
+ */
+function virtualTimer(): CheckTimer & { timed(): Promise<Timed>; readonly delays: number[] } {
   const queue: Timed[] = [];
   const waiters: Array<(timed: Timed) => void> = [];
-  const delays: number[] = [];
+  const all: Timed[] = [];
   return {
-    delays,
+    get delays() {
+      return all.filter((timed) => !timed.cleared).map((timed) => timed.delayMs);
+    },
     set(fire, delayMs) {
       const timed: Timed = { delayMs, fire, cleared: false };
-      delays.push(delayMs);
+      all.push(timed);
       const waiter = waiters.shift();
       if (waiter) waiter(timed);
       else queue.push(timed);
@@ -35,6 +41,7 @@ function virtualTimer(): CheckTimer & { timed(): Promise<Timed>; delays: number[
       (handle as Timed).cleared = true;
     },
     timed: () => {
+      while (queue[0]?.cleared) queue.shift();
       const queued = queue.shift();
       return queued ? Promise.resolve(queued) : new Promise((resolve) => waiters.push(resolve));
     },
@@ -76,8 +83,11 @@ t.test('servers naming each other first: a bounded number of switches, then the 
     const timed = await timer.timed();
     clock.now += timed.delayMs;
     const switched = next(agent, 'switched');
+    // The landing server's list (naming the other first) is the verdict: wait for it.
+    const verdict = next(agent, 'hostsUpdated');
     timed.fire();
     switches.push({ at: clock.now, to: (await switched).to });
+    await verdict;
   };
   for (let i = 0; i < 7; i += 1) await checkOnce();
 
@@ -131,11 +141,60 @@ t.test('failover after a drop is never damped', async (t) => {
     const timed = await timer.timed();
     clock.now += timed.delayMs;
     const switched = next(agent, 'switched');
+    const verdict = next(agent, 'hostsUpdated');
     timed.fire();
     await switched;
+    await verdict;
   }
   t.equal(agent.currentServer, addr(a));
   const reconnected = next(agent, 'connected');
   a.connections[a.connections.length - 1]!.socket.destroy();
   t.equal((await reconnected).server, addr(b), 'the drop is followed by a reconnect as always');
+});
+
+t.test('three restarts of the preferred server, every server sending the same list: failbacks, never flapping', async (t) => {
+  let p: ScriptedServer | undefined;
+  let q: ScriptedServer | undefined;
+  let pDown = false;
+  const list = (): string[] => [addr(p!), addr(q!)];
+  const agreeing = (isP: boolean) => ({
+    onMessage: (conn: Parameters<NonNullable<Parameters<typeof serveScripted>[1]['onMessage']>>[0], m: { type: string }) => {
+      if (m.type !== 'hello') return;
+      if (isP && pDown) return conn.send({ type: 'error', code: 'shutting_down', message: 'restarting' });
+      conn.send(welcome(60_000));
+      if ((m as Hello).hosts.join() !== list().join()) conn.send({ type: 'hosts', seq: 1, hosts: list(), algorithm: 'static', checkInterval: 1 });
+    },
+  });
+  p = await serveScripted(t, agreeing(true));
+  q = await serveScripted(t, agreeing(false));
+  const P = addr(p);
+  const Q = addr(q);
+  const clock = { now: 0 };
+  const timer = virtualTimer();
+  const { agent, logs } = await makeAgent(t, `host=${P},${Q}\nguid=g\nhost.lb.check.interval=1\n`, {
+    now: () => clock.now,
+    checkTimer: timer,
+    random: () => 0.5,
+  });
+  const flapping: unknown[] = [];
+  agent.on('flapping', (f) => flapping.push(f));
+  agent.start();
+  t.equal((await next(agent, 'connected')).server, P);
+  for (let restart = 1; restart <= 3; restart += 1) {
+    // P restarts: it says so, and refuses while it is down; the agent fails over to Q.
+    pDown = true;
+    const onQ = next(agent, 'connected');
+    p.connections[p.connections.length - 1]!.send({ type: 'error', code: 'shutting_down', message: 'restarting' });
+    t.equal((await onQ).server, Q, `restart ${restart}: failed over to Q`);
+    pDown = false;
+    // Back: the next check (a normal interval, never backed off) moves the agent home.
+    const timed = await timer.timed();
+    t.equal(timed.delayMs, 50, `restart ${restart}: the check runs at the normal interval`);
+    clock.now += timed.delayMs;
+    const switched = next(agent, 'switched');
+    timed.fire();
+    t.same(await switched, { from: Q, to: P });
+  }
+  t.same(flapping, [], 'three failbacks within the window: no flapping');
+  t.equal(logs.filter((l) => l.msg.includes('disagree')).length, 0, 'no warning');
 });
