@@ -110,7 +110,9 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
   if (serverCheckInterval instanceof ConfigError) return serverCheckInterval;
   const checkIntervalOverride = readCount(doc, KEY_CHECK_INTERVAL_OVERRIDE, LIMITS.checkIntervalSeconds);
   if (checkIntervalOverride instanceof ConfigError) return checkIntervalOverride;
-  const guid = readId(doc, AGENT_KEY_GUID, LIMITS.guidBytes);
+  // `guid=` with nothing after it, as CloudStack's sample agent.properties ships it, means
+  // "not generated yet": loadAgentConfig fills that very line in.
+  const guid = doc.get(AGENT_KEY_GUID)?.trim() === '' ? undefined : readId(doc, AGENT_KEY_GUID, LIMITS.guidBytes);
   if (guid instanceof ConfigError) return guid;
   const zone = readId(doc, AGENT_KEY_ZONE, LIMITS.zoneBytes);
   if (zone instanceof ConfigError) return zone;
@@ -157,7 +159,7 @@ export interface LoadedConfig {
 }
 
 /**
- * Load agent.properties; on first start (no `guid`) generate one and save it, so the agent
+ * Load agent.properties; on first start (no `guid`, or an empty one) generate one and save it, so the agent
  * keeps the same identity — and so the same host id on the server — across restarts.
  */
 export async function loadAgentConfig(

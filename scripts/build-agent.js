@@ -38,6 +38,28 @@ const noNativeAddons = {
   },
 };
 
+/**
+ * postject's LIEF (compiled to wasm) warns once per ELF note section it cannot name — nine
+ * lines on every build of Node's binary, about sections it leaves untouched. Known noise; any
+ * other warning is still printed, and all of them when the injection fails.
+ */
+const HARMLESS_POSTJECT_WARNING = /^warning: Can't find string offset for section name '\.note[^']*'$/;
+
+/**
+ * Runs `work` with console.warn collected into `lines`. postject's wasm module binds
+ * console.warn when it is loaded, which happens inside inject(): replacing it around the
+ * call is enough.
+ */
+async function quietly(lines, work) {
+  const warn = console.warn;
+  console.warn = (...args) => lines.push(args.join(' '));
+  try {
+    return await work();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 async function bundle(outfile) {
   const esbuild = require('esbuild');
   await esbuild.build({
@@ -75,12 +97,14 @@ async function build(outPath) {
   fs.copyFileSync(process.execPath, tempPath);
   fs.chmodSync(tempPath, 0o755);
   const { inject } = require('postject');
+  const postjectWarnings = [];
   try {
-    await inject(tempPath, 'NODE_SEA_BLOB', fs.readFileSync(blobPath), { sentinelFuse: SEA_FUSE });
+    await quietly(postjectWarnings, () => inject(tempPath, 'NODE_SEA_BLOB', fs.readFileSync(blobPath), { sentinelFuse: SEA_FUSE }));
   } catch (err) {
     fs.rmSync(tempPath, { force: true });
-    fail(`postject failed: ${err.message}`);
+    fail(`postject failed: ${err.message}${postjectWarnings.length > 0 ? `\n${postjectWarnings.join('\n')}` : ''}`);
   }
+  for (const warning of postjectWarnings) if (!HARMLESS_POSTJECT_WARNING.test(warning)) process.stderr.write(`${warning}\n`);
   fs.renameSync(tempPath, outPath);
   const sizeMb = (fs.statSync(outPath).size / 1e6).toFixed(1);
   process.stdout.write(`build-agent: wrote ${path.relative(process.cwd(), outPath) || outPath} (${sizeMb} MB, node ${process.version}, ${process.platform}-${process.arch})\n`);

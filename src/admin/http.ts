@@ -16,6 +16,8 @@ export interface AdminRequest {
   readonly params: Readonly<Record<string, string>>;
   /** The parsed JSON body, for routes declared with `body: 'json'`; else undefined. */
   readonly body: unknown;
+  /** Request headers, names lower-cased (node:http). */
+  readonly headers: http.IncomingHttpHeaders;
 }
 
 export interface AdminResponse {
@@ -198,7 +200,7 @@ async function dispatch(
       return errorResponse(400, `body is not valid JSON: ${(error as Error).message}`);
     }
   }
-  return route.handle({ method: route.method, url, params, body });
+  return route.handle({ method: route.method, url, params, body, headers: request.headers });
 }
 
 export function createAdminServer(options: AdminServerOptions): http.Server {

@@ -2,7 +2,7 @@
  * `agentlb hosts` and `agentlb hosts remove ID`.
  */
 import type { HostView } from '../server/controller';
-import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
+import { AdminClient, AdminClientError, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
 import { formatTable } from './table';
@@ -70,7 +70,9 @@ async function runHosts(argv: string[], io: CliIo): Promise<number> {
       else printHosts(io, hosts);
       return EXIT_OK;
     }
-    const result = (await client.request('DELETE', `/api/hosts/${id}${values.force === true ? '?force=true' : ''}`)) as {
+    const result = (await client.request('DELETE', `/api/hosts/${id}${values.force === true ? '?force=true' : ''}`).catch((error: unknown) => {
+      throw inCliTerms(error, id);
+    })) as {
       removed: { id: number; guid: string };
       agentsUpdated: number;
     };
@@ -78,6 +80,12 @@ async function runHosts(argv: string[], io: CliIo): Promise<number> {
     else io.out(`removed host ${result.removed.id} (${result.removed.guid}); ${result.agentsUpdated} agent(s) sent a new list\n`);
     return EXIT_OK;
   });
+}
+
+/** The API's 409 tells an HTTP client to add `?force=true`; a CLI user needs the flag instead. */
+function inCliTerms(error: unknown, id: number): unknown {
+  if (!(error instanceof AdminClientError) || error.status !== 409) return error;
+  return new AdminClientError(error.code, error.message.replace('add ?force=true', `run \`agentlb hosts remove ${id} --force\``), error.status);
 }
 
 export const hostsCommand: Command = {

@@ -203,7 +203,14 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, tls });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
-    logger.fatal({ event: 'start_failed', code: (error as { code?: string }).code, err: error }, message);
+    // The reason, not a stack trace: an operator reads this line on a terminal or in the
+    // journal, and a port in use or a bad file is not a bug. The stack stays at debug.
+    const cause = (error as { cause?: unknown }).cause;
+    logger.fatal(
+      { event: 'start_failed', code: (error as { code?: string }).code, ...(cause instanceof Error ? { cause: cause.message } : {}) },
+      message,
+    );
+    logger.debug({ event: 'start_failed_detail', err: error }, 'start failure, with its stack');
     await flushLogger(logger);
     io.err(`agentlb server: ${message}\n`);
     return EXIT_FAILURE;

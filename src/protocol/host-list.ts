@@ -7,7 +7,7 @@
  * Entries are kept exactly as written (trimmed); lowercasing, the canonical IPv6 form and
  * default ports are applied only to compare entries (hostEntryKey).
  */
-import { isIPv6, SocketAddress } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { ALGORITHM_NAMES, AlgorithmName } from '../lb/types';
 import { DEFAULT_AGENT_PORT, LIMITS } from './limits';
 
@@ -35,6 +35,8 @@ export interface HostSetting {
 const HOSTNAME = /^[A-Za-z0-9._-]+$/;
 const WHITESPACE_OR_CONTROL = /[\s\x00-\x1f\x7f]/;
 const PORT = /^[0-9]{1,5}$/;
+/** A host made of digits and dots only is meant as an IPv4 address (no top-level domain is numeric). */
+const NUMERIC_HOST = /^[0-9.]+$/;
 /** `@NAME@` as left by an install template that was never filled in. */
 const PLACEHOLDER = /@[^@,\s]*@/;
 
@@ -47,6 +49,8 @@ function parsePort(entry: string, text: string): number | HostListError {
   if (!(port >= 1 && port <= 65535)) {
     return new HostListError(`entry ${q(entry)} has a bad port ${q(text)} (expected 1..65535)`);
   }
+  // Some parsers read `08250` as octal, others as 8250: the same server under two spellings.
+  if (text.startsWith('0')) return new HostListError(`entry ${q(entry)} has a port with a leading zero ${q(text)} (write ${q(String(port))})`);
   return port;
 }
 
@@ -62,6 +66,8 @@ export function parseHostEntry(entry: string, defaultPort: number = DEFAULT_AGEN
   if (WHITESPACE_OR_CONTROL.test(text)) {
     return new HostListError(`entry ${q(text)} contains whitespace or a control character`);
   }
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text);
+  if (scheme) return new HostListError(`entry ${q(text)} is a URL: write host:port, without ${q(scheme[0])}`);
   if (text.startsWith('[')) return parseBracketed(text, defaultPort);
   const colons = text.split(':').length - 1;
   if (colons > 1) {
@@ -70,6 +76,11 @@ export function parseHostEntry(entry: string, defaultPort: number = DEFAULT_AGEN
   const [host = '', portText] = text.split(':');
   if (host === '') return new HostListError(`entry ${q(text)} has no host`);
   if (!HOSTNAME.test(host)) return new HostListError(`entry ${q(text)} has a bad host ${q(host)}`);
+  if (NUMERIC_HOST.test(host) && !isIPv4(host)) {
+    // 127.000.000.001 is 127.0.0.1 to one resolver, an octal 127.0.0.1 to another and a
+    // name to a third: the same server could be listed twice under two spellings.
+    return new HostListError(`entry ${q(text)} has ${q(host)}, not an IPv4 address in dotted decimal without leading zeros`);
+  }
   const port = portText === undefined ? defaultPort : parsePort(text, portText);
   return port instanceof HostListError ? port : { host, port };
 }

@@ -62,10 +62,11 @@ export class FleetController {
 
   /**
    * Validates the merged result inside the store's commit, then applies it live. Rejects with
-   * the store's SettingsError (nothing changed) or StoreUnavailableError.
+   * the store's SettingsError (nothing changed), SettingsConflictError (`expectedVersion`, an
+   * If-Match, is no longer the committed version) or StoreUnavailableError.
    */
-  async updateSettings(patch: Partial<Settings>): Promise<{ settings: Settings; settingsVersion: number }> {
-    const committed = await this.store.updateSettings(patch, validateSettings);
+  async updateSettings(patch: Partial<Settings>, expectedVersion?: number): Promise<{ settings: Settings; settingsVersion: number }> {
+    const committed = await this.store.updateSettings(patch, validateSettings, expectedVersion);
     this.installSettings(committed.settings, committed.settingsVersion);
     return this.current();
   }

@@ -19,6 +19,7 @@ import {
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
+  SettingsConflictError,
   SettingsError,
   type HostRecord,
   type Settings,
@@ -158,10 +159,11 @@ export class FileStore implements Store {
   updateSettings(
     patch: Partial<Settings>,
     validate: (merged: Settings) => string | undefined,
+    expectedVersion?: number,
   ): Promise<{ settings: Settings; settingsVersion: number }> {
     const closed = this.refuseUnlessOpen();
     if (closed) return Promise.reject(closed);
-    const result = this.settingsChain.then(() => this.commitSettings(patch, validate));
+    const result = this.settingsChain.then(() => this.commitSettings(patch, validate, expectedVersion));
     this.settingsChain = result.catch(() => undefined);
     return result;
   }
@@ -226,7 +228,12 @@ export class FileStore implements Store {
   private async commitSettings(
     patch: Partial<Settings>,
     validate: (merged: Settings) => string | undefined,
+    expectedVersion: number | undefined,
   ): Promise<{ settings: Settings; settingsVersion: number }> {
+    // Checked here, in the chain that serialises changes: no other change can slip in between.
+    if (expectedVersion !== undefined && expectedVersion !== this.settingsVersion) {
+      throw new SettingsConflictError(expectedVersion, this.settingsVersion);
+    }
     const merged = mergeSettings(this.settings, patch);
     const problem = validate(merged);
     if (problem !== undefined) throw new SettingsError(problem);

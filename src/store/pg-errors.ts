@@ -3,7 +3,7 @@
  * 503 and the store reconnects in the background) and which are real errors to pass on.
  */
 import { DatabaseError } from 'pg';
-import { SettingsError, StoreUnavailableError } from './types';
+import { SettingsConflictError, SettingsError, StoreUnavailableError } from './types';
 
 /**
  * SQLSTATE classes and codes that say the server is gone, refusing us, or overloaded:
@@ -24,7 +24,7 @@ const UNAVAILABLE_SQLSTATES = ['55000'];
 export function isUnavailable(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) return true;
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
-  if (err instanceof SettingsError || err instanceof PgStoreInputError) return false;
+  if (err instanceof SettingsError || err instanceof SettingsConflictError || err instanceof PgStoreInputError) return false;
   if (!(err instanceof DatabaseError)) return true;
   const code = err.code ?? '';
   return UNAVAILABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2)) || UNAVAILABLE_SQLSTATES.includes(code);

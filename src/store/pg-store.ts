@@ -37,6 +37,7 @@ import { RecoveryLoop } from './pg-recovery';
 import { INSTANCE_SETTING, migrate } from './pg-schema';
 import {
   DEFAULT_SERVER_DOWN_AFTER_MS,
+  SettingsConflictError,
   SettingsError,
   StoreUnavailableError,
   type DrainRecord,
@@ -196,6 +197,7 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry {
   async updateSettings(
     patch: Partial<Settings>,
     validate: (merged: Settings) => string | undefined,
+    expectedVersion?: number,
   ): Promise<{ settings: Settings; settingsVersion: number }> {
     return this.call(() =>
       this.withClient(async (client) => {
@@ -204,6 +206,10 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry {
           // FOR UPDATE serialises concurrent changes across servers: the second one merges
           // into what the first committed, so changes to different keys are both kept.
           const current = await readSettings(client, { forUpdate: true });
+          // Under the row lock: a change committed by another server is seen here.
+          if (expectedVersion !== undefined && expectedVersion !== current.settingsVersion) {
+            throw new SettingsConflictError(expectedVersion, current.settingsVersion);
+          }
           const merged: Settings = { ...current.settings, ...definedEntries(patch) };
           const problem = validate(merged);
           if (problem !== undefined) throw new SettingsError(problem);

@@ -54,11 +54,14 @@ export interface Store {
    * PostgreSQL, so two servers changing different keys lose neither change), run `validate`
    * on the merged result, and commit it as the next version. When `validate` returns an error
    * message nothing is written and the promise rejects with a SettingsError carrying it.
-   * Resolves once durable.
+   * Resolves once durable. With `expectedVersion` (an admin's If-Match), the change commits
+   * only if the committed version is still that one, checked inside the same atomic step;
+   * otherwise nothing is written and it rejects with a SettingsConflictError.
    */
   updateSettings(
     patch: Partial<Settings>,
     validate: (merged: Settings) => string | undefined,
+    expectedVersion?: number,
   ): Promise<{ settings: Settings; settingsVersion: number }>;
   /**
    * Register `guid` in `zone`, or return the existing record if the guid is known (its zone
@@ -145,6 +148,18 @@ export class SettingsError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'SettingsError';
+  }
+}
+
+/** If-Match lost: the settings were changed since the version the caller read (HTTP 412). */
+export class SettingsConflictError extends Error {
+  readonly code = 'settings_conflict';
+  constructor(
+    readonly expectedVersion: number,
+    readonly currentVersion: number,
+  ) {
+    super(`the settings are at version ${currentVersion}, not ${expectedVersion} as If-Match expects: read them again (GET /api/settings) and retry`);
+    this.name = 'SettingsConflictError';
   }
 }
 

@@ -6,9 +6,13 @@
  * Readers (including a process restarted after `kill -9` or a power cut) see either the old
  * file or the new one, whole: never a mix, never an empty file. CloudStack rewrote
  * agent.properties by truncate-and-write, which a crash turns into an empty or half file.
+ *
+ * A target that is a symbolic link (config management often links agent.properties to the
+ * file it owns) is followed: the file the link points to is replaced, atomically, beside it,
+ * and the link stays a link. Replacing the link itself would leave the real file stale.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, readdir, readlink, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isProcessRunning } from './process-alive';
@@ -23,6 +27,7 @@ export async function writeFileAtomic(
   data: string | Buffer,
   opts: WriteFileAtomicOptions = {},
 ): Promise<void> {
+  target = await followLinks(target);
   const dir = path.dirname(target);
   const temp = tempPathFor(target);
   let handle: FileHandle | undefined;
@@ -46,6 +51,30 @@ export async function writeFileAtomic(
     await unlink(temp).catch(() => undefined);
     throw err;
   }
+}
+
+/** Links resolved by the kernel's own limit (ELOOP past 40), as open(2) would. */
+const MAX_LINKS = 40;
+
+/**
+ * The file a write to `target` must replace: `target` itself, or the end of its chain of
+ * symbolic links (each relative link resolved against its own directory). A link that points
+ * at nothing yet resolves to the path it names, as open(2) with O_CREAT would create it.
+ */
+export async function followLinks(target: string): Promise<string> {
+  let current = target;
+  for (let hops = 0; hops <= MAX_LINKS; hops++) {
+    let isLink: boolean;
+    try {
+      isLink = (await lstat(current)).isSymbolicLink();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw err;
+    }
+    if (!isLink) return current;
+    current = path.resolve(path.dirname(current), await readlink(current));
+  }
+  throw Object.assign(new Error(`${target}: more than ${MAX_LINKS} symbolic links`), { code: 'ELOOP' });
 }
 
 /**

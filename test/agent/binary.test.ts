@@ -44,6 +44,13 @@ t.before(async () => {
   await ensureBinary();
 });
 
+t.test('the build prints its one summary line: no postject warnings', async (t) => {
+  const out = join(await tempDir(t, 'agent-build-'), 'agentlb-agent');
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js'), '--out', out], { cwd: ROOT });
+  t.equal(stderr, '');
+  t.match(stdout, /^build-agent: wrote \S+ \([\d.]+ MB, node v[\d.]+, linux-(x64|arm64)\)\n$/);
+});
+
 t.test('--help runs with no node on PATH', async (t) => {
   const cwd = await tempDir(t, 'agent-bin-');
   const child = spawn(BINARY, ['--help'], { cwd, env: NO_NODE });

@@ -78,7 +78,7 @@ t.test('bad values are refused with the key and the value named', async (t) => {
       'agent.properties: bad value for host.lb.check.interval.override: "1.5" (expected a whole number)',
     ],
     ['host=m1\nhost.lb.check.interval=2147484\n', 'agent.properties: bad value for host.lb.check.interval: "2147484" (at most 2147483)'],
-    ['host=m1\nguid=\n', 'agent.properties: bad value for guid: "" (expected 1..128 bytes)'],
+    [`host=m1\nguid=${'g'.repeat(129)}\n`, `agent.properties: bad value for guid: "${'g'.repeat(129)}" (expected 1..128 bytes)`],
     [`host=m1\nzone=${'z'.repeat(129)}\n`, `agent.properties: bad value for zone: "${'z'.repeat(129)}" (expected 1..128 bytes)`],
   ];
   for (const [text, message] of cases) t.equal(refusal(text), message, JSON.stringify(text));
@@ -154,6 +154,17 @@ t.test('loadAgentConfig', async (t) => {
     const again = await loadAgentConfig(path, () => 'another-guid');
     if (again instanceof ConfigError) throw again;
     t.equal(again.config.guid, 'generated-guid', 'the same identity after a restart');
+  });
+
+  t.test("an empty guid= (CloudStack's sample file) is missing: one is generated into that line", async (t) => {
+    const path = join(dir, 'empty-guid.properties');
+    await writeFile(path, '# sample\nguid=\nhost=m1\n');
+    t.equal(read('guid=\nhost=m1\n').guid, undefined);
+    t.equal(read('guid=  \nhost=m1\n').guid, undefined, 'whitespace only is empty too');
+    const loaded = await loadAgentConfig(path, () => 'generated-guid');
+    if (loaded instanceof ConfigError) throw loaded;
+    t.equal(loaded.config.guid, 'generated-guid');
+    t.equal(await readFile(path, 'latin1'), '# sample\nguid=generated-guid\nhost=m1\n', 'filled in place, not appended');
   });
 
   t.test('the default generator makes a UUID', async (t) => {

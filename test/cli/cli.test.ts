@@ -114,7 +114,7 @@ t.test('client commands against a real server process', async (t) => {
   t.same(busy, {
     code: 1,
     stdout: '',
-    stderr: 'agentlb hosts: DELETE /api/hosts/1 failed (HTTP 409): host 1 (agent-1) is connected; stop its agent first, or add ?force=true to disconnect it\n',
+    stderr: 'agentlb hosts: DELETE /api/hosts/1 failed (HTTP 409): host 1 (agent-1) is connected; stop its agent first, or run `agentlb hosts remove 1 --force` to disconnect it\n',
   });
   const removed = await runCliProcess(['hosts', 'remove', '1', '--force', ...admin]);
   t.same(removed, { code: 0, stdout: 'removed host 1 (agent-1); 0 agent(s) sent a new list\n', stderr: '' });

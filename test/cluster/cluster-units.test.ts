@@ -54,7 +54,7 @@ t.test('agentlb server refuses a bad --store or AGENTLB_STORE before starting', 
 
 t.test('GET /api/servers: 503 while the registry is unreachable; other failures are not hidden', async (t) => {
   const failing = (error: Error): ServerRegistry => ({ heartbeat: () => Promise.resolve(), listServers: () => Promise.reject(error) });
-  const request = { method: 'GET' as const, url: new URL('http://admin.invalid/api/servers'), params: {}, body: undefined };
+  const request = { method: 'GET' as const, url: new URL('http://admin.invalid/api/servers'), params: {}, body: undefined, headers: {} };
   const [unavailable] = serversRoutes(failing(new StoreUnavailableError('PostgreSQL unavailable: refused')));
   t.same(await unavailable!.handle(request), { status: 503, body: { error: 'PostgreSQL unavailable: refused' } });
   const [broken] = serversRoutes(failing(new TypeError('bug')));

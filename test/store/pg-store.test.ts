@@ -11,6 +11,7 @@ import {
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
+  SettingsConflictError,
   SettingsError,
   StoreUnavailableError,
   type HostRecord,
@@ -152,6 +153,25 @@ t.test('PgStore', async (t) => {
     });
     t.same(mismatches, [], 'every change kept the other key as the previous commit left it');
     t.equal(Number(row?.version), Number(start) + 2 * rounds, 'version counts every change');
+  });
+
+  await t.test('If-Match across servers: of two changes made against one version, exactly one commits', async (t) => {
+    const ok = (): undefined => undefined;
+    const [{ version }] = await sql<{ version: string }>(pg.url, 'SELECT version FROM settings');
+    const read = Number(version);
+    const results = await Promise.allSettled([
+      a.store.updateSettings({ [SETTING_CHECK_INTERVAL]: 41 }, ok, read),
+      b.store.updateSettings({ [SETTING_CHECK_INTERVAL]: 42 }, ok, read),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    t.equal(won.length, 1, 'one commits');
+    t.equal(lost.length, 1, 'the other is refused');
+    t.ok(lost[0]?.reason instanceof SettingsConflictError, String(lost[0]?.reason));
+    t.equal((lost[0]?.reason as Error).message, `the settings are at version ${read + 1}, not ${read} as If-Match expects: read them again (GET /api/settings) and retry`);
+    const [row] = await sql<{ version: string }>(pg.url, 'SELECT version FROM settings');
+    t.equal(Number(row?.version), read + 1, 'only one version was written');
+    t.equal(a.store.status().available && b.store.status().available, true, 'a conflict is an answer, not an outage');
   });
 
   await t.test('B receives settings changes, added and removed hosts made through A; A skips its own', async (t) => {
