@@ -43,6 +43,8 @@ export class FleetController {
    * under an algorithm that plans from the whole host set), throttled per zone.
    */
   private readonly shiftResends: ShiftResends;
+  /** Host-set fan-outs asked for in this turn and not started yet, by zone (sendHostSetOnce). */
+  private readonly pendingHostSets = new Map<string, Promise<number>>();
 
   constructor(
     private readonly store: Store,
@@ -218,6 +220,23 @@ export class FleetController {
     return this.sendOutdated('host-set', zone);
   }
 
+  /**
+   * One host-set fan-out of `zone` for every removal made in the same turn (a batch of removals
+   * announced by another server arrives as one loop of changes): k removals cost one walk over
+   * the agents and one frame per moved agent, not k of each.
+   */
+  private sendHostSetOnce(zone: string): Promise<number> {
+    let pending = this.pendingHostSets.get(zone);
+    if (pending === undefined) {
+      pending = Promise.resolve().then(() => {
+        this.pendingHostSets.delete(zone);
+        return this.sendHostSet(zone);
+      });
+      this.pendingHostSets.set(zone, pending);
+    }
+    return pending;
+  }
+
   private trackHost(host: HostRecord): void {
     const { added, shifted } = this.fleet.addHost(host);
     if (!added) return;
@@ -229,7 +248,7 @@ export class FleetController {
   private async untrackHost(id: number): Promise<number | undefined> {
     const host = this.fleet.removeHost(id);
     if (host === undefined) return undefined;
-    const agentsUpdated = await this.sendHostSet(host.zone);
+    const agentsUpdated = await this.sendHostSetOnce(host.zone);
     this.events.emit('hostRemoved', { host, agentsUpdated });
     return agentsUpdated;
   }

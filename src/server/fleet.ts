@@ -87,7 +87,7 @@ export class Fleet implements ListPolicy {
     private readonly algorithms: AlgorithmsByName,
   ) {
     this.plan = plan;
-    for (const host of hosts) this.trackHost(host);
+    this.loadHosts(hosts);
   }
 
   static fromSnapshot(snapshot: StoreSnapshot, algorithms: AlgorithmsByName = ALGORITHMS): Fleet | FleetSettingsError {
@@ -187,11 +187,18 @@ export class Fleet implements ListPolicy {
     return host;
   }
 
-  /** Replaces every host (cluster resync). */
+  /**
+   * Replaces every host (cluster resync): one O(n log n) build of the index, never one removal
+   * at a time (each of those shifts the zone: O(n) per host, 84 s frozen at 100 000 hosts).
+   */
   replaceHosts(hosts: readonly HostRecord[]): void {
-    for (const id of [...this.hostsById.keys()]) this.removeHost(id);
-    for (const host of hosts) this.trackHost(host);
+    this.loadHosts(hosts);
     this.dropPlanners();
+  }
+
+  /** Work the host index has done so far (HostIndex.workDone): what tests count. */
+  get indexWork(): number {
+    return this.index.workDone;
   }
 
   /**
@@ -274,6 +281,16 @@ export class Fleet implements ListPolicy {
   private dropPlanners(): void {
     this.planners = new Map();
     this.staleZones.clear();
+  }
+
+  private loadHosts(hosts: readonly HostRecord[]): void {
+    this.hostsById.clear();
+    this.hostsByGuid.clear();
+    for (const host of hosts) {
+      this.hostsById.set(host.id, host);
+      this.hostsByGuid.set(host.guid, host);
+    }
+    this.index.replaceAll(this.hostsById.values());
   }
 
   private trackHost(host: HostRecord): void {
