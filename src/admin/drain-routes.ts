@@ -1,19 +1,34 @@
 /**
- * POST /api/servers/drain, POST /api/servers/undrain and GET /api/servers/drain (status).
+ * POST /api/servers/drain, POST /api/servers/undrain and GET /api/servers/drain (status; also
+ * as GET /api/servers/drains, the name `agentlb servers drains` uses).
  */
 import { StoreUnavailableError } from '../store/types';
-import { DrainError, MAX_DRAIN_RATE, type DrainOutcome, type DrainStatus, type UndrainOutcome } from '../server/drain-controller';
+import {
+  DrainError,
+  MAX_DRAIN_RATE,
+  MAX_DRAIN_TIMEOUT_SECONDS,
+  type DrainOutcome,
+  type DrainStatus,
+  type UndrainOutcome,
+} from '../server/drain-controller';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 
+export interface DrainRequest {
+  address?: string;
+  rate?: number;
+  /** Seconds until the rest are handed over at once. */
+  timeout?: number;
+}
+
 export interface DrainBackend {
-  drain(request: { address?: string; rate?: number }): Promise<DrainOutcome | DrainError>;
+  drain(request: DrainRequest): Promise<DrainOutcome | DrainError>;
   undrain(request: { address?: string }): Promise<UndrainOutcome | DrainError>;
   status(): DrainStatus;
 }
 
 /** A request body's fields, or the message naming what is wrong with it. */
-export function parseDrainBody(body: unknown, allowRate: boolean): { address?: string; rate?: number } | string {
-  const allowed = allowRate ? ['address', 'rate'] : ['address'];
+export function parseDrainBody(body: unknown, allowRate: boolean): DrainRequest | string {
+  const allowed = allowRate ? ['address', 'rate', 'timeout'] : ['address'];
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return `body must be a JSON object (with optional ${allowed.map((key) => `"${key}"`).join(' and ')})`;
   }
@@ -21,7 +36,7 @@ export function parseDrainBody(body: unknown, allowRate: boolean): { address?: s
   for (const key of Object.keys(fields)) {
     if (!allowed.includes(key)) return `unknown field ${JSON.stringify(key)} (known: ${allowed.join(', ')})`;
   }
-  const request: { address?: string; rate?: number } = {};
+  const request: DrainRequest = {};
   if (fields.address !== undefined) {
     if (typeof fields.address !== 'string' || fields.address.trim() === '') {
       return `address must be a non-empty string (a server as written in host), got ${JSON.stringify(fields.address)}`;
@@ -34,6 +49,14 @@ export function parseDrainBody(body: unknown, allowRate: boolean): { address?: s
       return `rate must be an integer number of agents per second from 1 to ${MAX_DRAIN_RATE}, got ${JSON.stringify(rate)}`;
     }
     request.rate = rate;
+  }
+  if (fields.timeout !== undefined) {
+    const timeout = fields.timeout;
+    // Whole milliseconds are what is kept; less than one is no deadline at all.
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0.001 || timeout > MAX_DRAIN_TIMEOUT_SECONDS) {
+      return `timeout must be a number of seconds from 0.001 to ${MAX_DRAIN_TIMEOUT_SECONDS}, got ${JSON.stringify(timeout)}`;
+    }
+    request.timeout = Math.round(timeout * 1000) / 1000;
   }
   return request;
 }
@@ -49,7 +72,7 @@ async function answer(run: () => Promise<unknown>): Promise<AdminResponse> {
 }
 
 /** A POST route taking a drain body (`rate` only where allowed). */
-function postRoute(path: string, allowRate: boolean, run: (request: { address?: string; rate?: number }) => Promise<unknown>): Route {
+function postRoute(path: string, allowRate: boolean, run: (request: DrainRequest) => Promise<unknown>): Route {
   return {
     method: 'POST',
     path,
@@ -66,6 +89,7 @@ function postRoute(path: string, allowRate: boolean, run: (request: { address?: 
 export function drainRoutes(backend: DrainBackend): Route[] {
   return [
     { method: 'GET', path: '/api/servers/drain', handle: () => json(200, backend.status()) },
+    { method: 'GET', path: '/api/servers/drains', handle: () => json(200, backend.status()) },
     postRoute('/api/servers/drain', true, (request) => backend.drain(request)),
     postRoute('/api/servers/undrain', false, (request) => backend.undrain(request)),
   ];

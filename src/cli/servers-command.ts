@@ -20,6 +20,8 @@ ${DRAIN_HELP}
 
 Options:
   --rate K            servers drain: agents handed over per second
+  --timeout SECONDS   servers drain: hand the rest over at once this long after the drain
+                      began (the request then waits the default 10 s)
 ${CLIENT_OPTIONS_HELP}
 Columns: ADDRESS (the address agents use for it), STATE (up or down), AGENTS (connected at
 its last heartbeat), STARTED and HEARTBEAT (ISO-8601 times, the registry's clock).
@@ -46,7 +48,8 @@ async function runServers(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain or drains, or none to list)`);
   }
   if (action === undefined && values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
-  const client = AdminClient.fromFlags(values, io);
+  // On `servers drain`, --timeout is the drain's deadline, not the request's.
+  const client = AdminClient.fromFlags(action === 'drain' ? { ...values, timeout: undefined } : values, io);
   if (action !== undefined) return reportClientError(io, 'agentlb servers', () => runDrainAction(action, rest, values, client, io));
   return reportClientError(io, 'agentlb servers', async () => {
     const servers = (await client.request('GET', '/api/servers')) as ServerRecord[];

@@ -38,8 +38,8 @@ export class StoreDrainBoard implements DrainBoard {
   }
 
   /** Committed before the read: a read failing then leaves the last list until the next change. */
-  async set(address: string, rate: number): Promise<DrainRecord> {
-    const record = await this.store.setDrain(address, rate);
+  async set(address: string, rate: number, timeout?: number): Promise<DrainRecord> {
+    const record = await this.store.setDrain(address, rate, timeout);
     await this.refreshQuietly();
     return record;
   }

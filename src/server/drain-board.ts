@@ -14,8 +14,11 @@ export interface DrainBoard {
   readonly scope: DrainScope;
   /** The drains known now, ordered by address. */
   current(): readonly DrainRecord[];
-  /** Begins (or re-rates) a drain. Listeners have been told before it resolves. */
-  set(address: string, rate: number): Promise<DrainRecord>;
+  /**
+   * Begins (or re-rates) a drain; `timeout` (seconds) sets its deadline, undefined keeps the
+   * one it has. Listeners have been told before it resolves.
+   */
+  set(address: string, rate: number, timeout?: number): Promise<DrainRecord>;
   /** Ends a drain; the ended record, or undefined when `address` was not draining. */
   clear(address: string): Promise<DrainRecord | undefined>;
   /** Told the full list after every change, this server's or (cluster) another's. */
@@ -74,10 +77,13 @@ export class LocalDrainBoard implements DrainBoard {
     return this.list.records;
   }
 
-  set(address: string, rate: number): Promise<DrainRecord> {
-    // A new rate for a running drain keeps the time it began.
-    const since = this.list.find(address)?.since ?? this.now().toISOString();
+  set(address: string, rate: number, timeout?: number): Promise<DrainRecord> {
+    // A new rate for a running drain keeps the time it began, and its deadline unless given.
+    const running = this.list.find(address);
+    const since = running?.since ?? this.now().toISOString();
     const record: DrainRecord = { address, rate, since };
+    const deadline = timeout ?? running?.timeout;
+    if (deadline !== undefined) record.timeout = deadline;
     this.list.replace([...this.list.records.filter((drain) => drain.address !== address), record], this.onListenerError);
     return Promise.resolve(record);
   }

@@ -11,6 +11,10 @@
  *   Its own agents learn that it goes last only then, one by one: told all at once, their
  *   preferred-host checks would move them faster than the rate.
  *
+ * A drain may have a deadline (`--timeout`, CloudStack 4.21's maintenance window): the agents
+ * still connected then are handed over at once, in slices so the loop keeps turning, and the
+ * drain is reported timed out. A maintenance window cannot get stuck behind a slow rate.
+ *
  * Ending the drain pushes the usual lists again; agents come back through their
  * preferred-host checks, at their own jittered pace.
  */
@@ -27,6 +31,10 @@ export const MAX_DRAIN_RATE = 100_000;
 /** The avoid-list source this controller owns (FleetController.setAvoided). */
 export const AVOID_SOURCE_DRAINING = 'draining';
 export const DRAINING_MESSAGE = 'this server is draining: try your next server';
+/** Longest drain deadline (`--timeout`), seconds: a week. */
+export const MAX_DRAIN_TIMEOUT_SECONDS = 604_800;
+/** Agents handed over per turn of the event loop once a drain timed out. */
+const TIMED_OUT_SLICE = 512;
 
 /** The part of a connection a drain needs. */
 export interface HandoverAgent {
@@ -56,6 +64,8 @@ export interface DrainDeps {
   defaultRate: number;
   /** Monotonic milliseconds; default performance.now. */
   now?: () => number;
+  /** Wall-clock milliseconds, for deadlines (a drain's `since` is a wall time); default Date.now. */
+  wallNow?: () => number;
 }
 
 export type DrainErrorCode = 'no_self_address' | 'not_in_host';
@@ -88,10 +98,10 @@ export interface DrainStatus {
   scope: DrainScope;
   /** This server's entry of `host`, or null when it cannot tell (use --advertise). */
   self: string | null;
-  /** Every drain this server knows of. */
-  draining: (DrainRecord & { self: boolean })[];
-  /** This server's own hand-over. */
-  handover: { active: boolean; rate: number | null; agents: number; handedOver: number };
+  /** Every drain this server knows of; `timedOut` once past its deadline (`since` + `timeout`). */
+  draining: (DrainRecord & { self: boolean; timedOut: boolean })[];
+  /** This server's own hand-over; `deadline` (ISO-8601) when the drain has a timeout. */
+  handover: { active: boolean; rate: number | null; agents: number; handedOver: number; deadline: string | null; timedOut: boolean };
 }
 
 interface ActiveDrain {
@@ -99,15 +109,25 @@ interface ActiveDrain {
   pacer: HandoverPacer;
   timer: NodeJS.Timeout | undefined;
   handedOver: number;
+  /** Wall-clock ms when the rest go at once; undefined: no deadline. */
+  deadline: number | undefined;
+  timedOut: boolean;
+}
+
+/** A drain's deadline in wall-clock ms, or undefined when it has no timeout. */
+function deadlineOf(drain: DrainRecord): number | undefined {
+  return drain.timeout === undefined ? undefined : Date.parse(drain.since) + drain.timeout * 1000;
 }
 
 export class DrainController {
   private active: ActiveDrain | undefined;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   private readonly unsubscribe: (() => void)[];
 
   constructor(private readonly deps: DrainDeps) {
     this.now = deps.now ?? (() => performance.now());
+    this.wallNow = deps.wallNow ?? Date.now;
     this.unsubscribe = [
       deps.board.subscribe(() => this.apply()),
       // The own address can change with `host`; handshakes that were in flight when the
@@ -125,12 +145,12 @@ export class DrainController {
   }
 
   /** Begins (or re-rates) the drain of `address`, by default this server. */
-  async drain(request: { address?: string; rate?: number }): Promise<DrainOutcome | DrainError> {
+  async drain(request: { address?: string; rate?: number; timeout?: number }): Promise<DrainOutcome | DrainError> {
     const address = this.target(request.address);
     if (address instanceof DrainError) return address;
     const entries = this.deps.hostEntries();
     if (!entries.includes(address)) return notInHost(address, entries);
-    const record = await this.deps.board.set(address, request.rate ?? this.deps.defaultRate);
+    const record = await this.deps.board.set(address, request.rate ?? this.deps.defaultRate, request.timeout);
     return { ...record, self: address === this.deps.selfAddress(), scope: this.scope };
   }
 
@@ -150,15 +170,22 @@ export class DrainController {
     const self = this.deps.selfAddress();
     let agents = 0;
     for (const agent of this.deps.agents.all()) if (agent.isOpen) agents++;
+    const wallNow = this.wallNow();
+    const deadline = this.active?.deadline;
     return {
       scope: this.scope,
       self: self ?? null,
-      draining: this.deps.board.current().map((drain) => ({ ...drain, self: drain.address === self })),
+      draining: this.deps.board.current().map((drain) => {
+        const due = deadlineOf(drain);
+        return { ...drain, self: drain.address === self, timedOut: due !== undefined && wallNow >= due };
+      }),
       handover: {
         active: this.active !== undefined,
         rate: this.active?.pacer.rate ?? null,
         agents,
         handedOver: this.active?.handedOver ?? 0,
+        deadline: deadline === undefined ? null : new Date(deadline).toISOString(),
+        timedOut: this.active?.timedOut ?? false,
       },
     };
   }
@@ -200,10 +227,24 @@ export class DrainController {
         running.pacer = running.pacer.withRate(drain.rate);
         this.deps.events.emit('drainChanged', { address: drain.address, draining: true, rate: drain.rate });
       }
+      const deadline = deadlineOf(drain);
+      if (deadline !== running.deadline) {
+        running.deadline = deadline;
+        // A sooner deadline must not wait for a slow tick.
+        clearTimeout(running.timer);
+        this.handOver();
+      }
       return;
     }
     if (running !== undefined) clearTimeout(running.timer);
-    this.active = { address: drain.address, pacer: new HandoverPacer(drain.rate), timer: undefined, handedOver: 0 };
+    this.active = {
+      address: drain.address,
+      pacer: new HandoverPacer(drain.rate),
+      timer: undefined,
+      handedOver: 0,
+      deadline: deadlineOf(drain),
+      timedOut: false,
+    };
     this.deps.gate.refuseNew({ code: 'draining', message: DRAINING_MESSAGE });
     this.deps.events.emit('drainChanged', { address: drain.address, draining: true, rate: drain.rate });
     this.handOver();
@@ -227,13 +268,17 @@ export class DrainController {
     if (drain !== undefined && drain.timer === undefined) drain.timer = setTimeout(() => this.handOver(), 0);
   }
 
-  /** Tells as many agents to move on as the pacer allows now; comes back while any remain. */
+  /**
+   * Tells as many agents to move on as the pacer allows now; comes back while any remain. Past
+   * the deadline, all the rest, a slice per turn of the loop.
+   */
   private handOver(): void {
     const drain = this.active;
     if (drain === undefined) return;
     drain.timer = undefined;
     const now = this.now();
-    const allowed = drain.pacer.allowance(now);
+    if (!drain.timedOut && drain.deadline !== undefined && this.wallNow() >= drain.deadline) this.timeOut(drain);
+    const allowed = drain.timedOut ? TIMED_OUT_SLICE : drain.pacer.allowance(now);
     let released = 0;
     let more = false;
     for (const agent of this.deps.agents.all()) {
@@ -251,10 +296,24 @@ export class DrainController {
       released++;
       this.deps.events.emit('handedOver', { connId: agent.connId, hostId: agent.hostId, guid: agent.guid ?? '', at: now });
     }
-    drain.pacer.record(now, released);
+    if (!drain.timedOut) drain.pacer.record(now, released);
     drain.handedOver += released;
     // Nobody left: idle until a late handshake completes (wake).
-    if (more) drain.timer = setTimeout(() => this.handOver(), drain.pacer.tickMs);
+    if (more) drain.timer = setTimeout(() => this.handOver(), this.nextTickMs(drain));
+  }
+
+  /** The pacer's tick, cut short by the deadline; 0 (next turn) once timed out. */
+  private nextTickMs(drain: ActiveDrain): number {
+    if (drain.timedOut) return 0;
+    if (drain.deadline === undefined) return drain.pacer.tickMs;
+    return Math.max(0, Math.min(drain.pacer.tickMs, drain.deadline - this.wallNow()));
+  }
+
+  private timeOut(drain: ActiveDrain): void {
+    drain.timedOut = true;
+    let remaining = 0;
+    for (const agent of this.deps.agents.all()) if (agent.isOpen && agent.hostId !== undefined) remaining++;
+    this.deps.events.emit('drainTimedOut', { address: drain.address, remaining, handedOver: drain.handedOver });
   }
 }
 

@@ -45,6 +45,12 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     events.on('drainChanged', (e) =>
       logger.info({ event: e.draining ? 'drain_started' : 'drain_ended', address: e.address, rate: e.rate }, e.draining ? 'draining' : 'drain ended'),
     ),
+    events.on('drainTimedOut', (e) =>
+      logger.warn(
+        { event: 'drain_timed_out', address: e.address, remaining: e.remaining, handedOver: e.handedOver },
+        `drain timed out: the ${e.remaining} agents still connected are handed over at once`,
+      ),
+    ),
     events.on('handedOver', (e) =>
       enabled('debug') && logger.debug({ event: 'handed_over', connId: e.connId, hostId: e.hostId, guid: e.guid }, 'agent told to move on (draining)'),
     ),

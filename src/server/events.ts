@@ -77,6 +77,8 @@ export interface ServerEventMap {
   avoidChanged: { avoided: string[]; agentsUpdated: number };
   /** This server began, changed or ended its own drain. */
   drainChanged: { address: string; draining: boolean; rate?: number };
+  /** This server's drain reached its deadline: the `remaining` agents are handed over at once. */
+  drainTimedOut: { address: string; remaining: number; handedOver: number };
   /** A draining server told one agent to move on (`error draining`); `at` is performance.now(). */
   handedOver: { connId: number; hostId: number; guid: string; at: number };
   /** A protective limit refused a connection at accept or dropped one (src/security/admission.ts). */

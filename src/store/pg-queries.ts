@@ -193,21 +193,25 @@ interface DrainRow {
   address: string;
   rate: number;
   since: Date;
+  timeout_ms: number | null;
 }
 
-const DRAIN_COLUMNS = 'address, rate, since';
+const DRAIN_COLUMNS = 'address, rate, since, timeout_ms';
 
 function toDrain(row: DrainRow): DrainRecord {
-  return { address: row.address, rate: row.rate, since: row.since.toISOString() };
+  const record: DrainRecord = { address: row.address, rate: row.rate, since: row.since.toISOString() };
+  if (row.timeout_ms !== null) record.timeout = row.timeout_ms / 1000;
+  return record;
 }
 
 /** Begins a drain, or sets the rate of a running one (its start time is kept). */
-export async function upsertDrain(db: Queryable, address: string, rate: number): Promise<DrainRecord> {
+export async function upsertDrain(db: Queryable, address: string, rate: number, timeout?: number): Promise<DrainRecord> {
+  // No timeout given: a running drain keeps its deadline (COALESCE), a new one has none.
   const result = await db.query<DrainRow>(
-    `INSERT INTO drains (address, rate) VALUES ($1, $2)
-     ON CONFLICT (address) DO UPDATE SET rate = EXCLUDED.rate
+    `INSERT INTO drains (address, rate, timeout_ms) VALUES ($1, $2, $3)
+     ON CONFLICT (address) DO UPDATE SET rate = EXCLUDED.rate, timeout_ms = COALESCE(EXCLUDED.timeout_ms, drains.timeout_ms)
      RETURNING ${DRAIN_COLUMNS}`,
-    [address, rate],
+    [address, rate, timeout === undefined ? null : Math.round(timeout * 1000)],
   );
   return toDrain(result.rows[0]!);
 }

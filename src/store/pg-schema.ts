@@ -124,6 +124,12 @@ CREATE TRIGGER drains_announce AFTER INSERT OR UPDATE OR DELETE ON drains
   FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_drains();
 `;
 
+/**
+ * Version 3: a drain's deadline (`servers drain --timeout`), in whole milliseconds; NULL: none.
+ * A server of version 2 ignores the column (its drains then simply have no deadline).
+ */
+const V3_DDL = `ALTER TABLE drains ADD COLUMN timeout_ms integer CHECK (timeout_ms > 0);`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -142,6 +148,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'drains and their announcements',
     async apply(client) {
       await client.query(V2_DDL);
+    },
+  },
+  {
+    version: 3,
+    name: 'drain deadlines',
+    async apply(client) {
+      await client.query(V3_DDL);
     },
   },
 ];

@@ -252,10 +252,10 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry {
     return this.call(() => readServers(this.db, this.serverDownAfterMs));
   }
 
-  setDrain(address: string, rate: number): Promise<DrainRecord> {
-    const refused = checkText('address', address) ?? checkRate(rate);
+  setDrain(address: string, rate: number, timeout?: number): Promise<DrainRecord> {
+    const refused = checkText('address', address) ?? checkRate(rate) ?? checkTimeout(timeout);
     if (refused) return Promise.reject(refused);
-    return this.call(() => upsertDrain(this.db, address, rate));
+    return this.call(() => upsertDrain(this.db, address, rate, timeout));
   }
 
   clearDrain(address: string): Promise<DrainRecord | undefined> {
@@ -397,6 +397,13 @@ function checkText(field: string, value: string): PgStoreInputError | undefined 
 
 function checkRate(rate: number): PgStoreInputError | undefined {
   return Number.isSafeInteger(rate) && rate > 0 && rate <= 2_147_483_647 ? undefined : new PgStoreInputError(`rate must be a positive integer, got ${rate}`);
+}
+
+/** A deadline the column holds: 1 ms .. 2^31-1 ms. */
+function checkTimeout(timeout: number | undefined): PgStoreInputError | undefined {
+  if (timeout === undefined) return undefined;
+  const ms = Math.round(timeout * 1000);
+  return Number.isFinite(timeout) && ms >= 1 && ms <= 2_147_483_647 ? undefined : new PgStoreInputError(`timeout must be a positive number of seconds, got ${timeout}`);
 }
 
 function checkHeartbeat(beat: ServerHeartbeat): PgStoreInputError | undefined {

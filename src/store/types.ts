@@ -125,6 +125,11 @@ export interface DrainRecord {
   rate: number;
   /** ISO-8601 time the drain began (a new rate keeps it). */
   since: string;
+  /**
+   * Seconds after `since` when the agents not handed over yet are all handed over at once and
+   * the drain is reported timed out (`servers drain --timeout`); absent: no deadline.
+   */
+  timeout?: number;
 }
 
 /**
@@ -134,8 +139,11 @@ export interface DrainRecord {
  * its own drains in memory.
  */
 export interface DrainRegistry {
-  /** Begins a drain, or changes its rate; resolves to the record once durable. */
-  setDrain(address: string, rate: number): Promise<DrainRecord>;
+  /**
+   * Begins a drain, or changes its rate; resolves to the record once durable. `timeout`
+   * (seconds) sets the deadline; undefined keeps the one it has (none for a new drain).
+   */
+  setDrain(address: string, rate: number, timeout?: number): Promise<DrainRecord>;
   /** Ends a drain; resolves to the ended record, or undefined when `address` was not draining. */
   clearDrain(address: string): Promise<DrainRecord | undefined>;
   /** Every drain, ordered by address. */

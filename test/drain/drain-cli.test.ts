@@ -24,7 +24,8 @@ t.test('drain, list, undrain', async (t) => {
   const [m1, m2] = ['M1', 'M2'].map((address) => status.draining.find((drain) => drain.address === address)!.since) as [string, string];
   t.equal(
     listed.out,
-    `ADDRESS  RATE  SINCE${' '.repeat(m1.length - 5)}  SELF\nM1       50/s  ${m1}  yes\nM2       20/s  ${m2}  -\n` +
+    `ADDRESS  STATE     RATE  TIMEOUT  SINCE${' '.repeat(m1.length - 5)}  SELF\n` +
+      `M1       draining  50/s  -        ${m1}  yes\nM2       draining  20/s  -        ${m2}  -\n` +
       'this server (M1): draining at 50/s, 0 agents handed over, 0 still connected\n' +
       'drains known to this server only (embedded mode)\n',
   );
@@ -39,6 +40,12 @@ t.test('drain, list, undrain', async (t) => {
   });
   const json = await cli(['servers', 'drain', 'M3', '--json', ...admin]);
   t.match(JSON.parse(json.out), { address: 'M3', rate: 50, self: false, scope: 'server' });
+  // --timeout on servers drain is the drain's deadline, not the request's.
+  const timed = await cli(['servers', 'drain', 'M2', '--rate', '4', '--timeout', '3600', ...admin]);
+  t.match(timed.out, /^draining M2 at 4 agents\/s since \S+, the rest at once after 3600 s; this server sends it last/);
+  const rows = (await cli(['servers', 'drains', ...admin])).out.split('\n');
+  t.match(rows[0], /^ADDRESS  STATE     RATE  TIMEOUT  SINCE/);
+  t.match(rows.find((row) => row.startsWith('M2')), /^M2       draining  4\/s   3600s    \S+  -$/);
 });
 
 t.test('refusals and bad command lines', async (t) => {
@@ -56,8 +63,10 @@ t.test('refusals and bad command lines', async (t) => {
   t.same(await cli(['servers', 'undrain', '--rate', '3', ...admin]), usage('--rate only applies to servers drain'));
   t.same(await cli(['servers', '--rate', '3', ...admin]), usage('--rate only applies to servers drain'));
   t.same(await cli(['servers', 'drain', '--rate', '0', ...admin]), usage('--rate must be an integer from 1 to 100000, got "0"'));
+  t.same(await cli(['servers', 'drain', 'M1', '--timeout', '0', ...admin]), usage('--timeout must be a number of seconds from 0.001 to 2147483, got "0"'));
+  t.same(await cli(['servers', 'drain', 'M1', '--timeout', '700000', ...admin]), usage('--timeout must be a number of seconds from 0.001 to 604800, got "700000"'));
   t.same(await cli(['servers', 'cordon', ...admin]), usage('unknown action "cordon" (expected drain, undrain or drains, or none to list)'));
   const help = await cli(['servers', '--help']);
   t.same(help, { code: 0, out: SERVERS_USAGE, err: '' });
-  t.match(SERVERS_USAGE, 'agentlb servers drain [ADDRESS] [--rate K]');
+  t.match(SERVERS_USAGE, 'agentlb servers drain [ADDRESS] [--rate K] [--timeout SECONDS]');
 });

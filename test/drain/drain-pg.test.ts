@@ -53,6 +53,12 @@ t.test('in PostgreSQL', async (t) => {
     t.same((await store.listDrains()).map((d) => d.address), ['m1.example:8250', 'm2.example:8250'], 'ordered by address');
     t.same(await store.clearDrain('m2.example:8250'), rerated);
     t.equal(await store.clearDrain('m2.example:8250'), undefined, 'not draining any more');
+    const timed = await store.setDrain('m3.example:8250', 5, 90.5);
+    t.match(timed, { address: 'm3.example:8250', rate: 5, timeout: 90.5 });
+    t.same(await store.setDrain('m3.example:8250', 7), { ...timed, rate: 7 }, 'no timeout given: the deadline is kept');
+    t.same(await store.setDrain('m3.example:8250', 7, 2), { ...timed, rate: 7, timeout: 2 }, 'a new timeout replaces it');
+    t.equal('timeout' in first, false, 'a drain without a timeout has none');
+    await t.rejects(store.setDrain('m3', 5, 0), { message: 'timeout must be a positive number of seconds, got 0' });
     await t.rejects(store.setDrain('m3', 0), { message: 'rate must be a positive integer, got 0' });
     await t.rejects(store.setDrain('', 5), { message: 'address must be a non-empty string' });
   });

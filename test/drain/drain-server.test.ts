@@ -144,8 +144,12 @@ t.test('bad drain requests are refused with a 400 naming what is wrong', async (
   const server = await startTestServer(t);
   await seed(server, 'M1,M2,M3');
   const cases: [string, unknown, string][] = [
-    ['/api/servers/drain', [], 'body must be a JSON object (with optional "address" and "rate")'],
-    ['/api/servers/drain', { adress: 'M1' }, 'unknown field "adress" (known: address, rate)'],
+    ['/api/servers/drain', [], 'body must be a JSON object (with optional "address" and "rate" and "timeout")'],
+    ['/api/servers/drain', { adress: 'M1' }, 'unknown field "adress" (known: address, rate, timeout)'],
+    ['/api/servers/drain', { address: 'M1', timeout: 0 }, 'timeout must be a number of seconds from 0.001 to 604800, got 0'],
+    ['/api/servers/drain', { address: 'M1', timeout: -5 }, 'timeout must be a number of seconds from 0.001 to 604800, got -5'],
+    ['/api/servers/drain', { address: 'M1', timeout: '60' }, 'timeout must be a number of seconds from 0.001 to 604800, got "60"'],
+    ['/api/servers/drain', { address: 'M1', timeout: 604_801 }, 'timeout must be a number of seconds from 0.001 to 604800, got 604801'],
     ['/api/servers/drain', { address: ' ' }, 'address must be a non-empty string (a server as written in host), got " "'],
     ['/api/servers/drain', { address: 7 }, 'address must be a non-empty string (a server as written in host), got 7'],
     ['/api/servers/drain', { address: 'M1', rate: 0 }, 'rate must be an integer number of agents per second from 1 to 100000, got 0'],
@@ -188,4 +192,36 @@ t.test('--advertise names this server; a drain of it is a drain of itself', asyn
     { address: 'M2', draining: true, rate: 3 },
     { address: 'M2', draining: false },
   ]);
+});
+
+t.test('a drain past its timeout hands the rest over at once and is reported timed out', async (t) => {
+  const server = await startTestServer(t);
+  const self = `127.0.0.1:${server.agentPort}`;
+  await seed(server, `${self},M2`);
+  const guids = ['T1', 'T2', 'T3', 'T4', 'T5', 'T6'];
+  const agents = await connectAgents(server.agentPort, guids);
+  for (const { agent, hosts } of agents) agent.ack(hosts!);
+  const timedOut: unknown[] = [];
+  server.events.on('drainTimedOut', (event) => timedOut.push(event));
+
+  // 1 agent per second would take 6 s; the deadline comes after 1.5 s.
+  const drained = await api(server, 'POST', '/api/servers/drain', { body: { rate: 1, timeout: 1.5 } });
+  t.match(drained.body, { address: self, rate: 1, timeout: 1.5, self: true });
+  const before = (await api(server, 'GET', '/api/servers/drains')).body as { handover: { deadline: string; timedOut: boolean } };
+  t.equal(before.handover.timedOut, false);
+  t.equal(Date.parse(before.handover.deadline), Date.parse((drained.body as { since: string }).since) + 1_500, 'deadline = since + timeout');
+  for (const { agent } of agents) t.same((await untilClosed(agent)).at(-1), DRAINING);
+  t.equal(timedOut.length, 1, 'one time-out');
+  const event = timedOut[0] as { address: string; remaining: number; handedOver: number };
+  t.equal(event.address, self);
+  t.ok(event.handedOver >= 1 && event.remaining >= 1, `paced before the deadline, the rest after it (${event.handedOver} + ${event.remaining})`);
+  t.equal(event.handedOver + event.remaining, 6, 'every agent was either paced or handed over at the deadline');
+  const status = await api(server, 'GET', '/api/servers/drains');
+  t.match(status.body, {
+    draining: [{ address: self, rate: 1, timeout: 1.5, self: true, timedOut: true }],
+    handover: { active: true, agents: 0, handedOver: 6, timedOut: true },
+  });
+  t.same(status.body, (await api(server, 'GET', '/api/servers/drain')).body, 'drains and drain are one status');
+  const again = await api(server, 'POST', '/api/servers/drain', { body: { rate: 5 } });
+  t.match(again.body, { rate: 5, timeout: 1.5 }, 'a new rate keeps the deadline');
 });
