@@ -203,6 +203,27 @@ async function dispatch(
   return route.handle({ method: route.method, url, params, body, headers: request.headers });
 }
 
+/** How long a refused client gets to read its 401/413 before its socket is destroyed. */
+const REFUSED_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * For a 401 or 413: the body is never read. Node would otherwise drain it after the response
+ * to keep the connection alive, so an unauthenticated client could make the server read
+ * 100 MiB. Reading stops at once (TCP's window then holds the client back), the answer says
+ * `Connection: close`, and the socket is ended once the answer is out, destroyed after a grace
+ * (a peer that never closes must not hold it).
+ */
+function refuseBody(request: http.IncomingMessage, response: http.ServerResponse): void {
+  const socket = request.socket;
+  socket.pause();
+  response.setHeader('connection', 'close');
+  response.once('finish', () => {
+    socket.pause(); // the server resumes it to dump the unread body: keep it paused
+    socket.end();
+    setTimeout(() => socket.destroy(), REFUSED_CLOSE_GRACE_MS).unref();
+  });
+}
+
 export function createAdminServer(options: AdminServerOptions): http.Server {
   const routes = options.routes.map(compile);
   const server = http.createServer((request, response) => {
@@ -212,8 +233,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
         return errorResponse(500, 'internal error');
       })
       .then((result) => {
-        // An oversized body is left unread; closing avoids reading it just to discard it.
-        if (result.status === 413) response.setHeader('connection', 'close');
+        if (result.status === 401 || result.status === 413) refuseBody(request, response);
         send(response, result);
       })
       .catch((error: unknown) => options.logger.error({ err: error }, 'admin response failed'));

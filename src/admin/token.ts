@@ -62,7 +62,7 @@ export async function resolveAdminToken(explicit: string | undefined, dataDir: s
   if (existing instanceof AdminTokenError) return existing;
   if (existing !== undefined) return { token: existing, source: 'file', path: file };
   const token = randomBytes(32).toString('base64url');
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Atomic and 0600: a crash never leaves an empty token file, and only the owner can read it.
   await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
   return { token, source: 'generated', path: file };

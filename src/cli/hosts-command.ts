@@ -5,7 +5,7 @@ import type { HostView } from '../server/controller';
 import { AdminClient, AdminClientError, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
-import { formatTable } from './table';
+import { formatTable, printable } from './table';
 
 export const HOSTS_USAGE = `Usage: agentlb hosts [options]
        agentlb hosts remove ID [--force] [options]
@@ -77,7 +77,7 @@ async function runHosts(argv: string[], io: CliIo): Promise<number> {
       agentsUpdated: number;
     };
     if (values.json === true) io.out(`${JSON.stringify(result, null, 2)}\n`);
-    else io.out(`removed host ${result.removed.id} (${result.removed.guid}); ${result.agentsUpdated} agent(s) sent a new list\n`);
+    else io.out(`removed host ${result.removed.id} (${printable(result.removed.guid)}); ${result.agentsUpdated} agent(s) sent a new list\n`);
     return EXIT_OK;
   });
 }

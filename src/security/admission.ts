@@ -1,29 +1,43 @@
 /**
  * Which accepted sockets the agent listener keeps, decided before a byte is read from them:
  * at most `maxConnections` open, at most `maxHandshakes` still handshaking (TLS handshake or
- * waiting for the hello/registration), and no more than the per-source connection rate.
+ * waiting for the hello/registration), at most `maxHandshakesPerSource` of those from one
+ * source (so two sources that open connections and never say hello cannot hold every slot
+ * and lock out a real agent from a third), and no more than the per-source connection rate.
  *
  * Each admitted socket gets a ticket; the listener calls `handshakeDone` when its handshake
  * ended (either way) and `closed` when the socket closed. Both are idempotent, so a socket that
  * closes mid-handshake is counted out exactly once.
  */
-import { ConnectionRateLimiter } from './rate-limit';
+import { ConnectionRateLimiter, sourceKey } from './rate-limit';
 
 export interface AdmissionLimits {
   /** Open agent connections (handshaking or not); 0 = no limit. */
   maxConnections: number;
   /** Connections accepted whose handshake has not ended yet; 0 = no limit. */
   maxHandshakes: number;
+  /**
+   * Handshakes in progress from one source (IPv6: one /64); 0 = no limit. Loopback is exempt
+   * unless rateLimitLoopback, as for the rate.
+   */
+  maxHandshakesPerSource: number;
   /** New connections per second per source address; 0 = no limit. */
   maxConnectionRate: number;
   /** Connections a quiet source may open at once. */
   connectionBurst: number;
-  /** Apply the rate limit to loopback sources too. */
+  /** Apply the rate limit and the per-source handshake cap to loopback sources too. */
   rateLimitLoopback: boolean;
 }
 
 /** The limits that can refuse or drop a connection, as metrics and logs name them. */
-export type LimitName = 'max_connections' | 'max_handshakes' | 'connection_rate' | 'max_frame' | 'handshake_timeout' | 'write_buffer';
+export type LimitName =
+  | 'max_connections'
+  | 'max_handshakes'
+  | 'source_handshakes'
+  | 'connection_rate'
+  | 'max_hosts'
+  | 'new_host_rate'
+  | 'max_frame' | 'handshake_timeout' | 'write_buffer';
 
 export interface Refusal {
   limit: LimitName;
@@ -37,7 +51,7 @@ export interface AdmissionTicket {
 }
 
 export class Admission {
-  private readonly counts: AdmissionCounts = { open: 0, handshaking: 0 };
+  private readonly counts: AdmissionCounts = { open: 0, handshaking: 0, bySource: new Map() };
   private readonly rate: ConnectionRateLimiter;
 
   constructor(
@@ -60,14 +74,27 @@ export class Admission {
     return this.counts.handshaking;
   }
 
+  /** Sources with a handshake in progress that the per-source cap counts (for tests). */
+  get sourcesHandshaking(): number {
+    return this.counts.bySource.size;
+  }
+
   /** A ticket for the socket, or why it is refused. `address` is the peer's IP address. */
   admit(address: string | undefined): AdmissionTicket | Refusal {
-    const { maxConnections, maxHandshakes, maxConnectionRate } = this.limits;
+    const { maxConnections, maxHandshakes, maxHandshakesPerSource, maxConnectionRate } = this.limits;
     if (maxConnections > 0 && this.counts.open >= maxConnections) {
       return { limit: 'max_connections', message: `this server holds its maximum of ${maxConnections} agents` };
     }
     if (maxHandshakes > 0 && this.counts.handshaking >= maxHandshakes) {
       return { limit: 'max_handshakes', message: `this server has its maximum of ${maxHandshakes} handshakes in progress` };
+    }
+    const source = maxHandshakesPerSource > 0 ? sourceKey(address, this.limits.rateLimitLoopback) : undefined;
+    const fromSource = source === undefined ? 0 : (this.counts.bySource.get(source) ?? 0);
+    if (source !== undefined && fromSource >= maxHandshakesPerSource) {
+      return {
+        limit: 'source_handshakes',
+        message: `${address ?? 'this address'} has its maximum of ${maxHandshakesPerSource} handshakes in progress`,
+      };
     }
     // Last, so a connection refused for another reason does not use up its source's tokens.
     if (!this.rate.take(address)) {
@@ -75,7 +102,8 @@ export class Admission {
     }
     this.counts.open++;
     this.counts.handshaking++;
-    return new Ticket(this.counts);
+    if (source !== undefined) this.counts.bySource.set(source, fromSource + 1);
+    return new Ticket(this.counts, source);
   }
 }
 
@@ -83,6 +111,8 @@ export class Admission {
 interface AdmissionCounts {
   open: number;
   handshaking: number;
+  /** Handshakes in progress per limited source; a source at 0 is deleted (memory follows live handshakes). */
+  bySource: Map<string, number>;
 }
 
 /** A class, not two closures: one small object per connection, its methods shared. */
@@ -90,12 +120,20 @@ class Ticket implements AdmissionTicket {
   private handshaking = true;
   private open = true;
 
-  constructor(private readonly counts: AdmissionCounts) {}
+  constructor(
+    private readonly counts: AdmissionCounts,
+    /** The source key counted in bySource, or undefined when the source is not capped. */
+    private readonly source: string | undefined,
+  ) {}
 
   handshakeDone(): void {
     if (!this.handshaking) return;
     this.handshaking = false;
     this.counts.handshaking--;
+    if (this.source === undefined) return;
+    const left = this.counts.bySource.get(this.source)! - 1;
+    if (left > 0) this.counts.bySource.set(this.source, left);
+    else this.counts.bySource.delete(this.source);
   }
 
   closed(): void {

@@ -10,8 +10,8 @@ export function registerLimitMetrics(registry: Registry, events: ServerEvents): 
   const limits = new Counter({
     name: 'agentlb_limit_hits_total',
     help:
-      'Connections refused or dropped by a protective limit: max_connections, max_handshakes, connection_rate ' +
-      '(refused at accept), max_frame, handshake_timeout, write_buffer (dropped).',
+      'Connections refused or dropped by a protective limit: max_connections, max_handshakes, source_handshakes, connection_rate ' +
+      '(refused at accept), max_hosts, new_host_rate (refused at registration), max_frame, handshake_timeout, write_buffer (dropped).',
     labelNames: ['limit'] as const,
     registers: [registry],
   });

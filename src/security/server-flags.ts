@@ -12,6 +12,7 @@ export const SECURITY_FLAGS = {
   'tls-ca': { type: 'string' },
   'require-client-cert': { type: 'boolean' },
   'max-handshakes': { type: 'string' },
+  'max-handshakes-per-source': { type: 'string' },
   'max-connection-rate': { type: 'string' },
   'connection-burst': { type: 'string' },
   'rate-limit-loopback': { type: 'boolean' },
@@ -25,10 +26,15 @@ export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents
   --require-client-cert       refuse agents without such a certificate (needs --tls-ca)
   --max-handshakes N          connections still handshaking (TLS, hello, registration) beyond
                               which new ones get \`error server_busy\` (default ${D.maxHandshakes}; 0 = no limit)
+  --max-handshakes-per-source N
+                              handshakes in progress from one source address (IPv6: per /64)
+                              beyond which its new ones get \`error server_busy\` (default
+                              ${D.maxHandshakesPerSource}; 0 = no limit; loopback exempt unless --rate-limit-loopback)
   --max-connection-rate N     new connections per second per source address (IPv6: per /64)
                               beyond which they get \`error server_busy\` (default ${D.maxConnectionRate}; 0 = off)
   --connection-burst N        connections a quiet source may open at once (default ${D.connectionBurst})
-  --rate-limit-loopback       apply --max-connection-rate to loopback sources too (exempt by
+  --rate-limit-loopback       apply --max-connection-rate and --max-handshakes-per-source
+                              to loopback sources too (exempt by
                               default: a local proxy would put the whole fleet in one bucket)
 `;
 
@@ -38,6 +44,7 @@ export interface SecurityFlagValues {
   'tls-ca'?: string | undefined;
   'require-client-cert'?: boolean | undefined;
   'max-handshakes'?: string | undefined;
+  'max-handshakes-per-source'?: string | undefined;
   'max-connection-rate'?: string | undefined;
   'connection-burst'?: string | undefined;
   'rate-limit-loopback'?: boolean | undefined;
@@ -46,6 +53,7 @@ export interface SecurityFlagValues {
 export interface SecurityOptions {
   tlsFiles: ServerTlsFiles | undefined;
   maxHandshakes: number | undefined;
+  maxHandshakesPerSource: number | undefined;
   maxConnectionRate: number | undefined;
   connectionBurst: number | undefined;
   rateLimitLoopback: boolean | undefined;
@@ -72,6 +80,7 @@ export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions 
   return {
     tlsFiles: cert === undefined || key === undefined ? undefined : { certFile: cert, keyFile: key, caFile: ca, requireClientCert },
     maxHandshakes: integer('max-handshakes', 0, 10_000_000),
+    maxHandshakesPerSource: integer('max-handshakes-per-source', 0, 10_000_000),
     maxConnectionRate: integer('max-connection-rate', 0, 1_000_000),
     connectionBurst: integer('connection-burst', 1, 1_000_000),
     rateLimitLoopback: values['rate-limit-loopback'],

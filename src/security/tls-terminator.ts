@@ -19,6 +19,24 @@ export interface TlsTerminatorHandlers {
   failed(error: Error & { code?: string }, socket: TLSSocket): void;
 }
 
+/**
+ * TLS 1.3 keeps OpenSSL's three suites (all AEAD with forward secrecy); TLS 1.2 is limited to
+ * ECDHE key exchange with AEAD ciphers. Node's default list also admits DHE, CBC-SHA2 and,
+ * through `HIGH`, static-RSA suites such as AES128-SHA with no forward secrecy (an audit
+ * counted 21 suites offered over TLS 1.2).
+ */
+export const AGENT_TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: number, handlers: TlsTerminatorHandlers): tls.Server {
   const server = tls.createServer(
     {
@@ -27,6 +45,8 @@ export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: num
       ...(config.ca === undefined ? {} : { ca: config.ca, requestCert: true }),
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ciphers: AGENT_TLS_CIPHERS,
+      honorCipherOrder: true,
       handshakeTimeout: handshakeTimeoutMs,
     },
     (socket) => handlers.secure(socket),

@@ -13,6 +13,7 @@ import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../admin/token';
 import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
+import { octal, secureDataDir } from '../store/data-dir-mode';
 import { embeddedFleetWarning } from './embedded-fleet-warning';
 import { DEFAULT_SERVER_HEARTBEAT_MS, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
@@ -22,6 +23,7 @@ import { FleetController } from './controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { agentAuthorizer } from '../security/agent-auth';
 import { logLimitEvents } from '../security/limit-log';
+import { openAgentPortWarning } from '../security/open-port-warning';
 import { logServerEvents } from './event-log';
 import { ServerEvents } from './events';
 import { Fleet, FleetSettingsError } from './fleet';
@@ -141,6 +143,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     }
     const token = await resolveAdminToken(options.adminToken, options.dataDir);
     if (token instanceof AdminTokenError) throw new ServerStartError('bad_admin_token', token.message);
+    // In cluster mode with an explicit token the data dir is not used: leave it alone.
+    if (store instanceof FileStore || token.path !== undefined) await warnTightened(options.dataDir, logger);
 
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
@@ -242,6 +246,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       },
       token.source === 'generated' ? `server started; admin token generated into ${token.path}` : 'server started',
     );
+    const openPort = openAgentPortWarning({ address: agentAddress.address, tls: options.tls !== undefined, token: options.agentToken !== undefined });
+    if (openPort !== undefined) logger.warn({ event: 'open_agent_port', agentHost: agentAddress.address }, openPort);
     if (store instanceof FileStore) {
       const warnIfFleet = (settings: Settings): void => {
         const warning = embeddedFleetWarning(settings);
@@ -276,6 +282,19 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
   } catch (error) {
     await unwind();
     throw error;
+  }
+}
+
+/** The data dir 0700 and its files 0600; each loosening found is a warning naming it. */
+async function warnTightened(dataDir: string, logger: Logger): Promise<void> {
+  let tightened;
+  try {
+    tightened = await secureDataDir(dataDir);
+  } catch (error) {
+    throw new ServerStartError('store_failed', `cannot restrict the data directory ${dataDir} to its owner: ${(error as Error).message}`, { cause: error });
+  }
+  for (const { path, was, now } of tightened) {
+    logger.warn({ event: 'permissions_tightened', path, was: octal(was), now: octal(now) }, `${path} was mode ${octal(was)}, readable by others; changed to ${octal(now)}`);
   }
 }
 

@@ -38,6 +38,7 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
   closeGraceMs: 2_000,
   maxConnections: defaultMaxConnections(),
   maxHandshakes: 1_000,
+  maxHandshakesPerSource: 100,
   maxConnectionRate: 50,
   connectionBurst: 200,
   rateLimitLoopback: false,

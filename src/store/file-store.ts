@@ -30,6 +30,7 @@ import {
 import { HostJournal, StoreCorruptError, applyOp, type HostRegistryState, type JournalOp } from './host-journal';
 import { readFileIfExists, removeStaleTempFiles, syncDirectory, writeFileAtomic } from '../util/atomic-file';
 import { DataDirLock } from './dir-lock';
+import { DATA_FILE_MODE } from './data-dir-mode';
 
 export { StoreCorruptError } from './host-journal';
 
@@ -238,7 +239,7 @@ export class FileStore implements Store {
     const problem = validate(merged);
     if (problem !== undefined) throw new SettingsError(problem);
     const version = this.settingsVersion + 1;
-    await writeFileAtomic(this.settingsPath, JSON.stringify({ version, settings: merged }, null, 2) + '\n');
+    await writeFileAtomic(this.settingsPath, JSON.stringify({ version, settings: merged }, null, 2) + '\n', { mode: DATA_FILE_MODE });
     this.counters.settingsWrites++;
     this.settings = merged;
     this.settingsVersion = version;

@@ -21,6 +21,7 @@
 import { open } from 'node:fs/promises';
 import type { HostRecord } from './types';
 import { readFileIfExists, writeFileAtomic } from '../util/atomic-file';
+import { DATA_FILE_MODE } from './data-dir-mode';
 
 export type JournalOp = { op: 'add'; host: HostRecord } | { op: 'remove'; id: number };
 
@@ -72,7 +73,7 @@ export class HostJournal {
     let journalBytes = await readFileIfExists(journalPath);
     if (journalBytes === undefined) {
       // Created atomically so that the directory entry is durable before the first append.
-      await writeFileAtomic(journalPath, '');
+      await writeFileAtomic(journalPath, '', { mode: DATA_FILE_MODE });
       journalBytes = Buffer.alloc(0);
     }
     const committedBytes = replayJournal(journalPath, journalBytes, state);
@@ -113,10 +114,10 @@ export class HostJournal {
   async compact(state: HostRegistryState): Promise<void> {
     const hosts = [...state.hosts.values()].sort((a, b) => a.id - b.id);
     const text = JSON.stringify({ format: SNAPSHOT_FORMAT, nextId: state.nextId, hosts }) + '\n';
-    await writeFileAtomic(this.snapshotPath, text);
+    await writeFileAtomic(this.snapshotPath, text, { mode: DATA_FILE_MODE });
     this.snapshotBytes = Buffer.byteLength(text);
     this.bytesWritten += this.snapshotBytes;
-    await writeFileAtomic(this.journalPath, '');
+    await writeFileAtomic(this.journalPath, '', { mode: DATA_FILE_MODE });
     this.committedBytes = 0;
     this.tailUnclean = false;
   }

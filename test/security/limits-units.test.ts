@@ -67,7 +67,7 @@ t.test('which bucket an address falls in', async (t) => {
   for (const [address, limitLoopback, key] of cases) t.equal(sourceKey(address, limitLoopback), key, `${address} (loopback limited: ${limitLoopback})`);
 });
 
-const LIMITS: AdmissionLimits = { maxConnections: 3, maxHandshakes: 2, maxConnectionRate: 1, connectionBurst: 2, rateLimitLoopback: false };
+const LIMITS: AdmissionLimits = { maxConnections: 3, maxHandshakes: 2, maxHandshakesPerSource: 0, maxConnectionRate: 1, connectionBurst: 2, rateLimitLoopback: false };
 
 function ticket(value: AdmissionTicket | Refusal): AdmissionTicket {
   if (isRefusal(value)) throw new Error(`refused: ${value.message}`);
