@@ -5,9 +5,23 @@
  */
 import type { AgentConnection } from './connection';
 
+/**
+ * Told when this server starts and stops holding a host's connection: the connection
+ * registry (ConnectionLedger in cluster mode, LocalConnectionRegistry embedded). Called in
+ * order, O(1) each; `released` then `held` for a connection replaced by a newer one.
+ */
+export interface ConnectionSink {
+  held(connection: AgentConnection): void;
+  released(connection: AgentConnection): void;
+}
+
+const NO_SINK: ConnectionSink = { held: () => undefined, released: () => undefined };
+
 export class AgentRegistry {
   private readonly byGuid = new Map<string, AgentConnection>();
   private readonly byHostId = new Map<number, AgentConnection>();
+
+  constructor(private readonly sink: ConnectionSink = NO_SINK) {}
 
   get size(): number {
     return this.byGuid.size;
@@ -29,6 +43,7 @@ export class AgentRegistry {
     }
     this.byGuid.set(guid, connection);
     this.byHostId.set(hostId, connection);
+    this.sink.held(connection);
     return true;
   }
 
@@ -48,5 +63,6 @@ export class AgentRegistry {
   private forget(connection: AgentConnection): void {
     this.byGuid.delete(connection.guid!);
     if (this.byHostId.get(connection.hostId!) === connection) this.byHostId.delete(connection.hostId!);
+    this.sink.released(connection);
   }
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import type { ServerRegistry } from '../store/types';
 
 export interface HeartbeatOptions {
-  registry: ServerRegistry;
+  registry: Pick<ServerRegistry, 'heartbeat'>;
   /** The registry key: the address agents use for this server. */
   address: string;
   /** ISO-8601 time this server started. */

@@ -3,11 +3,11 @@
  * mode), else a registry of this process alone (the embedded store serves one server), so
  * `GET /api/servers` and `agentlb servers` answer the same way in both modes.
  */
-import type { ServerHeartbeat, ServerRecord, ServerRegistry, Store } from '../store/types';
+import type { ForgetServerResult, ServerHeartbeat, ServerRecord, ServerRegistry, Store } from '../store/types';
 
 export function isServerRegistry(store: Store): store is Store & ServerRegistry {
   const candidate = store as Partial<ServerRegistry>;
-  return typeof candidate.heartbeat === 'function' && typeof candidate.listServers === 'function';
+  return typeof candidate.heartbeat === 'function' && typeof candidate.listServers === 'function' && typeof candidate.forgetServer === 'function';
 }
 
 /** One server's own record, in memory: up for as long as the process runs. */
@@ -17,12 +17,26 @@ export class LocalServerRegistry implements ServerRegistry {
   constructor(private readonly now: () => Date = () => new Date()) {}
 
   heartbeat(beat: ServerHeartbeat): Promise<void> {
-    this.record = { ...beat, heartbeatAt: this.now().toISOString(), up: true };
+    this.record = { ...beat, heartbeatAt: this.now().toISOString(), up: true, state: 'up', stoppedAt: null };
     return Promise.resolve();
   }
 
   listServers(): Promise<ServerRecord[]> {
     return Promise.resolve(this.record === undefined ? [] : [{ ...this.record }]);
+  }
+
+  markStopped(address: string): Promise<void> {
+    if (this.record?.address === address) this.record = { ...this.record, up: false, state: 'stopped', stoppedAt: this.now().toISOString() };
+    return Promise.resolve();
+  }
+
+  /** The one record is this running server's: up, so never forgotten. */
+  forgetServer(address: string): Promise<ForgetServerResult> {
+    const record = this.record;
+    if (record === undefined || record.address !== address) return Promise.resolve({ kind: 'unknown' });
+    if (record.up) return Promise.resolve({ kind: 'up', server: { ...record } });
+    this.record = undefined;
+    return Promise.resolve({ kind: 'forgotten', server: record });
   }
 }
 

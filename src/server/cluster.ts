@@ -33,7 +33,14 @@ export interface Membership {
   readonly routes: Route[];
   /** Fields for GET /healthz; undefined for a store without a status (embedded). */
   health(): StoreHealth | undefined;
-  /** Stops the heartbeat (the record then turns down after three missed beats). */
+  /**
+   * A clean stop: no more heartbeats, and the record is marked `stopped` at once (so other
+   * servers stop sending agents here and read its hosts as disconnected without waiting
+   * three heartbeats). Never rejects: a database that is down leaves the record to turn
+   * down by itself. Idempotent.
+   */
+  leave(): Promise<void>;
+  /** Stops the heartbeat (without leave(), the record turns down after three missed beats). */
   close(): Promise<void>;
 }
 
@@ -66,9 +73,22 @@ export async function joinFleet(options: MembershipOptions): Promise<Membership>
     { event: 'server_registered', address: options.address, heartbeatIntervalMs: options.heartbeatIntervalMs },
     `listed in the server registry as ${options.address}`,
   );
+  let leaving: Promise<void> | undefined;
   return {
     routes: serversRoutes(registry),
     health: () => storeHealth(status()),
+    leave() {
+      leaving ??= (async () => {
+        await heartbeat.stop(); // a beat after the mark would clear it
+        try {
+          await registry.markStopped(options.address);
+          logger.info({ event: 'marked_stopped', address: options.address }, `listed as stopped in the server registry`);
+        } catch (error) {
+          logger.warn({ event: 'heartbeat_failed', address: options.address, err: error }, `could not mark this server stopped: ${(error as Error).message}`);
+        }
+      })();
+      return leaving;
+    },
     close: () => heartbeat.stop(),
   };
 }

@@ -15,8 +15,9 @@ import type { Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { octal, secureDataDir } from '../store/data-dir-mode';
 import { embeddedFleetWarning } from './embedded-fleet-warning';
-import { DEFAULT_SERVER_HEARTBEAT_MS, type Settings, type Store, type StoreChange } from '../store/types';
+import { DEFAULT_SERVER_HEARTBEAT_MS, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
+import { connectionRegistryFor, type FleetConnections } from './cluster-connections';
 import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from './burst-pool';
 import { joinFleet, registryAddress } from './cluster';
 import { FleetController } from './controller';
@@ -109,6 +110,10 @@ export interface ServerHandle {
   readonly adminTokenPath: string | undefined;
   /** Connected (handshake done) agents. */
   readonly agentCount: number;
+  /** Where every host's connection is, fleet-wide (cluster mode) or this server's (embedded). */
+  readonly connections: ConnectionRegistry;
+  /** This server's key in the server and connection registries. */
+  readonly registryAddress: string;
   /**
    * Stops accepting, sends `error shutting_down` to every agent, waits for them to close
    * (each at most closeGraceMs), stops the admin API and closes the store. Idempotent.
@@ -149,7 +154,13 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
     cleanups.push(logLimitEvents(events, logger));
-    const agents = new AgentRegistry();
+    // Where each host's connection is (cluster-wide in cluster mode): fed by the agent registry.
+    let agents: AgentRegistry;
+    const connections: FleetConnections = connectionRegistryFor(store, () => agents, () => fleet.hosts(), (error) =>
+      events.emit('listenerError', { event: 'connections', error }),
+    );
+    agents = new AgentRegistry(connections.sink);
+    cleanups.push(() => connections.close());
     const pool = BurstPool.create(options.pool);
     if (pool !== undefined) cleanups.push(() => pool.close());
     const fanout = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool });
@@ -196,10 +207,12 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       metricsRoutes.push(metrics.route);
     }
 
+    const ownAddress = registryAddress(options.advertise, agentAddress);
+    connections.start(ownAddress);
     // The server registry (heartbeat, GET /api/servers) and the store's health.
     const membership = await joinFleet({
       store,
-      address: registryAddress(options.advertise, agentAddress),
+      address: ownAddress,
       agents: () => agents.size,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       logger,
@@ -268,11 +281,14 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       get agentCount() {
         return agents.size;
       },
+      connections: connections.registry,
+      registryAddress: ownAddress,
       close() {
         closing ??= (async () => {
           shuttingDown = true; // /healthz answers 503 while agents are let go
           logger.info({ event: 'stopping', agents: agents.size }, 'server stopping');
-          await listener.close('shutting_down', 'this server is shutting down');
+          // Listed `stopped` at once, while the agents are let go.
+          await Promise.all([membership.leave(), listener.close('shutting_down', 'this server is shutting down')]);
           await unwind();
           logger.info({ event: 'stopped' }, 'server stopped');
         })();

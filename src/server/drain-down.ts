@@ -14,7 +14,7 @@ import type { ServerRegistry, StoreStatus } from '../store/types';
 export const AVOID_SOURCE_DOWN = 'down';
 
 export interface DownWatchOptions {
-  registry: ServerRegistry;
+  registry: Pick<ServerRegistry, 'listServers'>;
   avoid: { setAvoided(source: string, addresses: Iterable<string>): Promise<number> };
   /** The names this server may be listed under (its registry key, its entry of `host`). */
   selfNames: () => readonly (string | undefined)[];

@@ -191,6 +191,21 @@ export class FileStore implements Store {
     return registration;
   }
 
+  /**
+   * Journalled as an `add` of the same id with the new zone: replaying an add replaces the
+   * record (applyOp), so the journal format and older servers reading it are unchanged.
+   */
+  moveHost(id: number, zone: string): Promise<HostRecord | undefined> {
+    const closed = this.refuseUnlessOpen();
+    if (closed) return Promise.reject(closed);
+    const host = this.registry.hosts.get(id);
+    // A removal already queued would otherwise be undone by this re-add.
+    if (!host || this.pendingRemovals.has(id)) return Promise.resolve(undefined);
+    if (host.zone === zone) return Promise.resolve(host);
+    const moved: HostRecord = Object.freeze({ ...host, zone });
+    return this.commit({ op: 'add', host: moved }).then(() => moved);
+  }
+
   removeHost(id: number): Promise<HostRecord | undefined> {
     const closed = this.refuseUnlessOpen();
     if (closed) return Promise.reject(closed);

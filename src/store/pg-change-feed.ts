@@ -196,6 +196,11 @@ export class ChangeFeed {
       }
       case 'host-removed':
         return announcement.ids.map((id) => ({ kind: 'host-removed', id }));
+      case 'host-moved': {
+        // The zone as committed now: a later move is announced again and read again.
+        const hosts = await this.source.readHostsById(announcement.ids);
+        return hosts.map((host) => ({ kind: 'host-moved', host }));
+      }
       case 'drains':
         // The whole (small) table is read again by whoever keeps the drains.
         return [{ kind: 'drains' }];

@@ -23,6 +23,7 @@ export type Announcement =
   | (AnnouncementBase & { kind: 'settings'; version: number })
   | (AnnouncementBase & { kind: 'host-added'; ids: number[] })
   | (AnnouncementBase & { kind: 'host-removed'; ids: number[] })
+  | (AnnouncementBase & { kind: 'host-moved'; ids: number[] })
   | (AnnouncementBase & { kind: 'drains' });
 
 /** A payload on the channel that is not an announcement this code understands. */
@@ -62,6 +63,7 @@ export function parseAnnouncement(payload: string): Announcement | AnnouncementE
       return { from, kind: 'settings', version: fields.version };
     case 'host-added':
     case 'host-removed':
+    case 'host-moved':
       if (!Array.isArray(fields.ids) || fields.ids.length === 0 || !fields.ids.every(isId)) {
         return new AnnouncementError(`${fields.kind} announcement has no valid "ids"`);
       }

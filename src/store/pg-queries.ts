@@ -8,6 +8,7 @@ import {
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
   type DrainRecord,
+  type ForgetServerResult,
   type HostRecord,
   type ServerHeartbeat,
   type ServerRecord,
@@ -131,10 +132,28 @@ export async function insertHosts(db: Queryable, requests: readonly HostRequest[
   return result.rows.map(toHost);
 }
 
+/** Removes a host and its connection record (host_connections has no foreign key: see pg-schema.ts). */
 export async function deleteHost(db: Queryable, id: number): Promise<HostRecord | undefined> {
-  const result = await db.query<HostRow>(`DELETE FROM hosts WHERE id = $1 RETURNING ${HOST_COLUMNS}`, [id]);
+  const result = await db.query<HostRow>(
+    `WITH gone AS (DELETE FROM hosts WHERE id = $1 RETURNING ${HOST_COLUMNS}),
+          connection AS (DELETE FROM host_connections WHERE host_id IN (SELECT id FROM gone))
+     SELECT ${HOST_COLUMNS} FROM gone`,
+    [id],
+  );
   const row = result.rows[0];
   return row ? toHost(row) : undefined;
+}
+
+/** Moves a host to `zone` (announced as `host-moved` by the schema's trigger when it changes). */
+export async function updateHostZone(db: Queryable, id: number, zone: string): Promise<HostRecord | undefined> {
+  const result = await db.query<HostRow>(
+    `UPDATE hosts SET zone = $2 WHERE id = $1 AND zone IS DISTINCT FROM $2 RETURNING ${HOST_COLUMNS}`,
+    [id, zone],
+  );
+  const row = result.rows[0];
+  if (row) return toHost(row);
+  // Already in that zone (or unknown): no write, no announcement.
+  return (await readHostsById(db, [id]))[0];
 }
 
 /**
@@ -154,14 +173,35 @@ export async function readSnapshot(db: Queryable): Promise<StoreSnapshot> {
   }
 }
 
-/** The registry's own clock stamps the heartbeat, so servers' clock skew does not matter. */
-export async function upsertServer(db: Queryable, beat: ServerHeartbeat): Promise<void> {
+/**
+ * The registry's own clock stamps the heartbeat, so servers' clock skew does not matter. A
+ * beat clears `stopped_at` (the server runs again). The first beat of a new process
+ * (`instance`) under an address ends the connections its predecessor left open (killed, or
+ * stopped while the database was down), as of its last sign of life: once per restart, not
+ * per beat (a beat of the same instance matches nothing there).
+ */
+export async function upsertServer(db: Queryable, beat: ServerHeartbeat, instance: string): Promise<void> {
   await db.query(
-    `INSERT INTO servers (address, started_at, heartbeat_at, agents) VALUES ($1, $2, now(), $3)
+    `WITH previous AS (
+       SELECT address, instance, COALESCE(stopped_at, heartbeat_at) AS last_seen FROM servers
+       WHERE address = $1 AND instance <> $4
+     ), ended AS (
+       UPDATE host_connections c SET disconnected_at = GREATEST(p.last_seen, c.connected_since)
+       FROM previous p
+       WHERE c.server = p.address AND c.instance = p.instance AND c.disconnected_at IS NULL
+       RETURNING 1
+     )
+     INSERT INTO servers (address, started_at, heartbeat_at, agents, instance, stopped_at) VALUES ($1, $2, now(), $3, $4, NULL)
      ON CONFLICT (address) DO UPDATE
-       SET started_at = EXCLUDED.started_at, heartbeat_at = now(), agents = EXCLUDED.agents`,
-    [beat.address, beat.startedAt, beat.agents],
+       SET started_at = EXCLUDED.started_at, heartbeat_at = now(), agents = EXCLUDED.agents,
+           instance = EXCLUDED.instance, stopped_at = NULL`,
+    [beat.address, beat.startedAt, beat.agents, instance],
   );
+}
+
+/** A clean stop of this process: listed `stopped` at once (a later beat of the same process never comes). */
+export async function markServerStopped(db: Queryable, address: string, instance: string): Promise<void> {
+  await db.query('UPDATE servers SET stopped_at = now() WHERE address = $1 AND instance = $2', [address, instance]);
 }
 
 interface ServerRow {
@@ -169,24 +209,60 @@ interface ServerRow {
   started_at: Date;
   heartbeat_at: Date;
   agents: number;
+  stopped_at: Date | null;
   up: boolean;
 }
 
-/** Every server, by address; `up` when its heartbeat is at most `downAfterMs` old. */
-export async function readServers(db: Queryable, downAfterMs: number): Promise<ServerRecord[]> {
-  const result = await db.query<ServerRow>(
-    `SELECT address, started_at, heartbeat_at, agents,
-            heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000) AS up
-     FROM servers ORDER BY address`,
-    [downAfterMs],
-  );
-  return result.rows.map((row) => ({
+const SERVER_COLUMNS = `address, started_at, heartbeat_at, agents, stopped_at,
+  (stopped_at IS NULL AND heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)) AS up`;
+
+function toServer(row: ServerRow): ServerRecord {
+  return {
     address: row.address,
     startedAt: row.started_at.toISOString(),
     heartbeatAt: row.heartbeat_at.toISOString(),
     agents: row.agents,
     up: row.up,
-  }));
+    state: row.up ? 'up' : row.stopped_at !== null ? 'stopped' : 'down',
+    stoppedAt: row.stopped_at === null ? null : row.stopped_at.toISOString(),
+  };
+}
+
+/** Every server, by address; `up` when not stopped and its heartbeat is at most `downAfterMs` old. */
+export async function readServers(db: Queryable, downAfterMs: number): Promise<ServerRecord[]> {
+  const result = await db.query<ServerRow>(`SELECT ${SERVER_COLUMNS} FROM servers ORDER BY address`, [downAfterMs]);
+  return result.rows.map(toServer);
+}
+
+/**
+ * Removes a server that is down or stopped, in one transaction (`db` must be a dedicated
+ * connection): the row is locked first, so a beat racing the forget either lands before
+ * (and the server is up: refused) or recreates the row after (the server is back).
+ */
+export async function forgetServer(db: Queryable, downAfterMs: number, address: string): Promise<ForgetServerResult> {
+  await db.query('BEGIN');
+  try {
+    const found = await db.query<ServerRow>(`SELECT ${SERVER_COLUMNS} FROM servers WHERE address = $2 FOR UPDATE`, [downAfterMs, address]);
+    const row = found.rows[0];
+    let result: ForgetServerResult;
+    if (row === undefined) result = { kind: 'unknown' };
+    else if (row.up) result = { kind: 'up', server: toServer(row) };
+    else {
+      // Its open rows end as of its last sign of life, so they keep a truthful lastSeen.
+      await db.query(
+        `UPDATE host_connections SET disconnected_at = GREATEST($2::timestamptz, connected_since)
+         WHERE server = $1 AND disconnected_at IS NULL`,
+        [address, row.stopped_at ?? row.heartbeat_at],
+      );
+      await db.query('DELETE FROM servers WHERE address = $1', [address]);
+      result = { kind: 'forgotten', server: toServer(row) };
+    }
+    await db.query('COMMIT');
+    return result;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 interface DrainRow {

@@ -130,6 +130,63 @@ CREATE TRIGGER drains_announce AFTER INSERT OR UPDATE OR DELETE ON drains
  */
 const V3_DDL = `ALTER TABLE drains ADD COLUMN timeout_ms integer CHECK (timeout_ms > 0);`;
 
+/**
+ * Version 4: which server holds each host's connection (the cluster-wide host view, the
+ * remove guard, per-server live counts), and the server lifecycle.
+ *
+ * `host_connections` has one row per host that ever connected: its latest connection, by
+ * which server (`server`, the registry address) and which process of it (`instance`, the
+ * PgStore's instance id). Whether it is live is DERIVED when read, never written per host:
+ * live = not ended (`disconnected_at` NULL) and the holder's `servers` row is that same
+ * instance, not stopped and not down. So a server killed with -9 needs no one to rewrite its
+ * rows: they read as disconnected once it is listed down. Rows are written in batches (a
+ * group commit per turn of the event loop, not a statement per handshake). No foreign key:
+ * a row may outlive its host for a moment (a removal racing a connect), and every read joins
+ * `hosts`, so such a row is never shown; host removal deletes its row.
+ *
+ * `servers.instance` ties rows to one process; `servers.stopped_at` is set by a clean stop
+ * (SIGTERM) so the server is listed `stopped` at once instead of `up` for three heartbeats.
+ * Old servers (version 3) keep writing `servers` without these columns: both have defaults.
+ * Changes to hosts.zone (a host moved to another zone) are announced as `host-moved`; a
+ * version-3 server takes that unknown kind as a reason to resync, which is harmless.
+ */
+const V4_DDL = `
+CREATE TABLE host_connections (
+  host_id bigint PRIMARY KEY,
+  server text NOT NULL,
+  instance text NOT NULL,
+  remote_address text,
+  connected_since timestamptz NOT NULL,
+  disconnected_at timestamptz
+);
+-- "hosts held by server S" and the live count per server read only the open rows.
+CREATE INDEX host_connections_open ON host_connections (server) WHERE disconnected_at IS NULL;
+
+ALTER TABLE servers ADD COLUMN instance text NOT NULL DEFAULT '';
+ALTER TABLE servers ADD COLUMN stopped_at timestamptz;
+
+CREATE FUNCTION agentlb_announce_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  chunk bigint[];
+BEGIN
+  FOR chunk IN
+    SELECT array_agg(id ORDER BY id)
+    FROM (SELECT n.id, (row_number() OVER (ORDER BY n.id) - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS k
+          FROM moved_new n JOIN moved_old o ON o.id = n.id WHERE o.zone IS DISTINCT FROM n.zone) numbered
+    GROUP BY k ORDER BY k
+  LOOP
+    PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+      'from', current_setting('${INSTANCE_SETTING}', true),
+      'kind', 'host-moved',
+      'ids', chunk)::text);
+  END LOOP;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER hosts_announce_moved AFTER UPDATE ON hosts
+  REFERENCING OLD TABLE AS moved_old NEW TABLE AS moved_new FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_moved();
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -155,6 +212,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'drain deadlines',
     async apply(client) {
       await client.query(V3_DDL);
+    },
+  },
+  {
+    version: 4,
+    name: 'host connections, server instance and stop, zone moves',
+    async apply(client) {
+      await client.query(V4_DDL);
     },
   },
 ];

@@ -17,17 +17,21 @@ import { ChangeFeed } from './pg-change-feed';
 import { describeError, isUnavailable, PgStoreInputError, toStoreError } from './pg-errors';
 import { GroupCommit } from './pg-group-commit';
 import { PgListener } from './pg-listener';
+import { readHeldBy, readHolder, readLiveCounts, readWhereabouts, replaceConnections, writeConnections } from './pg-connections';
 import { NOTIFY_CHANNEL } from './pg-notify';
 import {
   deleteDrain,
   deleteHost,
+  forgetServer,
   insertHosts,
+  markServerStopped,
   readDrains,
   readHostsById,
   readServers,
   readSettings,
   readSnapshot,
   upsertDrain,
+  updateHostZone,
   upsertServer,
   writeSettings,
   type HostRequest,
@@ -40,7 +44,13 @@ import {
   SettingsConflictError,
   SettingsError,
   StoreUnavailableError,
+  type ConnectionChange,
+  type ConnectionRecorder,
+  type ConnectionRegistry,
   type DrainRecord,
+  type ForgetServerResult,
+  type HostQuery,
+  type HostWhereabouts,
   type DrainRegistry,
   type HostRecord,
   type ServerHeartbeat,
@@ -91,7 +101,7 @@ export interface PgStoreStatistics {
 
 type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
-export class PgStore implements Store, ServerRegistry, DrainRegistry {
+export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder {
   readonly instanceId: string;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -236,6 +246,45 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry {
     return this.call(() => deleteHost(this.db, id));
   }
 
+  moveHost(id: number, zone: string): Promise<HostRecord | undefined> {
+    if (!Number.isSafeInteger(id) || id < 1) return Promise.resolve(undefined);
+    const refused = checkText('zone', zone);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => updateHostZone(this.db, id, zone));
+  }
+
+  /** Batches come from the server's ConnectionLedger (one per turn of the event loop). */
+  recordConnections(server: string, changes: readonly ConnectionChange[]): Promise<void> {
+    const refused = checkText('server', server);
+    if (refused) return Promise.reject(refused);
+    if (changes.length === 0) return Promise.resolve();
+    return this.call(() => writeConnections(this.db, server, this.instanceId, changes));
+  }
+
+  /** Sets this process's recorded connections to exactly `held` (after writes were lost). */
+  replaceConnections(server: string, held: readonly { hostId: number; remoteAddress: string }[]): Promise<void> {
+    const refused = checkText('server', server);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => replaceConnections(this.db, server, this.instanceId, held));
+  }
+
+  holderOf(hostId: number): Promise<string | null> {
+    if (!Number.isSafeInteger(hostId) || hostId < 1) return Promise.resolve(null);
+    return this.call(() => readHolder(this.db, this.serverDownAfterMs, hostId));
+  }
+
+  hostsHeldBy(server: string): Promise<number[]> {
+    return this.call(() => readHeldBy(this.db, this.serverDownAfterMs, server));
+  }
+
+  liveCounts(): Promise<Map<string, number>> {
+    return this.call(() => readLiveCounts(this.db, this.serverDownAfterMs));
+  }
+
+  listHosts(query: HostQuery): Promise<HostWhereabouts[]> {
+    return this.call(() => readWhereabouts(this.db, this.serverDownAfterMs, query));
+  }
+
   subscribe(listener: (change: StoreChange) => void): () => void {
     return this.feed.subscribe(listener);
   }
@@ -245,11 +294,23 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry {
     if (refused) return Promise.reject(refused);
     // Canonical form: Date.parse accepts formats PostgreSQL might read differently.
     const startedAt = new Date(beat.startedAt).toISOString();
-    return this.call(() => upsertServer(this.db, { ...beat, startedAt }));
+    return this.call(() => upsertServer(this.db, { ...beat, startedAt }, this.instanceId));
   }
 
   listServers(): Promise<ServerRecord[]> {
     return this.call(() => readServers(this.db, this.serverDownAfterMs));
+  }
+
+  markStopped(address: string): Promise<void> {
+    const refused = checkText('address', address);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => markServerStopped(this.db, address, this.instanceId));
+  }
+
+  forgetServer(address: string): Promise<ForgetServerResult> {
+    const refused = checkText('address', address);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => this.withClient((client) => forgetServer(client, this.serverDownAfterMs, address)));
   }
 
   setDrain(address: string, rate: number, timeout?: number): Promise<DrainRecord> {

@@ -41,6 +41,8 @@ export type StoreChange =
   | { kind: 'settings'; settings: Settings; settingsVersion: number }
   | { kind: 'host-added'; host: HostRecord }
   | { kind: 'host-removed'; id: number }
+  /** A known host registered again with another zone (its record as now committed). */
+  | { kind: 'host-moved'; host: HostRecord }
   /** Notifications may have been missed: replace all state with this snapshot. */
   | { kind: 'resync'; snapshot: StoreSnapshot }
   /** The drains changed (DrainRegistry): read them again with listDrains(). */
@@ -68,6 +70,11 @@ export interface Store {
    * is not changed). Resolves once durable. Many concurrent calls may be group-committed.
    */
   registerHost(guid: string, zone: string): Promise<HostRecord>;
+  /**
+   * Move a known host to `zone` (its agent said hello with another zone); resolves to the
+   * updated record, or undefined if the id is unknown. Resolves once durable.
+   */
+  moveHost(id: number, zone: string): Promise<HostRecord | undefined>;
   /** Remove a host by id; resolves to the removed record, or undefined if unknown. */
   removeHost(id: number): Promise<HostRecord | undefined>;
   /** Subscribe to changes made elsewhere; returns an unsubscribe function. */
@@ -102,19 +109,31 @@ export interface ServerHeartbeat {
   agents: number;
 }
 
+/** `stopped`: stopped cleanly (SIGTERM); `down`: silent for the down-after threshold. */
+export type ServerState = 'up' | 'down' | 'stopped';
+
 export interface ServerRecord extends ServerHeartbeat {
   /** ISO-8601 time of the last heartbeat (the registry's clock, not the server's). */
   heartbeatAt: string;
-  /** Last heartbeat no older than the registry's down-after threshold. */
+  /** state === 'up': not stopped, and the last heartbeat no older than the down-after threshold. */
   up: boolean;
+  state: ServerState;
+  /** ISO-8601 time of its clean stop, while stopped; else null. */
+  stoppedAt: string | null;
 }
+
+export type ForgetServerResult = { kind: 'forgotten'; server: ServerRecord } | { kind: 'unknown' } | { kind: 'up'; server: ServerRecord };
 
 /** The management-server registry (`agentlb servers`, `GET /api/servers`). */
 export interface ServerRegistry {
-  /** Insert or refresh this server's record; resolves once durable. */
+  /** Insert or refresh this server's record (no longer stopped); resolves once durable. */
   heartbeat(beat: ServerHeartbeat): Promise<void>;
-  /** Every recorded server, ordered by address, with up/down derived from heartbeat age. */
+  /** Every recorded server, ordered by address, with its state derived from heartbeat age. */
   listServers(): Promise<ServerRecord[]>;
+  /** This server (`address`) stopped cleanly: listed `stopped` at once, holding no host. */
+  markStopped(address: string): Promise<void>;
+  /** Removes a down or stopped server's record (`up`: refused, nothing changed). */
+  forgetServer(address: string): Promise<ForgetServerResult>;
 }
 
 /** A management server told to drain (`agentlb servers drain`, `POST /api/servers/drain`). */
@@ -148,6 +167,79 @@ export interface DrainRegistry {
   clearDrain(address: string): Promise<DrainRecord | undefined>;
   /** Every drain, ordered by address. */
   listDrains(): Promise<DrainRecord[]>;
+}
+
+/**
+ * Where each host's connection is, for the whole fleet: the registry model of the
+ * cluster-wide host view (`GET /api/hosts`), the remove guard, call routing and rebalancing.
+ *
+ * Cluster mode (PgStore): each server records the connections it takes and loses in the
+ * `host_connections` table, group-committed (one statement per turn of the event loop, not
+ * one per handshake), and whether a recorded connection is live is derived from its holder's
+ * server record when read: a server that stopped, or died and is listed down, holds nothing,
+ * without anyone rewriting its rows. Embedded store (LocalConnectionRegistry): this process's
+ * own connections, in memory. A connection taken in the last moments may not be recorded yet
+ * (at most one flush, normally milliseconds).
+ */
+export interface ConnectionRegistry {
+  /** The registry address of the live server holding host `hostId`'s connection, or null. */
+  holderOf(hostId: number): Promise<string | null>;
+  /** The ids of the hosts whose live connection `server` holds, ascending. */
+  hostsHeldBy(server: string): Promise<number[]>;
+  /** Live connections per server address (servers holding none are absent). */
+  liveCounts(): Promise<Map<string, number>>;
+  /** Registered hosts with where they are connected, ascending by id, filtered and paged. */
+  listHosts(query: HostQuery): Promise<HostWhereabouts[]>;
+}
+
+/** The writing half: what a server tells the registry about its own connections. */
+export interface ConnectionRecorder {
+  /**
+   * Records a batch of this server's (`server`, its registry address) connection changes in
+   * one step; at most one change per host. Resolves once durable.
+   */
+  recordConnections(server: string, changes: readonly ConnectionChange[]): Promise<void>;
+  /**
+   * Sets this server's record to exactly `held` (its connections now), in one step: after
+   * writes were lost to an outage. Resolves once durable.
+   */
+  replaceConnections(server: string, held: readonly { hostId: number; remoteAddress: string }[]): Promise<void>;
+}
+
+export type ConnectionChange =
+  | { hostId: number; held: true; remoteAddress: string }
+  | { hostId: number; held: false };
+
+/** A page of GET /api/hosts. Every field optional: no filter, every host. */
+export interface HostQuery {
+  /** Only hosts whose live connection this server (registry address) holds. */
+  server?: string;
+  zone?: string;
+  connected?: boolean;
+  /** Only hosts with a larger id (keyset paging). */
+  after?: number;
+  /** At most this many hosts. */
+  limit?: number;
+}
+
+/** A registered host and its connection, as the fleet sees it. */
+export interface HostWhereabouts extends HostRecord {
+  /** Connected to a live server of the fleet. */
+  connected: boolean;
+  /** The holding server's registry address while connected, else null. */
+  server: string | null;
+  /** ISO-8601 time the current connection was taken; null when not connected. */
+  connectedSince: string | null;
+  /** The remote address the holding server sees; null when not connected. */
+  remoteAddress: string | null;
+  /** The server of its latest connection (the current one while connected); null if it never connected. */
+  lastServer: string | null;
+  /**
+   * ISO-8601 time it was last known connected: while connected, the holder's last heartbeat
+   * (or the connect, if later); after a clean disconnect, its time; after its server stopped
+   * or died, that server's stop or last heartbeat. Null if it never connected.
+   */
+  lastSeen: string | null;
 }
 
 /** A refused settings change; `message` names the bad key and value. */

@@ -53,7 +53,12 @@ t.test('agentlb server refuses a bad --store or AGENTLB_STORE before starting', 
 });
 
 t.test('GET /api/servers: 503 while the registry is unreachable; other failures are not hidden', async (t) => {
-  const failing = (error: Error): ServerRegistry => ({ heartbeat: () => Promise.resolve(), listServers: () => Promise.reject(error) });
+  const failing = (error: Error): ServerRegistry => ({
+    heartbeat: () => Promise.resolve(),
+    listServers: () => Promise.reject(error),
+    markStopped: () => Promise.resolve(),
+    forgetServer: () => Promise.reject(error),
+  });
   const request = { method: 'GET' as const, url: new URL('http://admin.invalid/api/servers'), params: {}, body: undefined, headers: {} };
   const [unavailable] = serversRoutes(failing(new StoreUnavailableError('PostgreSQL unavailable: refused')));
   t.same(await unavailable!.handle(request), { status: 503, body: { error: 'PostgreSQL unavailable: refused' } });
@@ -84,12 +89,12 @@ t.test('which stores are server registries', async (t) => {
   t.same(await local.listServers(), []);
   await local.heartbeat({ address: 'solo:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: 3 });
   t.same(await local.listServers(), [
-    { address: 'solo:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: 3, heartbeatAt: '2026-01-01T00:00:05.000Z', up: true },
+    { address: 'solo:8250', startedAt: '2026-01-01T00:00:00.000Z', agents: 3, heartbeatAt: '2026-01-01T00:00:05.000Z', up: true, state: 'up', stoppedAt: null },
   ]);
 });
 
 /** A registry whose answers the test decides, one heartbeat at a time. */
-class ScriptedRegistry implements ServerRegistry {
+class ScriptedRegistry implements Pick<ServerRegistry, 'heartbeat' | 'listServers'> {
   readonly beats: ServerHeartbeat[] = [];
   private waiting: ((beat: ServerHeartbeat) => void)[] = [];
 

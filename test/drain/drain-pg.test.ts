@@ -111,13 +111,13 @@ t.test('in PostgreSQL', async (t) => {
 
 t.test('the down watch trusts heartbeats only when they can be trusted, and never counts itself', async (t) => {
   const records = (...down: string[]): ServerRecord[] =>
-    ['M1', 'M2', 'M3'].map((address) => ({ address, startedAt: '', heartbeatAt: '', agents: 0, up: !down.includes(address) }));
+    ['M1', 'M2', 'M3'].map((address) => ({ address, startedAt: '', heartbeatAt: '', agents: 0, up: !down.includes(address), state: down.includes(address) ? 'down' : 'up', stoppedAt: null }));
   let listed = records('M1', 'M3');
   let status: StoreStatus | undefined = { available: true, since: new Date(0).toISOString() };
   let now = 10_000;
   const avoided: string[][] = [];
   const watch = new DownWatch({
-    registry: { heartbeat: () => Promise.resolve(), listServers: () => Promise.resolve(listed) },
+    registry: { listServers: () => Promise.resolve(listed) },
     avoid: { setAvoided: (_source, addresses) => Promise.resolve(avoided.push([...addresses])) },
     selfNames: () => ['M3', undefined],
     status: () => status,
