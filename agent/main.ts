@@ -7,8 +7,8 @@
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
+import type pino from 'pino';
+import { createLogger, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
 import { loadAgentTls, TlsFilesError } from '../src/security/tls-files';
 import { Agent } from './agent';
 import { ConfigError, loadAgentConfig, type AgentTlsPaths } from './config';
@@ -41,7 +41,7 @@ export interface CliIo {
   err: (text: string) => void;
   /** Where SIGTERM/SIGINT are awaited; the real process by default. */
   signals: Pick<NodeJS.Process, 'once' | 'off'>;
-  /** Log destination; stdout (synchronous, so nothing is lost on kill) by default. */
+  /** Log destination; by default stdout, asynchronous and bounded (src/log-output.ts). */
   logDestination?: pino.DestinationStream;
   /** Where AGENTLB_AGENT_TOKEN is read; process.env by default. */
   env?: NodeJS.ProcessEnv;
@@ -91,15 +91,17 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     io.out(AGENT_USAGE);
     return 0;
   }
-  const logger = createLogger({
-    level: parsed.level,
-    destination: io.logDestination ?? pino.destination({ dest: 1, sync: true }),
-  }).child({ name: 'agentlb-agent' });
+  const root = createLogger({ level: parsed.level, ...(io.logDestination ? { destination: io.logDestination } : {}) });
+  const logger = root.child({ name: 'agentlb-agent' });
+  // The real process only: a test driving runAgentCli in-process keeps its own handlers.
+  const removeFatalHandlers = io.logDestination === undefined ? exitOnFatalError(root) : () => undefined;
 
   const loaded = await loadAgentConfig(parsed.propertiesPath);
   if (loaded instanceof ConfigError) {
     logger.fatal({ code: loaded.code, properties: parsed.propertiesPath }, loaded.message);
     io.err(`agentlb-agent: ${loaded.message}\n`);
+    await flushLogger(root);
+    removeFatalHandlers();
     return 2;
   }
   const token = (io.env ?? process.env)[TOKEN_ENV] || loaded.config.token;
@@ -107,6 +109,8 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   if (tls instanceof TlsFilesError) {
     logger.fatal({ code: tls.code, properties: parsed.propertiesPath }, tls.message);
     io.err(`agentlb-agent: ${tls.message}\n`);
+    await flushLogger(root);
+    removeFatalHandlers();
     return 2;
   }
   const agent = new Agent({
@@ -129,6 +133,8 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   });
   logger.info({ signal }, `${signal} received: stopping`);
   await agent.stop();
+  await flushLogger(root);
+  removeFatalHandlers();
   return 0;
 }
 

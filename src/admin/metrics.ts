@@ -34,6 +34,8 @@ export interface MetricsSources {
   registeredHosts(): number;
   /** undefined when the server runs without a worker pool. */
   pool(): PoolStats | undefined;
+  /** Log lines dropped because the log output did not keep up (src/log-output.ts). */
+  logLinesDropped(): number;
 }
 
 export interface ServerMetrics {
@@ -121,6 +123,17 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       // Piscina counts; mirror its count rather than keep a second one.
       this.reset();
       this.inc(sources.pool()?.completed ?? 0);
+    },
+  });
+
+  new Counter({
+    name: 'agentlb_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was not read fast enough (the log buffer was full).',
+    registers,
+    collect() {
+      // The log output counts (it knows nothing of metrics); mirror its count.
+      this.reset();
+      this.inc(sources.logLinesDropped());
     },
   });
 

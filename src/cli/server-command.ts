@@ -3,7 +3,7 @@
  */
 import { Registry } from 'prom-client';
 import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../admin/token';
-import { createLogger, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
+import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { ServerStartError, startServer } from '../server/daemon';
@@ -77,6 +77,9 @@ Options:
   --drain-rate K              agents a draining server hands over per second when the drain
                               names no rate (default ${DEFAULT_DRAIN_RATE})
 ${SECURITY_USAGE}  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default info)
+  --log-buffer BYTES          log lines waiting to be written (stdout not read fast enough)
+                              beyond which new lines are dropped and counted
+                              (default ${DEFAULT_LOG_BUFFER_BYTES})
   -h, --help                  print this help and exit
 
 SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when the server
@@ -105,6 +108,7 @@ const FLAGS = {
   'pool-threshold': { type: 'string' },
   'drain-rate': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-buffer': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -193,7 +197,9 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
   };
   const storeUrl = optional(values.store ?? nonBlank(io.env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
 
-  const logger = createLogger({ level });
+  const maxBufferBytes = optional(values['log-buffer'], (v) => parseInteger('--log-buffer', v, 4096, 1 << 30));
+  const logger = createLogger({ level, maxBufferBytes });
+  exitOnFatalError(logger);
   let handle;
   try {
     // The one metrics registry of this process, made here and passed in (no global registry).

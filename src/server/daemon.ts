@@ -11,7 +11,7 @@ import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
 import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../admin/token';
-import type { Logger } from '../log';
+import { logLinesDropped, type Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { octal, secureDataDir } from '../store/data-dir-mode';
 import { embeddedFleetWarning } from './embedded-fleet-warning';
@@ -202,6 +202,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         settingsVersion: () => fleet.settingsVersion,
         registeredHosts: () => controller.registeredHosts,
         pool: () => pool?.stats(),
+        logLinesDropped: () => logLinesDropped(logger),
       });
       cleanups.push(() => metrics.close());
       metricsRoutes.push(metrics.route);

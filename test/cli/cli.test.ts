@@ -32,7 +32,7 @@ t.test('server --help lists exactly the flags the parser accepts', async (t) => 
   const listed = [...SERVER_USAGE.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]!).sort();
   t.same(listed, [
     'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
-    'log-level', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'pool', 'pool-threshold', 'rate-limit-loopback',
+    'log-buffer', 'log-level', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'pool', 'pool-threshold', 'rate-limit-loopback',
     'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-key',
   ]);
   // With --help the command parses every flag, then prints help and returns.
@@ -58,6 +58,7 @@ t.test('bad command lines exit 2 and name the problem', async (t) => {
     [['server', '--ping-interval', '-1'], 'agentlb server: --ping-interval must be a number of seconds from 0.001 to 2147483, got "-1"\nRun `agentlb server --help` for usage.\n'],
     [['servers', 'drain', '--rate', '-5'], 'agentlb servers: --rate must be an integer from 1 to 100000, got "-5"\nRun `agentlb servers --help` for usage.\n'],
     [['server', '--max-frame', '70000'], 'agentlb server: --max-frame must be an integer from 64 to 65536, got "70000"\nRun `agentlb server --help` for usage.\n'],
+    [['server', '--log-buffer', '100'], 'agentlb server: --log-buffer must be an integer from 4096 to 1073741824, got "100"\nRun `agentlb server --help` for usage.\n'],
     [['server', '--log-level', 'loud'], 'agentlb server: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\nRun `agentlb server --help` for usage.\n'],
     [['server', 'extra'], 'agentlb server: unexpected argument "extra"\nRun `agentlb server --help` for usage.\n'],
     [['settings'], 'agentlb settings: missing action: get or set\nRun `agentlb settings --help` for usage.\n'],
