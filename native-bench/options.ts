@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ALGORITHM_NAMES, type AlgorithmName } from '../src/lb/types';
 import type { AdminTarget } from './admin-client';
-import { SCENARIOS, type ClientKind, type PoolMode, type ScenarioName } from './results';
+import { NAMED_ONLY_SCENARIOS, SCENARIOS, type ClientKind, type PoolMode, type ScenarioName } from './results';
 import type { Target } from './swarm/ipc';
 
 export class BenchUsageError extends Error {
@@ -18,7 +18,7 @@ export class BenchUsageError extends Error {
 
 /** The sizes of issue 5's targets: what a bare `npm run bench` runs. */
 /** The scenarios sized by a number of agents. */
-export type AgentScenario = Exclude<ScenarioName, 'admin-http'>;
+export type AgentScenario = Exclude<ScenarioName, 'admin-http' | 'scale'>;
 
 export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 };
 
@@ -33,8 +33,10 @@ export interface BenchOptions {
   servers?: Target[];
   /** `--servers N` (a count): storm starts a cluster of N servers sharing one PostgreSQL. */
   cluster?: number;
-  /** The cluster's `indirect.agent.lb.algorithm` (default roundrobin). */
+  /** The cluster's (or scale's) `indirect.agent.lb.algorithm` (default roundrobin). */
   algorithm?: AlgorithmName;
+  /** `scale`: hosts registered, and agents of them held connected through the steps. */
+  scale: { hosts: number; connected: number };
   admin?: AdminTarget;
   /** The handshake client; undefined: native (the target's client), then node for reference. */
   client?: ClientKind;
@@ -59,6 +61,10 @@ Scenarios (all of them, at issue 5's sizes, when none is given; that run rewrite
   propagate   N agents connected; one PUT /api/settings; time until all N have acked
   idle        N agents connected; server RSS per agent next to a bare Node net server
   admin-http  autocannon on the admin API: GET /api/settings and GET /metrics
+  scale       (only when named) one cluster-mode server, PostgreSQL, N registered hosts: the
+              longest silence a probe agent pinging every 20 ms sees during a restart, a
+              settings change, a PostgreSQL kill -9, a removal, 1 000 registrations, a drain
+              start and GET /api/hosts; RSS per host. Updates the scale section of BENCHMARKS.md
 
 Flags:
   --agents N          agents (default: 20000 handshake, 15000 otherwise)
@@ -67,7 +73,9 @@ Flags:
   --servers N         storm only: start PostgreSQL and a cluster of N servers sharing it
                       (default 40000 agents, the node swarm following its lists); the
                       run updates the cluster section of BENCHMARKS.md (or --markdown FILE)
-  --algorithm NAME    with --servers N: the cluster's algorithm (default roundrobin)
+  --algorithm NAME    with --servers N or scale: the algorithm (default roundrobin)
+  --hosts N           scale: hosts registered (default 100000)
+  --connected K       scale: agents of them held connected (default 15000, at most 18000)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
   --client KIND       handshake client: native (epoll, C) or node (the swarm)
   --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
@@ -80,6 +88,10 @@ Flags:
   --duration S        seconds of each autocannon run on the admin API (default 5)
   --no-progress       no progress bar
   --help`;
+
+/** Issue 12: the registry size of the scale scenario, and the agents of it held connected. */
+export const SCALE_HOSTS = 100_000;
+export const SCALE_CONNECTED = 15_000;
 
 /** Issue 6: a fleet above one process's 20 000 open files, spread over the cluster. */
 export const CLUSTER_STORM_AGENTS = 40_000;
@@ -128,6 +140,8 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         concurrency: { type: 'string' },
         servers: { type: 'string' },
         algorithm: { type: 'string' },
+        hosts: { type: 'string' },
+        connected: { type: 'string' },
         admin: { type: 'string' },
         token: { type: 'string' },
         client: { type: 'string' },
@@ -152,8 +166,9 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   if (values.help) return 'help';
   if (positionals.length > 1) throw new BenchUsageError(`one scenario at most, got "${positionals.join(' ')}"`);
   const scenario = positionals[0];
-  if (scenario !== undefined && !(SCENARIOS as readonly string[]).includes(scenario)) {
-    throw new BenchUsageError(`unknown scenario "${scenario}" (expected ${SCENARIOS.join(', ')})`);
+  const known = [...SCENARIOS, ...NAMED_ONLY_SCENARIOS];
+  if (scenario !== undefined && !(known as readonly string[]).includes(scenario)) {
+    throw new BenchUsageError(`unknown scenario "${scenario}" (expected ${known.join(', ')})`);
   }
   const scenarios = scenario === undefined ? [...SCENARIOS] : [scenario as ScenarioName];
   const agents = positiveInt('--agents', values.agents);
@@ -167,7 +182,14 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     if (!['on', 'off', 'auto', 'default'].includes(p)) throw new BenchUsageError(`--pool must be on, off or auto, got "${p}"`);
   }
   const cluster = clusterSize(values.servers, scenarios, client);
-  if (values.algorithm !== undefined && cluster === undefined) throw new BenchUsageError('--algorithm applies to storm --servers N only');
+  const isScale = scenario === 'scale';
+  if (values.algorithm !== undefined && cluster === undefined && !isScale) throw new BenchUsageError('--algorithm applies to storm --servers N and scale only');
+  if ((values.hosts !== undefined || values.connected !== undefined) && !isScale) throw new BenchUsageError('--hosts and --connected apply to scale only');
+  const scaleHosts = positiveInt('--hosts', values.hosts) ?? SCALE_HOSTS;
+  const connected = positiveInt('--connected', values.connected) ?? Math.min(SCALE_CONNECTED, scaleHosts);
+  if (connected > scaleHosts) throw new BenchUsageError(`--connected (${connected}) cannot exceed --hosts (${scaleHosts})`);
+  // One server process holds ~19 000 sockets (20 000 open files), the probe and admin calls included.
+  if (connected > 18_000) throw new BenchUsageError(`--connected must be at most 18000 (one process's open files), got ${connected}`);
   const servers = cluster !== undefined ? undefined : values.servers?.split(',').map((s) => hostPort('--servers', s));
   if (servers !== undefined && scenarios.includes('storm')) {
     throw new BenchUsageError('storm restarts the server it measures: it cannot run against --servers');
@@ -193,6 +215,8 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,
     servers,
     ...(cluster === undefined ? {} : { cluster, algorithm: clusterAlgorithm(values.algorithm) }),
+    ...(isScale ? { algorithm: clusterAlgorithm(values.algorithm) } : {}),
+    scale: { hosts: scaleHosts, connected },
     admin,
     client: client as ClientKind | undefined,
     pools: pools as PoolMode[],

@@ -16,7 +16,7 @@
  * wrapper stops PostgreSQL and removes the temp dir, so no cluster outlives its test.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync, mkdirSync, chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, symlinkSync, mkdirSync, chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,6 +34,11 @@ export interface TestPostgres {
    * it again on the same port with the same data.
    */
   restart(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * kill -9 of the postmaster, then a start on the same data (crash recovery). With
+   * AGENTLB_TEST_PG_URL the server is not ours to kill: the same as restart().
+   */
+  crash(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 const READY_LINE = 'database system is ready to accept connections';
@@ -82,6 +87,15 @@ async function externalDatabase(adminUrl: string): Promise<TestPostgres> {
   const setConnections = async (allow: boolean): Promise<void> => {
     for (const name of names) await adminQuery(adminUrl, `ALTER DATABASE ${name} ALLOW_CONNECTIONS ${allow}`);
   };
+  const restart = async (whileDown?: () => Promise<void>): Promise<void> => {
+    await setConnections(false);
+    await adminQuery(adminUrl, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${inNames.join(', ')}) AND pid <> pg_backend_pid()`);
+    try {
+      await whileDown?.();
+    } finally {
+      await setConnections(true);
+    }
+  };
   return {
     url: withDatabase(adminUrl, names[0]!),
     async database() {
@@ -94,15 +108,8 @@ async function externalDatabase(adminUrl: string): Promise<TestPostgres> {
     async stop() {
       for (const name of names) await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
-    async restart(whileDown) {
-      await setConnections(false);
-      await adminQuery(adminUrl, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${inNames.join(', ')}) AND pid <> pg_backend_pid()`);
-      try {
-        await whileDown?.();
-      } finally {
-        await setConnections(true);
-      }
-    },
+    restart,
+    crash: restart,
   };
 }
 
@@ -209,7 +216,8 @@ function freePort(): Promise<number> {
 
 /**
  * Runs "$@" (postgres) until a line arrives on stdin or stdin closes. The line "keep" keeps
- * the directory (a restart follows); anything else, or EOF, removes it after postgres exits.
+ * the directory (a restart follows); "crash" kills postgres with SIGKILL and keeps it (a crash
+ * and recovery follow); anything else, or EOF, removes it after postgres exits.
  */
 const WRAPPER = `
 dir=$1; shift
@@ -217,7 +225,9 @@ rm -f "$dir/wrapper.command"
 exec 3<&0 0</dev/null
 "$@" &
 pg=$!
-{ IFS= read -r command <&3 || command=remove; echo "$command" > "$dir/wrapper.command"; kill -INT "$pg" 2>/dev/null; } &
+{ IFS= read -r command <&3 || command=remove
+  if [ "$command" = crash ]; then echo keep > "$dir/wrapper.command"; kill -KILL "$pg" 2>/dev/null
+  else echo "$command" > "$dir/wrapper.command"; kill -INT "$pg" 2>/dev/null; fi; } &
 watcher=$!
 wait "$pg"; status=$?
 kill "$watcher" 2>/dev/null
@@ -270,16 +280,47 @@ class Cluster {
     });
   }
 
-  /** Stop postgres; `keep` leaves the data for a restart, otherwise the dir is removed. */
-  async stop(keep: boolean): Promise<void> {
+  /** Stop postgres; `keep` leaves the data for a restart, `crash` kills it (kill -9) and keeps it. */
+  async stop(keep: boolean | 'crash'): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (keep) child.stdin?.write('keep\n');
+    if (keep === 'crash') child.stdin?.write('crash\n');
+    else if (keep) child.stdin?.write('keep\n');
     else child.stdin?.end();
     await exited;
   }
+
+  /**
+   * Starts again after a crash. The killed postmaster's backends exit once they notice (within
+   * milliseconds when idle); until then a new postmaster would refuse to start (its shared
+   * memory is still in use), and a failed start makes the wrapper remove the data. So wait for
+   * every process whose working directory is the data dir (postgres runs in it) to be gone.
+   */
+  async startAfterCrash(): Promise<void> {
+    const data = path.join(this.dir, 'data');
+    const deadline = Date.now() + 10_000;
+    while (orphansIn(data) > 0) {
+      if (Date.now() > deadline) throw new Error(`PostgreSQL backends still running in ${data} 10 s after the crash`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.start();
+  }
+}
+
+/** Processes whose working directory is `dir`. */
+function orphansIn(dir: string): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`) === dir) count += 1;
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return count;
 }
 
 async function throwawayCluster(): Promise<TestPostgres> {
@@ -318,6 +359,14 @@ async function throwawayCluster(): Promise<TestPostgres> {
           await whileDown?.();
         } finally {
           await running.start();
+        }
+      },
+      async crash(whileDown) {
+        await running.stop('crash');
+        try {
+          await whileDown?.();
+        } finally {
+          await running.startAfterCrash();
         }
       },
     };

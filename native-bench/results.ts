@@ -5,8 +5,10 @@
 import type { PoolHandoff } from './pool-handoff';
 import type { LatencySummary } from './swarm/latency';
 
-export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http';
+export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http' | 'scale';
+/** What a bare `npm run bench` runs; `scale` (issue 12, minutes of CPU) runs only when named. */
 export const SCENARIOS: readonly ScenarioName[] = ['handshake', 'storm', 'propagate', 'idle', 'admin-http'];
+export const NAMED_ONLY_SCENARIOS: readonly ScenarioName[] = ['scale'];
 
 export type ServerKind = 'agentlb' | 'raw';
 export type ClientKind = 'native' | 'node';
@@ -181,7 +183,47 @@ export interface ClusterStormResult {
   notes: string[];
 }
 
-export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult;
+/** One step of `scale`: what the probe agent and the server saw while it ran. */
+export interface ScaleStep {
+  name: string;
+  /** Longest time the probe (pinging every 20 ms) heard nothing from the server, ms. */
+  probeSilenceMs: number;
+  /** Drops of the probe's connection (a restart drops it by design). */
+  probeDrops: number;
+  /** The probe process's own longest event-loop delay: a large one means the machine, not the server. */
+  probeLoopMaxMs: number;
+  /** The server's longest event-loop delay in the step (nodejs_eventloop_lag_max_seconds). */
+  serverLoopMaxMs: number | undefined;
+  /** Start of the step -> its action answered or done (e.g. the DELETE's response), ms. */
+  actionMs: number;
+  /** Start of the step -> the last agent's ack (the fan-out done), ms; undefined: no frame sent. */
+  lastAckMs: number | undefined;
+  /** `hosts` frames the held agents received in the step. */
+  framesToHeld: number;
+  detail: string;
+}
+
+/** `scale`: one cluster-mode server holding a registry of N hosts (issue 12). */
+export interface ScaleResult {
+  scenario: 'scale';
+  hosts: number;
+  /** Agents held connected through the steps (the rest are registered, not connected). */
+  connected: number;
+  algorithm: string;
+  /** Registration of the N hosts (connect, hello, welcome, close at `concurrency`). */
+  registration: { ms: number; rate: number; errors: number };
+  /** SIGTERM -> the restarted server answers /healthz, ms. */
+  restartServesMs: number;
+  /** Server RSS with an empty registry, and with N hosts (before the held agents reconnect). */
+  rssEmptyBytes: number;
+  rssWithHostsBytes: number;
+  rssPerHostBytes: number;
+  steps: ScaleStep[];
+  notes: string[];
+  verdicts: Verdict[];
+}
+
+export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult | ScaleResult;
 
 export interface MachineInfo {
   nproc: number;

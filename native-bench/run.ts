@@ -22,6 +22,8 @@ import { runStorm } from './scenarios/storm';
 import { runClusterStorm } from './scenarios/cluster-storm';
 import { updateClusterSection } from './report/cluster-markdown';
 import { updateAlgorithmsSection } from './report/algorithms-markdown';
+import { updateScaleSection } from './report/scale-markdown';
+import { runScale } from './scenarios/scale';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
@@ -29,6 +31,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioRe
   propagate: runPropagate,
   idle: runIdle,
   'admin-http': runAdminHttp,
+  scale: runScale,
 };
 
 export interface BenchIo {
@@ -54,7 +57,12 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
-  if (opts.cluster !== undefined) {
+  if (opts.scenarios.includes('scale')) {
+    // The scale run keeps its own section of BENCHMARKS.md (report/scale-markdown.ts).
+    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
+    await updateScaleSection(file, report);
+    io.log(`bench: wrote the scale section of ${file}`);
+  } else if (opts.cluster !== undefined) {
     // A cluster run keeps its own section of BENCHMARKS.md (report/cluster-markdown.ts).
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
     await updateClusterSection(file, report);

@@ -5,6 +5,7 @@
 import type { ScenarioResult, Verdict } from '../results';
 import type { LatencySummary } from '../swarm/latency';
 import { clusterStormTables } from './cluster-tables';
+import { scaleTables } from './scale-tables';
 
 export interface TableModel {
   title: string;
@@ -102,6 +103,8 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
       ];
     case 'cluster-storm':
       return clusterStormTables(result);
+    case 'scale':
+      return scaleTables(result);
     case 'admin-http':
       return [
         {
