@@ -2,7 +2,7 @@
  * `npm run bench` flags: defaults at issue 5's sizes, and an exact error for each bad input.
  */
 import t from 'tap';
-import { BenchUsageError, ISSUE_SIZES, parseBenchArgs } from '../../native-bench/options';
+import { BenchUsageError, ISSUE_SIZES, parseBenchArgs, type BenchOptions } from '../../native-bench/options';
 
 const fails = (argv: string[], message: string) => t.throws(() => parseBenchArgs(argv), new BenchUsageError(message), argv.join(' '));
 
@@ -35,12 +35,23 @@ t.test('one scenario with every flag', async (t) => {
   t.equal(opts.progress, true);
 });
 
+t.test('scale: named only, 100 000 hosts and 15 000 connected by default, sizes and algorithm as flags', async (t) => {
+  const opts = parseBenchArgs(['scale']) as BenchOptions;
+  t.same(opts.scenarios, ['scale']);
+  t.same(opts.scale, { hosts: 100_000, connected: 15_000 });
+  t.equal(opts.algorithm, 'roundrobin');
+  const small = parseBenchArgs(['scale', '--hosts', '3000', '--connected', '500', '--algorithm', 'balanced']) as BenchOptions;
+  t.same(small.scale, { hosts: 3_000, connected: 500 });
+  t.equal(small.algorithm, 'balanced');
+  t.same((parseBenchArgs(['scale', '--hosts', '200']) as BenchOptions).scale, { hosts: 200, connected: 200 }, 'connected defaults to at most the hosts');
+});
+
 t.test('--help', async (t) => {
   t.equal(parseBenchArgs(['--help']), 'help');
 });
 
 t.test('bad input is refused with a message that names it', async () => {
-  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http)');
+  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http, scale)');
   fails(['idle', 'storm'], 'one scenario at most, got "idle storm"');
   fails(['--agents', '0'], '--agents needs an integer >= 1, got "0"');
   fails(['--agents', '1.5'], '--agents needs an integer >= 1, got "1.5"');
@@ -52,5 +63,9 @@ t.test('bad input is refused with a message that names it', async () => {
   fails(['idle', '--servers', '127.0.0.1:1'], "idle reads the server's memory through /proc: it cannot run against --servers");
   fails(['propagate', '--servers', '127.0.0.1:1'], 'propagate against --servers needs --admin HOST:PORT (and --token)');
   fails(['--bogus'], 'unknown flag --bogus');
+  fails(['storm', '--hosts', '10'], '--hosts and --connected apply to scale only');
+  fails(['scale', '--hosts', '10', '--connected', '20'], '--connected (20) cannot exceed --hosts (10)');
+  fails(['scale', '--connected', '19000'], '--connected must be at most 18000 (one process\'s open files), got 19000');
+  fails(['scale', '--algorithm', 'fastest'], '--algorithm must be one of static, roundrobin, shuffle, balanced, got "fastest"');
   fails(['--agents'], "Option '--agents <value>' argument missing");
 });
