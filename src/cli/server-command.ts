@@ -4,6 +4,7 @@
 import { Registry } from 'prom-client';
 import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../admin/token';
 import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
+import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
 import { ServerStartError, startServer } from '../server/daemon';
@@ -147,6 +148,13 @@ function checkedStoreUrl(flag: string, value: string): string {
   return value;
 }
 
+/** --advertise is this server's entry in `host` (and its default): it must be a valid one. */
+function parseAdvertise(value: string): string {
+  const entry = parseHostEntry(value);
+  if (entry instanceof HostListError) throw new UsageError(`--advertise must be this server's address as agents write it in host (HOST, HOST:PORT or [IPv6]:PORT): ${entry.message}`);
+  return value.trim();
+}
+
 function parsePoolMode(value: string): PoolMode {
   if (!(POOL_MODES as readonly string[]).includes(value)) throw new UsageError(`--pool must be one of ${POOL_MODES.join(', ')}, got ${JSON.stringify(value)}`);
   return value as PoolMode;
@@ -177,7 +185,7 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     adminHost: admin?.host,
     adminPort: admin?.port,
     dataDir: optional(values['data-dir'], (v) => nonEmpty('--data-dir', v)),
-    advertise: optional(values.advertise, (v) => nonEmpty('--advertise', v)),
+    advertise: optional(values.advertise, parseAdvertise),
     adminToken,
     agentToken,
     handshakeTimeoutMs: optional(values['handshake-timeout'], (v) => parseSecondsAsMs('--handshake-timeout', v)),

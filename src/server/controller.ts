@@ -3,7 +3,7 @@
  * Fleet), then tell the connected agents (fan-out). Used by the admin API, by handshakes that
  * register hosts, and by changes other servers commit (cluster mode).
  */
-import type { HostRecord, Settings, Store, StoreChange } from '../store/types';
+import { SETTING_HOST, SettingsConflictError, type HostRecord, type Settings, type Store, type StoreChange } from '../store/types';
 import { validateSettings } from '../store/settings-validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from './drain-avoid';
@@ -58,6 +58,23 @@ export class FleetController {
     this.shiftResends = new ShiftResends((zone) => void this.sendHostSet(zone), timing.intervalMs, timing.schedule);
   }
 
+  /** This server's own `host` entry, served while nobody has set `host` (version 0). */
+  private defaultHost: string | undefined;
+
+  /**
+   * Serve `host` as the default of the `host` setting: now, if no settings were ever
+   * committed, and again after a resync to an uncommitted store. Call before agents connect.
+   */
+  useDefaultHost(host: string): void {
+    this.defaultHost = host;
+    const applied = this.fleet.applyDefaults(this.withDefaults(this.fleet.settings, 0));
+    if (applied instanceof FleetSettingsError) this.events.emit('listenerError', { event: 'settingsChanged', error: applied });
+  }
+
+  private withDefaults(settings: Settings, settingsVersion: number): Settings {
+    return settingsVersion === 0 && this.defaultHost !== undefined ? { ...settings, [SETTING_HOST]: this.defaultHost } : settings;
+  }
+
   current(): { settings: Settings; settingsVersion: number } {
     return { settings: { ...this.fleet.settings }, settingsVersion: this.fleet.settingsVersion };
   }
@@ -68,9 +85,25 @@ export class FleetController {
    * If-Match, is no longer the committed version) or StoreUnavailableError.
    */
   async updateSettings(patch: Partial<Settings>, expectedVersion?: number): Promise<{ settings: Settings; settingsVersion: number }> {
-    const committed = await this.store.updateSettings(patch, validateSettings, expectedVersion);
+    const committed = await this.commitSettings(patch, expectedVersion);
     this.installSettings(committed.settings, committed.settingsVersion);
     return this.current();
+  }
+
+  /**
+   * The first change of a store nobody configured keeps the `host` agents were being served
+   * (this server's own address), not the store's placeholder: the default becomes explicit,
+   * committed against version 0 so that in a cluster a change another server made first wins.
+   */
+  private async commitSettings(patch: Partial<Settings>, expectedVersion: number | undefined): Promise<{ settings: Settings; settingsVersion: number }> {
+    if (this.defaultHost !== undefined && this.fleet.settingsVersion === 0 && patch[SETTING_HOST] === undefined && (expectedVersion ?? 0) === 0) {
+      try {
+        return await this.store.updateSettings({ ...patch, [SETTING_HOST]: this.defaultHost }, validateSettings, 0);
+      } catch (error) {
+        if (!(error instanceof SettingsConflictError) || expectedVersion !== undefined) throw error;
+      }
+    }
+    return this.store.updateSettings(patch, validateSettings, expectedVersion);
   }
 
   /**
@@ -183,7 +216,7 @@ export class FleetController {
   }
 
   private installSettings(settings: Settings, settingsVersion: number, forceFanout = false): void {
-    const applied = this.fleet.applySettings(settings, settingsVersion);
+    const applied = settingsVersion === 0 ? this.fleet.applyDefaults(this.withDefaults(settings, 0)) : this.fleet.applySettings(settings, settingsVersion);
     // Committed settings were validated by the same rules, so this is a store written by
     // something else; keep serving the last good settings rather than break every agent.
     if (applied instanceof FleetSettingsError) {

@@ -15,7 +15,8 @@ import { logLinesDropped, type Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { octal, secureDataDir } from '../store/data-dir-mode';
 import { embeddedFleetWarning } from './embedded-fleet-warning';
-import { DEFAULT_SERVER_HEARTBEAT_MS, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
+import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from './self-address';
+import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
 import { connectionRegistryFor, type FleetConnections } from './cluster-connections';
 import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from './burst-pool';
@@ -177,6 +178,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       hostsFrame: (hosts) => fleet.hostsFrame(hosts),
     });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    // Before any agent is served (no I/O turn since the listen callback): a server nobody
+    // configured hands out its own address, never a placeholder that strands agents.
+    const ownEntry = ownHostEntry(options.advertise, agentAddress);
+    controller.useDefaultHost(ownEntry);
     // Drain (and the what-if planner): lists put draining servers last; a draining server admits nobody.
     const drain = setUpDrain({
       store,
@@ -262,6 +267,13 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     );
     const openPort = openAgentPortWarning({ address: agentAddress.address, tls: options.tls !== undefined, token: options.agentToken !== undefined });
     if (openPort !== undefined) logger.warn({ event: 'open_agent_port', agentHost: agentAddress.address }, openPort);
+    const ownKeys = ownEntryKeys(options.advertise, agentAddress);
+    const warnIfNotSelf = (settings: Settings): void => {
+      const warning = selfNotInHostWarning(settings, ownKeys, ownEntry);
+      if (warning !== undefined) logger.warn({ event: 'self_not_in_host', host: settings[SETTING_HOST], self: ownEntry }, warning);
+    };
+    warnIfNotSelf(fleet.settings);
+    cleanups.push(events.on('settingsChanged', (e) => warnIfNotSelf(e.settings)));
     if (store instanceof FileStore) {
       const warnIfFleet = (settings: Settings): void => {
         const warning = embeddedFleetWarning(settings);

@@ -120,6 +120,21 @@ export class Fleet implements ListPolicy {
   }
 
   /**
+   * Replaces settings nobody has set yet (version 0: the store's defaults) by this server's
+   * own defaults (its own address as `host`, self-address.ts), keeping version 0. Returns
+   * false and changes nothing once any version was committed.
+   */
+  applyDefaults(settings: Settings): boolean | FleetSettingsError {
+    if (this.plan.settingsVersion !== 0) return false;
+    const plan = makePlan(settings, 0, this.algorithms);
+    if (plan instanceof FleetSettingsError) return plan;
+    this.plan = plan;
+    this.dropPlanners();
+    this.frames = new WeakMap();
+    return true;
+  }
+
+  /**
    * Installs committed settings. Returns false (and changes nothing) for a version not newer
    * than the current one: two changes committed concurrently may resolve out of order.
    */

@@ -65,11 +65,11 @@ t.test('completes a handshake with a real server, saves its new guid and list, e
   const server = await startTestServer(t);
   const cwd = await tempDir(t, 'agent-bin-');
   const path = join(cwd, 'agent.properties');
-  await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\n`);
+  await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort}\n`);
 
   const handshake = nextEvent(server.events, 'handshake');
-  // The server's `host` setting is its default (127.0.0.1:8250), so the agent is sent that
-  // list after its welcome: the test waits for the ack, after which the file is settled.
+  // The server's `host` setting is its default (its own address), so the agent is sent that
+  // list (with the @static it lacks) after its welcome: the test waits for the ack, after which the file is settled.
   const acked = nextEvent(server.events, 'acked');
   const child = spawn(BINARY, ['--properties', path], { cwd, env: NO_NODE, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -98,7 +98,7 @@ t.test('completes a handshake with a real server, saves its new guid and list, e
 
   await Promise.race([acked, early]);
   const saved = await readFile(path, 'latin1');
-  t.equal(saved, `# installed by a test\nhost=127.0.0.1:8250@static\nguid=${shook.guid}\n`, 'the generated guid and the server\'s list were saved, the comment kept');
+  t.equal(saved, `# installed by a test\nhost=127.0.0.1:${server.agentPort}@static\nguid=${shook.guid}\n`, 'the generated guid and the server\'s list were saved, the comment kept');
 
   child.kill('SIGTERM');
   const [code, signal] = await exited;

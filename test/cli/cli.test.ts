@@ -83,7 +83,7 @@ t.test('client commands against a real server process', async (t) => {
   const admin = ['--admin', `127.0.0.1:${server.adminPort}`, '--data-dir', dataDir];
 
   const initial = await runCliProcess(['settings', 'get', ...admin]);
-  t.same(initial, { code: 0, stdout: 'host=127.0.0.1:8250\nindirect.agent.lb.algorithm=static\nindirect.agent.lb.check.interval=0\n', stderr: '' });
+  t.same(initial, { code: 0, stdout: `host=127.0.0.1:${server.agentPort}\nindirect.agent.lb.algorithm=static\nindirect.agent.lb.check.interval=0\n`, stderr: '' });
 
   const set = await runCliProcess(['settings', 'set', 'host=M1,M2', 'indirect.agent.lb.algorithm=roundrobin', 'indirect.agent.lb.check.interval=30', ...admin]);
   t.same(set, { code: 0, stdout: 'host=M1,M2\nindirect.agent.lb.algorithm=roundrobin\nindirect.agent.lb.check.interval=30\n', stderr: '' });

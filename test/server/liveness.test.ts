@@ -7,14 +7,16 @@ import type { ServerMessage } from '../../src/protocol/messages';
 import { nextEvent, startTestServer } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 
-/** Holds the default settings' list: the server has nothing to send it but pings. */
-const UP_TO_DATE = { hosts: ['127.0.0.1:8250'], algorithm: 'static', checkInterval: 0 };
+/** Holds the default settings' list (the server's own address): the server has nothing to send it but pings. */
+function upToDate(server: { agentPort: number }) {
+  return { hosts: [`127.0.0.1:${server.agentPort}`], algorithm: 'static', checkInterval: 0 };
+}
 
 t.test('a silent agent is pinged, then dropped after the ping deadline', async (t) => {
   const server = await startTestServer(t, { pingIntervalMs: 20, maxMissedPings: 3 });
   const agent = await TestAgent.connect(server.agentPort);
   const dropped = nextEvent(server.events, 'disconnected');
-  await agent.hello({ guid: 'quiet', ...UP_TO_DATE });
+  await agent.hello({ guid: 'quiet', ...upToDate(server) });
   const received: ServerMessage[] = [];
   agent.sock.on('message', (message) => received.push(message));
   await agent.closed;
@@ -47,7 +49,7 @@ t.test('an agent that answers pings stays connected past the deadline', async (t
 t.test('the server answers an agent ping with pong', async (t) => {
   const server = await startTestServer(t);
   const agent = await TestAgent.connect(server.agentPort);
-  await agent.hello({ guid: 'p', ...UP_TO_DATE });
+  await agent.hello({ guid: 'p', ...upToDate(server) });
   agent.send({ type: 'ping' });
   t.same(await agent.next(), { type: 'pong' });
   await agent.close();
