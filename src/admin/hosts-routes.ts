@@ -1,7 +1,7 @@
 /** GET /api/hosts and DELETE /api/hosts/ID. */
 import { StoreUnavailableError } from '../store/types';
 import type { HostView, RemoveHostResult } from '../server/controller';
-import { errorResponse, json, type Route } from './http';
+import { errorResponse, json, jsonArray, type Route } from './http';
 
 export interface HostsBackend {
   hosts(): HostView[];
@@ -12,7 +12,7 @@ const HOST_ID = /^[0-9]{1,15}$/;
 
 export function hostsRoutes(backend: HostsBackend): Route[] {
   return [
-    { method: 'GET', path: '/api/hosts', handle: () => json(200, backend.hosts()) },
+    { method: 'GET', path: '/api/hosts', handle: () => jsonArray(200, backend.hosts()) },
     {
       method: 'DELETE',
       path: '/api/hosts/:id',

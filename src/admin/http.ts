@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches } from './auth';
+import { JsonArrayBody, writeJsonArray } from './json-array';
 import type { Logger } from '../log';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -53,6 +54,11 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
 
 export function json(status: number, body: unknown, headers?: Record<string, string>): AdminResponse {
   return headers === undefined ? { status, body } : { status, body, headers };
+}
+
+/** A JSON array written a slice per turn of the loop (json-array.ts): for lists of the whole fleet. */
+export function jsonArray(status: number, items: readonly unknown[], headers?: Record<string, string>): AdminResponse {
+  return json(status, new JsonArrayBody(items), headers);
 }
 
 export function errorResponse(status: number, message: string): AdminResponse {
@@ -140,6 +146,12 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
 }
 
 function send(response: http.ServerResponse, result: AdminResponse): void {
+  if (result.body instanceof JsonArrayBody) {
+    // Chunked: the length is not known before the last slice is serialized.
+    response.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...result.headers });
+    void writeJsonArray(response, result.body.items).catch(() => response.destroy());
+    return;
+  }
   const isText = result.contentType !== undefined && typeof result.body === 'string';
   const payload = isText ? (result.body as string) : `${JSON.stringify(result.body)}\n`;
   response.writeHead(result.status, {
