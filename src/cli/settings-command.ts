@@ -1,12 +1,15 @@
 /**
  * `agentlb settings get` and `agentlb settings set KEY=VALUE ...`.
  */
-import { SETTING_CHECK_INTERVAL } from '../store/types';
+import { SETTING_CHECK_INTERVAL, SETTING_REBALANCE_GRACE, SETTING_REBALANCE_THRESHOLD } from '../store/types';
 import { SETTING_KEYS } from '../store/settings-validate';
 import { ALGORITHMS } from '../lb/index';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
+
+/** Keys whose values are numbers: `KEY=60` is sent as 60, not "60". */
+const NUMERIC_KEYS: ReadonlySet<string> = new Set([SETTING_CHECK_INTERVAL, SETTING_REBALANCE_THRESHOLD, SETTING_REBALANCE_GRACE]);
 
 /** `a, b or c`: the registry's names, so a new algorithm shows up here by itself. */
 function orList(names: readonly string[]): string {
@@ -24,6 +27,10 @@ Keys:
   host                               comma-separated server addresses (addr, addr:port, [v6]:port)
   indirect.agent.lb.algorithm        ${orList([...ALGORITHMS.keys()])}
   indirect.agent.lb.check.interval   seconds between an agent's preferred-host checks; 0 = off
+  indirect.agent.lb.rebalance        auto (move misplaced agents back to the plan) or off
+  indirect.agent.lb.rebalance.threshold
+                                     percent off its planned load a server may be (1..100, 20)
+  indirect.agent.lb.rebalance.grace  seconds it must last before auto moves agents (0..86400, 60)
 
 ${CLIENT_OPTIONS_HELP}
 Exit status: 0 on success, 1 when the server refuses or cannot be reached, 2 for a bad
@@ -48,8 +55,8 @@ export function parseAssignments(assignments: readonly string[]): Record<string,
     const key = assignment.slice(0, at);
     const value = assignment.slice(at + 1);
     if (Object.hasOwn(patch, key)) throw new UsageError(`${key} is given twice`);
-    // A non-numeric interval is sent as the string so the server's error names it as typed.
-    patch[key] = key === SETTING_CHECK_INTERVAL && /^[0-9]+$/.test(value) ? Number(value) : value;
+    // A non-numeric number is sent as the string so the server's error names it as typed.
+    patch[key] = NUMERIC_KEYS.has(key) && /^[0-9]+$/.test(value) ? Number(value) : value;
   }
   return patch;
 }

@@ -142,8 +142,11 @@ export class Fleet implements ListPolicy {
     if (settingsVersion <= this.plan.settingsVersion) return false;
     const plan = makePlan(settings, settingsVersion, this.algorithms);
     if (plan instanceof FleetSettingsError) return plan;
+    const before = this.plan;
     this.plan = plan;
-    this.dropPlanners();
+    // Lists depend on the servers and the algorithm only: a change of the interval or of the
+    // rebalance settings keeps the plans (re-planning 100 000 hosts costs 0.1-0.3 s).
+    if (before.settings[SETTING_HOST] !== settings[SETTING_HOST] || before.algorithm !== plan.algorithm) this.dropPlanners();
     this.frames = new WeakMap();
     return true;
   }

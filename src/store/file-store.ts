@@ -16,9 +16,6 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DEFAULT_SETTINGS,
-  SETTING_ALGORITHM,
-  SETTING_CHECK_INTERVAL,
-  SETTING_HOST,
   SettingsConflictError,
   SettingsError,
   type HostRecord,
@@ -324,10 +321,11 @@ async function syncCreatedDirectories(first: string, dataDir: string): Promise<v
 
 function mergeSettings(current: Settings, patch: Partial<Settings>): Settings {
   const merged = { ...current };
-  // Only the known keys, so a caller's stray property is never persisted.
-  if (patch[SETTING_HOST] !== undefined) merged[SETTING_HOST] = patch[SETTING_HOST];
-  if (patch[SETTING_ALGORITHM] !== undefined) merged[SETTING_ALGORITHM] = patch[SETTING_ALGORITHM];
-  if (patch[SETTING_CHECK_INTERVAL] !== undefined) merged[SETTING_CHECK_INTERVAL] = patch[SETTING_CHECK_INTERVAL];
+  // Only the known keys (those with a default), so a caller's stray property is never persisted.
+  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
+    const value = patch[key];
+    if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  }
   return merged;
 }
 
@@ -350,7 +348,7 @@ async function readSettingsFile(file: string): Promise<{ version: number; settin
   const stored = root.settings as Record<string, unknown>;
   // Keys missing from an older file take their defaults; present ones must have the right type.
   const settings: Settings = { ...DEFAULT_SETTINGS };
-  for (const key of [SETTING_HOST, SETTING_ALGORITHM, SETTING_CHECK_INTERVAL] as const) {
+  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
     const value = stored[key];
     if (value === undefined) continue;
     if (typeof value !== typeof DEFAULT_SETTINGS[key]) {

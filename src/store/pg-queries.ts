@@ -7,6 +7,10 @@ import {
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
+  SETTING_REBALANCE,
+  SETTING_REBALANCE_GRACE,
+  SETTING_REBALANCE_THRESHOLD,
+  type RebalanceMode,
   type DrainRecord,
   type ForgetServerResult,
   type HostRecord,
@@ -35,6 +39,9 @@ interface SettingsRow {
   host: string;
   algorithm: string;
   check_interval: number;
+  rebalance: string;
+  rebalance_threshold: number;
+  rebalance_grace: number;
   /** bigint arrives as a string. */
   version: string;
 }
@@ -46,7 +53,7 @@ interface HostRow {
   registered_at: Date;
 }
 
-const SETTINGS_COLUMNS = 'host, algorithm, check_interval, version';
+const SETTINGS_COLUMNS = 'host, algorithm, check_interval, rebalance, rebalance_threshold, rebalance_grace, version';
 const HOST_COLUMNS = 'id, guid, zone, registered_at';
 
 function toSettings(row: SettingsRow): VersionedSettings {
@@ -56,6 +63,9 @@ function toSettings(row: SettingsRow): VersionedSettings {
       // Only validated values are ever written (updateSettings validates before UPDATE).
       [SETTING_ALGORITHM]: row.algorithm as AlgorithmName,
       [SETTING_CHECK_INTERVAL]: row.check_interval,
+      [SETTING_REBALANCE]: row.rebalance as RebalanceMode,
+      [SETTING_REBALANCE_THRESHOLD]: row.rebalance_threshold,
+      [SETTING_REBALANCE_GRACE]: row.rebalance_grace,
     },
     settingsVersion: Number(row.version),
   };
@@ -79,9 +89,17 @@ export async function readSettings(db: Queryable, options: { forUpdate?: boolean
 
 export async function writeSettings(db: Queryable, settings: Settings): Promise<VersionedSettings> {
   const result = await db.query<SettingsRow>(
-    `UPDATE settings SET host = $1, algorithm = $2, check_interval = $3, version = version + 1
+    `UPDATE settings SET host = $1, algorithm = $2, check_interval = $3,
+       rebalance = $4, rebalance_threshold = $5, rebalance_grace = $6, version = version + 1
      WHERE id = 1 RETURNING ${SETTINGS_COLUMNS}`,
-    [settings[SETTING_HOST], settings[SETTING_ALGORITHM], settings[SETTING_CHECK_INTERVAL]],
+    [
+      settings[SETTING_HOST],
+      settings[SETTING_ALGORITHM],
+      settings[SETTING_CHECK_INTERVAL],
+      settings[SETTING_REBALANCE],
+      settings[SETTING_REBALANCE_THRESHOLD],
+      settings[SETTING_REBALANCE_GRACE],
+    ],
   );
   return onlySettingsRow(result);
 }

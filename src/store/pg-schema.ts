@@ -11,7 +11,15 @@
  * running against the new schema.
  */
 import type { ClientBase } from 'pg';
-import { DEFAULT_SETTINGS, SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from './types';
+import {
+  DEFAULT_SETTINGS,
+  SETTING_ALGORITHM,
+  SETTING_CHECK_INTERVAL,
+  SETTING_HOST,
+  SETTING_REBALANCE,
+  SETTING_REBALANCE_GRACE,
+  SETTING_REBALANCE_THRESHOLD,
+} from './types';
 import { NOTIFY_CHANNEL, NOTIFY_IDS_PER_MESSAGE } from './pg-notify';
 
 /**
@@ -187,6 +195,17 @@ CREATE TRIGGER hosts_announce_moved AFTER UPDATE ON hosts
   REFERENCING OLD TABLE AS moved_old NEW TABLE AS moved_new FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_moved();
 `;
 
+/**
+ * Version 5: the rebalance settings (README "Rebalance"), with their defaults, so a row
+ * written by a version-4 server (which does not know them) keeps valid values.
+ */
+const V5_DDL = `
+ALTER TABLE settings
+  ADD COLUMN rebalance text NOT NULL DEFAULT '${DEFAULT_SETTINGS[SETTING_REBALANCE]}',
+  ADD COLUMN rebalance_threshold integer NOT NULL DEFAULT ${DEFAULT_SETTINGS[SETTING_REBALANCE_THRESHOLD]},
+  ADD COLUMN rebalance_grace integer NOT NULL DEFAULT ${DEFAULT_SETTINGS[SETTING_REBALANCE_GRACE]};
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -219,6 +238,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'host connections, server instance and stop, zone moves',
     async apply(client) {
       await client.query(V4_DDL);
+    },
+  },
+  {
+    version: 5,
+    name: 'rebalance settings',
+    async apply(client) {
+      await client.query(V5_DDL);
     },
   },
 ];

@@ -1,5 +1,5 @@
 /**
- * Validation of the three global settings, applied when a change is SET: CloudStack accepted
+ * Validation of the global settings, applied when a change is SET: CloudStack accepted
  * an unknown algorithm or an empty `host` and then failed every agent connection. Every
  * message names the key and the bad value.
  */
@@ -7,18 +7,34 @@ import { ALGORITHMS, algorithmByName } from '../lb/index';
 import type { AlgorithmName } from '../lb/types';
 import { HostListError, parseHostList } from '../protocol/host-list';
 import {
+  REBALANCE_MODES,
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
+  SETTING_REBALANCE,
+  SETTING_REBALANCE_GRACE,
+  SETTING_REBALANCE_THRESHOLD,
   SettingsError,
+  type RebalanceMode,
   type Settings,
 } from './types';
 
-export const SETTING_KEYS = [SETTING_HOST, SETTING_ALGORITHM, SETTING_CHECK_INTERVAL] as const;
+export const SETTING_KEYS = [
+  SETTING_HOST,
+  SETTING_ALGORITHM,
+  SETTING_CHECK_INTERVAL,
+  SETTING_REBALANCE,
+  SETTING_REBALANCE_THRESHOLD,
+  SETTING_REBALANCE_GRACE,
+] as const;
 export type SettingKey = (typeof SETTING_KEYS)[number];
 
 /** One day: a longer preferred-host check is indistinguishable from "off" to an operator. */
 export const MAX_CHECK_INTERVAL_SECONDS = 86_400;
+/** A threshold is a percentage of the planned load: 1..100 (below 1 every agent is off). */
+export const MAX_REBALANCE_THRESHOLD = 100;
+/** A day, as for the check interval. */
+export const MAX_REBALANCE_GRACE_SECONDS = 86_400;
 
 function isSettingKey(key: string): key is SettingKey {
   return (SETTING_KEYS as readonly string[]).includes(key);
@@ -77,6 +93,20 @@ function checkInterval(value: unknown): number | SettingsError {
   return value;
 }
 
+function checkRebalance(value: unknown): RebalanceMode | SettingsError {
+  if (typeof value !== 'string' || !(REBALANCE_MODES as readonly string[]).includes(value)) {
+    return new SettingsError(`${SETTING_REBALANCE} must be one of ${REBALANCE_MODES.join(', ')}, got ${typeof value === 'string' ? show(value) : describe(value)}`);
+  }
+  return value as RebalanceMode;
+}
+
+function checkInteger(key: string, value: unknown, min: number, max: number, unit: string): number | SettingsError {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    return new SettingsError(`${key} must be an integer ${unit} from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
 /** A request body -> the settings it changes, or the error naming the first bad key/value. */
 export function parseSettingsPatch(body: unknown): Partial<Settings> | SettingsError {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -107,6 +137,12 @@ function checkOne(key: SettingKey, value: unknown): string | number | SettingsEr
       return checkAlgorithm(value);
     case SETTING_CHECK_INTERVAL:
       return checkInterval(value);
+    case SETTING_REBALANCE:
+      return checkRebalance(value);
+    case SETTING_REBALANCE_THRESHOLD:
+      return checkInteger(key, value, 1, MAX_REBALANCE_THRESHOLD, 'percentage');
+    case SETTING_REBALANCE_GRACE:
+      return checkInteger(key, value, 0, MAX_REBALANCE_GRACE_SECONDS, 'number of seconds');
   }
 }
 

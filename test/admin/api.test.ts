@@ -16,7 +16,7 @@ t.test('GET /api/settings answers the defaults', async (t) => {
   const server = await startTestServer(t);
   const answer = await api(server, 'GET', '/api/settings');
   t.equal(answer.status, 200);
-  t.same(answer.body, { host: `127.0.0.1:${server.agentPort}`, 'indirect.agent.lb.algorithm': 'static', 'indirect.agent.lb.check.interval': 0 });
+  t.same(answer.body, { host: `127.0.0.1:${server.agentPort}`, 'indirect.agent.lb.algorithm': 'static', 'indirect.agent.lb.check.interval': 0, 'indirect.agent.lb.rebalance': 'auto', 'indirect.agent.lb.rebalance.threshold': 20, 'indirect.agent.lb.rebalance.grace': 60 });
   t.equal(answer.headers.get('content-type'), 'application/json; charset=utf-8');
 });
 

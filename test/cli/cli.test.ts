@@ -62,7 +62,7 @@ t.test('bad command lines exit 2 and name the problem', async (t) => {
     [['server', '--log-level', 'loud'], 'agentlb server: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\nRun `agentlb server --help` for usage.\n'],
     [['server', 'extra'], 'agentlb server: unexpected argument "extra"\nRun `agentlb server --help` for usage.\n'],
     [['settings'], 'agentlb settings: missing action: get or set\nRun `agentlb settings --help` for usage.\n'],
-    [['settings', 'set'], 'agentlb settings: settings set needs at least one KEY=VALUE (keys: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval)\nRun `agentlb settings --help` for usage.\n'],
+    [['settings', 'set'], 'agentlb settings: settings set needs at least one KEY=VALUE (keys: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval, indirect.agent.lb.rebalance, indirect.agent.lb.rebalance.threshold, indirect.agent.lb.rebalance.grace)\nRun `agentlb settings --help` for usage.\n'],
     [['settings', 'set', 'host'], 'agentlb settings: expected KEY=VALUE, got "host"\nRun `agentlb settings --help` for usage.\n'],
     [['settings', 'get', '--timeout', 'x'], 'agentlb settings: --timeout must be a number of seconds from 0.001 to 2147483, got "x"\nRun `agentlb settings --help` for usage.\n'],
     [['hosts', 'remove'], 'agentlb hosts: hosts remove takes exactly one host ID, got 0\nRun `agentlb hosts --help` for usage.\n'],
@@ -83,10 +83,10 @@ t.test('client commands against a real server process', async (t) => {
   const admin = ['--admin', `127.0.0.1:${server.adminPort}`, '--data-dir', dataDir];
 
   const initial = await runCliProcess(['settings', 'get', ...admin]);
-  t.same(initial, { code: 0, stdout: `host=127.0.0.1:${server.agentPort}\nindirect.agent.lb.algorithm=static\nindirect.agent.lb.check.interval=0\n`, stderr: '' });
+  t.same(initial, { code: 0, stdout: `host=127.0.0.1:${server.agentPort}\nindirect.agent.lb.algorithm=static\nindirect.agent.lb.check.interval=0\nindirect.agent.lb.rebalance=auto\nindirect.agent.lb.rebalance.threshold=20\nindirect.agent.lb.rebalance.grace=60\n`, stderr: '' });
 
   const set = await runCliProcess(['settings', 'set', 'host=M1,M2', 'indirect.agent.lb.algorithm=roundrobin', 'indirect.agent.lb.check.interval=30', ...admin]);
-  t.same(set, { code: 0, stdout: 'host=M1,M2\nindirect.agent.lb.algorithm=roundrobin\nindirect.agent.lb.check.interval=30\n', stderr: '' });
+  t.same(set, { code: 0, stdout: 'host=M1,M2\nindirect.agent.lb.algorithm=roundrobin\nindirect.agent.lb.check.interval=30\nindirect.agent.lb.rebalance=auto\nindirect.agent.lb.rebalance.threshold=20\nindirect.agent.lb.rebalance.grace=60\n', stderr: '' });
   t.match(await server.waitForLog((line) => line.event === 'settings_changed'), { settingsVersion: 1, agentsUpdated: 0 });
 
   const refused = await runCliProcess(['settings', 'set', 'indirect.agent.lb.check.interval=soon', ...admin]);
@@ -97,7 +97,7 @@ t.test('client commands against a real server process', async (t) => {
   });
 
   const json = await runCliProcess(['settings', 'get', '--json', ...admin]);
-  t.same(JSON.parse(json.stdout), { host: 'M1,M2', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 30 });
+  t.same(JSON.parse(json.stdout), { host: 'M1,M2', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 30, 'indirect.agent.lb.rebalance': 'auto', 'indirect.agent.lb.rebalance.threshold': 20, 'indirect.agent.lb.rebalance.grace': 60 });
 
   const agent = await TestAgent.connect(server.agentPort);
   const { hosts } = await agent.handshake({ guid: 'agent-1' });

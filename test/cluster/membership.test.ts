@@ -5,7 +5,7 @@
  * changes refused with 503, /healthz and agentlb_store_up telling why — and how it catches up.
  */
 import t from 'tap';
-import type { ServerRecord, Settings } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type ServerRecord, type Settings } from '../../src/store/types';
 import { runCliInProcess } from '../helpers/cli';
 import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
@@ -13,7 +13,7 @@ import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 import { gauge, health, knowsHosts, startMember, storeBecomes } from './cluster-helpers';
 
-const RR: Settings = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
+const RR: Settings = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
 
 async function servers(server: { adminUrl: string }): Promise<ServerRecord[]> {
   return (await api(server, 'GET', '/api/servers')).body as ServerRecord[];

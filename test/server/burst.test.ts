@@ -11,13 +11,13 @@ import type { HostsCause } from '../../src/server/events';
 import type { AgentListState, FanoutAgent } from '../../src/server/fanout';
 import { FanoutRunner } from '../../src/server/fanout-runner';
 import { Fleet, FleetSettingsError, type HostsFrame } from '../../src/server/fleet';
-import type { HostRecord, Settings } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type HostRecord, type Settings } from '../../src/store/types';
 
 /** One pool thread for the whole file: a thread loading the TypeScript worker takes seconds. */
 const shared = BurstPool.create({ mode: 'on', threshold: 1, batchSize: 256, threads: 1 })!;
 t.teardown(() => shared.close());
 
-const RR: Settings = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
+const RR: Settings = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
 
 /** The message inside one frame (4-byte length, then msgpack). */
 function message(frame: Uint8Array): unknown {

@@ -26,7 +26,7 @@ import { ChangeRecorder, sql, TEST_STORE_OPTIONS } from '../helpers/pg-store-fix
 import { api, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';
 
-const RR = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' as const, 'indirect.agent.lb.check.interval': 0 };
+const RR = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' as const, 'indirect.agent.lb.check.interval': 0 };
 const ZONES = ['a', 'b', 'c'];
 
 function record(id: number, zone: string): HostRecord {

@@ -6,9 +6,9 @@ import type { Algorithm } from '../../src/lb/types';
 import { decodePayload } from '../../src/protocol/message-decoder';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet';
 import type { AgentListState } from '../../src/server/fanout';
-import type { HostRecord, Settings, StoreSnapshot } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type HostRecord, type Settings, type StoreSnapshot } from '../../src/store/types';
 
-const RR: Settings = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
+const RR: Settings = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
 
 function host(id: number, zone = 'default'): HostRecord {
   return { id, guid: `g${id}`, zone, registeredAt: '2026-01-01T00:00:00.000Z' };

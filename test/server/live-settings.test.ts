@@ -16,7 +16,7 @@ t.test('PUT /api/settings reaches every connected agent exactly once', async (t)
 
   const changed = nextEvent(server.events, 'settingsChanged');
   const answer = await api(server, 'PUT', '/api/settings', { body: { host: 'M1,M2,M3,M4' } });
-  t.same(answer.body, { host: 'M1,M2,M3,M4', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 });
+  t.same(answer.body, { host: 'M1,M2,M3,M4', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0, 'indirect.agent.lb.rebalance': 'auto', 'indirect.agent.lb.rebalance.threshold': 20, 'indirect.agent.lb.rebalance.grace': 60 });
   t.match(await changed, { settingsVersion: 2, agentsUpdated: 4 });
   const expected = [
     ['M1', 'M2', 'M3', 'M4'],
@@ -76,7 +76,7 @@ t.test('a bad setting is refused with a 400 naming it, and nothing changes', asy
     [{ 'indirect.agent.lb.check.interval': -1 }, 'indirect.agent.lb.check.interval must be an integer number of seconds from 0 to 86400, got -1'],
     // A good key with a bad one: the whole change is refused.
     [{ host: 'M9', 'indirect.agent.lb.check.interval': '5' }, 'indirect.agent.lb.check.interval must be an integer number of seconds from 0 to 86400, got "5"'],
-    [{ hosts: 'M1' }, 'unknown setting "hosts" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval)'],
+    [{ hosts: 'M1' }, 'unknown setting "hosts" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval, indirect.agent.lb.rebalance, indirect.agent.lb.rebalance.threshold, indirect.agent.lb.rebalance.grace)'],
   ] as const;
   for (const [body, error] of refused) {
     const answer = await api(server, 'PUT', '/api/settings', { body });
@@ -123,6 +123,9 @@ t.test('a restart keeps host ids and settings', async (t) => {
     host: 'M1,M2,M3',
     'indirect.agent.lb.algorithm': 'roundrobin',
     'indirect.agent.lb.check.interval': 45,
+    'indirect.agent.lb.rebalance': 'auto',
+    'indirect.agent.lb.rebalance.threshold': 20,
+    'indirect.agent.lb.rebalance.grace': 60,
   });
   t.match((await api(second, 'GET', '/api/hosts')).body, [
     { id: 1, guid: 'H1', connected: false },

@@ -23,9 +23,9 @@ t.test('refused bodies', async (t) => {
   t.equal(refusal(null), 'settings must be a JSON object, got null');
   t.equal(refusal([1]), 'settings must be a JSON object, got an array');
   t.equal(refusal('host=M1'), 'settings must be a JSON object, got a string "host=M1"');
-  t.equal(refusal({}), 'no setting given: set at least one of host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval');
-  t.equal(refusal({ Host: 'M1' }), 'unknown setting "Host" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval)');
-  t.equal(refusal(JSON.parse('{"__proto__": {"x": 1}}')), 'unknown setting "__proto__" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval)');
+  t.equal(refusal({}), 'no setting given: set at least one of host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval, indirect.agent.lb.rebalance, indirect.agent.lb.rebalance.threshold, indirect.agent.lb.rebalance.grace');
+  t.equal(refusal({ Host: 'M1' }), 'unknown setting "Host" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval, indirect.agent.lb.rebalance, indirect.agent.lb.rebalance.threshold, indirect.agent.lb.rebalance.grace)');
+  t.equal(refusal(JSON.parse('{"__proto__": {"x": 1}}')), 'unknown setting "__proto__" (known: host, indirect.agent.lb.algorithm, indirect.agent.lb.check.interval, indirect.agent.lb.rebalance, indirect.agent.lb.rebalance.threshold, indirect.agent.lb.rebalance.grace)');
 });
 
 t.test('refused host values name the value and the bad entry', async (t) => {
@@ -54,5 +54,35 @@ t.test('validateSettings checks a whole stored value', async (t) => {
   t.equal(
     validateSettings({ ...DEFAULT_SETTINGS, 'indirect.agent.lb.algorithm': 'fastest' } as unknown as Settings),
     'indirect.agent.lb.algorithm "fastest" is not one of static, roundrobin, shuffle, balanced',
+  );
+});
+
+t.test('rebalance settings: accepted at their bounds, refused naming the value', async (t) => {
+  t.same(parseSettingsPatch({ 'indirect.agent.lb.rebalance': 'off', 'indirect.agent.lb.rebalance.threshold': 1, 'indirect.agent.lb.rebalance.grace': 0 }), {
+    'indirect.agent.lb.rebalance': 'off',
+    'indirect.agent.lb.rebalance.threshold': 1,
+    'indirect.agent.lb.rebalance.grace': 0,
+  });
+  t.same(parseSettingsPatch({ 'indirect.agent.lb.rebalance.threshold': 100, 'indirect.agent.lb.rebalance.grace': 86_400 }), {
+    'indirect.agent.lb.rebalance.threshold': 100,
+    'indirect.agent.lb.rebalance.grace': 86_400,
+  });
+  t.equal(refusal({ 'indirect.agent.lb.rebalance': 'on' }), 'indirect.agent.lb.rebalance must be one of auto, off, got "on"');
+  t.equal(refusal({ 'indirect.agent.lb.rebalance': 'Auto' }), 'indirect.agent.lb.rebalance must be one of auto, off, got "Auto"');
+  t.equal(refusal({ 'indirect.agent.lb.rebalance': true }), 'indirect.agent.lb.rebalance must be one of auto, off, got a boolean true');
+  const threshold = 'indirect.agent.lb.rebalance.threshold must be an integer percentage from 1 to 100, got';
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.threshold': 0 }), `${threshold} 0`);
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.threshold': 101 }), `${threshold} 101`);
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.threshold': 12.5 }), `${threshold} 12.5`);
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.threshold': '20' }), `${threshold} "20"`);
+  const grace = 'indirect.agent.lb.rebalance.grace must be an integer number of seconds from 0 to 86400, got';
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.grace': -1 }), `${grace} -1`);
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.grace': 86_401 }), `${grace} 86401`);
+  t.equal(refusal({ 'indirect.agent.lb.rebalance.grace': null }), `${grace} null`);
+  t.equal(validateSettings({ ...DEFAULT_SETTINGS, 'indirect.agent.lb.rebalance': 'sometimes' } as unknown as Settings), 'indirect.agent.lb.rebalance must be one of auto, off, got "sometimes"');
+  t.same(
+    [DEFAULT_SETTINGS['indirect.agent.lb.rebalance'], DEFAULT_SETTINGS['indirect.agent.lb.rebalance.threshold'], DEFAULT_SETTINGS['indirect.agent.lb.rebalance.grace']],
+    ['auto', 20, 60],
+    'defaults',
   );
 });

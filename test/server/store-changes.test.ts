@@ -8,11 +8,11 @@ import { FleetController } from '../../src/server/controller';
 import { ServerEvents } from '../../src/server/events';
 import type { FanoutRunner } from '../../src/server/fanout-runner';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet';
-import type { HostRecord, Store } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type HostRecord, type Store } from '../../src/store/types';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';
 
-const RR = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' as const, 'indirect.agent.lb.check.interval': 0 };
+const RR = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' as const, 'indirect.agent.lb.check.interval': 0 };
 
 function record(id: number, guid: string, zone = 'default'): HostRecord {
   return { id, guid, zone, registeredAt: '2026-01-01T00:00:00.000Z' };

@@ -342,7 +342,7 @@ t.test('updateSettings merges, validates, persists as the next version', async (
     seen.push(merged);
     return undefined;
   });
-  const expected = { [SETTING_HOST]: 'M1,M2,M3', [SETTING_ALGORITHM]: 'roundrobin', [SETTING_CHECK_INTERVAL]: 0 };
+  const expected = { ...DEFAULT_SETTINGS, [SETTING_HOST]: 'M1,M2,M3', [SETTING_ALGORITHM]: 'roundrobin', [SETTING_CHECK_INTERVAL]: 0 };
   t.same(result, { settings: expected, settingsVersion: 1 });
   t.same(seen, [expected], 'validate sees the merged settings');
   t.same(JSON.parse(await readFile(path.join(dataDir, SETTINGS_FILE), 'utf8')), { version: 1, settings: expected });
@@ -353,7 +353,7 @@ t.test('updateSettings merges, validates, persists as the next version', async (
     store.updateSettings({ [SETTING_ALGORITHM]: 'shuffle', [SETTING_HOST]: undefined }, accept),
   ]);
   t.equal(r2.settingsVersion, 2);
-  t.same(r3, { settings: { [SETTING_HOST]: 'M1,M2,M3', [SETTING_ALGORITHM]: 'shuffle', [SETTING_CHECK_INTERVAL]: 30 }, settingsVersion: 3 });
+  t.same(r3, { settings: { ...DEFAULT_SETTINGS, [SETTING_HOST]: 'M1,M2,M3', [SETTING_ALGORITHM]: 'shuffle', [SETTING_CHECK_INTERVAL]: 30 }, settingsVersion: 3 });
   await store.updateSettings({ stray: 'never stored' } as Partial<Settings>, accept);
   t.equal(store.stats.settingsWrites, 4);
   await store.close();

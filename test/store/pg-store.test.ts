@@ -6,6 +6,13 @@ import t from 'tap';
 import { PgStore } from '../../src/store/pg-store';
 import { PgStoreInputError } from '../../src/store/pg-errors';
 import { migrate, MIGRATIONS } from '../../src/store/pg-schema';
+import { DEFAULT_SETTINGS as DEFAULTS } from '../../src/store/types';
+
+const DEFAULT_SETTINGS_REBALANCE = {
+  'indirect.agent.lb.rebalance': DEFAULTS['indirect.agent.lb.rebalance'],
+  'indirect.agent.lb.rebalance.threshold': DEFAULTS['indirect.agent.lb.rebalance.threshold'],
+  'indirect.agent.lb.rebalance.grace': DEFAULTS['indirect.agent.lb.rebalance.grace'],
+};
 import {
   DEFAULT_SETTINGS,
   SETTING_ALGORITHM,
@@ -124,6 +131,15 @@ t.test('PgStore', async (t) => {
     t.same(seen, { ...DEFAULT_SETTINGS, [SETTING_ALGORITHM]: 'bogus' }, 'validate saw the merged settings');
     t.same((await sql(pg.url, 'SELECT * FROM settings'))[0], before, 'row unchanged, version included');
     t.equal(a.store.status().available, true, 'a refusal is not an outage');
+  });
+
+  await t.test('the rebalance settings are stored and read back by another server', async (t) => {
+    const patch = { 'indirect.agent.lb.rebalance': 'off', 'indirect.agent.lb.rebalance.threshold': 35, 'indirect.agent.lb.rebalance.grace': 5 } as const;
+    const written = await a.store.updateSettings(patch, () => undefined);
+    t.match(written.settings, patch);
+    const reopened = await open();
+    t.match(reopened.snapshot.settings, patch, 'a store opening later reads them');
+    await a.store.updateSettings({ ...DEFAULT_SETTINGS_REBALANCE }, () => undefined);
   });
 
   await t.test('two servers changing different keys at once lose neither change', async (t) => {
