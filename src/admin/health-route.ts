@@ -3,10 +3,13 @@
  * In cluster mode it also says whether the database is reachable; a server without it still
  * serves its agents, so that alone does not make it unhealthy (see server/cluster-health.ts).
  */
+import type { SecurityPosture } from '../server/posture';
 import { json, type Route } from './http';
 
-export interface Health {
+export interface Health extends SecurityPosture {
   status: 'ok' | 'shutting_down';
+  /** agentlb's version (package.json). */
+  version: string;
   agents: number;
   hosts: number;
   settingsVersion: number;

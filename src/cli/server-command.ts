@@ -56,8 +56,9 @@ Options:
   --admin-token TOKEN         bearer token for every /api call, printable ASCII without spaces
                               (default: env AGENTLB_ADMIN_TOKEN, else DIR/admin.token,
                               generated with mode 0600 on first start)
-  --agent-token TOKEN         require agents to send this hello.token, 1 to 256 bytes
-                              (default: env AGENTLB_AGENT_TOKEN, else no token required)
+  --agent-token TOKEN         require agents to send this hello.token, 16 to 256 bytes
+                              (default: env AGENTLB_AGENT_TOKEN, else no token required;
+                              an empty one is refused, it would turn enrolment off)
   --handshake-timeout SECONDS time allowed from connect to hello (default ${D.handshakeTimeoutMs / 1000})
   --ping-interval SECONDS     ping every interval; an agent silent for --max-missed-pings
                               intervals is dropped (default ${D.pingIntervalMs / 1000})
@@ -132,10 +133,28 @@ function tokenOption(
   return token;
 }
 
-/** The bytes an agent can send as hello.token: a longer server token would refuse every agent. */
-function agentTokenProblem(token: string): string | undefined {
+/** The shortest enrolment token accepted: below 16 bytes a token can be guessed (`openssl rand -hex 16` gives 32 characters, 128 random bits). */
+export const MIN_AGENT_TOKEN_BYTES = 16;
+
+/**
+ * The agent token from --agent-token, else AGENTLB_AGENT_TOKEN. Empty is refused rather than
+ * read as "no token": a unit whose EnvironmentFile is missing, or a template left unfilled,
+ * would otherwise silently turn enrolment off. Too short is refused too, saying why.
+ */
+function agentTokenOption(flagValue: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const [token, source] = flagValue !== undefined ? [flagValue, '--agent-token'] : [env['AGENTLB_AGENT_TOKEN'], 'AGENTLB_AGENT_TOKEN'];
+  if (token === undefined) return undefined;
+  if (token === '') {
+    throw new UsageError(
+      `${source} is empty, which would turn enrolment off: give a token of ${MIN_AGENT_TOKEN_BYTES} to ${LIMITS.tokenBytes} bytes, or leave it unset to admit agents without one`,
+    );
+  }
   const bytes = Buffer.byteLength(token, 'utf8');
-  return bytes <= LIMITS.tokenBytes ? undefined : `must be 1 to ${LIMITS.tokenBytes} bytes (what an agent can send as hello.token), got ${bytes}`;
+  if (bytes < MIN_AGENT_TOKEN_BYTES) {
+    throw new UsageError(`${source} is ${bytes} bytes: an enrolment token must have at least ${MIN_AGENT_TOKEN_BYTES} so it cannot be guessed (make one with \`openssl rand -hex 16\`)`);
+  }
+  if (bytes > LIMITS.tokenBytes) throw new UsageError(`${source} must be ${MIN_AGENT_TOKEN_BYTES} to ${LIMITS.tokenBytes} bytes (what an agent can send as hello.token), got ${bytes}`);
+  return token;
 }
 
 function adminTokenProblem(token: string): string | undefined {
@@ -176,7 +195,7 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
   const listen = optional(values.listen, (v) => parseHostPort('--listen', v));
   const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
   const adminToken = tokenOption(values['admin-token'], '--admin-token', io.env, 'AGENTLB_ADMIN_TOKEN', adminTokenProblem);
-  const agentToken = tokenOption(values['agent-token'], '--agent-token', io.env, 'AGENTLB_AGENT_TOKEN', agentTokenProblem);
+  const agentToken = agentTokenOption(values['agent-token'], io.env);
   const { tlsFiles, ...limits } = parseSecurityFlags(values);
   const options = {
     ...limits,

@@ -15,6 +15,8 @@ import { logLinesDropped, type Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { octal, secureDataDir } from '../store/data-dir-mode';
 import { embeddedFleetWarning } from './embedded-fleet-warning';
+import { securityPosture } from './posture';
+import { agentlbVersion } from '../util/version';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from './self-address';
 import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from './agent-registry';
@@ -177,6 +179,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       listToSend: (state) => fleet.listToSend(state),
       hostsFrame: (hosts) => fleet.hostsFrame(hosts),
     });
+    const posture = securityPosture({ tls: options.tls, agentToken: options.agentToken, embeddedStore: store instanceof FileStore });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
     // Before any agent is served (no I/O turn since the listen callback): a server nobody
     // configured hands out its own address, never a placeholder that strands agents.
@@ -236,6 +239,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         ...hostsRoutes(controller),
         healthRoute(() => ({
           status: shuttingDown ? 'shutting_down' : 'ok',
+          version: agentlbVersion(),
+          ...posture,
           agents: agents.size,
           hosts: fleet.hostCount,
           settingsVersion: fleet.settingsVersion,
@@ -253,6 +258,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     logger.info(
       {
         event: 'started',
+        version: agentlbVersion(),
+        ...posture,
         agentHost: agentAddress.address,
         agentPort: agentAddress.port,
         adminHost: adminAddress.address,

@@ -85,7 +85,7 @@ t.test('cluster members', async (t) => {
     const known = await TestAgent.connect(m2.agentPort);
     const knownFirst = await known.handshake({ guid: 'known' });
     await known.close();
-    t.match(await health(m1), { status: 'ok', store: 'available' });
+    t.match(await health(m1), { status: 'ok', store: 'available', storeKind: 'postgresql' });
     t.equal(await gauge(m1, 'agentlb_store_up'), 1);
 
     await pg.restart(async () => {
@@ -136,4 +136,5 @@ t.test('with the embedded store, /api/servers lists the one server', async (t) =
   t.match(await servers(server), [{ address: 'solo.example:8250', up: true, agents: 0 }]);
   t.equal((await servers(server)).length, 1);
   t.notOk('store' in (await health(server)), '/healthz has no store fields without a database');
+  t.match(await health(server), { storeKind: 'embedded' });
 });

@@ -55,9 +55,13 @@ t.test('unusable TLS files stop the server with exit 1, naming them', async (t) 
 t.test('a token no agent or client could present exits 2, naming the flag or variable but not the token', async (t) => {
   const usage = (message: string) => ({ code: 2, out: '', err: `agentlb server: ${message}\nRun \`agentlb server --help\` for usage.\n` });
   const long = 's'.repeat(257);
-  const agentToken = (source: string) => usage(`${source} must be 1 to 256 bytes (what an agent can send as hello.token), got 257`);
+  const agentToken = (source: string) => usage(`${source} must be 16 to 256 bytes (what an agent can send as hello.token), got 257`);
   t.same(await runCliInProcess(['server', '--agent-token', long]), agentToken('--agent-token'));
   t.same(await runCliInProcess(['server'], { AGENTLB_AGENT_TOKEN: long }), agentToken('AGENTLB_AGENT_TOKEN'));
+  const short = (source: string) =>
+    usage(`${source} is 15 bytes: an enrolment token must have at least 16 so it cannot be guessed (make one with \`openssl rand -hex 16\`)`);
+  t.same(await runCliInProcess(['server', '--agent-token', 's'.repeat(15)]), short('--agent-token'));
+  t.same(await runCliInProcess(['server'], { AGENTLB_AGENT_TOKEN: 's'.repeat(15) }), short('AGENTLB_AGENT_TOKEN'));
   const adminToken = (source: string) => usage(`${source} must be non-empty printable ASCII without spaces`);
   t.same(await runCliInProcess(['server', '--admin-token', 'two words']), adminToken('--admin-token'));
   t.same(await runCliInProcess(['server'], { AGENTLB_ADMIN_TOKEN: 'two words' }), adminToken('AGENTLB_ADMIN_TOKEN'));
