@@ -204,11 +204,10 @@ export class FleetController {
         void this.untrackHost(change.id);
         return;
       case 'resync': {
-        const ids = new Set(change.snapshot.hosts.map((host) => host.id));
-        for (const connection of [...this.agents.all()]) {
-          if (!ids.has(connection.hostId!)) connection.close('removed');
-        }
         this.fleet.replaceHosts(change.snapshot.hosts);
+        for (const connection of [...this.agents.all()]) {
+          if (this.fleet.host(connection.hostId!) === undefined) connection.close('removed');
+        }
         this.installSettings(change.snapshot.settings, change.snapshot.settingsVersion, true);
         return;
       }

@@ -63,6 +63,17 @@ function makePlan(settings: Settings, settingsVersion: number, algorithms: Algor
   return { settings: Object.freeze({ ...settings }), settingsVersion, servers: Object.freeze(servers), algorithm };
 }
 
+/**
+ * A resync rebuilds the index when more than 1/REBUILD_FRACTION of the hosts changed: each
+ * change applied alone costs up to a block (~1 000 slots plus a counter per block), a rebuild
+ * about a slot per host.
+ */
+const REBUILD_FRACTION = 16;
+
+function sameRecord(known: HostRecord | undefined, host: HostRecord): boolean {
+  return known !== undefined && known.guid === host.guid && known.zone === host.zone && known.registeredAt === host.registeredAt;
+}
+
 export class Fleet implements ListPolicy {
   private plan: Plan;
   private readonly index = new HostIndex();
@@ -206,12 +217,42 @@ export class Fleet implements ListPolicy {
   }
 
   /**
-   * Replaces every host (cluster resync): one O(n log n) build of the index, never one removal
-   * at a time (each of those shifts the zone: O(n) per host, 84 s frozen at 100 000 hosts).
+   * Replaces every host (cluster resync). Usually little changed while notifications were
+   * lost: the difference is applied (a map lookup per host, a block of the index per change)
+   * and only the zones it touched are re-planned, as for the same changes one by one. When
+   * much changed, the index is rebuilt in one O(n log n) pass instead. Never a removal per
+   * host of everything (each shifted the zone: O(n²), 84 s frozen at 100 000 hosts).
    */
   replaceHosts(hosts: readonly HostRecord[]): void {
-    this.loadHosts(hosts);
-    this.dropPlanners();
+    let differing = 0;
+    for (const host of hosts) if (!sameRecord(this.hostsById.get(host.id), host)) differing += 1;
+    // Hosts known here and absent from the snapshot (ids in a snapshot are distinct).
+    const vanished = this.hostsById.size - (hosts.length - this.newIn(hosts));
+    if (differing + vanished > this.hostsById.size / REBUILD_FRACTION) {
+      this.loadHosts(hosts);
+      this.dropPlanners();
+      return;
+    }
+    if (vanished > 0) {
+      const kept = new Set<number>();
+      for (const host of hosts) kept.add(host.id);
+      for (const id of [...this.hostsById.keys()]) if (!kept.has(id)) this.removeHost(id);
+    }
+    if (differing === 0) return;
+    for (const host of hosts) {
+      const known = this.hostsById.get(host.id);
+      if (sameRecord(known, host)) continue;
+      if (known !== undefined) this.removeHost(host.id);
+      this.trackHost(host);
+      this.hostSetChanged(host.zone);
+    }
+  }
+
+  /** How many of `hosts` this fleet does not know by id. */
+  private newIn(hosts: readonly HostRecord[]): number {
+    let count = 0;
+    for (const host of hosts) if (!this.hostsById.has(host.id)) count += 1;
+    return count;
   }
 
   /** Work the host index has done so far (HostIndex.workDone): what tests count. */

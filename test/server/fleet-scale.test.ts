@@ -9,10 +9,11 @@
  * - removing an early host sends each later agent exactly one frame, in one fan-out, and a
  *   batch of removals announced together costs one fan-out too;
  * - against a real PostgreSQL: a lost LISTEN connection's resync leaves the index a fresh build
- *   of the database would.
+ *   of the database would, and the snapshot read in pages holds every host once.
  */
 import t from 'tap';
 import fc from 'fast-check';
+import { Client } from 'pg';
 import { startPostgres } from '../../native-bench/postgres';
 import { MAX_BLOCK } from '../../src/lb/zone-index';
 import type { Hosts } from '../../src/protocol/messages';
@@ -21,6 +22,7 @@ import { FleetController } from '../../src/server/controller';
 import { ServerEvents } from '../../src/server/events';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet';
 import { PgStore } from '../../src/store/pg-store';
+import { readAllHosts } from '../../src/store/pg-queries';
 import { DEFAULT_SETTINGS, type HostRecord, type StoreSnapshot } from '../../src/store/types';
 import { ChangeRecorder, sql, TEST_STORE_OPTIONS } from '../helpers/pg-store-fixtures';
 import { api, startTestServer } from '../helpers/server';
@@ -100,6 +102,31 @@ t.test('property: adds, removals and a resync leave the index of a fresh build',
   t.pass('200 random histories agree with the reference and with a fresh build');
 });
 
+t.test('property: a resync that differs a little (applied as a difference) leaves the index of a fresh build', async (t) => {
+  const edit = fc.record({ kind: fc.constantFrom('remove', 'add', 'move'), pick: fc.nat(), host: hostArb });
+  fc.assert(
+    fc.property(fc.uniqueArray(hostArb, { selector: (host) => host.id, minLength: 64, maxLength: 400 }), fc.array(edit, { maxLength: 3 }), (initial, edits) => {
+      const fleet = fleetOf(initial.map((h) => record(h.id, h.zone)));
+      const expected = new Map(initial.map((h) => [h.id, h.zone]));
+      for (const { kind, pick, host } of edits) {
+        const ids = [...expected.keys()];
+        const target = ids[pick % ids.length]!;
+        if (kind === 'remove') expected.delete(target);
+        else if (kind === 'move') expected.set(target, ZONES[(ZONES.indexOf(expected.get(target)!) + 1) % ZONES.length]!);
+        else expected.set(host.id, host.zone);
+      }
+      const before = fleet.indexWork;
+      fleet.replaceHosts([...expected].map(([id, zone]) => record(id, zone)));
+      const mismatch = firstMismatch(fleet, expected);
+      if (mismatch !== undefined) throw new Error(mismatch);
+      if (edits.length === 0 && fleet.indexWork !== before) throw new Error('an unchanged snapshot did index work');
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 near-identical resyncs agree with the reference');
+});
+
 /** A small deterministic generator, so a large case is reproducible from its seed. */
 function numbers(seed: number): () => number {
   let state = seed >>> 0 || 1;
@@ -153,7 +180,17 @@ t.test('work counts: a resync is O(n) once; a removal or a late id costs a block
   t.ok(resync <= n, `a resync of ${n} hosts did ${resync} steps of index work (at most one per host)`);
 
   before = fleet.indexWork;
-  fleet.removeHost(2);
+  const kept = hosts.filter((h) => h.id % 10 !== 0);
+  fleet.replaceHosts(kept);
+  t.equal(fleet.indexWork - before, 0, 'a resync to the same hosts does no index work');
+  const edited = [...kept.filter((h) => h.id % 2_000 !== 2), ...Array.from({ length: 20 }, (_, i) => record(2 * n + 2 * (i + 1), 'a'))];
+  fleet.replaceHosts(edited);
+  const nearWork = fleet.indexWork - before;
+  t.ok(nearWork <= 40 * (2 * MAX_BLOCK + n / (MAX_BLOCK / 2)), `a resync with 20 removed and 20 added hosts did ${nearWork} steps: per change, not per host`);
+  t.equal(fleet.hostCount, edited.length);
+
+  before = fleet.indexWork;
+  fleet.removeHost(4);
   const removal = fleet.indexWork - before;
   t.ok(removal <= 2 * MAX_BLOCK + n / (MAX_BLOCK / 2), `removing the first host did ${removal} steps, where re-numbering the zone is ${n}`);
 
@@ -162,7 +199,7 @@ t.test('work counts: a resync is O(n) once; a removal or a late id costs a block
   for (let i = 0; i < late; i++) fleet.addHost(record(2 * i + 1, 'a'));
   const perLateAdd = (fleet.indexWork - before) / late;
   t.ok(perLateAdd <= 2 * MAX_BLOCK + (n + late) / (MAX_BLOCK / 2), `${late} ids arriving late at the front did ${perLateAdd} steps each`);
-  t.same([1, 3, 4, 5, 6].map((id) => fleet.positionOf(id, 'a')), [0, 1, 2, 3, 4], 'host 2 gone, 1 and 3 arrived late: 1, 3, 4, 5, 6 lead the zone');
+  t.same([1, 3, 5, 6, 7].map((id) => fleet.positionOf(id, 'a')), [0, 1, 2, 3, 4], 'hosts 2 and 4 gone, 1, 3, 5, 7 arrived late: 1, 3, 5, 6, 7 lead the zone');
 });
 
 t.test('removing an early host: one fan-out, exactly one frame to each agent after it', async (t) => {
@@ -210,6 +247,17 @@ t.test('a batch of removals announced together costs one fan-out', async (t) => 
   for (const { agent } of held) await agent.close();
 });
 
+/** readAllHosts on a connection of its own, with pages of `pageRows`. */
+async function readAllHostsWith(url: string, pageRows: number): Promise<HostRecord[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await readAllHosts(client, pageRows);
+  } finally {
+    await client.end();
+  }
+}
+
 t.test('PostgreSQL: a lost LISTEN connection resyncs to the index of a fresh build', async (t) => {
   const pg = await startPostgres();
   t.teardown(() => pg.stop());
@@ -232,12 +280,15 @@ t.test('PostgreSQL: a lost LISTEN connection resyncs to the index of a fresh bui
   await Promise.all(guids.map((guid, i) => other.registerHost(guid, ZONES[i % 3]!)));
   await recorder.waitFor(() => fleet.hostCount === guids.length);
   // The resync's own index work, apart from changes delivered after it.
-  const resyncWork: { hosts: number; steps: number }[] = [];
+  const resyncWork: { hosts: number; changes: number; steps: number }[] = [];
   const replaceHosts = fleet.replaceHosts.bind(fleet);
   fleet.replaceHosts = (hosts) => {
+    const incoming = new Set(hosts.map((host) => host.id));
+    const known = [...fleet.hosts()].map((host) => host.id);
+    const changes = hosts.filter((host) => fleet.host(host.id) === undefined).length + known.filter((id) => !incoming.has(id)).length;
     const before = fleet.indexWork;
     replaceHosts(hosts);
-    resyncWork.push({ hosts: hosts.length, steps: fleet.indexWork - before });
+    resyncWork.push({ hosts: hosts.length, changes, steps: fleet.indexWork - before });
   };
   const mark = recorder.mark();
   const killed = await sql(pg.url, 'SELECT pg_terminate_backend(pid, 5000) AS exited FROM pg_stat_activity WHERE application_name = $1', [
@@ -255,6 +306,8 @@ t.test('PostgreSQL: a lost LISTEN connection resyncs to the index of a fresh bui
   // The controller hears each change before the recorder: once one leaves the count right, it is.
   await recorder.waitFor(() => fleet.hostCount === expected.size, mark);
   t.equal(firstMismatch(fleet, expected), undefined, 'every position equals the brute-force reference of the database');
+  const paged = await readAllHostsWith(pg.url, 7);
+  t.same(paged.map((host) => [host.id, host.zone]), rows.map((row) => [Number(row.id), row.zone]), 'every host read back in pages of 7, in id order, none twice');
   const fresh = fleetOf(rows.map((row) => record(Number(row.id), row.zone)));
   t.same(
     rows.map((row) => fleet.positionOf(Number(row.id), row.zone)),
@@ -262,6 +315,8 @@ t.test('PostgreSQL: a lost LISTEN connection resyncs to the index of a fresh bui
     'and equals a fresh build from the database',
   );
   t.equal(resyncWork.length, 1, 'one resync');
-  const [{ hosts, steps }] = resyncWork as [{ hosts: number; steps: number }];
-  t.ok(steps <= hosts, `the resync did ${steps} steps of index work for ${hosts} hosts: one build, not a removal per host`);
+  const [{ hosts, changes, steps }] = resyncWork as [{ hosts: number; changes: number; steps: number }];
+  // Either one build (a step per host) or the difference (a block per change, a zone here).
+  const perChange = Math.min(2 * MAX_BLOCK + hosts / (MAX_BLOCK / 2), hosts) + 2;
+  t.ok(steps <= Math.max(hosts, changes * perChange), `the resync did ${steps} steps of index work for ${hosts} hosts and ${changes} changes: never a removal of every host`);
 });
