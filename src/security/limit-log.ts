@@ -7,6 +7,7 @@
 import type { Logger } from '../log';
 import type { ServerEvents } from '../server/events';
 import { isPlainPeerError, PLAIN_CLIENT_ON_TLS_LISTENER } from './tls-mismatch';
+import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificateMessage } from './tls-refused';
 
 export const DEFAULT_LOG_WINDOW_MS = 10_000;
 
@@ -47,14 +48,19 @@ export function logLimitEvents(events: ServerEvents, logger: Logger, windowMs = 
     events.on('limitReached', (e) =>
       report(e.limit, { event: 'limit_reached', limit: e.limit }, e.remoteAddress, e.message, `connection refused or dropped: ${e.message}`),
     ),
-    // OpenSSL's text for a plain client names neither cause nor fix: it stays in `detail`.
+    // OpenSSL's text for a plain client, or "socket hang up" from an agent that refused our
+    // certificate, names neither cause nor fix: it stays in `detail` (the original code in `cause`).
     events.on('tlsFailed', (e) =>
       report(
         `tls ${e.code}`,
-        { event: 'tls_failed', code: e.code },
+        { event: 'tls_failed', code: e.code, ...(e.cause === undefined ? {} : { cause: e.cause }) },
         e.remoteAddress,
         e.message,
-        isPlainPeerError(e.code) ? PLAIN_CLIENT_ON_TLS_LISTENER : `TLS refused: ${e.message}`,
+        isPlainPeerError(e.code)
+          ? PLAIN_CLIENT_ON_TLS_LISTENER
+          : e.code === AGENT_REFUSED_CERTIFICATE
+            ? agentRefusedCertificateMessage(e.remoteAddress)
+            : `TLS refused: ${e.message}`,
       ),
     ),
   ];

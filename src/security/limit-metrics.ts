@@ -17,7 +17,7 @@ export function registerLimitMetrics(registry: Registry, events: ServerEvents): 
   });
   const tls = new Counter({
     name: 'agentlb_tls_failures_total',
-    help: 'Agent connections refused during or right after the TLS handshake, by code (client_certificate: refused for its certificate).',
+    help: 'Agent connections refused during or right after the TLS handshake, by code (client_certificate: refused for its certificate; agent_refused_certificate: the agent refused the server certificate).',
     labelNames: ['code'] as const,
     registers: [registry],
   });

@@ -248,7 +248,7 @@ export class AgentConnection implements FanoutAgent {
         ...(this.host === undefined ? {} : { hostId: this.host.id }),
       });
       if (error instanceof FrameTooLargeError) this.emitLimit('max_frame', error.message);
-      if (this.phase === 'handshake') this.emitHandshake(error.code);
+      if (this.phase === 'handshake') this.emitHandshake(error.code, undefined, error.message);
       this.fail(error.code, error.message, 'protocol_error');
     }
   }
@@ -274,13 +274,14 @@ export class AgentConnection implements FanoutAgent {
 
   private onHello(hello: Hello): ProtocolError | undefined {
     if (hello.version !== PROTOCOL_VERSION) {
-      this.emitHandshake('unsupported_version', hello.guid);
-      this.fail('unsupported_version', `supported versions: ${PROTOCOL_VERSION}`);
+      const supported = `supported versions: ${PROTOCOL_VERSION}`;
+      this.emitHandshake('unsupported_version', hello.guid, `the agent speaks version ${hello.version}; ${supported}`);
+      this.fail('unsupported_version', supported);
       return undefined;
     }
     const refusal = this.context.authorize(hello, this.socket);
     if (refusal !== undefined) {
-      this.emitHandshake('unauthorized', hello.guid);
+      this.emitHandshake('unauthorized', hello.guid, refusal);
       this.fail('unauthorized', refusal);
       return undefined;
     }
@@ -294,8 +295,9 @@ export class AgentConnection implements FanoutAgent {
       (host) => this.guard(() => this.onRegistered(hello, host)),
       (error: unknown) =>
         this.guard(() => {
-          this.emitHandshake('server_busy', hello.guid);
-          this.fail('server_busy', `cannot register the host: ${(error as Error).message}`, 'store_error');
+          const message = `cannot register the host: ${(error as Error).message}`;
+          this.emitHandshake('server_busy', hello.guid, message);
+          this.fail('server_busy', message, 'store_error');
         }),
     );
     return undefined;
@@ -401,7 +403,8 @@ export class AgentConnection implements FanoutAgent {
     });
   }
 
-  private emitHandshake(result: HandshakeResult, guid?: string): void {
+  /** `detail`: why a handshake failed (the text the agent was sent, or more). */
+  private emitHandshake(result: HandshakeResult, guid?: string, detail?: string): void {
     if (this.handshakeReported) return;
     this.handshakeReported = true;
     this.context.events.emit('handshake', {
@@ -409,6 +412,7 @@ export class AgentConnection implements FanoutAgent {
       remoteAddress: this.remoteAddress,
       result,
       ...(guid === undefined ? {} : { guid }),
+      ...(detail === undefined ? {} : { detail }),
       ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
       durationMs: performance.now() - this.acceptedAt,
     });
@@ -417,7 +421,7 @@ export class AgentConnection implements FanoutAgent {
   private onHandshakeTimeout(): void {
     if (this.phase !== 'handshake') return; // the hello was read meanwhile, or we are closing
     const message = `no hello within ${this.context.limits.handshakeTimeoutMs} ms`;
-    this.emitHandshake('handshake_timeout');
+    this.emitHandshake('handshake_timeout', undefined, message);
     this.emitLimit('handshake_timeout', message);
     this.fail('handshake_timeout', message);
   }

@@ -237,10 +237,26 @@ export class FleetController {
    * would stop the server and drop every agent.
    */
   private sendOutdated(cause: HostsCause, zone?: string): Promise<number> {
-    return this.fanout.run(this.agents.all(), cause, zone).catch((error: unknown) => {
-      this.events.emit('listenerError', { event: `fanout:${cause}`, error });
-      return 0;
-    });
+    const began = performance.now();
+    const agentsConnected = this.agents.size;
+    return this.fanout.run(this.agents.all(), cause, zone).then(
+      (agentsUpdated) => {
+        // One summary per fan-out for the log (the per-agent hosts_sent lines are debug).
+        this.events.emit('fanout', {
+          cause,
+          ...(zone === undefined ? {} : { zone }),
+          agentsUpdated,
+          agentsConnected,
+          settingsVersion: this.fleet.settingsVersion,
+          durationMs: performance.now() - began,
+        });
+        return agentsUpdated;
+      },
+      (error: unknown) => {
+        this.events.emit('listenerError', { event: `fanout:${cause}`, error });
+        return 0;
+      },
+    );
   }
 
   /**

@@ -1,9 +1,18 @@
 /**
- * The log lines operators read: one per connect, handshake failure, disconnect, list sent,
- * ack failure and setting change. A subscriber of ServerEvents, like metrics.
+ * The log lines operators read: one per connect, handshake failure (with the reason), disconnect,
+ * fan-out (a summary; each agent's list at debug), ack failure and setting change. A
+ * subscriber of ServerEvents, like metrics.
  */
 import type { Logger } from '../log';
-import type { ServerEvents } from './events';
+import type { HostsCause, ServerEvents } from './events';
+
+/** Why a fan-out ran, in the words of its log line. */
+const FANOUT_WHY: Record<HostsCause, string> = {
+  handshake: 'handshake',
+  settings: 'settings changed',
+  'host-set': 'hosts of the zone changed',
+  avoid: 'servers sent last changed',
+};
 
 /** Subscribes `logger` to `events`; returns the function that unsubscribes all. */
 export function logServerEvents(events: ServerEvents, logger: Logger): () => void {
@@ -19,7 +28,10 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
         // Port probes and agents giving up look like this: worth a debug line, not a warning.
         if (enabled('debug')) logger.debug({ event: 'handshake_abandoned', connId: e.connId, remote: e.remoteAddress, guid: e.guid }, 'agent closed before its handshake ended');
       } else {
-        logger.warn({ event: 'handshake_failed', connId: e.connId, remote: e.remoteAddress, result: e.result, guid: e.guid }, 'agent handshake failed');
+        logger.warn(
+          { event: 'handshake_failed', connId: e.connId, remote: e.remoteAddress, result: e.result, guid: e.guid, reason: e.detail },
+          e.detail === undefined ? `agent handshake failed: ${e.result}` : `agent handshake failed: ${e.result}: ${e.detail}`,
+        );
       }
     }),
     events.on('disconnected', (e) =>
@@ -28,9 +40,20 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     events.on('protocolError', (e) =>
       logger.warn({ event: 'protocol_error', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, code: e.code, detail: e.message }, 'agent broke the protocol'),
     ),
+    // Per agent at debug: a settings change on 15 000 agents is one `fanout` line at info.
     events.on('hostsSent', (e) =>
-      enabled('info') && logger.info({ event: 'hosts_sent', hostId: e.hostId, guid: e.guid, seq: e.seq, hosts: e.hosts, algorithm: e.algorithm, checkInterval: e.checkInterval, cause: e.cause }, 'list sent'),
+      enabled('debug') && logger.debug({ event: 'hosts_sent', connId: e.connId, hostId: e.hostId, guid: e.guid, seq: e.seq, hosts: e.hosts, algorithm: e.algorithm, checkInterval: e.checkInterval, cause: e.cause }, 'list sent'),
     ),
+    events.on('fanout', (e) => {
+      // A fan-out that changed nothing (every agent up to date) is worth a line only at debug.
+      const level = e.agentsUpdated > 0 ? 'info' : 'debug';
+      if (!enabled(level)) return;
+      const ms = Math.round(e.durationMs * 10) / 10;
+      logger[level](
+        { event: 'fanout', cause: e.cause, zone: e.zone, agentsUpdated: e.agentsUpdated, agentsConnected: e.agentsConnected, settingsVersion: e.settingsVersion, ms },
+        `list sent to ${e.agentsUpdated} of ${e.agentsConnected} agents (${FANOUT_WHY[e.cause]}${e.zone === undefined ? '' : `, zone ${e.zone}`}) in ${ms} ms`,
+      );
+    }),
     events.on('acked', (e) => {
       if (!e.ok) logger.warn({ event: 'ack_failed', hostId: e.hostId, guid: e.guid, seq: e.seq, error: e.error }, 'agent could not persist its list');
     }),

@@ -31,6 +31,8 @@ export interface ServerEventMap {
     connId: number;
     remoteAddress: string;
     result: HandshakeResult;
+    /** Why it failed, e.g. which enrolment check refused the agent (undefined when ok). */
+    detail?: string;
     hostId?: number;
     guid?: string;
     zone?: string;
@@ -52,6 +54,16 @@ export interface ServerEventMap {
     algorithm: string;
     checkInterval: number;
     cause: HostsCause;
+  };
+  /** A fan-out ended: the outdated agents (of `zone`, when given) were each sent one hosts frame. */
+  fanout: {
+    cause: HostsCause;
+    zone?: string;
+    agentsUpdated: number;
+    /** Agents connected when it began (those it compared). */
+    agentsConnected: number;
+    settingsVersion: number;
+    durationMs: number;
   };
   acked: {
     connId: number;
@@ -84,7 +96,13 @@ export interface ServerEventMap {
   /** A protective limit refused a connection at accept or dropped one (src/security/admission.ts). */
   limitReached: { limit: LimitName; remoteAddress: string; message: string; connId?: number };
   /** A TLS handshake failed, or the client certificate was refused (before any frame was read). */
-  tlsFailed: { remoteAddress: string; code: string; message: string };
+  tlsFailed: {
+    remoteAddress: string;
+    code: string;
+    message: string;
+    /** The original error code when `code` names what it means (agent_refused_certificate). */
+    cause?: string;
+  };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
   listenerError: { event: string; error: unknown };
 }

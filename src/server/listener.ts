@@ -15,6 +15,7 @@ import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from
 import { defaultMaxConnections } from '../security/fd-limit';
 import type { ListenerTls } from '../security/tls-files';
 import { createTlsTerminator, refuseCertificate } from '../security/tls-terminator';
+import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificate, rawSocketOf } from '../security/tls-refused';
 import { AgentConnection, formatAddress, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from './events';
 
@@ -103,12 +104,7 @@ export class AgentListener {
       options.tls &&
       createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
         secure: (socket) => this.onSecure(socket),
-        failed: (error, socket) =>
-          this.events.emit('tlsFailed', {
-            remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
-            code: error.code ?? 'tls_error',
-            message: error.message.trim(),
-          }),
+        failed: (error, socket) => this.onTlsFailed(error, socket),
       });
     this.server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
   }
@@ -162,7 +158,7 @@ export class AgentListener {
     if (!this.accepting || this.refusal !== undefined) {
       const { code, message } = !this.accepting ? { code: 'shutting_down' as const, message: 'this server is shutting down' } : this.refusal!;
       const remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
-      this.events.emit('handshake', { connId: this.nextConnId++, remoteAddress, result: code, durationMs: 0 });
+      this.events.emit('handshake', { connId: this.nextConnId++, remoteAddress, result: code, detail: message, durationMs: 0 });
       this.refuse(socket, code, message);
       return;
     }
@@ -207,6 +203,19 @@ export class AgentListener {
       return;
     }
     this.startConnection(socket, pending.ticket);
+  }
+
+  private onTlsFailed(error: Error & { code?: string }, socket: TLSSocket): void {
+    // The TLS socket is destroyed by now; its raw socket still knows the peer and what was sent.
+    const raw = rawSocketOf(socket);
+    const remoteAddress = formatAddress(raw?.remoteAddress ?? socket.remoteAddress, raw?.remotePort ?? socket.remotePort);
+    const code = error.code ?? 'tls_error';
+    const message = error.message.trim();
+    if (agentRefusedCertificate(code, raw?.bytesWritten ?? 0)) {
+      this.events.emit('tlsFailed', { remoteAddress, code: AGENT_REFUSED_CERTIFICATE, message, cause: code });
+    } else {
+      this.events.emit('tlsFailed', { remoteAddress, code, message });
+    }
   }
 
   private startConnection(socket: net.Socket, ticket: AdmissionTicket): void {

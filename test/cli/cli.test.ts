@@ -103,7 +103,7 @@ t.test('client commands against a real server process', async (t) => {
   const { hosts } = await agent.handshake({ guid: 'agent-1' });
   agent.ack(hosts!);
   await agent.roundTrip(); // the ack has been read before the next frame is answered
-  await server.waitForLog((line) => line.event === 'hosts_sent');
+  await server.waitForLog((line) => line.event === 'connected' && line['guid'] === 'agent-1');
 
   const listed = await runCliProcess(['hosts', ...admin]);
   t.equal(listed.code, 0);
