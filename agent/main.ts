@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type pino from 'pino';
 import { createLogger, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
 import { loadAgentTls, TlsFilesError } from '../src/security/tls-files';
+import { agentlbVersion, versionLine } from '../src/util/version';
 import { Agent } from './agent';
 import { ConfigError, loadAgentConfig, type AgentTlsPaths } from './config';
 
@@ -24,6 +25,7 @@ server when the check interval is above 0.
 Options:
   --properties PATH   the agent.properties file to read and update (required)
   --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default: info)
+  -V, --version       print the version (and the Node.js it runs on) and exit
   -h, --help          print this help and exit
 
 Keys read from PATH: host, host.lb.check.interval, host.lb.check.interval.override, port, guid
@@ -55,7 +57,7 @@ const defaultIo = (): CliIo => ({
   signals: process,
 });
 
-type Parsed = { help: true } | { help: false; propertiesPath: string; level: LogLevel } | { error: string };
+type Parsed = { help: true } | { version: true } | { help: false; propertiesPath: string; level: LogLevel } | { error: string };
 
 function parseCommandLine(argv: string[]): Parsed {
   let values;
@@ -68,12 +70,14 @@ function parseCommandLine(argv: string[]): Parsed {
         properties: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
     }));
   } catch (err) {
     return { error: (err as Error).message };
   }
   if (values.help === true) return { help: true };
+  if (values.version === true) return { version: true };
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) return { error: `bad value for --log-level: "${level}" (expected one of ${LOG_LEVELS.join(', ')})` };
   if (values.properties === undefined || values.properties === '') return { error: 'missing --properties PATH' };
@@ -86,6 +90,10 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   if ('error' in parsed) {
     io.err(`agentlb-agent: ${parsed.error}\n\n${AGENT_USAGE}`);
     return 2;
+  }
+  if ('version' in parsed) {
+    io.out(versionLine('agentlb-agent'));
+    return 0;
   }
   if (parsed.help) {
     io.out(AGENT_USAGE);
@@ -113,6 +121,10 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     removeFatalHandlers();
     return 2;
   }
+  logger.info(
+    { event: 'started', version: agentlbVersion(), node: process.version, properties: parsed.propertiesPath, guid: loaded.config.guid },
+    `agentlb-agent ${agentlbVersion()} on Node.js ${process.version}`,
+  );
   const agent = new Agent({
     propertiesPath: parsed.propertiesPath,
     doc: loaded.doc,

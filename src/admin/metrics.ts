@@ -13,6 +13,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { registerLimitMetrics } from '../security/limit-metrics';
 import type { ServerEvents } from '../server/events';
+import { agentlbVersion } from '../util/version';
 import type { Route } from './http';
 
 /** The pool's load, as Piscina reports it. */
@@ -60,6 +61,12 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
 
+  new Gauge({
+    name: 'agentlb_build_info',
+    help: 'Always 1; the labels say which agentlb and which Node.js this server runs (join on them in queries).',
+    labelNames: ['version', 'node'] as const,
+    registers,
+  }).set({ version: agentlbVersion(), node: process.version }, 1);
   new Gauge({
     name: 'agentlb_connected_agents',
     help: 'Agents connected to this server with their handshake done, by zone.',

@@ -6,6 +6,7 @@
  * server (pg, piscina, prom-client, pino, the listener) just to print text or make one request.
  * Each summary is also in its module's Command; test/cli/lazy-commands.test.ts pins them equal.
  */
+import { versionLine } from '../util/version';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo, type Command } from './args';
 
 /** A Command whose module is loaded (once, by `require`'s cache) the first time it runs. */
@@ -50,7 +51,7 @@ Indirect agent load balancing for a fleet of management servers.
 Commands:
 ${lines.join('\n')}
 
-Run \`agentlb <command> --help\` for a command's options.
+Run \`agentlb <command> --help\` for a command's options; \`agentlb --version\` prints the version.
 `;
 }
 
@@ -59,6 +60,10 @@ export async function runCli(argv: string[], io: CliIo, commands: readonly Comma
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.err : io.out)(mainUsage(commands));
     return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V') {
+    io.out(versionLine('agentlb'));
+    return EXIT_OK;
   }
   const command = commands.find((candidate) => candidate.name === name);
   if (command === undefined) {

@@ -28,3 +28,8 @@ export function agentlbVersion(): string {
   cached ??= typeof AGENTLB_VERSION === 'string' ? AGENTLB_VERSION : versionFromPackageJson(__dirname);
   return cached;
 }
+
+/** What `--version` prints: the program, its version and the runtime it runs on. */
+export function versionLine(program: string): string {
+  return `${program} ${agentlbVersion()} (Node.js ${process.version}, ${process.platform}-${process.arch})\n`;
+}
