@@ -2,11 +2,11 @@
  * What handing a batch to the burst pool costs the event loop, next to planning it in place:
  * the figure that decides whether the pool can win (it frees the main thread only if the
  * hand-off costs less than the work it moves). Measured in this process, on the same code
- * the server runs (src/server/burst-plan.ts, burst-pool.ts).
+ * the server runs (src/server/burst/plan.ts, pool.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { planBurst, type BurstTask } from '../src/server/burst-plan';
-import { BurstPool } from '../src/server/burst-pool';
+import { planBurst, type BurstTask } from '../src/server/burst/plan';
+import { BurstPool } from '../src/server/burst/pool';
 
 export interface PoolHandoff {
   batch: number;

@@ -16,13 +16,13 @@ import { putSettings } from '../admin-client';
 import { connectedAgents, MAX_AGENTS_PER_SERVER, serversCpuMs, startCluster, type BenchCluster } from '../cluster';
 import { withFleet, type FleetSnapshot, type HeldFleet } from '../fleet';
 import type { ClusterPhase, ClusterStormResult } from '../results';
-import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/cluster-resend';
+import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/fleet/resend';
 import { msBetween, type ScenarioContext } from './context';
 
 
 /**
  * Waits until no `hosts` frame has arrived for two re-send intervals: hosts registered on
- * other servers arrive out of id order and their re-sends are throttled (cluster-resend.ts),
+ * other servers arrive out of id order and their re-sends are throttled (src/server/fleet/resend.ts),
  * so lists keep being corrected for a moment after the last welcome. Returns the frames that
  * arrived meanwhile. The servers report no "settled" event, so this watches the agents.
  */

@@ -1,7 +1,7 @@
 /**
  * GET /healthz: 200 while serving, 503 once shutting down (so a balancer stops sending).
  * In cluster mode it also says whether the database is reachable; a server without it still
- * serves its agents, so that alone does not make it unhealthy (see server/cluster-health.ts).
+ * serves its agents, so that alone does not make it unhealthy (see server/cluster/health.ts).
  */
 import type { SecurityPosture } from '../server/posture';
 import { json, type Route } from './http';

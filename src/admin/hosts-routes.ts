@@ -1,6 +1,6 @@
 /** GET /api/hosts and DELETE /api/hosts/ID. */
 import { StoreUnavailableError } from '../store/types';
-import type { HostView, RemoveHostResult } from '../server/controller';
+import type { HostView, RemoveHostResult } from '../server/fleet/controller';
 import { errorResponse, json, jsonArray, type Route } from './http';
 
 export interface HostsBackend {

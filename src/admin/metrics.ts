@@ -11,7 +11,7 @@
  * metrics (`nodejs_eventloop_lag_*_seconds`, `process_*`), registered on the same registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { registerLimitMetrics } from '../security/limit-metrics';
+import { registerLimitMetrics } from './limit-metrics';
 import type { ServerEvents } from '../server/events';
 import { agentlbVersion } from '../util/version';
 import type { Route } from './http';

@@ -1,7 +1,7 @@
-/** GET /api/plan: the what-if planner (plan-query.ts, plan-report.ts). */
+/** GET /api/plan: the what-if planner (planner/query.ts, planner/report.ts). */
 import { errorResponse, json, type Route } from './http';
-import { parsePlanQuery, PlanQueryError } from './plan-query';
-import { planHere, planReport, type PlanFleet, type ZonePlanner } from './plan-report';
+import { parsePlanQuery, PlanQueryError } from '../planner/query';
+import { planHere, planReport, type PlanFleet, type ZonePlanner } from '../planner/report';
 
 export function planRoutes(fleet: PlanFleet, planZone: ZonePlanner = planHere): Route[] {
   return [

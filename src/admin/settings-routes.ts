@@ -3,7 +3,7 @@
  * `If-Match` commits only while that version is still the committed one (checked inside the
  * store's atomic step), so two admins editing at once cannot silently overwrite each other.
  */
-import { parseSettingsPatch } from '../store/settings-validate';
+import { parseSettingsPatch } from '../settings/validate';
 import { SettingsConflictError, SettingsError, StoreUnavailableError, type Settings } from '../store/types';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 

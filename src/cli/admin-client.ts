@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { AdminTokenError, readTokenFile, tokenFilePath } from '../admin/token';
-import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../server/defaults';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { nonEmpty, parseHostPort, parseSecondsAsMs, type CliIo } from './args';
 
 /** The flags every admin client command takes. */

@@ -1,7 +1,7 @@
 /**
  * `agentlb hosts` and `agentlb hosts remove ID`.
  */
-import type { HostView } from '../server/controller';
+import type { HostView } from '../server/fleet/controller';
 import { AdminClient, AdminClientError, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';

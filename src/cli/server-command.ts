@@ -7,14 +7,14 @@ import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, 
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
-import { ServerStartError, startServer } from '../server/daemon';
-import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../server/defaults';
-import { DEFAULT_LISTENER_OPTIONS } from '../server/listener';
-import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from '../security/server-flags';
+import { ServerStartError, startServer } from '../app/daemon';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
+import { DEFAULT_LISTENER_OPTIONS } from '../server/net/listener';
+import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
 import { loadServerTls } from '../security/tls-files';
-import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain-controller';
-import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst-pool';
-import { checkStoreUrl, createClusterStore } from '../server/cluster-store';
+import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain/controller';
+import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst/pool';
+import { checkStoreUrl, createClusterStore } from './cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
 import {
   EXIT_FAILURE,

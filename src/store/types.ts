@@ -1,6 +1,6 @@
 /**
  * Settings and the host registry, behind one interface with two implementations:
- * the embedded data directory (file-store.ts) and PostgreSQL (pg-store.ts, cluster mode).
+ * the embedded data directory (file-store.ts) and PostgreSQL (pg/store.ts, cluster mode).
  */
 import type { AlgorithmName } from '../lb/types';
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { silentLogger } from '../../src/log';
 import { json } from '../../src/admin/http';
-import { startServer, ServerStartError } from '../../src/server/daemon';
+import { startServer, ServerStartError } from '../../src/app/daemon';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents, TestAgent } from '../helpers/test-agent';
 

@@ -31,10 +31,11 @@ async function loadedModules(args: string[]): Promise<{ code: number; loaded: st
 /** The project's runtime packages (pg, piscina, prom-client, pino, ...); the test runner's own hooks are not ours. */
 const PACKAGES = Object.keys((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
 
-/** What a client command has no business loading: our packages, and any server module but the defaults. */
+/** What a client command has no business loading: our packages, any server module, the daemon (src/app). */
 const serverSide = (file: string) =>
   PACKAGES.some((name) => file.startsWith(path.join('node_modules', name) + path.sep)) ||
-  (file.startsWith(path.join('dist', 'src', 'server')) && !file.endsWith(`${path.sep}defaults.js`));
+  file.startsWith(path.join('dist', 'src', 'server') + path.sep) ||
+  file.startsWith(path.join('dist', 'src', 'app') + path.sep);
 
 t.test('client commands and help load none of the server', async (t) => {
   for (const args of [['--help'], ['settings', '--help'], ['hosts', '--help'], ['settings', 'get', '--bogus']]) {
@@ -50,7 +51,7 @@ t.test('client commands and help load none of the server', async (t) => {
 t.test('the server command does load the server (the probe can see it)', async (t) => {
   const { code, loaded } = await loadedModules(['server', '--help']);
   t.equal(code, 0);
-  t.ok(loaded.includes(path.join('dist', 'src', 'server', 'listener.js')));
+  t.ok(loaded.includes(path.join('dist', 'src', 'server', 'net', 'listener.js')));
   t.ok(loaded.some(serverSide) && loaded.some((file) => file.startsWith(path.join('node_modules', 'prom-client') + path.sep)));
 });
 

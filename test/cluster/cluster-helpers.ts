@@ -4,7 +4,7 @@
  */
 import type { Test } from 'tap';
 import { Registry } from 'prom-client';
-import { PgStore } from '../../src/store/pg-store';
+import { PgStore } from '../../src/store/pg/store';
 import { TEST_STORE_OPTIONS, pollUntil } from '../helpers/pg-store-fixtures';
 import { api, startTestServer, type TestServer } from '../helpers/server';
 

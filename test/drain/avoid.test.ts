@@ -1,6 +1,6 @@
 /** The avoid list: draining or down servers moved to the end of every list, as written. */
 import t from 'tap';
-import { AvoidList, AvoidSources } from '../../src/server/drain-avoid';
+import { AvoidList, AvoidSources } from '../../src/lb/avoid';
 
 t.test('avoided entries go last, each part in its order; nothing to move returns the list itself', async (t) => {
   const avoid = AvoidList.of(['M1', 'M3']);

@@ -5,9 +5,9 @@
  * registry's down records sent last, with the guards that keep an outage from faking them.
  */
 import t from 'tap';
-import { StoreDrainBoard, isDrainRegistry } from '../../src/server/drain-board-store';
-import { DownWatch } from '../../src/server/drain-down';
-import { parseAnnouncement } from '../../src/store/pg-notify';
+import { StoreDrainBoard, isDrainRegistry } from '../../src/server/drain/board-store';
+import { DownWatch } from '../../src/server/drain/down';
+import { parseAnnouncement } from '../../src/store/pg/notify';
 import { FileStore } from '../../src/store/file-store';
 import type { DrainRecord, ServerRecord, StoreStatus } from '../../src/store/types';
 import { startMember } from '../cluster/cluster-helpers';

@@ -1,6 +1,6 @@
 /** The hand-over pacer: never more than `rate` in any sliding second, in small steady steps. */
 import t from 'tap';
-import { HandoverPacer, MIN_TICK_MS } from '../../src/server/drain-pacer';
+import { HandoverPacer, MIN_TICK_MS } from '../../src/server/drain/pacer';
 
 /** Drives a pacer on its own tick for `durationMs`, taking all it allows; returns release times. */
 function drive(pacer: HandoverPacer, durationMs: number, start = 0, jitter: (tick: number) => number = () => 0): number[] {

@@ -1,7 +1,7 @@
 /** Which entry of `host` is this server (what `drain` with no address drains). */
 import os from 'node:os';
 import t from 'tap';
-import { localNames, selfAddress } from '../../src/server/drain-self';
+import { localNames, selfAddress } from '../../src/server/drain/self';
 
 const listen = (address: string, port: number) => ({ address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' });
 const machine = () => new Set(['10.0.0.5', 'mgmt-1', 'localhost', '127.0.0.1', '::1']);

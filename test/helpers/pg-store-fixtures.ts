@@ -3,7 +3,7 @@
  * feed that tests await on (no sleeps), and a direct SQL client for checking the database.
  */
 import { Client } from 'pg';
-import { PgStore, type PgStoreOptions } from '../../src/store/pg-store';
+import { PgStore, type PgStoreOptions } from '../../src/store/pg/store';
 import type { StoreChange, StoreSnapshot } from '../../src/store/types';
 
 /** Timeouts short enough for tests, long enough for a loaded 2-core machine. */

@@ -4,7 +4,7 @@
  */
 import type { Test } from 'tap';
 import { silentLogger } from '../../src/log';
-import { startServer, type ServerHandle, type ServerOptionsInput } from '../../src/server/daemon';
+import { startServer, type ServerHandle, type ServerOptionsInput } from '../../src/app/daemon';
 import type { ServerEventMap, ServerEventName, ServerEvents } from '../../src/server/events';
 
 export type TestServer = ServerHandle & {

@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { silentLogger } from '../../src/log';
-import { DEFAULT_ADMIN_HOST, serverOptions } from '../../src/server/daemon';
+import { DEFAULT_ADMIN_HOST, serverOptions } from '../../src/app/daemon';
 import { api, startTestServer } from '../helpers/server';
 
 const CALLS: [string, string][] = [

@@ -9,7 +9,7 @@ import t from 'tap';
 import { UsageError } from '../../src/cli/args';
 import { refuseToken } from '../../src/security/agent-auth';
 import { certificateNames, parseSubjectAltName } from '../../src/security/identity';
-import { parseSecurityFlags } from '../../src/security/server-flags';
+import { parseSecurityFlags } from '../../src/cli/server-flags';
 import { loadAgentTls, loadServerTls, TlsFilesError } from '../../src/security/tls-files';
 import { makePki } from './pki';
 

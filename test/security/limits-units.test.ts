@@ -8,7 +8,7 @@ import pino from 'pino';
 import t from 'tap';
 import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket, type Refusal } from '../../src/security/admission';
 import { agentLimitFor, defaultMaxConnections, parseOpenFileLimit } from '../../src/security/fd-limit';
-import { logLimitEvents } from '../../src/security/limit-log';
+import { logLimitEvents } from '../../src/server/limit-log';
 import { ConnectionRateLimiter, sourceKey } from '../../src/security/rate-limit';
 import { ServerEvents } from '../../src/server/events';
 

@@ -5,12 +5,12 @@
  */
 import t from 'tap';
 import { decodePayload } from '../../src/protocol/message-decoder';
-import { BurstPlanError, planBurst, plannableInBurst, type BurstAgent } from '../../src/server/burst-plan';
-import { BurstPool } from '../../src/server/burst-pool';
+import { BurstPlanError, planBurst, plannableInBurst, type BurstAgent } from '../../src/server/burst/plan';
+import { BurstPool } from '../../src/server/burst/pool';
 import type { HostsCause } from '../../src/server/events';
-import type { AgentListState, FanoutAgent } from '../../src/server/fanout';
-import { FanoutRunner } from '../../src/server/fanout-runner';
-import { Fleet, FleetSettingsError, type HostsFrame } from '../../src/server/fleet';
+import type { AgentListState, FanoutAgent } from '../../src/server/fleet/fanout';
+import { FanoutRunner } from '../../src/server/fleet/fanout-runner';
+import { Fleet, FleetSettingsError, type HostsFrame } from '../../src/server/fleet/fleet';
 import { DEFAULT_SETTINGS, type HostRecord, type Settings } from '../../src/store/types';
 
 /** One pool thread for the whole file: a thread loading the TypeScript worker takes seconds. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log';
-import { embeddedFleetWarning } from '../../src/server/embedded-fleet-warning';
+import { embeddedFleetWarning } from '../../src/server/fleet/embedded-warning';
 import { DEFAULT_SETTINGS, SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../../src/store/types';
 import { api, startTestServer } from '../helpers/server';
 

@@ -17,12 +17,12 @@ import { Client } from 'pg';
 import { startPostgres } from '../../native-bench/postgres';
 import { MAX_BLOCK } from '../../src/lb/zone-index';
 import type { Hosts } from '../../src/protocol/messages';
-import { AgentRegistry } from '../../src/server/agent-registry';
-import { FleetController } from '../../src/server/controller';
+import { AgentRegistry } from '../../src/server/fleet/agent-registry';
+import { FleetController } from '../../src/server/fleet/controller';
 import { ServerEvents } from '../../src/server/events';
-import { Fleet, FleetSettingsError } from '../../src/server/fleet';
-import { PgStore } from '../../src/store/pg-store';
-import { readAllHosts } from '../../src/store/pg-queries';
+import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
+import { PgStore } from '../../src/store/pg/store';
+import { readAllHosts } from '../../src/store/pg/queries';
 import { DEFAULT_SETTINGS, type HostRecord, type StoreSnapshot } from '../../src/store/types';
 import { ChangeRecorder, sql, TEST_STORE_OPTIONS } from '../helpers/pg-store-fixtures';
 import { api, startTestServer } from '../helpers/server';
@@ -234,7 +234,7 @@ t.test('a batch of removals announced together costs one fan-out', async (t) => 
   const sent = new Map<number, number>();
   server.events.on('hostsSent', (event) => sent.set(event.hostId, (sent.get(event.hostId) ?? 0) + 1));
   // Five hosts removed elsewhere, delivered in one turn as the change feed delivers one
-  // announcement's ids (pg-change-feed.ts).
+  // announcement's ids (src/store/pg/change-feed.ts).
   const gone = [1, 2, 3, 4, 5];
   for (const id of gone) server.controller.onStoreChange({ kind: 'host-removed', id });
   const left = held.filter(({ welcome }) => !gone.includes(welcome.hostId));

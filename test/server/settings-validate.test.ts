@@ -1,6 +1,6 @@
 /** parseSettingsPatch / validateSettings: every refusal names the key and the bad value. */
 import t from 'tap';
-import { parseSettingsPatch, validateSettings } from '../../src/store/settings-validate';
+import { parseSettingsPatch, validateSettings } from '../../src/settings/validate';
 import { DEFAULT_SETTINGS, SettingsError, type Settings } from '../../src/store/types';
 
 function refusal(body: unknown): string {

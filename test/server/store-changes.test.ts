@@ -3,11 +3,11 @@
  * controller applies them like local ones. Driven here through the real in-process server.
  */
 import t from 'tap';
-import { AgentRegistry } from '../../src/server/agent-registry';
-import { FleetController } from '../../src/server/controller';
+import { AgentRegistry } from '../../src/server/fleet/agent-registry';
+import { FleetController } from '../../src/server/fleet/controller';
 import { ServerEvents } from '../../src/server/events';
-import type { FanoutRunner } from '../../src/server/fanout-runner';
-import { Fleet, FleetSettingsError } from '../../src/server/fleet';
+import type { FanoutRunner } from '../../src/server/fleet/fanout-runner';
+import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
 import { DEFAULT_SETTINGS, type HostRecord, type Store } from '../../src/store/types';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';

@@ -4,7 +4,7 @@
  * feed runs against PostgreSQL in pg-store.test.ts and pg-outage.test.ts.
  */
 import t from 'tap';
-import { ChangeFeed, type ChangeSource } from '../../src/store/pg-change-feed';
+import { ChangeFeed, type ChangeSource } from '../../src/store/pg/change-feed';
 import { silentLogger } from '../../src/log';
 import { DEFAULT_SETTINGS, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
 

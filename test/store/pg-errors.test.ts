@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DatabaseError } from 'pg';
-import { describeError, isUnavailable, PgStoreInputError, toStoreError } from '../../src/store/pg-errors';
+import { describeError, isUnavailable, PgStoreInputError, toStoreError } from '../../src/store/pg/errors';
 import { SettingsError, StoreUnavailableError } from '../../src/store/types';
 
 function databaseError(code: string, message = 'server said no'): DatabaseError {

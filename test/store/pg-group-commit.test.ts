@@ -1,5 +1,5 @@
 import t from 'tap';
-import { GroupCommit } from '../../src/store/pg-group-commit';
+import { GroupCommit } from '../../src/store/pg/group-commit';
 
 /** A flush that records its batches, announces each call, and answers when the test says so. */
 function gatedFlush() {

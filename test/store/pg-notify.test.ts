@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AnnouncementError, parseAnnouncement } from '../../src/store/pg-notify';
+import { AnnouncementError, parseAnnouncement } from '../../src/store/pg/notify';
 
 t.test('announcements the triggers send are parsed', async (t) => {
   t.same(parseAnnouncement('{"from":"i-1","kind":"settings","version":7}'), { from: 'i-1', kind: 'settings', version: 7 });

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { Availability } from '../../src/store/pg-availability';
-import { RecoveryLoop } from '../../src/store/pg-recovery';
+import { Availability } from '../../src/store/pg/availability';
+import { RecoveryLoop } from '../../src/store/pg/recovery';
 
 /** A draw just under 1 makes every delay its window's ceiling: exact, growing values. */
 const backoff = { baseMs: 4, capMs: 16, minMs: 1, random: () => 1 - Number.EPSILON };

@@ -3,9 +3,9 @@
  * run in order and assert relative to the state they find).
  */
 import t from 'tap';
-import { PgStore } from '../../src/store/pg-store';
-import { PgStoreInputError } from '../../src/store/pg-errors';
-import { migrate, MIGRATIONS } from '../../src/store/pg-schema';
+import { PgStore } from '../../src/store/pg/store';
+import { PgStoreInputError } from '../../src/store/pg/errors';
+import { migrate, MIGRATIONS } from '../../src/store/pg/schema';
 import { DEFAULT_SETTINGS as DEFAULTS } from '../../src/store/types';
 
 const DEFAULT_SETTINGS_REBALANCE = {

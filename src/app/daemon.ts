@@ -1,0 +1,352 @@
+/**
+ * The management server: store + fleet + agent listener + admin API + logging, wired
+ * together. `startServer` is what `agentlb server` runs and what tests start in-process.
+ */
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type { Registry } from 'prom-client';
+import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
+import { healthRoute } from '../admin/health-route';
+import { registerServerMetrics } from '../admin/metrics';
+import { hostsRoutes } from '../admin/hosts-routes';
+import { settingsRoutes } from '../admin/settings-routes';
+import { AdminTokenError, resolveAdminToken } from '../admin/token';
+import { logLinesDropped, type Logger } from '../log';
+import { FileStore } from '../store/file-store';
+import { octal, secureDataDir } from '../store/data-dir-mode';
+import { embeddedFleetWarning } from '../server/fleet/embedded-warning';
+import { securityPosture } from '../server/posture';
+import { agentlbVersion } from '../util/version';
+import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../server/fleet/self-address';
+import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
+import { AgentRegistry } from '../server/fleet/agent-registry';
+import { connectionRegistryFor, type FleetConnections } from '../server/cluster/connections';
+import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from '../server/burst/pool';
+import { joinFleet, registryAddress } from '../server/cluster/membership';
+import { FleetController } from '../server/fleet/controller';
+import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
+import { agentAuthorizer } from '../security/agent-auth';
+import { logLimitEvents } from '../server/limit-log';
+import { openAgentPortWarning } from '../security/open-port-warning';
+import { logServerEvents } from '../server/event-log';
+import { ServerEvents } from '../server/events';
+import { Fleet, FleetSettingsError } from '../server/fleet/fleet';
+import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from '../server/net/listener';
+import { DEFAULT_DRAIN_RATE } from '../server/drain/controller';
+import { setUpDrain } from './drain-setup';
+import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
+
+export interface ServerOptions extends ListenerOptions {
+  adminHost: string;
+  adminPort: number;
+  dataDir: string;
+  /** The admin bearer token; undefined: DATA_DIR/admin.token (generated on first start). */
+  adminToken: string | undefined;
+  /** When set, agents must present it as hello.token. */
+  agentToken: string | undefined;
+  maxBodyBytes: number;
+  logger: Logger;
+  /** Default: the embedded file store in dataDir. */
+  store: Store | undefined;
+  /** Subscribe before start to see every event (metrics); default: a new emitter. */
+  events: ServerEvents | undefined;
+  /** More admin routes. */
+  extraRoutes: readonly Route[];
+  /** Serve GET /metrics from this prom-client registry (one per server; no global one). */
+  metricsRegistry: Registry | undefined;
+  /** Agents a draining server hands over per second when the drain names no rate (`--drain-rate`). */
+  drainRate: number;
+  /** The worker pool for bursts (settings changes that reach many agents). */
+  pool: PoolOptions;
+  /** How often this server records itself in the server registry (cluster.ts). */
+  heartbeatIntervalMs: number;
+}
+
+export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR };
+
+export type ServerOptionsInput = Partial<ServerOptions> & Pick<ServerOptions, 'logger'>;
+
+export function serverOptions(input: ServerOptionsInput): ServerOptions {
+  return {
+    ...DEFAULT_LISTENER_OPTIONS,
+    adminHost: DEFAULT_ADMIN_HOST,
+    adminPort: DEFAULT_ADMIN_PORT,
+    dataDir: DEFAULT_DATA_DIR,
+    adminToken: undefined,
+    agentToken: undefined,
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    store: undefined,
+    events: undefined,
+    extraRoutes: [],
+    metricsRegistry: undefined,
+    drainRate: DEFAULT_DRAIN_RATE,
+    pool: DEFAULT_POOL_OPTIONS,
+    heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
+    ...definedOnly(input),
+  } as ServerOptions;
+}
+
+function definedOnly<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+export type ServerStartErrorCode = 'bad_stored_settings' | 'bad_admin_token' | 'listen_failed' | 'store_failed';
+
+export class ServerStartError extends Error {
+  constructor(
+    readonly code: ServerStartErrorCode,
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ServerStartError';
+  }
+}
+
+export interface ServerHandle {
+  readonly agentAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly events: ServerEvents;
+  readonly controller: FleetController;
+  readonly adminToken: string;
+  /** The token file, when the token came from or went into one. */
+  readonly adminTokenPath: string | undefined;
+  /** Connected (handshake done) agents. */
+  readonly agentCount: number;
+  /** Where every host's connection is, fleet-wide (cluster mode) or this server's (embedded). */
+  readonly connections: ConnectionRegistry;
+  /** This server's key in the server and connection registries. */
+  readonly registryAddress: string;
+  /**
+   * Stops accepting, sends `error shutting_down` to every agent, waits for them to close
+   * (each at most closeGraceMs), stops the admin API and closes the store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export async function startServer(input: ServerOptionsInput): Promise<ServerHandle> {
+  const options = serverOptions(input);
+  const { logger } = options;
+  const store =
+    options.store ??
+    new FileStore({
+      dataDir: options.dataDir,
+      onCompactionError: (error) => logger.error({ event: 'compaction_failed', err: error }, 'host journal compaction failed (will retry)'),
+    });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  };
+  try {
+    let snapshot;
+    try {
+      snapshot = await store.open();
+    } catch (error) {
+      throw new ServerStartError('store_failed', `cannot open the store: ${(error as Error).message}`, { cause: error });
+    }
+    cleanups.push(() => store.close());
+    const fleet = Fleet.fromSnapshot(snapshot);
+    if (fleet instanceof FleetSettingsError) {
+      throw new ServerStartError('bad_stored_settings', `the stored settings are unusable: ${fleet.message}`);
+    }
+    const token = await resolveAdminToken(options.adminToken, options.dataDir);
+    if (token instanceof AdminTokenError) throw new ServerStartError('bad_admin_token', token.message);
+    // In cluster mode with an explicit token the data dir is not used: leave it alone.
+    if (store instanceof FileStore || token.path !== undefined) await warnTightened(options.dataDir, logger);
+
+    const events = options.events ?? new ServerEvents();
+    cleanups.push(logServerEvents(events, logger));
+    cleanups.push(logLimitEvents(events, logger));
+    // Where each host's connection is (cluster-wide in cluster mode): fed by the agent registry.
+    let agents: AgentRegistry;
+    const connections: FleetConnections = connectionRegistryFor(store, () => agents, () => fleet.hosts(), (error) =>
+      events.emit('listenerError', { event: 'connections', error }),
+    );
+    agents = new AgentRegistry(connections.sink);
+    cleanups.push(() => connections.close());
+    const pool = BurstPool.create(options.pool);
+    if (pool !== undefined) cleanups.push(() => pool.close());
+    const fanout = new FanoutRunner(fleet, { sliceSize: DEFAULT_SLICE_SIZE, pool });
+    const controller = new FleetController(store, fleet, agents, events, fanout);
+    cleanups.push(() => controller.close());
+    cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
+
+    const listener = new AgentListener(options, events, {
+      authorize: agentAuthorizer({ token: options.agentToken }),
+      register: (guid, zone) => controller.registerHost(guid, zone),
+      attach: (connection) => agents.attach(connection),
+      detach: (connection) => agents.detach(connection),
+      listToSend: (state) => fleet.listToSend(state),
+      hostsFrame: (hosts) => fleet.hostsFrame(hosts),
+    });
+    const posture = securityPosture({ tls: options.tls, agentToken: options.agentToken, embeddedStore: store instanceof FileStore });
+    const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    // Before any agent is served (no I/O turn since the listen callback): a server nobody
+    // configured hands out its own address, never a placeholder that strands agents.
+    const ownEntry = ownHostEntry(options.advertise, agentAddress);
+    controller.useDefaultHost(ownEntry);
+    // Drain (and the what-if planner): lists put draining servers last; a draining server admits nobody.
+    const drain = setUpDrain({
+      store,
+      fleet,
+      controller,
+      agents,
+      listener,
+      events,
+      advertise: options.advertise,
+      listen: agentAddress,
+      defaultRate: options.drainRate,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+    });
+    cleanups.push(() => drain.close());
+    cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
+
+    const metricsRoutes: Route[] = [];
+    if (options.metricsRegistry !== undefined) {
+      const metrics = registerServerMetrics(options.metricsRegistry, {
+        events,
+        server: () => options.advertise ?? `${agentAddress.address}:${agentAddress.port}`,
+        connectedByZone: () => controller.connectedByZone(),
+        settingsVersion: () => fleet.settingsVersion,
+        registeredHosts: () => controller.registeredHosts,
+        pool: () => pool?.stats(),
+        logLinesDropped: () => logLinesDropped(logger),
+      });
+      cleanups.push(() => metrics.close());
+      metricsRoutes.push(metrics.route);
+    }
+
+    const ownAddress = registryAddress(options.advertise, agentAddress);
+    connections.start(ownAddress);
+    // The server registry (heartbeat, GET /api/servers) and the store's health.
+    const membership = await joinFleet({
+      store,
+      address: ownAddress,
+      agents: () => agents.size,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      logger,
+      metricsRegistry: options.metricsRegistry,
+    });
+    cleanups.push(() => membership.close());
+
+    let shuttingDown = false;
+    const admin = createAdminServer({
+      token: token.token,
+      maxBodyBytes: options.maxBodyBytes,
+      logger,
+      routes: [
+        ...settingsRoutes(controller),
+        ...hostsRoutes(controller),
+        healthRoute(() => ({
+          status: shuttingDown ? 'shutting_down' : 'ok',
+          version: agentlbVersion(),
+          ...posture,
+          agents: agents.size,
+          hosts: fleet.hostCount,
+          settingsVersion: fleet.settingsVersion,
+          ...membership.health(),
+        })),
+        ...membership.routes,
+        ...metricsRoutes,
+        ...drain.routes,
+        ...options.extraRoutes,
+      ],
+    });
+    const adminAddress = await listenOrFail(() => listenHttp(admin, options.adminHost, options.adminPort), 'admin', options.adminHost, options.adminPort);
+    cleanups.push(() => closeHttp(admin));
+
+    logger.info(
+      {
+        event: 'started',
+        version: agentlbVersion(),
+        ...posture,
+        agentHost: agentAddress.address,
+        agentPort: agentAddress.port,
+        adminHost: adminAddress.address,
+        adminPort: adminAddress.port,
+        dataDir: options.dataDir,
+        settings: fleet.settings,
+        settingsVersion: fleet.settingsVersion,
+        hosts: fleet.hostCount,
+        adminToken: token.source === 'explicit' ? 'given' : token.path,
+      },
+      token.source === 'generated' ? `server started; admin token generated into ${token.path}` : 'server started',
+    );
+    const openPort = openAgentPortWarning({ address: agentAddress.address, tls: options.tls !== undefined, token: options.agentToken !== undefined });
+    if (openPort !== undefined) logger.warn({ event: 'open_agent_port', agentHost: agentAddress.address }, openPort);
+    const ownKeys = ownEntryKeys(options.advertise, agentAddress);
+    const warnIfNotSelf = (settings: Settings): void => {
+      const warning = selfNotInHostWarning(settings, ownKeys, ownEntry);
+      if (warning !== undefined) logger.warn({ event: 'self_not_in_host', host: settings[SETTING_HOST], self: ownEntry }, warning);
+    };
+    warnIfNotSelf(fleet.settings);
+    cleanups.push(events.on('settingsChanged', (e) => warnIfNotSelf(e.settings)));
+    if (store instanceof FileStore) {
+      const warnIfFleet = (settings: Settings): void => {
+        const warning = embeddedFleetWarning(settings);
+        if (warning !== undefined) logger.warn({ event: 'embedded_fleet' }, warning);
+      };
+      warnIfFleet(fleet.settings);
+      cleanups.push(events.on('settingsChanged', (e) => warnIfFleet(e.settings)));
+    }
+
+    let closing: Promise<void> | undefined;
+    return {
+      agentAddress,
+      adminAddress,
+      events,
+      controller,
+      adminToken: token.token,
+      adminTokenPath: token.path,
+      get agentCount() {
+        return agents.size;
+      },
+      connections: connections.registry,
+      registryAddress: ownAddress,
+      close() {
+        closing ??= (async () => {
+          shuttingDown = true; // /healthz answers 503 while agents are let go
+          logger.info({ event: 'stopping', agents: agents.size }, 'server stopping');
+          // Listed `stopped` at once, while the agents are let go.
+          await Promise.all([membership.leave(), listener.close('shutting_down', 'this server is shutting down')]);
+          await unwind();
+          logger.info({ event: 'stopped' }, 'server stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+/** The data dir 0700 and its files 0600; each loosening found is a warning naming it. */
+async function warnTightened(dataDir: string, logger: Logger): Promise<void> {
+  let tightened;
+  try {
+    tightened = await secureDataDir(dataDir);
+  } catch (error) {
+    throw new ServerStartError('store_failed', `cannot restrict the data directory ${dataDir} to its owner: ${(error as Error).message}`, { cause: error });
+  }
+  for (const { path, was, now } of tightened) {
+    logger.warn({ event: 'permissions_tightened', path, was: octal(was), now: octal(now) }, `${path} was mode ${octal(was)}, readable by others; changed to ${octal(now)}`);
+  }
+}
+
+async function listenOrFail(listen: () => Promise<AddressInfo>, what: string, host: string, port: number): Promise<AddressInfo> {
+  try {
+    return await listen();
+  } catch (error) {
+    throw new ServerStartError('listen_failed', `cannot listen for ${what} connections on ${host}:${port}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function closeHttp(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

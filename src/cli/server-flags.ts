@@ -1,0 +1,88 @@
+/**
+ * The `agentlb server` flags for TLS and the admission limits: their parseArgs spec, their
+ * help text and their parsing, kept together so the server command only spreads them in.
+ */
+import { parseInteger, UsageError } from './args';
+import { DEFAULT_LISTENER_OPTIONS as D } from '../server/net/listener';
+import type { ServerTlsFiles } from '../security/tls-files';
+
+export const SECURITY_FLAGS = {
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'require-client-cert': { type: 'boolean' },
+  'max-handshakes': { type: 'string' },
+  'max-handshakes-per-source': { type: 'string' },
+  'max-connection-rate': { type: 'string' },
+  'connection-burst': { type: 'string' },
+  'rate-limit-loopback': { type: 'boolean' },
+} as const;
+
+export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents with this PEM certificate (with --tls-key)
+  --tls-key FILE              the certificate's PEM private key
+  --tls-ca FILE               request client certificates signed by this PEM CA: a presented
+                              certificate must chain to it and name the agent's guid (CN or a
+                              DNS/URI SAN), else \`error unauthorized\`
+  --require-client-cert       refuse agents without such a certificate (needs --tls-ca)
+  --max-handshakes N          connections still handshaking (TLS, hello, registration) beyond
+                              which new ones get \`error server_busy\` (default ${D.maxHandshakes}; 0 = no limit)
+  --max-handshakes-per-source N
+                              handshakes in progress from one source address (IPv6: per /64)
+                              beyond which its new ones get \`error server_busy\` (default
+                              ${D.maxHandshakesPerSource}; 0 = no limit; loopback exempt unless --rate-limit-loopback)
+  --max-connection-rate N     new connections per second per source address (IPv6: per /64)
+                              beyond which they get \`error server_busy\` (default ${D.maxConnectionRate}; 0 = off)
+  --connection-burst N        connections a quiet source may open at once (default ${D.connectionBurst})
+  --rate-limit-loopback       apply --max-connection-rate and --max-handshakes-per-source
+                              to loopback sources too (exempt by
+                              default: a local proxy would put the whole fleet in one bucket)
+`;
+
+export interface SecurityFlagValues {
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'tls-ca'?: string | undefined;
+  'require-client-cert'?: boolean | undefined;
+  'max-handshakes'?: string | undefined;
+  'max-handshakes-per-source'?: string | undefined;
+  'max-connection-rate'?: string | undefined;
+  'connection-burst'?: string | undefined;
+  'rate-limit-loopback'?: boolean | undefined;
+}
+
+export interface SecurityOptions {
+  tlsFiles: ServerTlsFiles | undefined;
+  maxHandshakes: number | undefined;
+  maxHandshakesPerSource: number | undefined;
+  maxConnectionRate: number | undefined;
+  connectionBurst: number | undefined;
+  rateLimitLoopback: boolean | undefined;
+}
+
+/** Checks the flags' values and combinations; throws UsageError naming the flag. */
+export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions {
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  const ca = values['tls-ca'];
+  const requireClientCert = values['require-client-cert'] === true;
+  for (const [flag, value] of [['--tls-cert', cert], ['--tls-key', key], ['--tls-ca', ca]] as const) {
+    if (value === '') throw new UsageError(`${flag} must not be empty`);
+  }
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (cert === undefined && (ca !== undefined || requireClientCert)) {
+    throw new UsageError(`${ca !== undefined ? '--tls-ca' : '--require-client-cert'} needs --tls-cert and --tls-key`);
+  }
+  if (requireClientCert && ca === undefined) throw new UsageError('--require-client-cert needs --tls-ca (the CA that issues agent certificates)');
+  const integer = (flag: keyof SecurityFlagValues, min: number, max: number): number | undefined => {
+    const value = values[flag];
+    return typeof value === 'string' ? parseInteger(`--${flag}`, value, min, max) : undefined;
+  };
+  return {
+    tlsFiles: cert === undefined || key === undefined ? undefined : { certFile: cert, keyFile: key, caFile: ca, requireClientCert },
+    maxHandshakes: integer('max-handshakes', 0, 10_000_000),
+    maxHandshakesPerSource: integer('max-handshakes-per-source', 0, 10_000_000),
+    maxConnectionRate: integer('max-connection-rate', 0, 1_000_000),
+    connectionBurst: integer('connection-burst', 1, 1_000_000),
+    rateLimitLoopback: values['rate-limit-loopback'],
+  };
+}

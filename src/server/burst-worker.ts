@@ -1,9 +1,0 @@
-/**
- * The Piscina worker: plans one batch of a burst (see burst-plan.ts). It holds no state, so
- * any thread can take any batch.
- */
-import { planBurst, type BurstResult, type BurstTask } from './burst-plan';
-
-export default function planBatch(task: BurstTask): BurstResult {
-  return planBurst(task);
-}

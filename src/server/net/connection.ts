@@ -1,0 +1,455 @@
+/**
+ * One agent connection: handshake, list delivery, acks and liveness.
+ *
+ * Everything that happens here is caught and turned into an `error` frame and a close of THIS
+ * socket; nothing thrown can reach the listener or another agent's connection.
+ */
+import type { Socket } from 'node:net';
+import { encodeMessage } from '../../protocol/encoder';
+import { FrameTooLargeError } from '../../protocol/frame-decoder';
+import { MessageReader } from '../../protocol/message-decoder';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type Ack,
+  type AgentMessage,
+  type ErrorCode,
+  type Hello,
+} from '../../protocol/messages';
+import type { LimitName } from '../../security/admission';
+import type { HostRecord } from '../../store/types';
+import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../events';
+import type { AgentListState, FanoutAgent } from '../fleet/fanout';
+import type { HostsFrame } from '../fleet/fleet';
+
+export interface ConnectionLimits {
+  /** Time from accept to the first `hello` (enforced by the listener's shared sweep). */
+  handshakeTimeoutMs: number;
+  pingIntervalMs: number;
+  /** The agent is dropped when this many pings in a row go unanswered by any frame. */
+  maxMissedPings: number;
+  maxFrame: number;
+  /** An agent that stops reading is dropped once this much output is queued for it. */
+  maxWriteBufferBytes: number;
+  /** How long a closing connection may take to flush its last frame before it is destroyed. */
+  closeGraceMs: number;
+}
+
+/** What a connection needs from the rest of the server; given, never imported. */
+export interface ConnectionContext {
+  readonly limits: ConnectionLimits;
+  readonly events: ServerEvents;
+  /** Refusal reason for a hello (e.g. a bad token), or undefined to admit it. */
+  authorize(hello: Hello, socket: Socket): string | undefined;
+  /**
+   * The guid's record: a known guid's synchronously (its welcome goes out in the same tick,
+   * no promise per handshake), a new guid's once it is registered durably.
+   */
+  register(guid: string, zone: string): HostRecord | Promise<HostRecord>;
+  /** Called once the handshake succeeded; false when a newer connection holds the guid. */
+  attach(connection: AgentConnection): boolean;
+  detach(connection: AgentConnection): void;
+  /** The list to send an agent holding `state`, or undefined when it is up to date. */
+  listToSend(state: AgentListState): readonly string[] | undefined;
+  hostsFrame(hosts: readonly string[]): HostsFrame;
+  /** The address put in `welcome.server` for an agent that connected through `socket`. */
+  advertisedAddress(socket: Socket): string;
+  /** Called once, after `disconnected` was emitted (the listener forgets the connection). */
+  connectionClosed?(connection: AgentConnection): void;
+}
+
+export const DEFAULT_ZONE = 'default';
+
+type Phase = 'handshake' | 'registering' | 'ready' | 'closing' | 'closed';
+
+/** A hosts frame waiting for its ack, to measure the latency. */
+interface PendingAck {
+  seq: number;
+  sentAt: number;
+}
+
+/** Bounds the pending-ack queue of an agent that never acks. */
+const MAX_PENDING_ACKS = 32;
+
+const PING_FRAME = encodeMessage({ type: 'ping' });
+const PONG_FRAME = encodeMessage({ type: 'pong' });
+
+export interface LastSent {
+  seq: number;
+  hosts: readonly string[];
+  algorithm: string;
+  checkInterval: number;
+  /** Epoch milliseconds (a number, not a Date: one per agent, 15 000 of them). */
+  atMs: number;
+}
+
+export class AgentConnection implements FanoutAgent {
+  readonly remoteAddress: string;
+  /** Made on first ask (shutdown asks every connection; an idle one never does). */
+  private closedWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
+  private socketClosed = false;
+  private phase: Phase = 'handshake';
+  private readonly reader: MessageReader<'agent'>;
+  /** performance.now() at accept: the handshake's duration and its deadline. */
+  private readonly acceptedAt = performance.now();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last inbound bytes: any frame proves the agent alive. */
+  private lastInboundAt = performance.now();
+  private closeReason: DisconnectReason | undefined;
+  private state: AgentListState | undefined;
+  private host: HostRecord | undefined;
+  private pendingAcks: PendingAck[] = [];
+  private sent: LastSent | undefined;
+  private ackedOk: boolean | undefined;
+  private handshakeReported = false;
+
+  constructor(
+    readonly connId: number,
+    private readonly socket: Socket,
+    private readonly context: ConnectionContext,
+  ) {
+    this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    this.reader = new MessageReader({ accept: 'agent', maxFrame: context.limits.maxFrame });
+  }
+
+  /** Wires the socket; call once, right after accept. */
+  start(): void {
+    const { socket } = this;
+    socket.setNoDelay(true);
+    // Two closures per socket, no more: a server holds 15 000 of them. The socket's 'error'
+    // needs no handler of ours (the listener attached a shared one): `hadError` says it.
+    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
+    socket.on('close', (hadError: boolean) => {
+      // An agent that ended its side first closed the connection, whatever followed.
+      this.closeReason ??= hadError && !socket.readableEnded ? 'socket_error' : 'closed_by_agent';
+      this.guard(() => this.onClose());
+      this.socketClosed = true;
+      this.closedWaiter?.resolve();
+      this.context.connectionClosed?.(this);
+    });
+    this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
+  }
+
+  /** Milliseconds since accept, at `now` (performance.now()). */
+  ageAt(now: number): number {
+    return now - this.acceptedAt;
+  }
+
+  /**
+   * Ends the handshake with `handshake_timeout` if no hello was read yet; called by the
+   * listener's sweep (one timer for all handshakes, not one per connection) once the
+   * connection is older than handshakeTimeoutMs and pending input was read.
+   */
+  timeOutHandshake(): void {
+    this.guard(() => this.onHandshakeTimeout());
+  }
+
+  /** Resolves once the socket has closed and `disconnected` was emitted. */
+  get closed(): Promise<void> {
+    if (this.socketClosed) return Promise.resolve();
+    if (this.closedWaiter === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.closedWaiter = { promise, resolve };
+    }
+    return this.closedWaiter.promise;
+  }
+
+  get guid(): string | undefined {
+    return this.host?.guid;
+  }
+
+  get hostId(): number | undefined {
+    return this.host?.id;
+  }
+
+  get zone(): string | undefined {
+    return this.host?.zone;
+  }
+
+  /** What the agent holds, once its handshake is done; undefined before. */
+  get listState(): AgentListState | undefined {
+    return this.phase === 'ready' ? this.state : undefined;
+  }
+
+  get lastSent(): LastSent | undefined {
+    return this.sent;
+  }
+
+  /** Whether the last `hosts` frame was acked ok (undefined: none sent, or not acked yet). */
+  get acked(): boolean | undefined {
+    return this.pendingAcks.length > 0 ? undefined : this.ackedOk;
+  }
+
+  get isOpen(): boolean {
+    return this.phase !== 'closing' && this.phase !== 'closed';
+  }
+
+  sendHosts(hosts: readonly string[], cause: HostsCause): void {
+    if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
+    this.sendHostsFrame(this.context.hostsFrame(hosts), cause);
+  }
+
+  /**
+   * Sends an already encoded `hosts` frame (planned in a burst, maybe on a worker thread).
+   * `before`: bytes to put ahead of it in the same write (the handshake's welcome).
+   */
+  sendHostsFrame(frame: HostsFrame, cause: HostsCause, before?: Buffer): void {
+    if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
+    if (!this.write(before === undefined ? frame.frame : Buffer.concat([before, frame.frame], before.length + frame.frame.length))) return;
+    this.state = { ...this.state, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
+    this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, atMs: Date.now() };
+    if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
+    this.pendingAcks.push({ seq: frame.seq, sentAt: performance.now() });
+    this.context.events.emit('hostsSent', {
+      connId: this.connId,
+      hostId: this.host.id,
+      guid: this.host.guid,
+      seq: frame.seq,
+      hosts: frame.hosts,
+      algorithm: frame.algorithm,
+      checkInterval: frame.checkInterval,
+      cause,
+    });
+  }
+
+  /** Sends `error {code}` and closes: shutdown, draining, or a protocol fault. */
+  fail(code: ErrorCode, message: string, reason: DisconnectReason = code): void {
+    if (!this.isOpen) return;
+    this.closeReason ??= reason;
+    this.phase = 'closing';
+    this.clearTimers();
+    if (this.socket.writable) this.socket.end(encodeMessage({ type: 'error', code, message }));
+    // The peer may never close its side; do not hold the descriptor forever.
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.context.limits.closeGraceMs);
+    this.closeTimer.unref();
+  }
+
+  /** Closes without an error frame (replaced by a newer connection, host removed, dead peer). */
+  close(reason: DisconnectReason): void {
+    if (this.phase === 'closed') return;
+    this.closeReason ??= reason;
+    this.phase = 'closing';
+    this.clearTimers();
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.isOpen) return; // draining what the peer still sends while we close
+    this.lastInboundAt = performance.now();
+    const error = this.reader.push(chunk, (message) => this.onMessage(message));
+    if (error !== undefined && this.isOpen) {
+      this.context.events.emit('protocolError', {
+        connId: this.connId,
+        remoteAddress: this.remoteAddress,
+        code: error.code,
+        message: error.message,
+        ...(this.host === undefined ? {} : { hostId: this.host.id }),
+      });
+      if (error instanceof FrameTooLargeError) this.emitLimit('max_frame', error.message);
+      if (this.phase === 'handshake') this.emitHandshake(error.code, undefined, error.message);
+      this.fail(error.code, error.message, 'protocol_error');
+    }
+  }
+
+  private onMessage(message: AgentMessage): ProtocolError | undefined {
+    if (!this.isOpen) return new ProtocolError('bad_message', 'connection is closing');
+    if (this.phase === 'handshake') {
+      if (message.type !== 'hello') return new ProtocolError('bad_message', `expected hello first, got ${message.type}`);
+      return this.onHello(message);
+    }
+    switch (message.type) {
+      case 'hello':
+        return new ProtocolError('bad_message', 'hello was already received');
+      case 'ping':
+        this.write(PONG_FRAME);
+        return undefined;
+      case 'pong':
+        return undefined; // liveness was already noted when the bytes arrived
+      case 'ack':
+        return this.onAck(message);
+    }
+  }
+
+  private onHello(hello: Hello): ProtocolError | undefined {
+    if (hello.version !== PROTOCOL_VERSION) {
+      const supported = `supported versions: ${PROTOCOL_VERSION}`;
+      this.emitHandshake('unsupported_version', hello.guid, `the agent speaks version ${hello.version}; ${supported}`);
+      this.fail('unsupported_version', supported);
+      return undefined;
+    }
+    const refusal = this.context.authorize(hello, this.socket);
+    if (refusal !== undefined) {
+      this.emitHandshake('unauthorized', hello.guid, refusal);
+      this.fail('unauthorized', refusal);
+      return undefined;
+    }
+    this.phase = 'registering';
+    const registered = this.context.register(hello.guid, hello.zone ?? DEFAULT_ZONE);
+    if (!(registered instanceof Promise)) {
+      this.onRegistered(hello, registered);
+      return undefined;
+    }
+    registered.then(
+      (host) => this.guard(() => this.onRegistered(hello, host)),
+      (error: unknown) =>
+        this.guard(() => {
+          const message = `cannot register the host: ${(error as Error).message}`;
+          this.emitHandshake('server_busy', hello.guid, message);
+          this.fail('server_busy', message, 'store_error');
+        }),
+    );
+    return undefined;
+  }
+
+  private onRegistered(hello: Hello, host: HostRecord): void {
+    if (this.phase !== 'registering') return; // closed while the store was writing
+    this.host = host;
+    if (!this.context.attach(this)) {
+      this.emitHandshake('ok', host.guid);
+      this.close('replaced');
+      return;
+    }
+    this.phase = 'ready';
+    this.state = {
+      hostId: host.id,
+      zone: host.zone,
+      algorithm: hello.algorithm,
+      hosts: hello.hosts,
+      checkInterval: hello.checkInterval,
+    };
+    const welcome = encodeMessage({
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      hostId: host.id,
+      server: this.context.advertisedAddress(this.socket),
+      pingInterval: this.context.limits.pingIntervalMs,
+    });
+    this.emitHandshake('ok', host.guid);
+    const hosts = this.context.listToSend(this.state);
+    // welcome and the first list in ONE write: a loopback write costs ~7 µs of kernel time,
+    // the largest single cost of a handshake (profiled), and the agent reads both at once.
+    if (hosts === undefined) this.write(welcome);
+    else this.sendHostsFrame(this.context.hostsFrame(hosts), 'handshake', welcome);
+    this.schedulePing(this.context.limits.pingIntervalMs);
+  }
+
+  private onAck(ack: Ack): ProtocolError | undefined {
+    if (this.host === undefined) return undefined;
+    // Frames are acked in order: an ack for seq S settles the oldest frame sent with S and any
+    // older one whose ack went missing. protocol.md: an ack for a seq not sent is ignored.
+    const index = this.pendingAcks.findIndex((pending) => pending.seq === ack.seq);
+    if (index < 0) return undefined;
+    const pending = this.pendingAcks.splice(0, index + 1)[index]!;
+    this.ackedOk = ack.ok;
+    this.context.events.emit('acked', {
+      connId: this.connId,
+      hostId: this.host.id,
+      guid: this.host.guid,
+      seq: ack.seq,
+      ok: ack.ok,
+      ...(ack.error === undefined ? {} : { error: ack.error }),
+      latencyMs: performance.now() - pending.sentAt,
+    });
+    return undefined;
+  }
+
+  private schedulePing(delayMs: number): void {
+    this.pingTimer = setTimeout(() => this.guard(() => this.onPingTick()), delayMs);
+  }
+
+  /**
+   * Pings once per interval and closes when nothing at all arrived for maxMissedPings
+   * intervals (protocol.md section 6). The last wait is shortened to end exactly at that
+   * deadline, so a dead agent is dropped after 3 intervals of silence, not up to 4.
+   */
+  private onPingTick(): void {
+    const { pingIntervalMs, maxMissedPings } = this.context.limits;
+    const deadlineMs = pingIntervalMs * maxMissedPings;
+    const silentMs = performance.now() - this.lastInboundAt;
+    if (silentMs >= deadlineMs) {
+      this.close('ping_timeout');
+      return;
+    }
+    this.write(PING_FRAME);
+    this.schedulePing(Math.min(pingIntervalMs, deadlineMs - silentMs));
+  }
+
+  /** Writes unless the agent stopped reading; then it is dropped instead of buffered. */
+  private write(frame: Buffer): boolean {
+    if (!this.socket.writable) return false;
+    if (this.socket.writableLength + frame.length > this.context.limits.maxWriteBufferBytes) {
+      this.emitLimit('write_buffer', `more than ${this.context.limits.maxWriteBufferBytes} bytes queued for an agent that stopped reading`);
+      this.close('slow_consumer');
+      return false;
+    }
+    this.socket.write(frame);
+    return true;
+  }
+
+  private onClose(): void {
+    if (!this.handshakeReported) this.emitHandshake('closed');
+    this.phase = 'closed';
+    this.clearTimers();
+    clearTimeout(this.closeTimer);
+    // The registry forgets this connection only if it still holds it (not a newer one).
+    if (this.host !== undefined) this.context.detach(this);
+    this.context.events.emit('disconnected', {
+      connId: this.connId,
+      remoteAddress: this.remoteAddress,
+      reason: this.closeReason ?? 'closed_by_agent',
+      ...(this.host === undefined ? {} : { hostId: this.host.id, guid: this.host.guid }),
+    });
+  }
+
+  /** `detail`: why a handshake failed (the text the agent was sent, or more). */
+  private emitHandshake(result: HandshakeResult, guid?: string, detail?: string): void {
+    if (this.handshakeReported) return;
+    this.handshakeReported = true;
+    this.context.events.emit('handshake', {
+      connId: this.connId,
+      remoteAddress: this.remoteAddress,
+      result,
+      ...(guid === undefined ? {} : { guid }),
+      ...(detail === undefined ? {} : { detail }),
+      ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
+      durationMs: performance.now() - this.acceptedAt,
+    });
+  }
+
+  private onHandshakeTimeout(): void {
+    if (this.phase !== 'handshake') return; // the hello was read meanwhile, or we are closing
+    const message = `no hello within ${this.context.limits.handshakeTimeoutMs} ms`;
+    this.emitHandshake('handshake_timeout', undefined, message);
+    this.emitLimit('handshake_timeout', message);
+    this.fail('handshake_timeout', message);
+  }
+
+  private emitLimit(limit: LimitName, message: string): void {
+    this.context.events.emit('limitReached', { limit, remoteAddress: this.remoteAddress, message, connId: this.connId });
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  /** The last line of defence: a bug in a handler closes this connection, nothing else. */
+  private guard(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.closeReason ??= 'socket_error';
+      this.context.events.emit('listenerError', { event: `connection ${this.connId}`, error });
+      this.socket.destroy();
+    }
+  }
+}
+
+/** `addr:port`, with IPv6 in brackets, as operators write it. */
+export function formatAddress(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return port === undefined ? host : `${host}:${port}`;
+}
