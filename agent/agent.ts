@@ -31,7 +31,7 @@ import { FlapDamper, type FlapDamperOptions } from './flap-damper';
 import { PreferredCheck, type CheckTimer } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';
 import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from './session';
-import type { AlgorithmName } from '../src/lb/types';
+import type { AlgorithmName } from '../src/protocol/algorithms';
 
 /** The logger calls the agent makes; a pino Logger fits. */
 export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;

@@ -11,7 +11,7 @@
  * CloudStack kept both in one key, so the operator's value and the server's fought over it.
  */
 import { randomUUID } from 'node:crypto';
-import type { AlgorithmName } from '../src/lb/types';
+import type { AlgorithmName } from '../src/protocol/algorithms';
 import { equalInOrder } from '../src/lb/compare';
 import { formatHostSetting, HostListError, parseAlgorithmName, parseHostEntries, parseHostSetting } from '../src/protocol/host-list';
 import { LIMITS, DEFAULT_AGENT_PORT } from '../src/protocol/limits';

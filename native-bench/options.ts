@@ -3,7 +3,7 @@
  * BenchUsageError that names it.
  */
 import { parseArgs } from 'node:util';
-import { ALGORITHM_NAMES, type AlgorithmName } from '../src/lb/types';
+import { ALGORITHM_NAMES, type AlgorithmName } from '../src/protocol/algorithms';
 import type { AdminTarget } from './admin-client';
 import { NAMED_ONLY_SCENARIOS, SCENARIOS, type ClientKind, type PoolMode, type ScenarioName } from './results';
 import type { Target } from './swarm/ipc';

@@ -15,15 +15,7 @@ import { registerLimitMetrics } from './limit-metrics';
 import type { ServerEvents } from '../server/events';
 import { agentlbVersion } from '../util/version';
 import type { Route } from './http';
-
-/** The pool's load, as Piscina reports it. */
-export interface PoolStats {
-  threads: number;
-  /** Fraction of the pool's capacity used since it started, 0..1. */
-  utilization: number;
-  queueSize: number;
-  completed: number;
-}
+import type { PoolStats } from '../server/burst/pool';
 
 export interface MetricsSources {
   events: ServerEvents;

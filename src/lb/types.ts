@@ -6,9 +6,7 @@
  * what lets a future algorithm (e.g. `balanced`) look at every host at once, while
  * `roundrobin` only needs the zone index's id -> position map.
  */
-
-export const ALGORITHM_NAMES = ['static', 'roundrobin', 'shuffle', 'balanced'] as const;
-export type AlgorithmName = (typeof ALGORITHM_NAMES)[number];
+import type { AlgorithmName } from '../protocol/algorithms';
 
 /** Read-only view of one zone's hosts, ordered by id. */
 export interface ZoneView {

@@ -8,7 +8,7 @@
  * default ports are applied only to compare entries (hostEntryKey).
  */
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import { ALGORITHM_NAMES, AlgorithmName } from '../lb/types';
+import { ALGORITHM_NAMES, AlgorithmName } from './algorithms';
 import { DEFAULT_AGENT_PORT, LIMITS } from './limits';
 
 export class HostListError extends Error {

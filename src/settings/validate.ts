@@ -4,7 +4,7 @@
  * message names the key and the bad value.
  */
 import { ALGORITHMS, algorithmByName } from '../lb/index';
-import type { AlgorithmName } from '../lb/types';
+import type { AlgorithmName } from '../protocol/algorithms';
 import { HostListError, parseHostList } from '../protocol/host-list';
 import {
   REBALANCE_MODES,

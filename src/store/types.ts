@@ -2,7 +2,7 @@
  * Settings and the host registry, behind one interface with two implementations:
  * the embedded data directory (file-store.ts) and PostgreSQL (pg/store.ts, cluster mode).
  */
-import type { AlgorithmName } from '../lb/types';
+import type { AlgorithmName } from '../protocol/algorithms';
 
 export const SETTING_HOST = 'host';
 export const SETTING_ALGORITHM = 'indirect.agent.lb.algorithm';

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
 import t, { type Test } from 'tap';
-import { ALGORITHM_NAMES } from '../../src/lb/types';
+import { ALGORITHM_NAMES } from '../../src/protocol/algorithms';
 import type { Hosts } from '../../src/protocol/messages';
 import type { AgentLogger } from '../../agent/agent';
 import { makeAgent, next, until } from './harness';

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile, chmod, mkdir } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ALGORITHM_NAMES } from '../../src/lb/types';
+import { ALGORITHM_NAMES } from '../../src/protocol/algorithms';
 import { parseProperties } from '../../agent/properties';
 import {
   applyAssignment,

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
-import { ALGORITHM_NAMES } from '../../src/lb/types';
+import { ALGORITHM_NAMES } from '../../src/protocol/algorithms';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { formatHostSetting, HostListError, parseHostEntry, parseHostList, parseHostSetting } from '../../src/protocol/host-list';
 import { LIMITS } from '../../src/protocol/limits';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ALGORITHMS, algorithmByName, isUpToDate, roundRobin, shuffle, staticAlgorithm } from '../../src/lb/index';
-import { ALGORITHM_NAMES } from '../../src/lb/types';
+import { ALGORITHM_NAMES } from '../../src/protocol/algorithms';
 import * as lb from '../../src/lb/index';
 import * as zoneIndex from '../../src/lb/zone-index';
 

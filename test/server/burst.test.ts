@@ -10,7 +10,8 @@ import { BurstPool } from '../../src/server/burst/pool';
 import type { HostsCause } from '../../src/server/events';
 import type { AgentListState, FanoutAgent } from '../../src/server/fleet/fanout';
 import { FanoutRunner } from '../../src/server/fleet/fanout-runner';
-import { Fleet, FleetSettingsError, type HostsFrame } from '../../src/server/fleet/fleet';
+import type { HostsFrame } from '../../src/server/fleet/fanout';
+import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
 import { DEFAULT_SETTINGS, type HostRecord, type Settings } from '../../src/store/types';
 
 /** One pool thread for the whole file: a thread loading the TypeScript worker takes seconds. */

@@ -11,7 +11,6 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import type { PoolStats } from '../../admin/metrics';
 import type { BurstResult, BurstTask } from './plan';
 
 export const POOL_MODES = ['on', 'off', 'auto'] as const;
@@ -25,6 +24,15 @@ export interface PoolOptions {
   batchSize: number;
   /** Worker threads; default: the CPUs left once the event loop has one. */
   threads?: number;
+}
+
+/** The pool's load, as Piscina reports it. */
+export interface PoolStats {
+  threads: number;
+  /** Fraction of the pool's capacity used since it started, 0..1. */
+  utilization: number;
+  queueSize: number;
+  completed: number;
 }
 
 /** The compiled worker next to this module; under a TypeScript loader (tests), the .ts one. */

@@ -15,7 +15,8 @@ import { plannableInBurst, type BurstAgent, type BurstResult } from '../burst/pl
 import type { BurstPool } from '../burst/pool';
 import type { HostsCause } from '../events';
 import type { AgentListState, FanoutAgent } from './fanout';
-import type { Fleet, HostsFrame } from './fleet';
+import type { Fleet } from './fleet';
+import type { HostsFrame } from './fanout';
 
 export interface FanoutRunnerOptions {
   /** Agents per slice between two turns of the event loop. */

@@ -5,7 +5,6 @@
  * planned frame. The walk over the fleet is fanout-runner.ts.
  */
 import type { HostsCause } from '../events';
-import type { HostsFrame } from './fleet';
 
 /** What the server knows an agent holds: from its hello, then from what was sent to it. */
 export interface AgentListState {
@@ -26,4 +25,13 @@ export interface FanoutAgent {
   readonly listState: AgentListState | undefined;
   /** Sends a frame planned ahead (a burst); ignored once the agent is no longer ready. */
   sendHostsFrame(frame: HostsFrame, cause: HostsCause): void;
+}
+
+/** One encoded `hosts` frame plus the values it carries, so senders can record them. */
+export interface HostsFrame {
+  readonly frame: Buffer;
+  readonly seq: number;
+  readonly hosts: readonly string[];
+  readonly algorithm: string;
+  readonly checkInterval: number;
 }

@@ -23,7 +23,7 @@ import { serverList, validateSettings } from '../../settings/validate';
 import type { HostRecord, Settings, StoreSnapshot } from '../../store/types';
 import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../store/types';
 import { AvoidList } from '../../lb/avoid';
-import type { AgentListState, ListPolicy } from './fanout';
+import type { AgentListState, HostsFrame, ListPolicy } from './fanout';
 
 /** Settings that cannot be served (a store edited by hand, or written by a newer version). */
 export class FleetSettingsError extends Error {
@@ -32,15 +32,6 @@ export class FleetSettingsError extends Error {
     super(message);
     this.name = 'FleetSettingsError';
   }
-}
-
-/** One encoded `hosts` frame plus the values it carries, so senders can record them. */
-export interface HostsFrame {
-  readonly frame: Buffer;
-  readonly seq: number;
-  readonly hosts: readonly string[];
-  readonly algorithm: string;
-  readonly checkInterval: number;
 }
 
 interface Plan {

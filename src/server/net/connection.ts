@@ -20,7 +20,7 @@ import type { LimitName } from '../../security/admission';
 import type { HostRecord } from '../../store/types';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../events';
 import type { AgentListState, FanoutAgent } from '../fleet/fanout';
-import type { HostsFrame } from '../fleet/fleet';
+import type { HostsFrame } from '../fleet/fanout';
 
 export interface ConnectionLimits {
   /** Time from accept to the first `hello` (enforced by the listener's shared sweep). */

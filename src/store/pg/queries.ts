@@ -19,7 +19,7 @@ import {
   type Settings,
   type StoreSnapshot,
 } from '../types';
-import type { AlgorithmName } from '../../lb/types';
+import type { AlgorithmName } from '../../protocol/algorithms';
 
 export interface Queryable {
   query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
