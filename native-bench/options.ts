@@ -36,7 +36,7 @@ export interface BenchOptions {
   /** The cluster's (or scale's) `indirect.agent.lb.algorithm` (default roundrobin). */
   algorithm?: AlgorithmName;
   /** `scale`: hosts registered, and agents of them held connected through the steps. */
-  scale: { hosts: number; connected: number };
+  scale: { hosts: number; connected: number; cpuProfDir?: string };
   admin?: AdminTarget;
   /** The handshake client; undefined: native (the target's client), then node for reference. */
   client?: ClientKind;
@@ -76,6 +76,8 @@ Flags:
   --algorithm NAME    with --servers N or scale: the algorithm (default roundrobin)
   --hosts N           scale: hosts registered (default 100000)
   --connected K       scale: agents of them held connected (default 15000, at most 18000)
+  --cpu-prof DIR      scale: run the server under node --cpu-prof, profiles into DIR (one per
+                      server process: the first covers registration, the second every step)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
   --client KIND       handshake client: native (epoll, C) or node (the swarm)
   --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
@@ -142,6 +144,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         algorithm: { type: 'string' },
         hosts: { type: 'string' },
         connected: { type: 'string' },
+        'cpu-prof': { type: 'string' },
         admin: { type: 'string' },
         token: { type: 'string' },
         client: { type: 'string' },
@@ -184,7 +187,9 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   const cluster = clusterSize(values.servers, scenarios, client);
   const isScale = scenario === 'scale';
   if (values.algorithm !== undefined && cluster === undefined && !isScale) throw new BenchUsageError('--algorithm applies to storm --servers N and scale only');
-  if ((values.hosts !== undefined || values.connected !== undefined) && !isScale) throw new BenchUsageError('--hosts and --connected apply to scale only');
+  if ((values.hosts !== undefined || values.connected !== undefined || values['cpu-prof'] !== undefined) && !isScale) {
+    throw new BenchUsageError('--hosts, --connected and --cpu-prof apply to scale only');
+  }
   const scaleHosts = positiveInt('--hosts', values.hosts) ?? SCALE_HOSTS;
   const connected = positiveInt('--connected', values.connected) ?? Math.min(SCALE_CONNECTED, scaleHosts);
   if (connected > scaleHosts) throw new BenchUsageError(`--connected (${connected}) cannot exceed --hosts (${scaleHosts})`);
@@ -216,7 +221,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     servers,
     ...(cluster === undefined ? {} : { cluster, algorithm: clusterAlgorithm(values.algorithm) }),
     ...(isScale ? { algorithm: clusterAlgorithm(values.algorithm) } : {}),
-    scale: { hosts: scaleHosts, connected },
+    scale: { hosts: scaleHosts, connected, ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }) },
     admin,
     client: client as ClientKind | undefined,
     pools: pools as PoolMode[],

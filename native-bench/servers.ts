@@ -94,6 +94,8 @@ export interface AgentlbSpawnOptions {
   adminToken?: string;
   /** Extra `agentlb server` flags, e.g. ['--pool', 'off']. */
   extraArgs?: string[];
+  /** Flags for node itself, before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   startTimeoutMs?: number;
 }
 
@@ -118,6 +120,7 @@ export async function spawnAgentlbServer(opts: AgentlbSpawnOptions = {}): Promis
   const adminPort = opts.adminPort ?? (await freePort());
   const adminToken = opts.adminToken ?? 'bench-token';
   const args = [
+    ...(opts.nodeArgs ?? []),
     compiled.cli(),
     'server',
     '--listen',

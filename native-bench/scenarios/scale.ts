@@ -40,6 +40,12 @@ function serverArgs(url: string): string[] {
   return ['--store', url, '--heartbeat-interval', '1', '--max-connections', String(MAX_AGENTS_PER_SERVER)];
 }
 
+/** node flags for the server: --cpu-prof when asked (the profile is written when it exits). */
+function nodeArgs(ctx: ScenarioContext): string[] {
+  const dir = ctx.opts.scale.cpuProfDir;
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
 function adminOf(server: AgentlbProcess): AdminTarget {
   return { host: server.host, port: server.adminPort, token: server.adminToken };
 }
@@ -164,7 +170,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
   let server: AgentlbProcess | undefined;
   let probe: Probe | undefined;
   try {
-    server = await spawnAgentlbServer({ extraArgs: serverArgs(pg.url) });
+    server = await spawnAgentlbServer({ extraArgs: serverArgs(pg.url), nodeArgs: nodeArgs(ctx) });
     const first = server;
     const self = `${first.host}:${first.port}`;
     const others = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
@@ -195,7 +201,7 @@ export async function runScale(ctx: ScenarioContext): Promise<ScaleResult> {
           await old.stop('SIGTERM');
           await fleet.waitDropped(connected, 'scale: held agents dropped by the restart');
           const spawned = process.hrtime.bigint();
-          server = await spawnAgentlbServer({ dataDir: old.dataDir, port: old.port, adminPort: old.adminPort, adminToken: old.adminToken, extraArgs: serverArgs(pg.url) });
+          server = await spawnAgentlbServer({ dataDir: old.dataDir, port: old.port, adminPort: old.adminPort, adminToken: old.adminToken, extraArgs: serverArgs(pg.url), nodeArgs: nodeArgs(ctx) });
           restartServesMs = Math.round(msBetween(spawned, process.hrtime.bigint()));
           await probe!.connected();
           rssWithHostsBytes = (await sampleProcess(server.pid)).rssBytes;

@@ -10,6 +10,7 @@
  * (seconds, bytes). Event-loop delay and process figures come from prom-client's default
  * metrics (`nodejs_eventloop_lag_*_seconds`, `process_*`), registered on the same registry.
  */
+import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { registerLimitMetrics } from './limit-metrics';
 import type { ServerEvents } from '../server/events';
@@ -45,6 +46,30 @@ const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 /** An ack is a round trip plus the agent's durable write of agent.properties. */
 const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/**
+ * Two of prom-client's default metrics are O(connections) on the event loop at every scrape:
+ * `nodejs_active_handles` wraps every socket in a JS object and reads its class name, and
+ * `process_open_fds` lists /proc/self/fd synchronously. With 15 000 agents connected one scrape
+ * held the loop 180-200 ms (scale bench, profile in BENCHMARKS.md). The first is dropped (the
+ * same counts by type are in nodejs_active_resources, read by Node in C++); the second is
+ * read by an asynchronous readdir, off the loop, under the same name.
+ */
+function replaceStallingDefaults(registry: Registry): void {
+  registry.removeSingleMetric('nodejs_active_handles');
+  registry.removeSingleMetric('process_open_fds');
+  if (process.platform !== 'linux') return;
+  new Gauge({
+    name: 'process_open_fds',
+    help: 'Number of open file descriptors.',
+    registers: [registry],
+    async collect() {
+      // The directory's own descriptor is open while it is read: not counted.
+      const fds = await readdir('/proc/self/fd').catch(() => undefined);
+      if (fds !== undefined) this.set(fds.length - 1);
+    },
+  });
+}
+
 export function registerServerMetrics(registry: Registry, sources: MetricsSources): ServerMetrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
@@ -52,6 +77,7 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   // linter (promtool check metrics) rejects; the same counts stay available, by type, as
   // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+  replaceStallingDefaults(registry);
 
   new Gauge({
     name: 'agentlb_build_info',

@@ -79,6 +79,18 @@ t.test('the metrics move with agents', async (t) => {
   t.equal(metricValue(text, 'agentlb_pool_threads'), 0, 'no burst pool started yet');
 });
 
+t.test('no default metric that walks every connection on the loop; open fds read off it', async (t) => {
+  const server = await startTestServer(t, { metricsRegistry: new Registry() });
+  const before = metricValue((await scrape(server)).text, 'process_open_fds')!;
+  const agents = await Promise.all(Array.from({ length: 5 }, () => TestAgent.connect(server.agentPort)));
+  t.teardown(() => agents.forEach((agent) => agent.sock.destroy()));
+  await Promise.all(agents.map((agent, i) => agent.hello({ guid: `fds-${i}` })));
+  const { text } = await scrape(server);
+  t.ok(metricValue(text, 'process_open_fds')! >= before + 5, `process_open_fds counts the 5 agents' sockets (${before} before)`);
+  t.notOk(/^nodejs_active_handles[{ ]/m.test(text), 'nodejs_active_handles (one JS object per socket, per scrape) is not exported');
+  t.ok(metricValue(text, 'nodejs_active_resources', { type: 'TCPSocketWrap' })! >= 5, 'the same counts by type are in nodejs_active_resources');
+});
+
 t.test('promtool check metrics accepts the exposition', { skip: hasPromtool() ? false : 'promtool is not installed (Debian package `prometheus`)' }, async (t) => {
   const server = await startTestServer(t, { metricsRegistry: new Registry() });
   const agent = await TestAgent.connect(server.agentPort);
