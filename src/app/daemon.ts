@@ -20,7 +20,8 @@ import { agentlbVersion } from '../util/version';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../server/fleet/self-address';
 import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from '../server/fleet/agent-registry';
-import { connectionRegistryFor, type FleetConnections } from '../server/cluster/connections';
+import { connectionRegistryFor, isConnectionRegistry, type FleetConnections } from '../server/cluster/connections';
+import { HostDirectory } from '../server/fleet/host-directory';
 import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from '../server/burst/pool';
 import { joinFleet, registryAddress } from '../server/cluster/membership';
 import { FleetController } from '../server/fleet/controller';
@@ -228,6 +229,13 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       metricsRegistry: options.metricsRegistry,
     });
     cleanups.push(() => membership.close());
+    const hostDirectory = new HostDirectory({
+      controller,
+      agents,
+      connections: connections.registry,
+      self: () => ownAddress,
+      shared: isConnectionRegistry(store),
+    });
 
     let shuttingDown = false;
     const admin = createAdminServer({
@@ -236,7 +244,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       logger,
       routes: [
         ...settingsRoutes(controller),
-        ...hostsRoutes(controller),
+        ...hostsRoutes(hostDirectory),
         healthRoute(() => ({
           status: shuttingDown ? 'shutting_down' : 'ok',
           version: agentlbVersion(),

@@ -109,6 +109,7 @@ export function setUpDrain(options: DrainSetupOptions): DrainSetup {
     ? new DownWatch({
         registry: store,
         avoid: options.controller,
+        hostEntries,
         selfNames: () => [registryAddress(options.advertise, options.listen), selfAddress(options.advertise, options.listen, hostEntries())],
         status: () => store.status?.(),
         intervalMs: options.heartbeatIntervalMs,

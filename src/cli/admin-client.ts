@@ -34,6 +34,8 @@ export class AdminClientError extends Error {
     readonly code: AdminClientErrorCode,
     message: string,
     readonly status?: number,
+    /** The refusal's parsed JSON body (admin_refused), for commands that read its fields. */
+    readonly body?: unknown,
   ) {
     super(message);
     this.name = 'AdminClientError';
@@ -71,12 +73,17 @@ export class AdminClient {
 
   /** Sends one request; resolves to the parsed JSON of a 2xx answer, rejects AdminClientError. */
   async request(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+    return (await this.exchange(method, path, body)).body;
+  }
+
+  /** As request(), with the answer's headers (names lower-cased). */
+  async exchange(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ body: unknown; headers: http.IncomingHttpHeaders }> {
     const headers: Record<string, string> = {};
     // Every /api call needs the token, reads included (the inventory is sensitive too).
     headers['authorization'] = `Bearer ${await this.findToken()}`;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    const { status, text } = await this.send(method, path, headers, payload);
+    const { status, text, headers: answerHeaders } = await this.send(method, path, headers, payload);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -85,13 +92,18 @@ export class AdminClient {
     }
     if (status < 200 || status > 299) {
       const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : text.trim();
-      throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${status}): ${message}`, status);
+      throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${status}): ${message}`, status, parsed);
     }
-    return parsed;
+    return { body: parsed, headers: answerHeaders };
   }
 
   /** node:http rather than fetch: fetch refuses "bad ports" (1, 6000, ...) an admin may use. */
-  private send(method: string, path: string, headers: Record<string, string>, payload: string | undefined): Promise<{ status: number; text: string }> {
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    payload: string | undefined,
+  ): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
       const unreachable = (detail: string): AdminClientError =>
         new AdminClientError('admin_unreachable', `cannot reach the admin API at ${this.baseUrl}: ${detail}`);
@@ -99,7 +111,7 @@ export class AdminClient {
         let text = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text, headers: response.headers }));
         response.on('error', (error) => reject(unreachable(error.message)));
       });
       request.on('timeout', () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));

@@ -33,7 +33,7 @@ const SUMMARIES: ReadonlyArray<readonly [name: string, summary: string]> = [
   ['server', 'run the management server daemon'],
   ['settings', 'show or change the global settings (get, set KEY=VALUE ...)'],
   ['hosts', 'list the registered hosts, or remove one (remove ID)'],
-  ['servers', 'list the management servers of the fleet, up or down'],
+  ['servers', 'list the management servers of the fleet, up, down or stopped (forget ADDRESS)'],
   ['plan', 'what-if: loads per server and agents moved, for a proposed setting or failure'],
   ['ca', 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)'],
   ['agent', 'run the agent on this host (agentlb agent --properties PATH)'],

@@ -3,18 +3,23 @@
  */
 import type { ServerRecord } from '../store/types';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
-import { EXIT_OK, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
+import { EXIT_OK, nonEmpty, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';
 import { reportClientError } from './report';
-import { formatTable } from './table';
+import { formatTable, printable } from './table';
 import { DRAIN_HELP, DRAIN_USAGE, isDrainAction, runDrainAction } from './servers-drain';
 
 export const SERVERS_USAGE = `Usage: agentlb servers [options]
 ${DRAIN_USAGE}
+       agentlb servers forget ADDRESS [options]
 
 Lists the management servers of the fleet. Each server records itself in the server
 registry (cluster mode: in PostgreSQL) when it starts and then every heartbeat interval; a
-server whose last heartbeat is older than three intervals is listed as down. With the
-embedded store the list holds the one server asked.
+server whose last heartbeat is older than three intervals is listed as down, and one
+stopped cleanly (SIGTERM) is listed as stopped at once. With the embedded store the list
+holds the one server asked.
+
+forget: removes a server that is down or stopped from the registry for good (a retired
+server; refused while it is up). A server that starts again is listed again.
 
 ${DRAIN_HELP}
 
@@ -23,7 +28,7 @@ Options:
   --timeout SECONDS   servers drain: hand the rest over at once this long after the drain
                       began (the request then waits the default 10 s)
 ${CLIENT_OPTIONS_HELP}
-Columns: ADDRESS (the address agents use for it), STATE (up or down), AGENTS (connected at
+Columns: ADDRESS (the address agents use for it), STATE (up, down or stopped), AGENTS (connected at
 its last heartbeat), STARTED and HEARTBEAT (ISO-8601 times, the registry's clock).
 Exit status: 0 on success, 1 when the server refuses or cannot be reached (503 while its
 database is unavailable), 2 for a bad command line.
@@ -32,7 +37,9 @@ database is unavailable), 2 for a bad command line.
 export function formatServers(servers: readonly ServerRecord[]): string {
   const rows = [['ADDRESS', 'STATE', 'AGENTS', 'STARTED', 'HEARTBEAT']];
   for (const server of servers) {
-    rows.push([server.address, server.up ? 'up' : 'down', String(server.agents), server.startedAt, server.heartbeatAt]);
+    // A server of an older release reports no state.
+    const state = server.state ?? (server.up ? 'up' : 'down');
+    rows.push([server.address, state, String(server.agents), server.startedAt, server.heartbeatAt]);
   }
   return formatTable(rows);
 }
@@ -44,8 +51,20 @@ async function runServers(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const [action, ...rest] = positionals;
-  if (action !== undefined && !isDrainAction(action)) {
-    throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain or drains, or none to list)`);
+  if (action !== undefined && action !== 'forget' && !isDrainAction(action)) {
+    throw new UsageError(`unknown action ${JSON.stringify(action)} (expected drain, undrain, drains or forget, or none to list)`);
+  }
+  if (action === 'forget') {
+    if (values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
+    if (rest.length !== 1) throw new UsageError(`servers forget takes exactly one ADDRESS, got ${rest.length}`);
+    const address = nonEmpty('ADDRESS', rest[0]!);
+    const client = AdminClient.fromFlags(values, io);
+    return reportClientError(io, 'agentlb servers', async () => {
+      const result = (await client.request('DELETE', `/api/servers/${encodeURIComponent(address)}`)) as { forgotten: ServerRecord };
+      if (values.json === true) io.out(`${JSON.stringify(result, null, 2)}\n`);
+      else io.out(`forgot server ${printable(result.forgotten.address)} (was ${result.forgotten.state ?? 'down'})\n`);
+      return EXIT_OK;
+    });
   }
   if (action === undefined && values.rate !== undefined) throw new UsageError('--rate only applies to servers drain');
   // On `servers drain`, --timeout is the drain's deadline, not the request's.
@@ -60,6 +79,6 @@ async function runServers(argv: string[], io: CliIo): Promise<number> {
 
 export const serversCommand: Command = {
   name: 'servers',
-  summary: 'list the management servers of the fleet, up or down',
+  summary: 'list the management servers of the fleet, up, down or stopped (forget ADDRESS)',
   run: (argv, io) => withUsage(io, 'agentlb servers', () => runServers(argv, io)),
 };

@@ -62,6 +62,12 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     ),
     events.on('hostRegistered', (e) => logger.info({ event: 'host_registered', host: e.host }, 'host registered')),
     events.on('hostRemoved', (e) => logger.info({ event: 'host_removed', host: e.host, agentsUpdated: e.agentsUpdated }, 'host removed')),
+    events.on('zoneChanged', (e) =>
+      logger.info(
+        { event: 'zone_changed', host: e.host, fromZone: e.fromZone, toZone: e.toZone },
+        `host ${e.host.id} (${e.host.guid}) moved from zone ${JSON.stringify(e.fromZone)} to ${JSON.stringify(e.toZone)}`,
+      ),
+    ),
     events.on('avoidChanged', (e) =>
       logger.info({ event: 'avoid_changed', avoided: e.avoided, agentsUpdated: e.agentsUpdated }, 'servers sent last in every list changed'),
     ),

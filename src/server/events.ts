@@ -104,6 +104,8 @@ export interface ServerEventMap {
     cause?: string;
   };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
+  /** A known host said hello with another zone and was moved there (both zones re-planned). */
+  zoneChanged: { host: HostRecord; fromZone: string; toZone: string };
   listenerError: { event: string; error: unknown };
 }
 

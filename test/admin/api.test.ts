@@ -82,6 +82,77 @@ t.test('GET /api/hosts shows connection, last list sent and ack state', async (t
   await b!.agent.close();
 });
 
+t.test('GET /api/hosts: where each host is, filters, keyset paging, exact refusals', async (t) => {
+  const server = await startTestServer(t);
+  const self = `127.0.0.1:${server.agentPort}`;
+  const [a, b, c, d] = await connectAgents(server.agentPort, ['a', 'b', 'c', 'd']);
+  await connectAgents(server.agentPort, ['e'], { zone: 'z2' }).then(([e]) => e!.agent.close());
+  const gone = nextEvent(server.events, 'disconnected', (e) => e.guid === 'd');
+  await d!.agent.close();
+  await gone;
+  const all = (await api(server, 'GET', '/api/hosts')).body as Record<string, unknown>[];
+  t.match(all, [
+    { id: 1, guid: 'a', connected: true, server: self, connectedSince: /^\d{4}-/, lastServer: self, lastSeen: /^\d{4}-/ },
+    { id: 2, connected: true, server: self },
+    { id: 3, connected: true, server: self },
+    { id: 4, guid: 'd', connected: false, server: null, connectedSince: null, remoteAddress: null, lastServer: self, lastSeen: /^\d{4}-/ },
+    { id: 5, guid: 'e', zone: 'z2', connected: false, server: null },
+  ]);
+  const ids = async (query: string): Promise<number[]> => ((await api(server, 'GET', `/api/hosts?${query}`)).body as { id: number }[]).map((h) => h.id);
+  t.same(await ids('connected=true'), [1, 2, 3]);
+  t.same(await ids('connected=false'), [4, 5]);
+  t.same(await ids('zone=z2'), [5]);
+  t.same(await ids(`server=${encodeURIComponent(self)}`), [1, 2, 3]);
+  t.same(await ids('server=elsewhere%3A8250'), []);
+  const first = await api(server, 'GET', '/api/hosts?limit=2');
+  t.same((first.body as { id: number }[]).map((h) => h.id), [1, 2]);
+  t.equal(first.headers.get('link'), '</api/hosts?limit=2&after=2>; rel="next"', 'a full page links to the next');
+  t.equal(first.headers.get('x-agentlb-host-view'), 'fleet');
+  t.same(await ids('limit=2&after=2'), [3, 4]);
+  const last = await api(server, 'GET', '/api/hosts?limit=2&after=4');
+  t.same((last.body as { id: number }[]).map((h) => h.id), [5]);
+  t.equal(last.headers.get('link'), null, 'a short page is the last');
+  t.same(await ids('limit=1&after=1&connected=true'), [2], 'filters and paging together');
+  for (const [query, error] of [
+    ['limit=0', 'limit must be an integer from 1 to 10000, got "0"'],
+    ['limit=10001', 'limit must be an integer from 1 to 10000, got "10001"'],
+    ['limit=x', 'limit must be an integer from 1 to 10000, got "x"'],
+    ['after=-1', 'after must be a host id (a non-negative integer), got "-1"'],
+    ['connected=yes', 'connected must be true or false, got "yes"'],
+    ['zone=', 'zone must be a zone name, got ""'],
+    ['server=', 'server must be a server address, got ""'],
+    ['zone=a&zone=b', 'query parameter zone given more than once'],
+    ['state=up', 'unknown query parameter "state" (expected server, zone, connected, limit, after)'],
+  ] as const) {
+    const answer = await api(server, 'GET', `/api/hosts?${query}`);
+    t.same([answer.status, answer.body], [400, { error }], query);
+  }
+  for (const agent of [a, b, c]) await agent!.agent.close();
+});
+
+t.test('a known guid that says hello with another zone is moved there, and both zones are re-planned', async (t) => {
+  const server = await startTestServer(t);
+  await api(server, 'PUT', '/api/settings', { body: { host: 'M1,M2', 'indirect.agent.lb.algorithm': 'roundrobin' } });
+  const [a, b] = await connectAgents(server.agentPort, ['a', 'b'], { zone: 'old' });
+  const [c] = await connectAgents(server.agentPort, ['c'], { zone: 'new' });
+  t.same(b!.hosts!.hosts, ['M2', 'M1'], 'b is second in zone old');
+  const closed = nextEvent(server.events, 'disconnected', (e) => e.guid === 'a');
+  await a!.agent.close();
+  await closed;
+  const moved = nextEvent(server.events, 'zoneChanged');
+  const again = await TestAgent.connect(server.agentPort);
+  const { welcome, hosts } = await again.handshake({ guid: 'a', zone: 'new', hosts: ['M1', 'M2'], algorithm: 'roundrobin', checkInterval: 0 });
+  t.same(await moved, { host: { id: 1, guid: 'a', zone: 'new', registeredAt: (await moved).host.registeredAt }, fromZone: 'old', toZone: 'new' });
+  t.equal(welcome.hostId, 1, 'same id');
+  t.equal(hosts, undefined, 'first of zone new (id 1 before id 3): the list it holds is still right, so none is sent');
+  t.same(await b!.agent.next(), { type: 'hosts', seq: 1, hosts: ['M1', 'M2'], algorithm: 'roundrobin', checkInterval: 0 }, 'b is first in zone old now');
+  t.same(await c!.agent.next(), { type: 'hosts', seq: 1, hosts: ['M2', 'M1'], algorithm: 'roundrobin', checkInterval: 0 }, 'c is second in zone new now');
+  t.match((await api(server, 'GET', '/api/hosts?zone=new')).body, [{ id: 1, zone: 'new' }, { id: 3, zone: 'new' }]);
+  const restarted = await readFile(path.join(server.dataDir, 'hosts.log'), 'utf8');
+  t.match(restarted, /"zone":"new"/, 'the move is journalled');
+  for (const agent of [again, b!.agent, c!.agent]) await agent.close();
+});
+
 t.test('DELETE /api/hosts/ID', async (t) => {
   const server = await startTestServer(t);
   const [live] = await connectAgents(server.agentPort, ['live']);
@@ -91,15 +162,20 @@ t.test('DELETE /api/hosts/ID', async (t) => {
     ['1.5', 400, 'host id must be a non-negative integer, got "1.5"'],
     ['%E0%A4%A', 400, 'path segment "%E0%A4%A" is not valid percent-encoding'],
     ['99', 404, 'no host with id 99'],
-    ['1', 409, 'host 1 (live) is connected; stop its agent first, or add ?force=true to disconnect it'],
   ] as const) {
     const answer = await api(server, 'DELETE', `/api/hosts/${id}`);
     t.same([answer.status, answer.body], [status, { error }], `DELETE ${id}`);
   }
+  const self = `127.0.0.1:${server.agentPort}`;
+  const connected = await api(server, 'DELETE', '/api/hosts/1');
+  t.same([connected.status, connected.body], [
+    409,
+    { error: `host 1 (live) is connected to ${self}; stop its agent first, or add ?force=true to disconnect it`, hostId: 1, guid: 'live', server: self },
+  ]);
   const badForce = await api(server, 'DELETE', '/api/hosts/1?force=yes');
   t.same([badForce.status, badForce.body], [400, { error: 'force must be true or false, got "yes"' }]);
   const forced = await api(server, 'DELETE', '/api/hosts/1?force=true');
-  t.same([forced.status, forced.body], [200, { removed: { id: 1, guid: 'live', zone: 'default', registeredAt: (forced.body as { removed: { registeredAt: string } }).removed.registeredAt }, agentsUpdated: 0 }]);
+  t.same([forced.status, forced.body], [200, { removed: { id: 1, guid: 'live', zone: 'default', registeredAt: (forced.body as { removed: { registeredAt: string } }).removed.registeredAt }, agentsUpdated: 0, scope: 'fleet' }]);
   await live!.agent.closed;
   t.same((await api(server, 'GET', '/api/hosts')).body, []);
   t.equal((await api(server, 'DELETE', '/api/hosts/1')).status, 404, 'gone');

@@ -107,7 +107,7 @@ t.test('client commands against a real server process', async (t) => {
 
   const listed = await runCliProcess(['hosts', ...admin]);
   t.equal(listed.code, 0);
-  t.match(listed.stdout, /^ID +GUID +ZONE +CONNECTED +LIST +ACKED\n1 +agent-1 +default +127\.0\.0\.1:\d+ +M1,M2@roundrobin +yes\n$/);
+  t.match(listed.stdout, new RegExp(`^ID +GUID +ZONE +CONNECTED +SERVER +LIST +ACKED\\n1 +agent-1 +default +127\\.0\\.0\\.1:\\d+ +127\\.0\\.0\\.1:${server.agentPort} +M1,M2@roundrobin +yes\\n$`));
   const listedJson = await runCliProcess(['hosts', '--json', ...admin]);
   t.match(JSON.parse(listedJson.stdout), [{ id: 1, guid: 'agent-1', connected: true, acked: true }]);
 
@@ -115,7 +115,7 @@ t.test('client commands against a real server process', async (t) => {
   t.same(busy, {
     code: 1,
     stdout: '',
-    stderr: 'agentlb hosts: DELETE /api/hosts/1 failed (HTTP 409): host 1 (agent-1) is connected; stop its agent first, or run `agentlb hosts remove 1 --force` to disconnect it\n',
+    stderr: `agentlb hosts: DELETE /api/hosts/1 failed (HTTP 409): host 1 (agent-1) is connected to 127.0.0.1:${server.agentPort}; stop its agent first, or run \`agentlb hosts remove 1 --force\` to disconnect it\n`,
   });
   const removed = await runCliProcess(['hosts', 'remove', '1', '--force', ...admin]);
   t.same(removed, { code: 0, stdout: 'removed host 1 (agent-1); 0 agent(s) sent a new list\n', stderr: '' });

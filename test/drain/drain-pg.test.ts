@@ -118,6 +118,7 @@ t.test('the down watch trusts heartbeats only when they can be trusted, and neve
   const avoided: string[][] = [];
   const watch = new DownWatch({
     registry: { listServers: () => Promise.resolve(listed) },
+    hostEntries: () => ['M1', 'M2', 'M3'],
     avoid: { setAvoided: (_source, addresses) => Promise.resolve(avoided.push([...addresses])) },
     selfNames: () => ['M3', undefined],
     status: () => status,

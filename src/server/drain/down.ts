@@ -1,6 +1,7 @@
 /**
  * Down servers go last too (cluster mode): every heartbeat interval, the server registry is
- * read and the servers it lists as down (three missed heartbeats) become the `down` source
+ * read and the servers it lists as down (three missed heartbeats) or stopped, that are
+ * entries of `host`, become the `down` source
  * of the avoid list, so agents stop preferring (and probing) a dead server, and prefer it
  * again, through their preferred-host checks, once it beats again.
  *
@@ -16,6 +17,12 @@ export const AVOID_SOURCE_DOWN = 'down';
 export interface DownWatchOptions {
   registry: Pick<ServerRegistry, 'listServers'>;
   avoid: { setAvoided(source: string, addresses: Iterable<string>): Promise<number> };
+  /**
+   * The entries of the `host` setting: only those can be avoided. A server the registry lists
+   * that agents are not told about (a retired one, another fleet's) is no one's entry, and
+   * listing it as avoided would only mislead (`GET /api/plan`, `avoid_changed`).
+   */
+  hostEntries: () => readonly string[];
   /** The names this server may be listed under (its registry key, its entry of `host`). */
   selfNames: () => readonly (string | undefined)[];
   status: () => StoreStatus | undefined;
@@ -55,7 +62,8 @@ export class DownWatch {
     }
     if (this.stopped || !this.trustworthy()) return;
     const self = new Set(this.options.selfNames().filter((name): name is string => name !== undefined));
-    const down = servers.filter((server) => !server.up && !self.has(server.address)).map((server) => server.address);
+    const entries = new Set(this.options.hostEntries());
+    const down = servers.filter((server) => !server.up && !self.has(server.address) && entries.has(server.address)).map((server) => server.address);
     await this.options.avoid.setAvoided(AVOID_SOURCE_DOWN, down);
   }
 

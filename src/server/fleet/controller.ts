@@ -3,7 +3,7 @@
  * Fleet), then tell the connected agents (fan-out). Used by the admin API, by handshakes that
  * register hosts, and by changes other servers commit (cluster mode).
  */
-import { SETTING_HOST, SettingsConflictError, type HostRecord, type Settings, type Store, type StoreChange } from '../../store/types';
+import { SETTING_HOST, SettingsConflictError, StoreUnavailableError, type HostRecord, type Settings, type Store, type StoreChange } from '../../store/types';
 import { validateSettings } from '../../settings/validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from '../../lb/avoid';
@@ -11,19 +11,6 @@ import type { HostsCause, ServerEvents } from '../events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { DEFAULT_SHIFT_RESEND_MS, ShiftResends, type Schedule } from './resend';
 import { FleetSettingsError, type Fleet } from './fleet';
-
-export interface HostView {
-  id: number;
-  guid: string;
-  zone: string;
-  registeredAt: string;
-  connected: boolean;
-  remoteAddress: string | null;
-  /** The last `hosts` frame sent on the current connection; null when none was needed. */
-  lastSent: { seq: number; hosts: readonly string[]; algorithm: string; checkInterval: number; at: string } | null;
-  /** Whether that frame was acked ok; null while unacked or when none was sent. */
-  acked: boolean | null;
-}
 
 export type RemoveHostResult =
   | { kind: 'removed'; host: HostRecord; agentsUpdated: number }
@@ -114,7 +101,50 @@ export class FleetController {
    * returned as is, not in a promise: the handshake goes on in the same tick.
    */
   registerHost(guid: string, zone: string): HostRecord | Promise<HostRecord> {
-    return this.fleet.hostByGuid(guid) ?? this.registerNewHost(guid, zone);
+    const known = this.fleet.hostByGuid(guid);
+    if (known === undefined) return this.registerNewHost(guid, zone);
+    return known.zone === zone ? known : this.moveHost(known, zone);
+  }
+
+  /** The registered host `id`, or undefined. */
+  host(id: number): HostRecord | undefined {
+    return this.fleet.host(id);
+  }
+
+  /** Every registered host, in no particular order. */
+  allHosts(): IterableIterator<HostRecord> {
+    return this.fleet.hosts();
+  }
+
+  /**
+   * A known guid said hello with another zone (its agent.properties changed): the move is
+   * committed, then both zones are re-planned. While the store cannot take it, the host is
+   * served in its registered zone (as a known guid is served from memory) and moves at a
+   * later connect.
+   */
+  private async moveHost(known: HostRecord, zone: string): Promise<HostRecord> {
+    let moved: HostRecord | undefined;
+    try {
+      moved = await this.store.moveHost(known.id, zone);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) this.events.emit('listenerError', { event: 'zoneChanged', error });
+      return this.fleet.host(known.id) ?? known;
+    }
+    // Removed meanwhile: the handshake goes on with the record it had (the removal closes it).
+    if (moved === undefined) return known;
+    this.trackMove(moved);
+    return this.fleet.host(moved.id) ?? moved;
+  }
+
+  /** Puts a moved host in its new zone and re-sends the lists of both zones once. */
+  private trackMove(moved: HostRecord): void {
+    const before = this.fleet.host(moved.id);
+    if (before === undefined || before.zone === moved.zone) return;
+    this.fleet.removeHost(moved.id);
+    this.fleet.addHost(moved);
+    this.events.emit('zoneChanged', { host: moved, fromZone: before.zone, toZone: moved.zone });
+    void this.sendHostSetOnce(before.zone);
+    void this.sendHostSetOnce(moved.zone);
   }
 
   private async registerNewHost(guid: string, zone: string): Promise<HostRecord> {
@@ -165,26 +195,6 @@ export class FleetController {
     return this.fleet.hostCount;
   }
 
-  /** Every registered host with its connection state, by ascending id. */
-  hosts(): HostView[] {
-    const views: HostView[] = [];
-    for (const host of this.fleet.hosts()) {
-      const connection = this.agents.byHost(host.id);
-      const sent = connection?.lastSent;
-      views.push({
-        id: host.id,
-        guid: host.guid,
-        zone: host.zone,
-        registeredAt: host.registeredAt,
-        connected: connection !== undefined,
-        remoteAddress: connection?.remoteAddress ?? null,
-        lastSent: sent === undefined ? null : { seq: sent.seq, hosts: sent.hosts, algorithm: sent.algorithm, checkInterval: sent.checkInterval, at: new Date(sent.atMs).toISOString() },
-        acked: connection?.acked ?? null,
-      });
-    }
-    return views.sort((a, b) => a.id - b.id);
-  }
-
   /** Cancels re-sends still waiting (shutdown): none fires into a stopped server. */
   close(): void {
     this.shiftResends.close();
@@ -198,6 +208,9 @@ export class FleetController {
         return;
       case 'host-added':
         this.trackHost(change.host);
+        return;
+      case 'host-moved':
+        this.trackMove(change.host);
         return;
       case 'host-removed':
         this.agents.byHost(change.id)?.close('removed');

@@ -1,0 +1,156 @@
+/**
+ * The hosts as an operator asks about them through any server: GET /api/hosts (where each
+ * host is connected, fleet-wide, plus what this server sent the agents it holds) and the
+ * remove guard (a host connected to ANY server of the fleet is refused without force).
+ *
+ * The fleet-wide part comes from the ConnectionRegistry (PostgreSQL in cluster mode, this
+ * process otherwise); what only this server knows (the list it last sent, the ack) is added
+ * for the hosts it holds. A connection this server took in the last moments may not be
+ * recorded yet; its own agent registry wins for the hosts it holds.
+ */
+import type { HostView, HostViewScope, UpdateScope } from '../../api/hosts';
+import { StoreUnavailableError, type ConnectionRegistry, type HostQuery, type HostRecord, type HostWhereabouts } from '../../store/types';
+import type { AgentRegistry } from './agent-registry';
+import type { AgentConnection } from '../net/connection';
+import type { FleetController } from './controller';
+
+/** Hosts per registry read when a listing asks for every host: bounds one query's result. */
+export const LISTING_CHUNK = 5_000;
+
+export interface HostListing {
+  hosts: HostView[];
+  /** `this-server`: the database was unavailable; other servers' connections are unknown. */
+  scope: HostViewScope;
+}
+
+export type RemoveResult =
+  | { kind: 'removed'; host: HostRecord; agentsUpdated: number; scope: UpdateScope }
+  | { kind: 'unknown' }
+  | { kind: 'connected'; host: HostRecord; server: string };
+
+export interface HostDirectoryOptions {
+  controller: FleetController;
+  agents: AgentRegistry;
+  connections: ConnectionRegistry;
+  /** This server's registry address. */
+  self: () => string;
+  /** Whether other servers share the registry (cluster mode): removal counts are then this server's only. */
+  shared: boolean;
+}
+
+export class HostDirectory {
+  constructor(private readonly options: HostDirectoryOptions) {}
+
+  /** Hosts by ascending id, filtered and paged as `query` says; every host without limit. */
+  async list(query: HostQuery): Promise<HostListing> {
+    try {
+      return { hosts: await this.fromRegistry(query), scope: 'fleet' };
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      // Reads answer from memory while the database is down (README, Cluster mode).
+      return { hosts: this.fromMemory(query), scope: 'this-server' };
+    }
+  }
+
+  /**
+   * Removes a host. Refused (`connected`, naming the server) while the host is connected to
+   * any server, unless `force`: the removal is then committed, and the holding server, told
+   * by the store's host-removed announcement, closes the connection (reason `removed`).
+   */
+  async remove(id: number, force: boolean): Promise<RemoveResult> {
+    const { controller, agents, connections } = this.options;
+    if (agents.byHost(id) === undefined && !force) {
+      const host = controller.host(id);
+      if (host === undefined) return { kind: 'unknown' };
+      const server = await connections.holderOf(id);
+      if (server !== null) return { kind: 'connected', host, server };
+    }
+    const result = await controller.removeHost(id, force);
+    switch (result.kind) {
+      case 'unknown':
+        return result;
+      case 'connected':
+        return { kind: 'connected', host: result.host, server: this.options.self() };
+      case 'removed':
+        return { ...result, scope: this.options.shared ? 'server' : 'fleet' };
+    }
+  }
+
+  private async fromRegistry(query: HostQuery): Promise<HostView[]> {
+    const { connections } = this.options;
+    if (query.limit !== undefined) return this.merge(await connections.listHosts(query), query);
+    // Every host: read in chunks, so no single result holds the whole fleet.
+    const views: HostView[] = [];
+    let after = query.after;
+    for (;;) {
+      const page = await connections.listHosts({ ...query, limit: LISTING_CHUNK, ...(after === undefined ? {} : { after }) });
+      for (const view of this.merge(page, query)) views.push(view);
+      if (page.length < LISTING_CHUNK) return views;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  /** Adds this server's own knowledge; a host it holds is connected here whatever the record says. */
+  private merge(page: readonly HostWhereabouts[], query: HostQuery): HostView[] {
+    const self = this.options.self();
+    const views: HostView[] = [];
+    for (const where of page) {
+      const connection = this.options.agents.byHost(where.id);
+      const view = connection === undefined ? withoutLocal(where) : withLocal(where, connection, self);
+      // The override may take a host out of a connection filter it matched in the record.
+      if (query.connected !== undefined && view.connected !== query.connected) continue;
+      if (query.server !== undefined && view.server !== query.server) continue;
+      views.push(view);
+    }
+    return views;
+  }
+
+  private fromMemory(query: HostQuery): HostView[] {
+    const self = this.options.self();
+    const after = query.after ?? 0;
+    const hosts = [...this.options.controller.allHosts()].filter((host) => host.id > after).sort((a, b) => a.id - b.id);
+    const views: HostView[] = [];
+    for (const host of hosts) {
+      if (query.limit !== undefined && views.length === query.limit) break;
+      if (query.zone !== undefined && host.zone !== query.zone) continue;
+      const connection = this.options.agents.byHost(host.id);
+      const where: HostWhereabouts = {
+        ...host,
+        connected: false,
+        server: null,
+        connectedSince: null,
+        remoteAddress: null,
+        lastServer: null,
+        lastSeen: null,
+      };
+      const view = connection === undefined ? withoutLocal(where) : withLocal(where, connection, self);
+      if (query.connected !== undefined && view.connected !== query.connected) continue;
+      if (query.server !== undefined && view.server !== query.server) continue;
+      views.push(view);
+    }
+    return views;
+  }
+}
+
+function withoutLocal(where: HostWhereabouts): HostView {
+  return { ...where, lastSent: null, acked: null };
+}
+
+function withLocal(where: HostWhereabouts, connection: AgentConnection, self: string): HostView {
+  const sent = connection.lastSent;
+  const recorded = where.connected && where.server === self;
+  return {
+    ...where,
+    connected: true,
+    server: self,
+    remoteAddress: connection.remoteAddress,
+    connectedSince: recorded ? where.connectedSince : null,
+    lastServer: self,
+    lastSeen: recorded ? where.lastSeen : new Date().toISOString(),
+    lastSent:
+      sent === undefined
+        ? null
+        : { seq: sent.seq, hosts: sent.hosts, algorithm: sent.algorithm, checkInterval: sent.checkInterval, at: new Date(sent.atMs).toISOString() },
+    acked: connection.acked ?? null,
+  };
+}
