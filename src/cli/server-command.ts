@@ -16,6 +16,7 @@ import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain/controller';
 import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst/pool';
 import { checkStoreUrl, createClusterStore } from './cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
+import { exposesSecrets, formatEffectiveConfig, inFileTerms, mergeConfig, readConfigFile } from './server-config';
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -82,6 +83,12 @@ ${SECURITY_USAGE}  --log-level LEVEL           ${LOG_LEVELS.join(', ')} (default
   --log-buffer BYTES          log lines waiting to be written (stdout not read fast enough)
                               beyond which new lines are dropped and counted
                               (default ${DEFAULT_LOG_BUFFER_BYTES})
+  --config FILE               read options from FILE: Java-properties syntax as in
+                              agent.properties, one key per flag without "--"
+                              (listen=0.0.0.0:8250, require-client-cert=true); a flag wins
+                              over its environment variable, which wins over the file
+  --check-config              check every option (and read the TLS files), print the
+                              effective configuration with secrets masked, and exit
   -h, --help                  print this help and exit
 
 SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when the server
@@ -111,8 +118,48 @@ const FLAGS = {
   'drain-rate': { type: 'string' },
   'log-level': { type: 'string' },
   'log-buffer': { type: 'string' },
+  config: { type: 'string' },
+  'check-config': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type FlagValuesOf = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+
+/**
+ * What each option is when nothing sets it, as `--check-config` prints it: from the same
+ * constants the help text and the daemon use. Every flag has an entry (test/ops/config-file.test.ts).
+ */
+export const CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
+  listen: `${D.host}:${D.port}`,
+  admin: `${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT}`,
+  'data-dir': DEFAULT_DATA_DIR,
+  store: 'unset: the embedded store in data-dir',
+  'heartbeat-interval': String(DEFAULT_SERVER_HEARTBEAT_MS / 1000),
+  advertise: 'unset: the address agents connect to, with the listen port',
+  'admin-token': 'unset: read from, or generated into, DATA_DIR/admin.token',
+  'agent-token': 'unset: agents are admitted without a token',
+  'handshake-timeout': String(D.handshakeTimeoutMs / 1000),
+  'ping-interval': String(D.pingIntervalMs / 1000),
+  'max-missed-pings': String(D.maxMissedPings),
+  'max-connections': `${D.maxConnections} (the open-file limit minus 256)`,
+  'max-frame': String(D.maxFrame),
+  'max-write-buffer': String(D.maxWriteBufferBytes),
+  'close-grace': String(D.closeGraceMs / 1000),
+  pool: P.mode,
+  'pool-threshold': String(P.threshold),
+  'drain-rate': String(DEFAULT_DRAIN_RATE),
+  'log-level': 'info',
+  'log-buffer': String(DEFAULT_LOG_BUFFER_BYTES),
+  'tls-cert': 'unset: plain TCP',
+  'tls-key': 'unset: plain TCP',
+  'tls-ca': 'unset: no client certificates requested',
+  'require-client-cert': 'false',
+  'max-handshakes': String(D.maxHandshakes),
+  'max-handshakes-per-source': String(D.maxHandshakesPerSource),
+  'max-connection-rate': String(D.maxConnectionRate),
+  'connection-burst': String(D.connectionBurst),
+  'rate-limit-loopback': 'false',
+};
 
 function nonBlank(value: string | undefined): string | undefined {
   return value === '' ? undefined : value;
@@ -184,19 +231,53 @@ function optional<T>(value: string | undefined, parse: (value: string) => T): T 
 }
 
 async function runServer(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, FLAGS, true);
-  if (values.help === true) {
+  const { values: flags, positionals } = parseFlags(argv, FLAGS, true);
+  if (flags.help === true) {
     io.out(SERVER_USAGE);
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const config = flags.config === undefined ? undefined : await readConfigFile(nonEmpty('--config', flags.config), FLAGS);
+  const merged = mergeConfig(flags, config, io.env);
+  let parsed;
+  try {
+    parsed = parseServerOptions(merged.values as FlagValuesOf, io.env);
+  } catch (error) {
+    throw error instanceof UsageError ? inFileTerms(error, merged.sources) : error;
+  }
+  const { level, options, storeUrl, tlsFiles, maxBufferBytes } = parsed;
+  const exposed = config !== undefined && exposesSecrets(config);
+  const exposedWarning = exposed
+    ? `${config.file} holds secrets and is readable by others (mode ${config.mode.toString(8).padStart(4, '0')}): chmod 600 ${config.file}`
+    : undefined;
+
+  if (flags['check-config'] === true) {
+    if (tlsFiles !== undefined) {
+      try {
+        await loadServerTls(tlsFiles);
+      } catch (error) {
+        io.err(`agentlb server: ${(error as Error).message}\n`);
+        return EXIT_FAILURE;
+      }
+    }
+    if (exposedWarning !== undefined) io.err(`agentlb server: warning: ${exposedWarning}\n`);
+    io.out(formatEffectiveConfig(FLAGS, merged, io.env, CONFIG_DEFAULTS));
+    return EXIT_OK;
+  }
+
+  return startAndWait(level, options, storeUrl, tlsFiles, maxBufferBytes, exposedWarning, config?.file, io);
+}
+
+/** Every option checked (UsageError naming the flag), none used yet: shared by start and --check-config. */
+function parseServerOptions(values: FlagValuesOf, env: NodeJS.ProcessEnv) {
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   const listen = optional(values.listen, (v) => parseHostPort('--listen', v));
   const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
-  const adminToken = tokenOption(values['admin-token'], '--admin-token', io.env, 'AGENTLB_ADMIN_TOKEN', adminTokenProblem);
-  const agentToken = agentTokenOption(values['agent-token'], io.env);
+  const adminToken = tokenOption(values['admin-token'], '--admin-token', env, 'AGENTLB_ADMIN_TOKEN', adminTokenProblem);
+  const agentToken = agentTokenOption(values['agent-token'], env);
   const { tlsFiles, ...limits } = parseSecurityFlags(values);
+  // One option per flag; undefined = the default (daemon.ts serverOptions).
   const options = {
     ...limits,
     host: listen?.host,
@@ -222,11 +303,27 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     },
     heartbeatIntervalMs: optional(values['heartbeat-interval'], (v) => parseSecondsAsMs('--heartbeat-interval', v)),
   };
-  const storeUrl = optional(values.store ?? nonBlank(io.env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
+  const storeUrl = optional(values.store ?? nonBlank(env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
 
   const maxBufferBytes = optional(values['log-buffer'], (v) => parseInteger('--log-buffer', v, 4096, 1 << 30));
+  return { level, options, storeUrl, tlsFiles, maxBufferBytes };
+}
+
+type ParsedServerOptions = ReturnType<typeof parseServerOptions>;
+
+async function startAndWait(
+  level: ParsedServerOptions['level'],
+  options: ParsedServerOptions['options'],
+  storeUrl: string | undefined,
+  tlsFiles: ParsedServerOptions['tlsFiles'],
+  maxBufferBytes: number | undefined,
+  exposedWarning: string | undefined,
+  configFile: string | undefined,
+  io: CliIo,
+): Promise<number> {
   const logger = createLogger({ level, maxBufferBytes });
   exitOnFatalError(logger);
+  if (exposedWarning !== undefined) logger.warn({ event: 'config_file_exposed', file: configFile }, exposedWarning);
   let handle;
   try {
     // The one metrics registry of this process, made here and passed in (no global registry).

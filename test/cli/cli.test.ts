@@ -31,12 +31,12 @@ t.test('help', async (t) => {
 t.test('server --help lists exactly the flags the parser accepts', async (t) => {
   const listed = [...SERVER_USAGE.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]!).sort();
   t.same(listed, [
-    'admin', 'admin-token', 'advertise', 'agent-token', 'close-grace', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
+    'admin', 'admin-token', 'advertise', 'agent-token', 'check-config', 'close-grace', 'config', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
     'log-buffer', 'log-level', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-missed-pings', 'max-write-buffer', 'ping-interval', 'pool', 'pool-threshold', 'rate-limit-loopback',
     'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-key',
   ]);
   // With --help the command parses every flag, then prints help and returns.
-  const switches = new Set(['help', 'rate-limit-loopback', 'require-client-cert']);
+  const switches = new Set(['check-config', 'help', 'rate-limit-loopback', 'require-client-cert']);
   for (const flag of listed) {
     const args = switches.has(flag) ? ['server', `--${flag}`, '--help'] : ['server', `--${flag}=x`, '--help'];
     t.same(await runInProcess(args), { code: 0, out: SERVER_USAGE, err: '' }, `--${flag} is accepted`);
