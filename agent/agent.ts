@@ -18,19 +18,21 @@
  *   hello's back would never be corrected.
  *
  * Sockets live in session.ts, the list in server-pool.ts, timing in backoff.ts and
- * preferred-check.ts; this file only decides.
+ * preferred-check.ts, the order updates are applied, held and saved in update-pipeline.ts;
+ * this file only decides.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type Ack, type Hello, type Hosts } from '../src/protocol/messages';
-import { parseProperties, savePropertiesFile, type PropertiesDoc } from './properties';
+import { PROTOCOL_VERSION, type Hello, type Hosts } from '../src/protocol/messages';
+import type { PropertiesDoc } from './properties';
 import { Backoff, type BackoffOptions } from '../src/util/backoff';
-import { applyAssignment, ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
+import { ConfigError, effectiveCheckInterval, type AgentConfig } from './config';
 import { FlapDamper, type FlapDamperOptions } from './flap-damper';
 import { PreferredCheck, type CheckTimer } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';
 import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from './session';
+import { UpdatePipeline } from './update-pipeline';
 import type { AlgorithmName } from '../src/protocol/algorithms';
 
 /** The logger calls the agent makes; a pino Logger fits. */
@@ -103,9 +105,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private session: Session | undefined;
   private loop: Promise<void> | undefined;
   private started = false;
-  private updates: Promise<void> = Promise.resolve();
-  /** `hosts` frames from `session` held while a preferred-host check is in flight. */
-  private held: { session: Session; frames: Hosts[] } | undefined;
+  private readonly updates: UpdatePipeline;
   private readonly stopper = new AbortController();
 
   constructor(private readonly opts: AgentOptions) {
@@ -126,6 +126,14 @@ export class Agent extends EventEmitter<AgentEvents> {
       random: opts.random,
       pace: (intervalMs) => this.pacedInterval(intervalMs),
       timer: opts.checkTimer,
+    });
+    this.updates = new UpdatePipeline({
+      propertiesPath: opts.propertiesPath,
+      current: () => ({ doc: this.doc, port: this.config.port }),
+      adopt: (msg, doc) => this.adoptUpdate(msg, doc),
+      applied: (msg, persisted) => this.updateApplied(msg, persisted),
+      refused: (seq, reason) => this.emit('hostsRefused', { seq, reason }),
+      logger: this.log,
     });
   }
 
@@ -163,7 +171,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.session?.close();
     await this.loop;
     await this.check.idle();
-    await this.updates;
+    await this.updates.settle();
     this.log.info({}, 'agent stopped');
   }
 
@@ -207,9 +215,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (delayMs > 0 && !(await this.sleep(delayMs))) return;
       // A dropped server's last frames (a drain hands its list over right before the close)
       // may still be saving: the round and its hellos follow the list they leave behind.
-      await this.settleUpdates();
+      await this.updates.settle();
       for (const entry of this.pool.roundOrder(lastResort)) {
-        await this.settleUpdates();
+        await this.updates.settle();
         const result = await openSession(entry, this.hello(), this.sessionOptions, this.stopper.signal);
         if (result instanceof Session) {
           if (this.stopped) {
@@ -258,7 +266,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.session = session;
     this.pool.setCurrent(session.server);
     this.backoff.reset();
-    session.on('hosts', (msg) => this.enqueueUpdate(session, msg));
+    session.on('hosts', (msg) => this.updates.enqueue(session, msg));
     session.on('closed', (reason) => this.onClosed(session, reason));
     this.log.info(
       { server: session.server.text, hostId: session.welcome.hostId, pingIntervalMs: session.pingIntervalMs },
@@ -272,7 +280,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private onClosed(session: Session, reason: CloseReason): void {
     // A check that outlives its session switches nowhere: what it held is applied now, before
     // the connect loop below builds a hello.
-    this.releaseHeld(session);
+    this.updates.release(session);
     if (session !== this.session) return; // an old session closed after a switch
     this.session = undefined;
     this.pool.setCurrent(undefined);
@@ -289,83 +297,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.runLoop(this.backoff.next(), demote ? session.server : undefined);
   }
 
-  /** Updates are applied one at a time, in arrival order, so saves never overlap. */
-  private enqueueUpdate(session: Session, msg: Hosts): void {
-    if (this.held?.session === session) {
-      this.held.frames.push(msg);
-      this.log.debug({ server: session.server.text, seq: msg.seq }, 'hosts update held until the preferred-host check settles');
-      return;
-    }
-    let acked = false;
-    const reply = (ack: Ack): void => {
-      acked = true;
-      session.sendAck(ack);
-    };
-    this.updates = this.updates.then(() =>
-      this.applyUpdate(msg, reply).catch((err: unknown) => {
-        this.log.error({ err, seq: msg.seq }, 'hosts update failed');
-        if (!acked) reply({ type: 'ack', seq: msg.seq, ok: false, error: `internal error: ${String(err)}` });
-      }),
-    );
-  }
-
-  /**
-   * Resolves once every accepted update is applied, including those accepted meanwhile, so a
-   * hello built next announces the list the agent is about to hold, not the one a save in
-   * progress replaces.
-   */
-  private async settleUpdates(): Promise<void> {
-    let pending: Promise<void>;
-    do {
-      pending = this.updates;
-      await pending;
-    } while (pending !== this.updates);
-  }
-
-  /** The check is over without a switch: `session`'s held frames are handled, in order, and acked. */
-  private releaseHeld(session: Session): void {
-    const held = this.held;
-    if (held?.session !== session) return;
-    this.held = undefined;
-    for (const msg of held.frames) this.enqueueUpdate(session, msg);
-  }
-
-  /**
-   * The check switched: `session`'s held frames are neither applied nor acked. The new server
-   * compared the hello's list with its own and sent `hosts` if they differ, so it knows what
-   * the agent holds; applying the old server's list now would leave the agent on a list no
-   * server will correct. The old connection closes next, like any with a frame in flight.
-   */
-  private dropHeld(session: Session, to: ServerEntry): void {
-    const held = this.held;
-    if (held?.session !== session) return;
-    this.held = undefined;
-    if (held.frames.length === 0) return;
-    this.log.info(
-      { from: session.server.text, to: to.text, seqs: held.frames.map((msg) => msg.seq) },
-      `hosts updates from ${session.server.text} not applied: superseded by the switch to ${to.text}`,
-    );
-  }
-
-  /** Check, persist and adopt one update; `reply` sends its one ack. */
-  private async applyUpdate(msg: Hosts, reply: (ack: Ack) => void): Promise<void> {
-    // Work on a copy: the live doc changes only once the file on disk has.
-    const next = parseProperties(this.doc.toString());
-    const changed = applyAssignment(next, msg, this.config.port);
-    const refuse = (reason: string): void => {
-      this.log.error({ seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, reason }, 'hosts update refused');
-      reply({ type: 'ack', seq: msg.seq, ok: false, error: reason });
-      this.emit('hostsRefused', { seq: msg.seq, reason });
-    };
-    if (changed instanceof ConfigError) return refuse(changed.message);
-    if (changed) {
-      try {
-        await savePropertiesFile(this.opts.propertiesPath, next);
-      } catch (err) {
-        return refuse(`cannot save ${this.opts.propertiesPath}: ${(err as Error).message}`);
-      }
-    }
-    this.doc = next;
+  /** An update is on file (update-pipeline.ts): hold its list from now on. */
+  private adoptUpdate(msg: Hosts, doc: PropertiesDoc): void {
+    this.doc = doc;
     this.pool.replace(msg.hosts); // checked by applyAssignment with the same parser
     this.config = {
       ...this.config,
@@ -373,12 +307,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       algorithm: msg.algorithm as AlgorithmName,
       serverCheckInterval: msg.checkInterval,
     };
-    reply({ type: 'ack', seq: msg.seq, ok: true });
-    this.log.info(
-      { seq: msg.seq, hosts: msg.hosts, algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed },
-      changed ? 'hosts update persisted' : 'hosts update already on file',
-    );
-    this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted: changed });
+  }
+
+  /** An update was acked ok: what follows from the new list. */
+  private updateApplied(msg: Hosts, persisted: boolean): void {
+    this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted });
     this.judgeList();
     this.retimeCheck();
     if (msg.recheck === true) this.recheckNow();
@@ -457,17 +390,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     const old = this.session;
     if (old === undefined || !this.pool.awayFromPreferred()) return;
     // Until the check settles, the current server's `hosts` are held: none may change the list
-    // between the hello that announces it and the switch (see dropHeld, releaseHeld).
-    this.held = { session: old, frames: [] };
+    // between the hello that announces it and the switch (update-pipeline.ts: drop, release).
+    this.updates.hold(old);
     try {
       await this.switchToPreferred(old);
     } finally {
-      this.releaseHeld(old); // nothing left to release after a switch
+      this.updates.release(old); // nothing left to release after a switch
     }
   }
 
   private async switchToPreferred(old: Session): Promise<void> {
-    await this.settleUpdates(); // those accepted before the hold
+    await this.updates.settle(); // those accepted before the hold
     const target = this.pool.preferred;
     if (this.stopped || old.closed || target === undefined || !this.pool.awayFromPreferred()) return;
     const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
@@ -481,7 +414,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       result.close();
       return;
     }
-    this.dropHeld(old, target); // first: a throwing listener in adopt must not release them
+    this.updates.drop(old, target.text); // first: a throwing listener in adopt must not release them
     this.damper.switched(old.server.text, target.text); // a flap or not: the landing server's list says (judgeList)
     this.adopt(result); // the new connection is welcomed and current ...
     old.close(); // ... before the old one is closed
