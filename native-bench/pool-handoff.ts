@@ -10,13 +10,13 @@ import { BurstPool } from '../src/server/burst/pool';
 
 export interface PoolHandoff {
   batch: number;
-  /** What a fan-out batch (lists only) and a handshake batch (lists + welcomes) cost per agent. */
-  rows: { work: 'fan-out' | 'handshake'; inlineUs: number; pooledMainThreadUs: number; pooledWallUs: number }[];
+  /** What a fan-out batch costs per agent. */
+  rows: { work: 'fan-out'; inlineUs: number; pooledMainThreadUs: number; pooledWallUs: number }[];
 }
 
 const SERVERS = ['10.0.0.1:8250', '10.0.0.2:8250', '10.0.0.3:8250', '10.0.0.4:8250'];
 
-function task(batch: number, welcome: boolean): BurstTask {
+function task(batch: number): BurstTask {
   return {
     servers: SERVERS,
     algorithm: 'roundrobin',
@@ -27,7 +27,6 @@ function task(batch: number, welcome: boolean): BurstTask {
       algorithm: 'roundrobin',
       hosts: SERVERS.slice(0, 3),
       checkInterval: 0,
-      ...(welcome ? { welcome: { hostId: i + 1, server: '127.0.0.1:8250', pingInterval: 15_000 } } : {}),
     })),
   };
 }
@@ -38,8 +37,8 @@ export async function measurePoolHandoff(batch = 512, runs = 200): Promise<PoolH
   const pool = BurstPool.create({ mode: 'on', threshold: 1, batchSize: batch, threads: 1 })!;
   const rows: PoolHandoff['rows'] = [];
   try {
-    for (const work of ['fan-out', 'handshake'] as const) {
-      const t = task(batch, work === 'handshake');
+    for (const work of ['fan-out'] as const) {
+      const t = task(batch);
       for (let i = 0; i < 30; i++) {
         planBurst(t);
         await pool.run(t);

@@ -33,14 +33,14 @@ function agent(position: number, hold: Partial<BurstAgent> = {}): BurstAgent {
   return { position, algorithm: '', hosts: [], checkInterval: undefined, ...hold };
 }
 
-t.test('planBurst: roundrobin rotations, one frame per distinct list, welcomes per agent', async (t) => {
+t.test('planBurst: roundrobin rotations, one frame per distinct list', async (t) => {
   const result = planBurst({
     servers: ['M1', 'M2', 'M3'],
     algorithm: 'roundrobin',
     seq: 7,
     checkInterval: 30,
     agents: [
-      agent(0, { welcome: { hostId: 11, server: 's:1', pingInterval: 1000 } }),
+      agent(0),
       agent(1),
       agent(2),
       agent(3),
@@ -54,11 +54,6 @@ t.test('planBurst: roundrobin rotations, one frame per distinct list, welcomes p
   t.same(result.lists, [['M1', 'M2', 'M3'], ['M2', 'M3', 'M1'], ['M3', 'M1', 'M2']]);
   const frame = (i: number) => result.frames.subarray(result.offsets[i], result.offsets[i + 1]);
   t.same(message(frame(1)), { type: 'hosts', seq: 7, hosts: ['M2', 'M3', 'M1'], algorithm: 'roundrobin', checkInterval: 30 });
-  t.same(
-    message(result.welcomes.subarray(result.welcomeOffsets[0], result.welcomeOffsets[1])),
-    { type: 'welcome', version: 1, hostId: 11, server: 's:1', pingInterval: 1000 },
-  );
-  t.equal(result.welcomeOffsets[2]! - result.welcomeOffsets[1]!, 0, 'no welcome asked, none encoded');
 });
 
 t.test('planBurst: shuffle gives each agent its own permutation; a permutation it holds is up to date', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * Planning for a burst of agents, as one pure function of plain data: for each agent, the
- * list it must be sent (or none: up to date), with every distinct list's `hosts` frame and
- * each handshaking agent's `welcome` encoded. The same function runs in a Piscina worker
+ * list it must be sent (or none: up to date), with every distinct list's `hosts` frame
+ * encoded. The same function runs in a Piscina worker
  * (worker.ts) for large bursts, and its result crosses back as transferred bytes.
  *
  * Only algorithms that plan from an agent's position alone (dependsOnHostSet false: static,
@@ -11,7 +11,6 @@
 import { algorithmByName, isUpToDate } from '../../lb/index';
 import type { ZoneView } from '../../lb/types';
 import { encodeMessage } from '../../protocol/encoder';
-import { PROTOCOL_VERSION } from '../../protocol/messages';
 
 export interface BurstAgent {
   /** 0-based position among its zone's hosts ordered by id (the zone's size when absent). */
@@ -20,8 +19,6 @@ export interface BurstAgent {
   algorithm: string;
   hosts: readonly string[];
   checkInterval: number | undefined;
-  /** Handshakes only: the welcome to encode for this agent. */
-  welcome?: { hostId: number; server: string; pingInterval: number };
 }
 
 export interface BurstTask {
@@ -39,9 +36,6 @@ export interface BurstResult {
   /** lists[i]'s `hosts` frame is frames[offsets[i] .. offsets[i + 1]). */
   frames: Uint8Array;
   offsets: Int32Array;
-  /** Per agent: its welcome frame is welcomes[welcomeOffsets[i] .. welcomeOffsets[i + 1]) (empty: none). */
-  welcomes: Uint8Array;
-  welcomeOffsets: Int32Array;
 }
 
 export class BurstPlanError extends Error {
@@ -85,11 +79,7 @@ export function planBurst(task: BurstTask): BurstResult {
   const index = new Map<readonly string[], number>();
   const lists: string[][] = [];
   const frames: Uint8Array[] = [];
-  const welcomes: Uint8Array[] = [];
   task.agents.forEach((agent, i) => {
-    welcomes.push(
-      agent.welcome === undefined ? new Uint8Array(0) : encodeMessage({ type: 'welcome', version: PROTOCOL_VERSION, ...agent.welcome }),
-    );
     const expected = planner.listFor(agent.position);
     if (isUpToDate(algorithm, agent.algorithm, agent.hosts, expected) && agent.checkInterval === task.checkInterval) {
       choice[i] = -1;
@@ -105,6 +95,5 @@ export function planBurst(task: BurstTask): BurstResult {
     choice[i] = at;
   });
   const packedFrames = pack(frames);
-  const packedWelcomes = pack(welcomes);
-  return { choice, lists, frames: packedFrames.bytes, offsets: packedFrames.offsets, welcomes: packedWelcomes.bytes, welcomeOffsets: packedWelcomes.offsets };
+  return { choice, lists, frames: packedFrames.bytes, offsets: packedFrames.offsets };
 }
