@@ -29,8 +29,11 @@ const ALLOWED = {
 };
 
 const folderPath = (name) => (name === 'util' ? UTIL : `^src/${name}/`);
-/** Beyond the folders: the CLI offers the agent's own command (agent/command.ts). */
-const EXTRA = { cli: ['^agent/command\\.ts$'] };
+/**
+ * Beyond the folders: the CLI offers the agent's own command (agent/command.ts) and reads the
+ * server's config file with the agent's .properties codec (agent/properties.ts).
+ */
+const EXTRA = { cli: ['^agent/command\\.ts$', '^agent/properties\\.ts$'] };
 const allowedPaths = (name) => [name, ...ALLOWED[name]].map(folderPath).concat(EXTRA[name] ?? []).join('|');
 
 const layerRules = Object.keys(ALLOWED).map((name) => ({
