@@ -129,6 +129,32 @@ t.test('FanoutRunner: a fleet of one slice is updated before run() returns', asy
   t.equal(await done, 10);
 });
 
+t.test('FanoutRunner: a slice that used its time budget gives the loop back mid-slice, and still sends everyone once', async (t) => {
+  const { fleet, agents } = fleetOf(1_024);
+  // Each write costs 0.5 ms here (a slow socket on a busy machine): the second slice of 512
+  // must yield after its budget (SLICE_BUDGET_MS), not only at its end.
+  for (const a of agents) {
+    const send = a.sendHostsFrame.bind(a);
+    a.sendHostsFrame = (frame, cause) => {
+      const until = performance.now() + 0.5;
+      while (performance.now() < until);
+      send(frame, cause);
+    };
+  }
+  const turns: number[] = [];
+  const runner = new FanoutRunner(fleet, { sliceSize: 512, pool: undefined });
+  const done = runner.run(agents, 'settings');
+  const count = (): void => {
+    turns.push(agents.filter((a) => a.sent.length > 0).length);
+    if (turns[turns.length - 1]! < agents.length) setImmediate(count);
+  };
+  setImmediate(count);
+  t.equal(await done, 1_024);
+  t.ok(agents.every((a) => a.sent.length === 1), 'every agent sent exactly one frame');
+  const midSecondSlice = turns.filter((sent) => sent > 512 && sent < 1_024);
+  t.ok(midSecondSlice.length > 0, `the loop turned inside the second slice (agents sent at each turn: ${turns.join(', ')})`);
+});
+
 t.test('FanoutRunner: slices, here and on the pool, send the same frames to the same agents', async (t) => {
   const here = fleetOf(1_300);
   const pooled = fleetOf(1_300);

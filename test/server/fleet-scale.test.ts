@@ -20,7 +20,8 @@ import type { Hosts } from '../../src/protocol/messages';
 import { AgentRegistry } from '../../src/server/fleet/agent-registry';
 import { FleetController } from '../../src/server/fleet/controller';
 import { ServerEvents } from '../../src/server/events';
-import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
+import { Fleet, FleetSettingsError, RESYNC_SLICE } from '../../src/server/fleet/fleet';
+import { FileStore } from '../../src/store/file-store';
 import { PgStore } from '../../src/store/pg/store';
 import { readAllHosts } from '../../src/store/pg/queries';
 import { DEFAULT_SETTINGS, type HostRecord, type StoreSnapshot } from '../../src/store/types';
@@ -202,6 +203,46 @@ t.test('work counts: a resync is O(n) once; a removal or a late id costs a block
   t.same([1, 3, 5, 6, 7].map((id) => fleet.positionOf(id, 'a')), [0, 1, 2, 3, 4], 'hosts 2 and 4 gone, 1, 3, 5, 7 arrived late: 1, 3, 5, 6, 7 lead the zone');
 });
 
+t.test('a resync compares in slices; changes that arrive meanwhile are applied after it, in order', async (t) => {
+  const n = 3 * RESYNC_SLICE;
+  const hosts = Array.from({ length: n }, (_, i) => record(i + 1, ZONES[i % 3]!));
+  const fleet = fleetOf(hosts);
+  const store = new FileStore({ dataDir: t.testdir() });
+  await store.open();
+  t.teardown(() => store.close());
+  const controller = new FleetController(store, fleet, new AgentRegistry(), new ServerEvents());
+  t.teardown(() => controller.close());
+  let turns = 0;
+  let counting = true;
+  const count = (): void => {
+    turns += 1;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  const applied = new Promise<void>((resolve) => {
+    const apply = fleet.applyResync.bind(fleet);
+    fleet.applyResync = (plan) => {
+      counting = false;
+      const gone = apply(plan);
+      resolve();
+      return gone;
+    };
+  });
+  // The snapshot drops host 5; then, while the resync compares, host 7 is removed elsewhere and host n+1 added.
+  const snapshot = hosts.filter((h) => h.id !== 5);
+  controller.onStoreChange({ kind: 'resync', snapshot: { settings: { ...DEFAULT_SETTINGS, ...RR }, settingsVersion: 2, hosts: snapshot } });
+  controller.onStoreChange({ kind: 'host-removed', id: 7 });
+  controller.onStoreChange({ kind: 'host-added', host: record(n + 1, 'a') });
+  t.ok(fleet.host(7) !== undefined && fleet.host(n + 1) === undefined, 'held back while the resync compares');
+  await applied;
+  // The held-back changes are applied right after, in the same chain of microtasks.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.ok(turns >= 3, `the loop turned ${turns} times while ${n} hosts were compared ${RESYNC_SLICE} at a time`);
+  const expected = new Map(snapshot.filter((h) => h.id !== 7).map((h) => [h.id, h.zone]));
+  expected.set(n + 1, 'a');
+  t.equal(firstMismatch(fleet, expected), undefined, 'the resync, then the removal and the addition that followed it');
+});
+
 t.test('removing an early host: one fan-out, exactly one frame to each agent after it', async (t) => {
   const server = await startTestServer(t);
   await api(server, 'PUT', '/api/settings', { body: RR });
@@ -281,14 +322,13 @@ t.test('PostgreSQL: a lost LISTEN connection resyncs to the index of a fresh bui
   await recorder.waitFor(() => fleet.hostCount === guids.length);
   // The resync's own index work, apart from changes delivered after it.
   const resyncWork: { hosts: number; changes: number; steps: number }[] = [];
-  const replaceHosts = fleet.replaceHosts.bind(fleet);
-  fleet.replaceHosts = (hosts) => {
-    const incoming = new Set(hosts.map((host) => host.id));
-    const known = [...fleet.hosts()].map((host) => host.id);
-    const changes = hosts.filter((host) => fleet.host(host.id) === undefined).length + known.filter((id) => !incoming.has(id)).length;
+  const applyResync = fleet.applyResync.bind(fleet);
+  fleet.applyResync = (plan) => {
     const before = fleet.indexWork;
-    replaceHosts(hosts);
-    resyncWork.push({ hosts: hosts.length, changes, steps: fleet.indexWork - before });
+    const gone = applyResync(plan);
+    const changes = plan.kind === 'diff' ? plan.vanished.length + plan.changed.length : plan.hosts.length;
+    resyncWork.push({ hosts: fleet.hostCount, changes, steps: fleet.indexWork - before });
+    return gone;
   };
   const mark = recorder.mark();
   const killed = await sql(pg.url, 'SELECT pg_terminate_backend(pid, 5000) AS exited FROM pg_stat_activity WHERE application_name = $1', [

@@ -3,7 +3,7 @@
  * Fleet), then tell the connected agents (fan-out). Used by the admin API, by handshakes that
  * register hosts, and by changes other servers commit (cluster mode).
  */
-import { SETTING_HOST, SettingsConflictError, StoreUnavailableError, type HostRecord, type Settings, type Store, type StoreChange } from '../../store/types';
+import { SETTING_HOST, SettingsConflictError, StoreUnavailableError, type HostRecord, type Settings, type Store, type StoreChange, type StoreSnapshot } from '../../store/types';
 import { validateSettings } from '../../settings/validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from '../../lb/avoid';
@@ -30,6 +30,9 @@ export class FleetController {
    * under an algorithm that plans from the whole host set), throttled per zone.
    */
   private readonly shiftResends: ShiftResends;
+  /** A resync is comparing hosts (resync()); store changes wait in heldBack meanwhile. */
+  private resyncing = false;
+  private readonly heldBack: StoreChange[] = [];
   /** Host-set fan-outs asked for in this turn and not started yet, by zone (sendHostSetOnce). */
   private readonly pendingHostSets = new Map<string, Promise<number>>();
 
@@ -202,6 +205,11 @@ export class FleetController {
 
   /** Applies a change another server committed (cluster mode). */
   onStoreChange(change: StoreChange): void {
+    // A resync in progress compares in slices: what arrives meanwhile follows it, in order.
+    if (this.resyncing) {
+      this.heldBack.push(change);
+      return;
+    }
     switch (change.kind) {
       case 'settings':
         this.installSettings(change.settings, change.settingsVersion);
@@ -216,15 +224,38 @@ export class FleetController {
         this.agents.byHost(change.id)?.close('removed');
         void this.untrackHost(change.id);
         return;
-      case 'resync': {
-        this.fleet.replaceHosts(change.snapshot.hosts);
-        for (const connection of [...this.agents.all()]) {
-          if (this.fleet.host(connection.hostId!) === undefined) connection.close('removed');
-        }
-        this.installSettings(change.snapshot.settings, change.snapshot.settingsVersion, true);
+      case 'resync':
+        this.resync(change.snapshot);
         return;
-      }
     }
+  }
+
+  /**
+   * Replaces every host and the settings with a snapshot (notifications may have been lost).
+   * The comparison runs in slices (Fleet.planResync) while the last known state keeps being
+   * served; store changes arriving meanwhile are held back and applied after it, in order.
+   */
+  private resync(snapshot: StoreSnapshot): void {
+    this.resyncing = true;
+    void this.fleet
+      .planResync(snapshot.hosts)
+      .then((plan) => {
+        for (const id of this.fleet.applyResync(plan)) this.agents.byHost(id)?.close('removed');
+        this.installSettings(snapshot.settings, snapshot.settingsVersion, true);
+      })
+      .catch((error: unknown) => this.events.emit('listenerError', { event: 'resync', error }))
+      .finally(() => {
+        this.resyncing = false;
+        const held = this.heldBack.splice(0);
+        // In order; a second resync among them holds back the rest again.
+        for (let i = 0; i < held.length; i++) {
+          if (this.resyncing) {
+            this.heldBack.unshift(...held.slice(i));
+            return;
+          }
+          this.onStoreChange(held[i]!);
+        }
+      });
   }
 
   private installSettings(settings: Settings, settingsVersion: number, forceFanout = false): void {

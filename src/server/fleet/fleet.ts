@@ -15,6 +15,7 @@
  * lists, or by plannedFor(), which answers the exact plan. So every agent holds the exact plan
  * at most one re-send window after the storm settles.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ALGORITHMS, HostIndex, isUpToDate } from '../../lb/index';
 import type { Algorithm, ListPlanner } from '../../lb/types';
 import { HostListError } from '../../protocol/host-list';
@@ -60,6 +61,13 @@ function makePlan(settings: Settings, settingsVersion: number, algorithms: Algor
  * about a slot per host.
  */
 const REBUILD_FRACTION = 16;
+/** Hosts a resync compares per turn of the event loop. */
+export const RESYNC_SLICE = 10_000;
+
+/** What a resync changes (Fleet.planResync): the difference, or a rebuild from every host. */
+export type ResyncPlan =
+  | { readonly kind: 'diff'; readonly vanished: readonly number[]; readonly changed: readonly HostRecord[] }
+  | { readonly kind: 'rebuild'; readonly hosts: readonly HostRecord[] };
 
 function sameRecord(known: HostRecord | undefined, host: HostRecord): boolean {
   return known !== undefined && known.guid === host.guid && known.zone === host.zone && known.registeredAt === host.registeredAt;
@@ -208,42 +216,77 @@ export class Fleet implements ListPolicy {
   }
 
   /**
-   * Replaces every host (cluster resync). Usually little changed while notifications were
-   * lost: the difference is applied (a map lookup per host, a block of the index per change)
-   * and only the zones it touched are re-planned, as for the same changes one by one. When
-   * much changed, the index is rebuilt in one O(n log n) pass instead. Never a removal per
-   * host of everything (each shifted the zone: O(n²), 84 s frozen at 100 000 hosts).
+   * Replaces every host (cluster resync), at once: the comparison of planResync, then
+   * applyResync. The server uses the two halves apart (controller.ts), so that comparing
+   * 100 000 hosts runs in slices.
    */
   replaceHosts(hosts: readonly HostRecord[]): void {
-    let differing = 0;
-    for (const host of hosts) if (!sameRecord(this.hostsById.get(host.id), host)) differing += 1;
-    // Hosts known here and absent from the snapshot (ids in a snapshot are distinct).
-    const vanished = this.hostsById.size - (hosts.length - this.newIn(hosts));
-    if (differing + vanished > this.hostsById.size / REBUILD_FRACTION) {
-      this.loadHosts(hosts);
-      this.dropPlanners();
-      return;
-    }
-    if (vanished > 0) {
-      const kept = new Set<number>();
-      for (const host of hosts) kept.add(host.id);
-      for (const id of [...this.hostsById.keys()]) if (!kept.has(id)) this.removeHost(id);
-    }
-    if (differing === 0) return;
-    for (const host of hosts) {
-      const known = this.hostsById.get(host.id);
-      if (sameRecord(known, host)) continue;
-      if (known !== undefined) this.removeHost(host.id);
-      this.trackHost(host);
-      this.hostSetChanged(host.zone);
+    const steps = this.compareHosts(hosts, Number.POSITIVE_INFINITY);
+    let step = steps.next();
+    while (step.done !== true) step = steps.next();
+    this.applyResync(step.value);
+  }
+
+  /**
+   * What a resync to `hosts` changes, compared RESYNC_SLICE hosts per turn of the loop (a map
+   * lookup each; 100 000 at once held a busy loop ~180 ms). Usually little changed while
+   * notifications were lost: the plan is the difference. When more than 1/16 changed, it is a
+   * rebuild of the index. Apply it with applyResync with no change to the fleet in between
+   * (the controller holds other store changes back meanwhile).
+   */
+  async planResync(hosts: readonly HostRecord[], slice = RESYNC_SLICE): Promise<ResyncPlan> {
+    const steps = this.compareHosts(hosts, slice);
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
+      await nextTurn();
     }
   }
 
-  /** How many of `hosts` this fleet does not know by id. */
-  private newIn(hosts: readonly HostRecord[]): number {
-    let count = 0;
-    for (const host of hosts) if (!this.hostsById.has(host.id)) count += 1;
-    return count;
+  /**
+   * Applies a plan from planResync; returns the ids that are gone. A difference costs a block
+   * of the index per change and re-plans only the zones it touched, as the same changes one by
+   * one would; a rebuild is one O(n log n) pass. Never a removal per host of everything (each
+   * shifted the zone: O(n²), 84 s frozen at 100 000 hosts).
+   */
+  applyResync(plan: ResyncPlan): readonly number[] {
+    if (plan.kind === 'rebuild') {
+      const before = [...this.hostsById.keys()];
+      this.loadHosts(plan.hosts);
+      this.dropPlanners();
+      return before.filter((id) => !this.hostsById.has(id));
+    }
+    for (const id of plan.vanished) this.removeHost(id);
+    for (const host of plan.changed) {
+      if (this.hostsById.has(host.id)) this.removeHost(host.id);
+      this.trackHost(host);
+      this.hostSetChanged(host.zone);
+    }
+    return plan.vanished;
+  }
+
+  /** The comparison behind planResync, as a generator that pauses every `slice` hosts. */
+  private *compareHosts(hosts: readonly HostRecord[], slice: number): Generator<void, ResyncPlan> {
+    const limit = this.hostsById.size / REBUILD_FRACTION;
+    const changed: HostRecord[] = [];
+    const incoming = new Set<number>();
+    for (let i = 0; i < hosts.length; i++) {
+      if (i > 0 && i % slice === 0) yield;
+      const host = hosts[i]!;
+      incoming.add(host.id);
+      if (sameRecord(this.hostsById.get(host.id), host)) continue;
+      changed.push(host);
+      if (changed.length > limit) return { kind: 'rebuild', hosts };
+    }
+    const vanished: number[] = [];
+    let seen = 0;
+    for (const id of this.hostsById.keys()) {
+      if (++seen % slice === 0) yield;
+      if (incoming.has(id)) continue;
+      vanished.push(id);
+      if (changed.length + vanished.length > limit) return { kind: 'rebuild', hosts };
+    }
+    return { kind: 'diff', vanished, changed };
   }
 
   /** Work the host index has done so far (HostIndex.workDone): what tests count. */
