@@ -10,6 +10,10 @@
  *     until the `--until` frame type (`welcome` or `hosts`) -> close;
  *     then print one JSON object: count, errors by kind, elapsed, rate, latency, own CPU.
  *
+ *   --protocol nats (handshake mode only): the same loop against a NATS server, whose
+ *     comparable handshake is: read the server's INFO line -> send CONNECT {} + PING -> read
+ *     until PONG -> close (no hello template needed). The peer in the handshake benchmark.
+ *
  *   --mode hold: `count` agents that stay connected, driven by one command per stdin line,
  *     each answered by one JSON line on stdout:
  *       up [END]        connect every agent that is down (`concurrency` in flight, retrying a
@@ -68,6 +72,7 @@ struct template {
 
 struct options {
   int hold;
+  int nats;
   struct in_addr target;
   uint16_t port;
   uint32_t count;
@@ -152,7 +157,7 @@ static void parse_options(int argc, char **argv, struct options *o) {
       {"rehello-hex", required_argument, 0, 'X'},   {"rehello-guid-offset", required_argument, 0, 'O'},
       {"guid-width", required_argument, 0, 'w'},    {"guid-base", required_argument, 0, 'b'},
       {"until", required_argument, 0, 'u'},         {"timeout-ms", required_argument, 0, 't'},
-      {0, 0, 0, 0}};
+      {"protocol", required_argument, 0, 'P'},      {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   inet_pton(AF_INET, "127.0.0.1", &o->target);
   o->concurrency = 100;
@@ -183,11 +188,20 @@ static void parse_options(int argc, char **argv, struct options *o) {
         strcpy(o->until, optarg);
         break;
       case 't': o->timeout_ns = parse_number(optarg, "--timeout-ms") * 1000000ull; break;
+      case 'P':
+        if (strcmp(optarg, "nats") == 0) o->nats = 1;
+        else if (strcmp(optarg, "agentlb") != 0) die("--protocol must be agentlb or nats");
+        break;
       default: die("unknown option (see the header of client.c)");
     }
   }
   if (optind != argc) die("unexpected positional argument");
   if (o->port == 0) die("--port is required");
+  if (o->nats) {
+    if (o->hold) die("--protocol nats is for --mode handshake only");
+    if (o->source_count == 0) o->sources[o->source_count++] = o->target;
+    return; /* no hello template: the NATS handshake is fixed text */
+  }
   if (!o->hello.bytes) die("--hello-hex is required");
   if (o->concurrency == 0) die("--concurrency must be at least 1");
   if (o->guid_width == 0 || o->guid_width > 20) die("--guid-width must be 1..20");
@@ -432,6 +446,7 @@ enum hs_state { S_FREE, S_CONNECTING, S_READING };
 struct slot {
   int fd;
   enum hs_state state;
+  int nats_connected; /* nats: CONNECT + PING sent, waiting for PONG */
   uint32_t index;
   uint64_t started_ns;
   uint32_t have;
@@ -465,6 +480,7 @@ static void hs_start(struct hs_run *r, struct slot *s) {
   s->index = r->next_index++;
   s->started_ns = now_ns();
   s->have = 0;
+  s->nats_connected = 0;
   s->fd = open_socket(r->o, s->index);
   if (s->fd < 0) { hs_fail(r, s, F_CONNECT); return; }
   s->state = S_CONNECTING;
@@ -474,7 +490,8 @@ static void hs_start(struct hs_run *r, struct slot *s) {
 
 static void hs_writable(struct hs_run *r, struct slot *s) {
   if (connect_error(s->fd)) { hs_fail(r, s, F_CONNECT); return; }
-  if (!send_hello(r->o, &r->o->hello, s->fd, s->index)) { hs_fail(r, s, F_IO); return; }
+  /* NATS: the server speaks first (INFO); agentlb: the agent does (hello). */
+  if (!r->o->nats && !send_hello(r->o, &r->o->hello, s->fd, s->index)) { hs_fail(r, s, F_IO); return; }
   s->state = S_READING;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
   if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0) hs_fail(r, s, F_IO);
@@ -498,7 +515,50 @@ static int hs_frame(void *ctx, const unsigned char *payload, uint32_t len) {
   return 0;
 }
 
+static const char NATS_CONNECT[] = "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"bench\"}\r\nPING\r\n";
+
+/* NATS: lines ending in CRLF; INFO -> send CONNECT + PING; PONG -> done; -ERR -> error. */
+static void nats_readable(struct hs_run *r, struct slot *s) {
+  for (;;) {
+    ssize_t n = recv(s->fd, s->buf + s->have, HANDSHAKE_BUFFER - s->have, 0);
+    if (n == 0) { hs_fail(r, s, F_CLOSED); return; }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      hs_fail(r, s, errno == ECONNRESET ? F_CLOSED : F_IO);
+      return;
+    }
+    s->have += (uint32_t)n;
+    uint32_t pos = 0;
+    for (;;) {
+      unsigned char *crlf = memmem(s->buf + pos, s->have - pos, "\r\n", 2);
+      if (!crlf) break;
+      size_t len = (size_t)(crlf - (s->buf + pos));
+      const char *line = (const char *)s->buf + pos;
+      pos += (uint32_t)len + 2;
+      if (len >= 4 && memcmp(line, "-ERR", 4) == 0) { hs_fail(r, s, F_ERROR_FRAME); return; }
+      if (!s->nats_connected && len >= 5 && memcmp(line, "INFO ", 5) == 0) {
+        if (send(s->fd, NATS_CONNECT, sizeof NATS_CONNECT - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof NATS_CONNECT - 1)) { hs_fail(r, s, F_IO); return; }
+        s->nats_connected = 1;
+      } else if (s->nats_connected && len == 4 && memcmp(line, "PONG", 4) == 0) {
+        sample(&r->latency, now_ns() - s->started_ns);
+        r->ok++;
+        hs_release(r, s);
+        return;
+      }
+      /* +OK and anything else before PONG: walked past */
+    }
+    if (pos == 0 && s->have == HANDSHAKE_BUFFER) { hs_fail(r, s, F_BAD_FRAME); return; }
+    memmove(s->buf, s->buf + pos, s->have - pos);
+    s->have -= pos;
+  }
+}
+
 static void hs_readable(struct hs_run *r, struct slot *s) {
+  if (r->o->nats) {
+    nats_readable(r, s);
+    return;
+  }
   struct hs_frame_ctx ctx = {r, s};
   enum read_end end = read_frames(s->fd, s->buf, &s->have, HANDSHAKE_BUFFER, hs_frame, &ctx);
   if (end != R_AGAIN && end != R_STOPPED) hs_fail(r, s, read_failure(end));

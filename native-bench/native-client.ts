@@ -44,15 +44,25 @@ export interface NativeClientOptions {
   guidPrefix: string;
   until: HandshakeEnd;
   timeoutMs: number;
+  /** nats: the NATS handshake (INFO, CONNECT + PING, PONG) against nats-server; default agentlb. */
+  protocol?: 'agentlb' | 'nats';
 }
 
 export const GUID_DIGITS = 12;
 
 /** Compiles client.c unless native-bench/out/client is newer; returns the binary's path. */
-export async function buildNativeClient(): Promise<string> {
-  const source = path.join(repoRoot(), 'native-bench', 'client.c');
+export function buildNativeClient(): Promise<string> {
+  return buildNative('client');
+}
+
+/**
+ * Compiles native-bench/NAME.c into native-bench/out/NAME unless the binary is newer than the
+ * source; returns the binary's path (client.c, floor-server.c).
+ */
+export async function buildNative(name: string): Promise<string> {
+  const source = path.join(repoRoot(), 'native-bench', `${name}.c`);
   const outDir = path.join(repoRoot(), 'native-bench', 'out');
-  const binary = path.join(outDir, 'client');
+  const binary = path.join(outDir, name);
   const built = await stat(binary).catch(() => undefined);
   if (built !== undefined && built.mtimeMs >= (await stat(source)).mtimeMs) return binary;
   await mkdir(outDir, { recursive: true });
@@ -81,14 +91,14 @@ export function helloTemplate(guidPrefix: string): { frame: Buffer; guidOffset: 
 export async function runNativeClient(opts: NativeClientOptions): Promise<NativeClientResult> {
   const binary = await buildNativeClient();
   const { frame, guidOffset } = helloTemplate(opts.guidPrefix);
+  const hello = opts.protocol === 'nats' ? ['--protocol=nats'] : [`--hello-hex=${frame.toString('hex')}`, `--guid-offset=${guidOffset}`];
   const args = [
     `--host=${opts.target.host}`,
     `--port=${opts.target.port}`,
     `--count=${opts.count}`,
     `--concurrency=${opts.concurrency}`,
     `--sources=${opts.sources.join(',')}`,
-    `--hello-hex=${frame.toString('hex')}`,
-    `--guid-offset=${guidOffset}`,
+    ...hello,
     `--guid-width=${GUID_DIGITS}`,
     `--until=${opts.until}`,
     `--timeout-ms=${opts.timeoutMs}`,

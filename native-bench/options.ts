@@ -51,6 +51,8 @@ export interface BenchOptions {
   /** Seconds of each autocannon run on the admin API. */
   httpDurationS: number;
   progress: boolean;
+  /** handshake: write a CPU profile of each agentlb server it starts into this directory (node --cpu-prof). */
+  cpuProfDir?: string;
 }
 
 export const USAGE = `usage: npm run bench -- [SCENARIO] [flags]
@@ -89,6 +91,7 @@ Flags:
   --timeout-ms T      per-attempt handshake timeout (default 10000)
   --duration S        seconds of each autocannon run on the admin API (default 5)
   --no-progress       no progress bar
+  --cpu-prof DIR      handshake: profile each agentlb server it starts (node --cpu-prof) into DIR
   --help`;
 
 /** Issue 12: the registry size of the scale scenario, and the agents of it held connected. */
@@ -121,6 +124,11 @@ function positiveInt(flag: string, text: string | undefined, min = 1): number | 
     throw new BenchUsageError(`${flag} needs an integer >= ${min}, got "${text}"`);
   }
   return n;
+}
+
+function nonEmptyPath(flag: string, text: string): string {
+  if (text.trim() === '') throw new BenchUsageError(`${flag} needs a directory, got ""`);
+  return text;
 }
 
 function hostPort(flag: string, text: string): Target {
@@ -157,6 +165,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         'timeout-ms': { type: 'string' },
         duration: { type: 'string' },
         'no-progress': { type: 'boolean' },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -233,5 +242,6 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']) ?? 10_000,
     httpDurationS: positiveInt('--duration', values.duration) ?? 5,
     progress: isTty && !values['no-progress'],
+    ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: nonEmptyPath('--cpu-prof', values['cpu-prof']) }),
   };
 }

@@ -21,8 +21,17 @@ export interface Verdict {
   met: boolean;
 }
 
+/**
+ * The servers of the handshake scenario: agentlb at its default log level (info) logging to a
+ * file, as under a service manager; agentlb at --log-level warn; the raw Node server; the C
+ * floor; nats-server (when installed).
+ */
+export type HandshakeServer = 'agentlb' | 'agentlb-warn' | 'raw' | 'floor' | 'nats';
+export const HANDSHAKE_PEERS = ['raw', 'nats', 'floor'] as const;
+export type HandshakePeer = (typeof HANDSHAKE_PEERS)[number];
+
 export interface HandshakeRun {
-  server: ServerKind;
+  server: HandshakeServer;
   client: ClientKind;
   /**
    * known: agents the server has registered before (a reconnect: no store write), the figure
@@ -48,8 +57,17 @@ export interface HandshakeResult {
   agents: number;
   concurrency: number;
   runs: HandshakeRun[];
-  /** agentlb rate (known agents) / raw rate, for each client kind measured. */
+  /** agentlb rate (known agents, default log level) / raw rate, for each client kind measured. */
   ratios: Partial<Record<ClientKind, number>>;
+  /**
+   * Native client, known agents: each agentlb run's rate as a ratio of each peer's, medians of
+   * the same run (agentlb -> raw/nats/floor -> ratio; a peer not measured is absent).
+   */
+  versus: Partial<Record<'agentlb' | 'agentlb-warn', Partial<Record<HandshakePeer, number>>>>;
+  /** What was skipped and why (nats-server not installed). */
+  notes: string[];
+  /** Bytes the default-level agentlb logged per known-agent handshake (its log file / handshakes). */
+  logBytesPerHandshake?: number;
   verdicts: Verdict[];
 }
 

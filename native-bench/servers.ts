@@ -4,6 +4,7 @@
  * baseline (native-bench/raw-server.ts). Both are measured from outside through /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -94,6 +95,13 @@ export interface AgentlbSpawnOptions {
   adminToken?: string;
   /** Extra `agentlb server` flags, e.g. ['--pool', 'off']. */
   extraArgs?: string[];
+  /**
+   * `--log-level`; 'default' passes none (the server's own default, info). Default warn: one
+   * line per connect is right for operators, but most scenarios measure something else.
+   */
+  logLevel?: 'default' | 'warn' | 'info' | 'debug';
+  /** Where stdout (the log) goes: this file, appended, as under a service manager; default /dev/null. */
+  logFile?: string;
   /** Flags for node itself, before the script (e.g. --cpu-prof). */
   nodeArgs?: string[];
   startTimeoutMs?: number;
@@ -119,6 +127,7 @@ export async function spawnAgentlbServer(opts: AgentlbSpawnOptions = {}): Promis
   const port = opts.port ?? (await freePort());
   const adminPort = opts.adminPort ?? (await freePort());
   const adminToken = opts.adminToken ?? 'bench-token';
+  const logLevel = opts.logLevel ?? 'warn';
   const args = [
     ...(opts.nodeArgs ?? []),
     compiled.cli(),
@@ -133,13 +142,12 @@ export async function spawnAgentlbServer(opts: AgentlbSpawnOptions = {}): Promis
     dataDir,
     '--admin-token',
     adminToken,
-    // One log line per connect is the right default for operators, but at 7 000 handshakes/s
-    // the log pipe would be what the bench measures.
-    '--log-level',
-    'warn',
+    ...(logLevel === 'default' ? [] : ['--log-level', logLevel]),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logFd = opts.logFile === undefined ? undefined : openSync(opts.logFile, 'a');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', logFd ?? 'ignore', 'pipe'] });
+  if (logFd !== undefined) closeSync(logFd); // the child holds its own copy
   const tail = stderrTail(child);
   const exited = exitOf(child);
   let gone = false;

@@ -33,6 +33,23 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
   switch (result.scenario) {
     case 'handshake': {
       const raw = (client: string) => result.runs.find((r) => r.server === 'raw' && r.client === client);
+      const peerNames: Record<string, string> = { raw: 'raw Node', nats: 'nats-server', floor: 'C floor' };
+      const versusRows = Object.entries(result.versus ?? {}).map(([kind, row]) => [
+        kind === 'agentlb' ? 'agentlb (default: info, log to a file)' : 'agentlb (--log-level warn)',
+        ...(['raw', 'nats', 'floor'] as const).map((peer) => (row[peer] === undefined ? 'not measured' : `${row[peer]} ×`)),
+      ]);
+      const peersTable: TableModel[] =
+        versusRows.length === 0
+          ? []
+          : [
+              {
+                title: `agentlb as a ratio of each peer (native client, known agents, medians of the same run)${result.notes?.length ? `; ${result.notes.join('; ')}` : ''}${
+                  result.logBytesPerHandshake === undefined ? '' : `; at info agentlb logged ${result.logBytesPerHandshake} bytes per handshake`
+                }`,
+                head: ['agentlb', ...['raw', 'nats', 'floor'].map((p) => `vs ${peerNames[p]}`)],
+                rows: versusRows,
+              },
+            ];
       return [
         {
           title: `handshake: ${fmtInt(result.agents)} fresh connections per round, concurrency ${result.concurrency}`,
@@ -40,7 +57,7 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
           rows: result.runs.map((r) => [
             r.server,
             r.client,
-            r.server === 'raw' ? '-' : r.agents,
+            r.server.startsWith('agentlb') ? r.agents : '-',
             `${fmtInt(r.rate)} /s`,
             r.rates.map(fmtInt).join(', '),
             r.errors === 0 ? '0' : `${r.errors} (${fmtKinds(r.errorKinds)})`,
@@ -51,8 +68,9 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
         {
           title: 'handshake latency (connect -> hosts), median round',
           head: LATENCY_HEAD,
-          rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client}${r.server === 'raw' ? '' : `, ${r.agents} agents`})`, r.latencyMs)),
+          rows: result.runs.map((r) => latencyRow(`${r.server} (${r.client}${r.server.startsWith('agentlb') ? `, ${r.agents} agents` : ''})`, r.latencyMs)),
         },
+        ...peersTable,
       ];
     }
     case 'storm':

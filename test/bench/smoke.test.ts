@@ -9,6 +9,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { parseBenchArgs, type BenchOptions } from '../../native-bench/options';
 import type { BenchReport, HandshakeResult, IdleResult, PropagateResult, StormResult, AdminHttpResult } from '../../native-bench/results';
+import { natsServerBinary } from '../../native-bench/peers';
 import { runBench } from '../../native-bench/run';
 
 const AGENTS = 20;
@@ -25,19 +26,26 @@ async function bench(t: Test, scenario: string, extra: string[] = []): Promise<B
   return JSON.parse(await readFile(json, 'utf8')) as BenchReport;
 }
 
-t.test('handshake: native and node clients, agentlb and raw, every handshake completes', async (t) => {
+t.test('handshake: native and node clients, agentlb (info to a file, and warn) and its peers, every handshake completes', async (t) => {
   const report = await bench(t, 'handshake');
   const result = report.results[0] as HandshakeResult;
   t.equal(result.scenario, 'handshake');
+  const nats = natsServerBinary() !== undefined;
+  const peers = nats ? ['floor', 'nats'] : ['floor'];
   t.same(
     result.runs.map((r) => [r.server, r.client, r.agents]),
     [
       ['raw', 'native', 'known'],
       ['agentlb', 'native', 'known'],
+      ['agentlb-warn', 'native', 'known'],
+      ...peers.map((peer) => [peer, 'native', 'known']),
       ['agentlb', 'native', 'new'],
+      ['agentlb-warn', 'native', 'new'],
       ['raw', 'node', 'known'],
       ['agentlb', 'node', 'known'],
+      ['agentlb-warn', 'node', 'known'],
       ['agentlb', 'node', 'new'],
+      ['agentlb-warn', 'node', 'new'],
     ],
   );
   for (const run of result.runs) {
@@ -45,6 +53,9 @@ t.test('handshake: native and node clients, agentlb and raw, every handshake com
     t.equal(run.errors, 0, `${run.server}/${run.client}: no errors`);
     t.ok(run.rate > 0, 'a rate was computed');
   }
+  t.same(Object.keys(result.versus.agentlb ?? {}).sort(), nats ? ['floor', 'nats', 'raw'] : ['floor', 'raw'], 'agentlb as a ratio of each peer');
+  t.same(result.notes, nats ? [] : ['nats-server is not installed (apt-get install nats-server): its row and ratio are skipped']);
+  t.ok((result.logBytesPerHandshake ?? 0) > 0, 'at its default level agentlb logged to its file');
   t.ok(report.machine.nproc >= 1);
 });
 
