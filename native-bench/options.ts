@@ -79,7 +79,8 @@ Flags:
   --hosts N           scale: hosts registered (default 100000)
   --connected K       scale: agents of them held connected (default 15000, at most 18000)
   --cpu-prof DIR      scale: run the server under node --cpu-prof, profiles into DIR (one per
-                      server process: the first covers registration, the second every step)
+                      server process: the first covers registration, the second every step);
+                      handshake: profile both agentlb servers (info to a file, then warn)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
   --client KIND       handshake client: native (epoll, C) or node (the swarm)
   --pool MODE         agentlb server --pool: on, off or auto (comma list: measure each)
@@ -91,7 +92,6 @@ Flags:
   --timeout-ms T      per-attempt handshake timeout (default 10000)
   --duration S        seconds of each autocannon run on the admin API (default 5)
   --no-progress       no progress bar
-  --cpu-prof DIR      handshake: profile each agentlb server it starts (node --cpu-prof) into DIR
   --help`;
 
 /** Issue 12: the registry size of the scale scenario, and the agents of it held connected. */
@@ -165,7 +165,6 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         'timeout-ms': { type: 'string' },
         duration: { type: 'string' },
         'no-progress': { type: 'boolean' },
-        'cpu-prof': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -196,9 +195,10 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   const cluster = clusterSize(values.servers, scenarios, client);
   const isScale = scenario === 'scale';
   if (values.algorithm !== undefined && cluster === undefined && !isScale) throw new BenchUsageError('--algorithm applies to storm --servers N and scale only');
-  if ((values.hosts !== undefined || values.connected !== undefined || values['cpu-prof'] !== undefined) && !isScale) {
-    throw new BenchUsageError('--hosts, --connected and --cpu-prof apply to scale only');
+  if ((values.hosts !== undefined || values.connected !== undefined) && !isScale) {
+    throw new BenchUsageError('--hosts and --connected apply to scale only');
   }
+  if (values['cpu-prof'] !== undefined && !isScale && scenario !== 'handshake') throw new BenchUsageError('--cpu-prof applies to scale and handshake only');
   const scaleHosts = positiveInt('--hosts', values.hosts) ?? SCALE_HOSTS;
   const connected = positiveInt('--connected', values.connected) ?? Math.min(SCALE_CONNECTED, scaleHosts);
   if (connected > scaleHosts) throw new BenchUsageError(`--connected (${connected}) cannot exceed --hosts (${scaleHosts})`);
@@ -242,6 +242,6 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms']) ?? 10_000,
     httpDurationS: positiveInt('--duration', values.duration) ?? 5,
     progress: isTty && !values['no-progress'],
-    ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: nonEmptyPath('--cpu-prof', values['cpu-prof']) }),
+    ...(values['cpu-prof'] === undefined || isScale ? {} : { cpuProfDir: nonEmptyPath('--cpu-prof', values['cpu-prof']) }),
   };
 }

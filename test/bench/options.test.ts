@@ -63,9 +63,16 @@ t.test('bad input is refused with a message that names it', async () => {
   fails(['idle', '--servers', '127.0.0.1:1'], "idle reads the server's memory through /proc: it cannot run against --servers");
   fails(['propagate', '--servers', '127.0.0.1:1'], 'propagate against --servers needs --admin HOST:PORT (and --token)');
   fails(['--bogus'], 'unknown flag --bogus');
-  fails(['storm', '--hosts', '10'], '--hosts, --connected and --cpu-prof apply to scale only');
+  fails(['storm', '--hosts', '10'], '--hosts and --connected apply to scale only');
+  fails(['storm', '--cpu-prof', 'x'], '--cpu-prof applies to scale and handshake only');
+  fails(['handshake', '--cpu-prof', ' '], '--cpu-prof needs a directory, got ""');
   fails(['scale', '--hosts', '10', '--connected', '20'], '--connected (20) cannot exceed --hosts (10)');
   fails(['scale', '--connected', '19000'], '--connected must be at most 18000 (one process\'s open files), got 19000');
   fails(['scale', '--algorithm', 'fastest'], '--algorithm must be one of static, roundrobin, shuffle, balanced, got "fastest"');
   fails(['--agents'], "Option '--agents <value>' argument missing");
+});
+
+t.test('handshake --cpu-prof DIR profiles the agentlb servers', async (t) => {
+  t.match(parseBenchArgs(['handshake', '--cpu-prof', '/tmp/p']), { cpuProfDir: '/tmp/p' });
+  t.notOk((parseBenchArgs(['handshake']) as { cpuProfDir?: string }).cpuProfDir);
 });
