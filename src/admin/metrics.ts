@@ -30,6 +30,10 @@ export interface MetricsSources {
   pool(): PoolStats | undefined;
   /** Log lines dropped because the log output did not keep up (src/log-output.ts). */
   logLinesDropped(): number;
+  /** Live and planned agents per server of `host` from the rebalance's last survey; undefined before it. */
+  plannedLoads?(): ReadonlyMap<string, { live: number; planned: number }> | undefined;
+  /** This server's agents a running rebalance has still to tell or to see settle. */
+  rebalancePending?(): number;
 }
 
 export interface ServerMetrics {
@@ -162,8 +166,30 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     },
   });
 
+  new Gauge({
+    name: 'agentlb_planned_agents',
+    help: 'Connected agents (fleet-wide) whose first usable entry is this server, by server: the plan the rebalance moves agents back to (compare agentlb_connected_agents).',
+    labelNames: ['server'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [server, load] of sources.plannedLoads?.() ?? []) this.set({ server }, load.planned);
+    },
+  });
+  new Gauge({
+    name: 'agentlb_rebalance_pending',
+    help: 'Agents of this server a running rebalance has still to tell to move, or told and not settled yet.',
+    registers,
+    collect() {
+      this.set(sources.rebalancePending?.() ?? 0);
+    },
+  });
+  const rebalanceMoves = counter('agentlb_rebalance_moves_total', 'Agents told to move by a rebalance, by outcome (moved, not_moved).', 'outcome');
+  for (const outcome of ['moved', 'not_moved']) rebalanceMoves.inc({ outcome }, 0);
+
   const { events } = sources;
   const unsubscribe = [
+    events.on('rebalanceMove', (e) => rebalanceMoves.inc({ outcome: e.outcome })),
     events.on('handshake', (e) => {
       handshakes.inc({ result: e.result });
       if (e.result === 'ok') handshakeDuration.observe(e.durationMs / 1000);

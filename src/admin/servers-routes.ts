@@ -15,12 +15,16 @@ async function answer(work: () => Promise<AdminResponse>): Promise<AdminResponse
   }
 }
 
-export function serversRoutes(registry: ServerRegistry): Route[] {
+/**
+ * `planned`: the agents a server is planned for now (the rebalance's last survey), added to
+ * each record as `planned` (null before the first survey or for a server not in `host`).
+ */
+export function serversRoutes(registry: ServerRegistry, planned: (address: string) => number | null = () => null): Route[] {
   return [
     {
       method: 'GET',
       path: '/api/servers',
-      handle: () => answer(async () => json(200, await registry.listServers())),
+      handle: () => answer(async () => json(200, (await registry.listServers()).map((record) => ({ ...record, planned: planned(record.address) })))),
     },
     {
       method: 'DELETE',

@@ -36,6 +36,7 @@ import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from '.
 import { DEFAULT_DRAIN_RATE } from '../server/drain/controller';
 import { setUpDrain } from './drain-setup';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
+import { setUpRebalance, type RebalanceSetup } from './rebalance-setup';
 
 export interface ServerOptions extends ListenerOptions {
   adminHost: string;
@@ -200,6 +201,20 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       heartbeatIntervalMs: options.heartbeatIntervalMs,
     });
     cleanups.push(() => drain.close());
+    // Rebalance: misplaced agents back to their plan, paced across the fleet; a drain holds it back.
+    const rebalance: RebalanceSetup = setUpRebalance({
+      store,
+      fleet,
+      agents,
+      connections: connections.registry,
+      events,
+      advertise: options.advertise,
+      listen: agentAddress,
+      defaultRate: options.drainRate,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      draining: () => drain.drain.anyDraining,
+    });
+    cleanups.push(() => rebalance.close());
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 
     const metricsRoutes: Route[] = [];
@@ -212,6 +227,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         registeredHosts: () => controller.registeredHosts,
         pool: () => pool?.stats(),
         logLinesDropped: () => logLinesDropped(logger),
+        plannedLoads: () => rebalance.controller.plannedLoads(),
+        rebalancePending: () => rebalance.controller.pending,
       });
       cleanups.push(() => metrics.close());
       metricsRoutes.push(metrics.route);
@@ -227,6 +244,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       logger,
       metricsRegistry: options.metricsRegistry,
+      planned: (address) => rebalance.controller.plannedLoads()?.get(address)?.planned ?? null,
     });
     cleanups.push(() => membership.close());
     const hostDirectory = new HostDirectory({
@@ -257,6 +275,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         ...membership.routes,
         ...metricsRoutes,
         ...drain.routes,
+        ...rebalance.routes,
         ...options.extraRoutes,
       ],
     });

@@ -21,6 +21,8 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   env: NodeJS.ProcessEnv;
+  /** stderr is a terminal (progress bars); absent: no. */
+  isTty?: boolean;
 }
 
 export function processIo(): CliIo {
@@ -28,6 +30,7 @@ export function processIo(): CliIo {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     env: process.env,
+    isTty: process.stderr.isTTY === true,
   };
 }
 

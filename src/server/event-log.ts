@@ -12,6 +12,7 @@ const FANOUT_WHY: Record<HostsCause, string> = {
   settings: 'settings changed',
   'host-set': 'hosts of the zone changed',
   avoid: 'servers sent last changed',
+  rebalance: 'rebalance moving agents',
 };
 
 /** Subscribes `logger` to `events`; returns the function that unsubscribes all. */
@@ -73,6 +74,18 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     ),
     events.on('drainChanged', (e) =>
       logger.info({ event: e.draining ? 'drain_started' : 'drain_ended', address: e.address, rate: e.rate }, e.draining ? 'draining' : 'drain ended'),
+    ),
+    events.on('rebalanceStarted', (e) =>
+      logger.info(
+        { event: 'rebalance_started', id: e.id, source: e.source, rate: e.rate, zone: e.zone, toMove: e.toMove, mine: e.mine, self: e.self },
+        `rebalance ${e.id} (${e.source}) started: ${e.toMove} agents to move across the fleet, ${e.mine} of them here, at most ${e.rate}/s`,
+      ),
+    ),
+    events.on('rebalanceEnded', (e) =>
+      logger.info(
+        { event: 'rebalance_ended', id: e.id, source: e.source, reason: e.reason, toMove: e.toMove, moved: e.moved, notMoved: e.notMoved },
+        `rebalance ${e.id} (${e.source}) ended (${e.reason}): ${e.moved} moved, ${e.notMoved} not moved of ${e.toMove}`,
+      ),
     ),
     events.on('drainTimedOut', (e) =>
       logger.warn(

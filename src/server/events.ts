@@ -23,7 +23,7 @@ export type DisconnectReason =
 export type HandshakeResult = 'ok' | ErrorCode | 'closed';
 
 /** What caused a `hosts` frame to be sent; `avoid`: a server started or stopped draining (or went down or up). */
-export type HostsCause = 'handshake' | 'settings' | 'host-set' | 'avoid';
+export type HostsCause = 'handshake' | 'settings' | 'host-set' | 'avoid' | 'rebalance';
 
 export interface ServerEventMap {
   connected: { connId: number; remoteAddress: string };
@@ -91,6 +91,12 @@ export interface ServerEventMap {
   drainChanged: { address: string; draining: boolean; rate?: number };
   /** This server's drain reached its deadline: the `remaining` agents are handed over at once. */
   drainTimedOut: { address: string; remaining: number; handedOver: number };
+  /** This server began its part of a rebalance run: `mine` of its agents are misplaced. */
+  rebalanceStarted: { id: number; source: 'manual' | 'auto'; rate: number; zone: string | null; toMove: number; mine: number; self: string | null };
+  /** A rebalance run this server worked on ended; counts are the fleet's. */
+  rebalanceEnded: { id: number; source: 'manual' | 'auto'; reason: 'done' | 'stopped' | 'settled'; toMove: number; moved: number; notMoved: number };
+  /** One agent told to move by a rebalance settled. */
+  rebalanceMove: { outcome: 'moved' | 'not_moved' };
   /** A draining server told one agent to move on (`error draining`); `at` is performance.now(). */
   handedOver: { connId: number; hostId: number; guid: string; at: number };
   /** A protective limit refused a connection at accept or dropped one (src/security/admission.ts). */

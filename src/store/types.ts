@@ -61,7 +61,9 @@ export type StoreChange =
   /** Notifications may have been missed: replace all state with this snapshot. */
   | { kind: 'resync'; snapshot: StoreSnapshot }
   /** The drains changed (DrainRegistry): read them again with listDrains(). */
-  | { kind: 'drains' };
+  | { kind: 'drains' }
+  /** The rebalance run changed (RebalanceRegistry): read it again with latestRun(). */
+  | { kind: 'rebalance' };
 
 export interface Store {
   /** Open (creating or migrating as needed) and return the committed state. */
@@ -255,6 +257,39 @@ export interface HostWhereabouts extends HostRecord {
    * or died, that server's stop or last heartbeat. Null if it never connected.
    */
   lastSeen: string | null;
+}
+
+/** A rebalance run as stored (src/server/rebalance/board.ts uses the same shape). */
+export interface RebalanceRunRecord {
+  id: number;
+  source: 'manual' | 'auto';
+  rate: number;
+  zone: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  endReason: 'done' | 'stopped' | 'settled' | null;
+  toMove: number;
+  moved: number;
+  notMoved: number;
+}
+
+/**
+ * The rebalance of the whole fleet (cluster mode): one run at a time, seen by every server
+ * (announced as `rebalance`), with the counts every server adds to, and the fleet's shared
+ * budget of moves per second. Optional: with the embedded store the server keeps its run in
+ * memory and paces itself.
+ */
+export interface RebalanceRegistry {
+  /** Starts a run unless one is active (then undefined); a run with nothing to move is done at once. */
+  startRun(run: { source: 'manual' | 'auto'; rate: number; zone: string | null; toMove: number }): Promise<RebalanceRunRecord | undefined>;
+  /** Ends the active run (of `source`, when given); the ended run, or undefined. */
+  endRun(reason: 'done' | 'stopped' | 'settled', source?: 'manual' | 'auto'): Promise<RebalanceRunRecord | undefined>;
+  /** Adds outcomes to run `id`; ends it (done) once they reach its toMove. */
+  countRun(id: number, moved: number, notMoved: number): Promise<void>;
+  /** The latest run, active or not. */
+  latestRun(): Promise<RebalanceRunRecord | undefined>;
+  /** Grants up to `want` moves so the fleet moves at most `rate` in any sliding second. */
+  takeRebalanceMoves(want: number, rate: number): Promise<number>;
 }
 
 /** A refused settings change; `message` names the bad key and value. */

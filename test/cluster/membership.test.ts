@@ -42,8 +42,8 @@ t.test('cluster members', async (t) => {
     const table = await runCliInProcess(['servers', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.equal(table.code, 0);
     const lines = table.out.trimEnd().split('\n');
-    t.match(lines[0], /^ADDRESS\s+STATE\s+AGENTS\s+STARTED\s+HEARTBEAT$/);
-    t.match(lines[1], /^m1\.example:8250\s+up\s+1\s+\d{4}-\d\d-\d\dT\S+Z\s+\d{4}-\d\d-\d\dT\S+Z$/);
+    t.match(lines[0], /^ADDRESS\s+STATE\s+AGENTS\s+PLANNED\s+STARTED\s+HEARTBEAT$/);
+    t.match(lines[1], /^m1\.example:8250\s+up\s+1\s+(\d+|-)\s+\d{4}-\d\d-\d\dT\S+Z\s+\d{4}-\d\d-\d\dT\S+Z$/);
     t.match(lines[2], /^m2\.example:8250\s+up\s+0\s+/);
     const json = await runCliInProcess(['servers', '--json', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.match(JSON.parse(json.out), [{ address: 'm1.example:8250' }, { address: 'm2.example:8250' }]);

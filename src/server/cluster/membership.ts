@@ -26,6 +26,8 @@ export interface MembershipOptions {
   /** Where to register `agentlb_store_up`; undefined: no metrics. */
   metricsRegistry: Registry | undefined;
   now?: () => Date;
+  /** Agents planned per server address (GET /api/servers' `planned`); default: none known. */
+  planned?: (address: string) => number | null;
 }
 
 export interface Membership {
@@ -75,7 +77,7 @@ export async function joinFleet(options: MembershipOptions): Promise<Membership>
   );
   let leaving: Promise<void> | undefined;
   return {
-    routes: serversRoutes(registry),
+    routes: serversRoutes(registry, options.planned),
     health: () => storeHealth(status()),
     leave() {
       leaving ??= (async () => {

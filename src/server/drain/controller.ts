@@ -144,6 +144,11 @@ export class DrainController {
     return this.deps.board.scope;
   }
 
+  /** Whether any server of the fleet is draining (a rebalance waits for the drain to end). */
+  get anyDraining(): boolean {
+    return this.deps.board.current().length > 0;
+  }
+
   /** Begins (or re-rates) the drain of `address`, by default this server. */
   async drain(request: { address?: string; rate?: number; timeout?: number }): Promise<DrainOutcome | DrainError> {
     const address = this.target(request.address);

@@ -88,6 +88,8 @@ export class Fleet implements ListPolicy {
    * (a superseded plan, a shuffle permutation already sent) be collected with their frames.
    */
   private frames = new WeakMap<readonly string[], HostsFrame>();
+  /** The same lists with `recheck` (a rebalance moving agents), encoded once per list too. */
+  private recheckFrames = new WeakMap<readonly string[], HostsFrame>();
   /** Draining or down servers, sent last in every list (lb/avoid.ts). */
   private avoid = AvoidList.EMPTY;
 
@@ -141,6 +143,7 @@ export class Fleet implements ListPolicy {
     this.plan = plan;
     this.dropPlanners();
     this.frames = new WeakMap();
+    this.recheckFrames = new WeakMap();
     return true;
   }
 
@@ -350,6 +353,19 @@ export class Fleet implements ListPolicy {
       const frame = encodeMessage({ type: 'hosts', seq: settingsVersion, hosts: [...hosts], algorithm: algorithm.name, checkInterval });
       cached = { frame, seq: settingsVersion, hosts, algorithm: algorithm.name, checkInterval };
       this.frames.set(hosts, cached);
+    }
+    return cached;
+  }
+
+  /** hostsFrame(hosts) with `recheck: true` (protocol.md section 5, rule 7). */
+  recheckFrame(hosts: readonly string[]): HostsFrame {
+    let cached = this.recheckFrames.get(hosts);
+    if (cached === undefined) {
+      const { settings, settingsVersion, algorithm } = this.plan;
+      const checkInterval = settings[SETTING_CHECK_INTERVAL];
+      const frame = encodeMessage({ type: 'hosts', seq: settingsVersion, hosts: [...hosts], algorithm: algorithm.name, checkInterval, recheck: true });
+      cached = { frame, seq: settingsVersion, hosts, algorithm: algorithm.name, checkInterval };
+      this.recheckFrames.set(hosts, cached);
     }
     return cached;
   }

@@ -204,6 +204,9 @@ export class ChangeFeed {
       case 'drains':
         // The whole (small) table is read again by whoever keeps the drains.
         return [{ kind: 'drains' }];
+      case 'rebalance':
+        // The current run is read again by whoever keeps the rebalance board.
+        return [{ kind: 'rebalance' }];
     }
   }
 

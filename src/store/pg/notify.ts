@@ -24,7 +24,8 @@ export type Announcement =
   | (AnnouncementBase & { kind: 'host-added'; ids: number[] })
   | (AnnouncementBase & { kind: 'host-removed'; ids: number[] })
   | (AnnouncementBase & { kind: 'host-moved'; ids: number[] })
-  | (AnnouncementBase & { kind: 'drains' });
+  | (AnnouncementBase & { kind: 'drains' })
+  | (AnnouncementBase & { kind: 'rebalance' });
 
 /** A payload on the channel that is not an announcement this code understands. */
 export class AnnouncementError extends Error {
@@ -70,6 +71,8 @@ export function parseAnnouncement(payload: string): Announcement | AnnouncementE
       return { from, kind: fields.kind, ids: fields.ids };
     case 'drains':
       return { from, kind: 'drains' };
+    case 'rebalance':
+      return { from, kind: 'rebalance' };
     default:
       return new AnnouncementError(`unknown announcement kind ${JSON.stringify(fields.kind) ?? 'undefined'}`);
   }

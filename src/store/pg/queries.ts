@@ -12,6 +12,7 @@ import {
   SETTING_REBALANCE_THRESHOLD,
   type RebalanceMode,
   type DrainRecord,
+  type RebalanceRunRecord,
   type ForgetServerResult,
   type HostRecord,
   type ServerHeartbeat,
@@ -332,4 +333,88 @@ export async function deleteDrain(db: Queryable, address: string): Promise<Drain
 export async function readDrains(db: Queryable): Promise<DrainRecord[]> {
   const result = await db.query<DrainRow>(`SELECT ${DRAIN_COLUMNS} FROM drains ORDER BY address`);
   return result.rows.map(toDrain);
+}
+
+interface RunRow {
+  id: string;
+  source: 'manual' | 'auto';
+  rate: number;
+  zone: string | null;
+  started_at: Date;
+  ended_at: Date | null;
+  end_reason: 'done' | 'stopped' | 'settled' | null;
+  to_move: number;
+  moved: number;
+  not_moved: number;
+}
+
+const RUN_COLUMNS = 'id, source, rate, zone, started_at, ended_at, end_reason, to_move, moved, not_moved';
+
+function toRun(row: RunRow): RebalanceRunRecord {
+  return {
+    id: Number(row.id),
+    source: row.source,
+    rate: row.rate,
+    zone: row.zone,
+    startedAt: row.started_at.toISOString(),
+    endedAt: row.ended_at === null ? null : row.ended_at.toISOString(),
+    endReason: row.end_reason,
+    toMove: row.to_move,
+    moved: row.moved,
+    notMoved: row.not_moved,
+  };
+}
+
+/** A new run, unless one is active (the partial unique index refuses a second): then undefined. */
+export async function insertRun(db: Queryable, run: { source: string; rate: number; zone: string | null; toMove: number }): Promise<RebalanceRunRecord | undefined> {
+  // Nothing to move: the run is recorded, and done at once.
+  const result = await db.query<RunRow>(
+    `INSERT INTO rebalance_runs (source, rate, zone, to_move, ended_at, end_reason)
+     VALUES ($1, $2, $3, $4, CASE WHEN $4::int = 0 THEN now() END, CASE WHEN $4::int = 0 THEN 'done' END)
+     ON CONFLICT ((true)) WHERE ended_at IS NULL DO NOTHING
+     RETURNING ${RUN_COLUMNS}`,
+    [run.source, run.rate, run.zone, run.toMove],
+  );
+  return result.rows[0] === undefined ? undefined : toRun(result.rows[0]);
+}
+
+export async function endActiveRun(db: Queryable, reason: string, source: string | undefined): Promise<RebalanceRunRecord | undefined> {
+  const result = await db.query<RunRow>(
+    `UPDATE rebalance_runs SET ended_at = now(), end_reason = $1
+     WHERE ended_at IS NULL AND ($2::text IS NULL OR source = $2) RETURNING ${RUN_COLUMNS}`,
+    [reason, source ?? null],
+  );
+  return result.rows[0] === undefined ? undefined : toRun(result.rows[0]);
+}
+
+/** Adds outcomes; the run ends (done) in the same statement once they reach to_move. */
+export async function addRunCounts(db: Queryable, id: number, moved: number, notMoved: number): Promise<void> {
+  await db.query(
+    `UPDATE rebalance_runs SET moved = moved + $2, not_moved = not_moved + $3,
+       end_reason = CASE WHEN ended_at IS NULL AND moved + $2 + not_moved + $3 >= to_move THEN 'done' ELSE end_reason END,
+       ended_at = CASE WHEN ended_at IS NULL AND moved + $2 + not_moved + $3 >= to_move THEN now() ELSE ended_at END
+     WHERE id = $1`,
+    [id, moved, notMoved],
+  );
+}
+
+export async function readLatestRun(db: Queryable): Promise<RebalanceRunRecord | undefined> {
+  const result = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM rebalance_runs ORDER BY id DESC LIMIT 1`);
+  return result.rows[0] === undefined ? undefined : toRun(result.rows[0]);
+}
+
+/**
+ * Grants up to `want` moves: what `rate` leaves after the grants of the last second. Call it
+ * in a transaction that holds the budget's advisory lock (the statement's snapshot is taken
+ * after the lock, so two servers never both see the same room). Old grants are pruned.
+ */
+export async function grantMoves(db: Queryable, want: number, rate: number): Promise<number> {
+  const result = await db.query<{ granted: number }>(
+    `WITH pruned AS (DELETE FROM rebalance_grants WHERE at < clock_timestamp() - interval '10 seconds'),
+     used AS (SELECT COALESCE(sum(granted), 0)::int AS n FROM rebalance_grants WHERE at > clock_timestamp() - interval '1 second'),
+     ins AS (INSERT INTO rebalance_grants (granted) SELECT LEAST($1::int, $2::int - n) FROM used WHERE $2::int - n > 0 RETURNING granted)
+     SELECT COALESCE((SELECT granted FROM ins), 0)::int AS granted`,
+    [want, rate],
+  );
+  return result.rows[0]?.granted ?? 0;
 }

@@ -206,6 +206,46 @@ ALTER TABLE settings
   ADD COLUMN rebalance_grace integer NOT NULL DEFAULT ${DEFAULT_SETTINGS[SETTING_REBALANCE_GRACE]};
 `;
 
+/**
+ * Version 6: the rebalance (README "Rebalance"): runs, at most one active (a partial unique
+ * index), announced as `rebalance` on every change (start, counts, end); and the grants of
+ * the fleet's shared budget of moves, a sliding window read under an advisory lock.
+ */
+const V6_DDL = `
+CREATE TABLE rebalance_runs (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source text NOT NULL CHECK (source IN ('manual', 'auto')),
+  rate integer NOT NULL CHECK (rate > 0),
+  zone text,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  ended_at timestamptz,
+  end_reason text,
+  to_move integer NOT NULL CHECK (to_move >= 0),
+  moved integer NOT NULL DEFAULT 0,
+  not_moved integer NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX rebalance_runs_one_active ON rebalance_runs ((true)) WHERE ended_at IS NULL;
+
+CREATE TABLE rebalance_grants (
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  granted integer NOT NULL CHECK (granted > 0)
+);
+
+CREATE FUNCTION agentlb_announce_rebalance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+    'from', current_setting('${INSTANCE_SETTING}', true),
+    'kind', 'rebalance')::text);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER rebalance_announce AFTER INSERT OR UPDATE ON rebalance_runs
+  FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_rebalance();
+`;
+
+/** The advisory lock (two-int form) held while granting rebalance moves. */
+export const REBALANCE_BUDGET_LOCK = [8250, 2] as const;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -245,6 +285,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'rebalance settings',
     async apply(client) {
       await client.query(V5_DDL);
+    },
+  },
+  {
+    version: 6,
+    name: 'rebalance runs and the shared move budget',
+    async apply(client) {
+      await client.query(V6_DDL);
     },
   },
 ];

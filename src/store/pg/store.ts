@@ -20,6 +20,11 @@ import { PgListener } from './listener';
 import { readHeldBy, readHolder, readLiveCounts, readWhereabouts, replaceConnections, writeConnections } from './connections';
 import { NOTIFY_CHANNEL } from './notify';
 import {
+  addRunCounts,
+  endActiveRun,
+  grantMoves,
+  insertRun,
+  readLatestRun,
   deleteDrain,
   deleteHost,
   forgetServer,
@@ -38,7 +43,7 @@ import {
   type Queryable,
 } from './queries';
 import { RecoveryLoop } from './recovery';
-import { INSTANCE_SETTING, migrate } from './schema';
+import { INSTANCE_SETTING, migrate, REBALANCE_BUDGET_LOCK } from './schema';
 import {
   DEFAULT_SERVER_DOWN_AFTER_MS,
   SettingsConflictError,
@@ -52,6 +57,8 @@ import {
   type HostQuery,
   type HostWhereabouts,
   type DrainRegistry,
+  type RebalanceRegistry,
+  type RebalanceRunRecord,
   type HostRecord,
   type ServerHeartbeat,
   type ServerRecord,
@@ -101,7 +108,7 @@ export interface PgStoreStatistics {
 
 type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
-export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder {
+export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder, RebalanceRegistry {
   readonly instanceId: string;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -327,6 +334,42 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
 
   listDrains(): Promise<DrainRecord[]> {
     return this.call(() => readDrains(this.db));
+  }
+
+  startRun(run: { source: 'manual' | 'auto'; rate: number; zone: string | null; toMove: number }): Promise<RebalanceRunRecord | undefined> {
+    const refused = checkRate(run.rate) ?? (run.zone === null ? undefined : checkText('zone', run.zone));
+    if (refused) return Promise.reject(refused);
+    return this.call(() => insertRun(this.db, run));
+  }
+
+  endRun(reason: 'done' | 'stopped' | 'settled', source?: 'manual' | 'auto'): Promise<RebalanceRunRecord | undefined> {
+    return this.call(() => endActiveRun(this.db, reason, source));
+  }
+
+  countRun(id: number, moved: number, notMoved: number): Promise<void> {
+    return this.call(() => addRunCounts(this.db, id, moved, notMoved));
+  }
+
+  latestRun(): Promise<RebalanceRunRecord | undefined> {
+    return this.call(() => readLatestRun(this.db));
+  }
+
+  takeRebalanceMoves(want: number, rate: number): Promise<number> {
+    if (want <= 0) return Promise.resolve(0);
+    return this.call(() =>
+      this.withClient(async (client) => {
+        await client.query('BEGIN');
+        try {
+          await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...REBALANCE_BUDGET_LOCK]);
+          const granted = await grantMoves(client, want, rate);
+          await client.query('COMMIT');
+          return granted;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
   }
 
   status(): StoreStatus {
