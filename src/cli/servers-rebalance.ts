@@ -4,8 +4,7 @@
  * On a terminal, a started rebalance is followed with a progress bar until it ends (Ctrl-C
  * leaves it running); elsewhere the command prints the answer and returns.
  */
-import type { RebalanceStatus } from '../server/rebalance/controller';
-import { MAX_REBALANCE_RATE } from '../server/rebalance/controller';
+import { MAX_REBALANCE_RATE, type RebalanceStatus } from '../api/rebalance';
 import type { AdminClient } from './admin-client';
 import { EXIT_OK, parseInteger, UsageError, type CliIo } from './args';
 

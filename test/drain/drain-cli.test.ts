@@ -65,7 +65,7 @@ t.test('refusals and bad command lines', async (t) => {
   t.same(await cli(['servers', 'drain', '--rate', '0', ...admin]), usage('--rate must be an integer from 1 to 100000, got "0"'));
   t.same(await cli(['servers', 'drain', 'M1', '--timeout', '0', ...admin]), usage('--timeout must be a number of seconds from 0.001 to 2147483, got "0"'));
   t.same(await cli(['servers', 'drain', 'M1', '--timeout', '700000', ...admin]), usage('--timeout must be a number of seconds from 0.001 to 604800, got "700000"'));
-  t.same(await cli(['servers', 'cordon', ...admin]), usage('unknown action "cordon" (expected drain, undrain, drains or rebalance, or none to list)'));
+  t.same(await cli(['servers', 'cordon', ...admin]), usage('unknown action "cordon" (expected drain, undrain, drains, forget or rebalance, or none to list)'));
   const help = await cli(['servers', '--help']);
   t.same(help, { code: 0, out: SERVERS_USAGE, err: '' });
   t.match(SERVERS_USAGE, 'agentlb servers drain [ADDRESS] [--rate K] [--timeout SECONDS]');

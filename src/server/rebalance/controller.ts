@@ -16,7 +16,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ConnectionRegistry } from '../../store/types';
 import type { HostsCause, ServerEvents } from '../events';
 import type { AgentListState, HostsFrame } from '../fleet/fanout';
+import type { RebalanceStatus } from '../../api/rebalance';
 import { isActive, type RebalanceBoard, type RunRecord } from './board';
+
+export { MAX_REBALANCE_RATE, type RebalanceStatus } from '../../api/rebalance';
 import type { MoveBudget } from './budget';
 import { survey, type PlanView, type Survey } from './survey';
 import { RebalanceTrigger, type TriggerGates, type TriggerSettings } from './trigger';
@@ -60,7 +63,6 @@ export interface RebalanceDeps {
   now?: () => number;
 }
 
-export const MAX_REBALANCE_RATE = 100_000;
 /** The agent's connect plus handshake timeouts (5 s + 10 s), with a margin. */
 export const DEFAULT_MOVE_DEADLINE_MS = 20_000;
 /** Own agents examined per turn of the loop when a run begins. */
@@ -74,21 +76,6 @@ export interface RebalanceRequest {
 
 export type RebalanceAnswer = { kind: 'started'; toMove: number; rate: number } | { kind: 'dry-run'; toMove: number; rate: number } | { kind: 'running'; run: RunRecord };
 
-export interface RebalanceStatus {
-  active: boolean;
-  source: RunRecord['source'] | null;
-  toMove: number;
-  moved: number;
-  notMoved: number;
-  startedAt: string | null;
-  endedAt: string | null;
-  endReason: RunRecord['endReason'];
-  rate: number | null;
-  zone: string | null;
-  scope: RebalanceBoard['scope'];
-  /** This server's part: agents still to tell, and told but not settled yet. */
-  pending: number;
-}
 
 interface Told {
   deadline: number;
