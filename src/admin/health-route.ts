@@ -13,8 +13,8 @@ export interface Health extends SecurityPosture {
   agents: number;
   hosts: number;
   settingsVersion: number;
-  /** Cluster mode only. */
-  store?: 'available' | 'unavailable';
+  /** Cluster mode; with the embedded store only while its writes fail (`degraded`: a full disk). */
+  store?: 'available' | 'unavailable' | 'degraded';
   storeSince?: string;
   storeError?: string;
 }

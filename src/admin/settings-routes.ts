@@ -4,7 +4,7 @@
  * store's atomic step), so two admins editing at once cannot silently overwrite each other.
  */
 import { parseSettingsPatch } from '../settings/validate';
-import { SettingsConflictError, SettingsError, StoreUnavailableError, type Settings } from '../store/types';
+import { SettingsConflictError, SettingsError, StoreFullError, StoreUnavailableError, type Settings } from '../store/types';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 
 export interface SettingsBackend {
@@ -61,6 +61,8 @@ export function settingsRoutes(backend: SettingsBackend): Route[] {
           if (error instanceof SettingsError) return errorResponse(400, error.message);
           if (error instanceof SettingsConflictError) return json(412, { error: error.message }, { etag: etag(error.currentVersion) });
           if (error instanceof StoreUnavailableError) return errorResponse(503, error.message);
+          // 507 Insufficient Storage: the cause named, not a bare 500 with ENOSPC only in the log.
+          if (error instanceof StoreFullError) return errorResponse(507, `${error.message}; nothing was changed`);
           throw error;
         }
       },

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
-import { healthRoute } from '../admin/health-route';
+import { healthRoute, type Health } from '../admin/health-route';
 import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
 import { settingsRoutes } from '../admin/settings-routes';
@@ -27,6 +27,8 @@ import { joinFleet, registryAddress } from '../server/cluster/membership';
 import { FleetController } from '../server/fleet/controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
 import { agentAuthorizer } from '../security/agent-auth';
+import { FileCertificateBook } from '../security/certificate-book';
+import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE, RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { openAgentPortWarning } from '../security/open-port-warning';
 import { logServerEvents } from '../server/event-log';
@@ -62,7 +64,12 @@ export interface ServerOptions extends ListenerOptions {
   pool: PoolOptions;
   /** How often this server records itself in the server registry (cluster.ts). */
   heartbeatIntervalMs: number;
+  /** Hosts the registry may hold; new guids beyond it get `server_busy` (0 = no limit). */
+  maxHosts: number;
+  /** New guids per second per source address (0 = no limit; loopback exempt unless rateLimitLoopback). */
+  newHostRate: number;
 }
+
 
 export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR };
 
@@ -84,6 +91,8 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     drainRate: DEFAULT_DRAIN_RATE,
     pool: DEFAULT_POOL_OPTIONS,
     heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
+    maxHosts: DEFAULT_MAX_HOSTS,
+    newHostRate: DEFAULT_NEW_HOST_RATE,
     ...definedOnly(input),
   } as ServerOptions;
 }
@@ -133,7 +142,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     options.store ??
     new FileStore({
       dataDir: options.dataDir,
-      onCompactionError: (error) => logger.error({ event: 'compaction_failed', err: error }, 'host journal compaction failed (will retry)'),
+      onCompactionError: (error, retryInMs) =>
+        logger.error({ event: 'compaction_failed', err: error, retryInMs }, `host journal compaction failed (retried in ${retryInMs / 1000} s at the earliest)`),
     });
   const cleanups: (() => Promise<void> | void)[] = [];
   const unwind = async (): Promise<void> => {
@@ -156,6 +166,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     // In cluster mode with an explicit token the data dir is not used: leave it alone.
     if (store instanceof FileStore || token.path !== undefined) await warnTightened(options.dataDir, logger);
 
+    // Client certificates are requested: remember which guids hold one (roll-out hijack).
+    const book = options.tls?.ca === undefined ? undefined : await FileCertificateBook.open(options.dataDir);
+    if (book !== undefined) cleanups.push(() => book.close());
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
     cleanups.push(logLimitEvents(events, logger));
@@ -173,9 +186,14 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     cleanups.push(() => controller.close());
     cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
 
+    const registrations = new RegistrationLimits(
+      { maxHosts: options.maxHosts, newHostRate: options.newHostRate, limitLoopback: options.rateLimitLoopback },
+      () => fleet.hostCount,
+    );
     const listener = new AgentListener(options, events, {
-      authorize: agentAuthorizer({ token: options.agentToken }),
-      register: (guid, zone) => controller.registerHost(guid, zone),
+      authorize: agentAuthorizer({ token: options.agentToken, book }),
+      register: (guid, zone, remoteAddress) =>
+        fleet.hostByGuid(guid) ?? registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone)),
       attach: (connection) => agents.attach(connection),
       detach: (connection) => agents.detach(connection),
       listToSend: (state) => fleet.listToSend(state),
@@ -271,6 +289,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
           hosts: fleet.hostCount,
           settingsVersion: fleet.settingsVersion,
           ...membership.health(),
+          ...diskHealth(store),
         })),
         ...membership.routes,
         ...metricsRoutes,
@@ -346,6 +365,12 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     await unwind();
     throw error;
   }
+}
+
+/** `degraded` while the embedded store's writes fail (a full disk), with the cause; else nothing. */
+function diskHealth(store: Store): Pick<Health, 'store' | 'storeSince' | 'storeError'> {
+  const failure = store instanceof FileStore ? store.writeFailure() : undefined;
+  return failure === undefined ? {} : { store: 'degraded', storeSince: failure.since, storeError: failure.error };
 }
 
 /** The data dir 0700 and its files 0600; each loosening found is a warning naming it. */

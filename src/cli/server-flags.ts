@@ -4,6 +4,7 @@
  */
 import { parseInteger, UsageError } from './args';
 import { DEFAULT_LISTENER_OPTIONS as D } from '../server/net/listener';
+import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
 import type { ServerTlsFiles } from '../security/tls-files';
 
 export const SECURITY_FLAGS = {
@@ -16,6 +17,8 @@ export const SECURITY_FLAGS = {
   'max-connection-rate': { type: 'string' },
   'connection-burst': { type: 'string' },
   'rate-limit-loopback': { type: 'boolean' },
+  'max-hosts': { type: 'string' },
+  'new-host-rate': { type: 'string' },
 } as const;
 
 export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents with this PEM certificate (with --tls-key)
@@ -33,9 +36,14 @@ export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents
   --max-connection-rate N     new connections per second per source address (IPv6: per /64)
                               beyond which they get \`error server_busy\` (default ${D.maxConnectionRate}; 0 = off)
   --connection-burst N        connections a quiet source may open at once (default ${D.connectionBurst})
-  --rate-limit-loopback       apply --max-connection-rate and --max-handshakes-per-source
-                              to loopback sources too (exempt by
-                              default: a local proxy would put the whole fleet in one bucket)
+  --rate-limit-loopback       apply --max-connection-rate, --max-handshakes-per-source and
+                              --new-host-rate to loopback sources too (exempt by default: a
+                              local proxy would put the whole fleet in one bucket)
+  --max-hosts N               hosts the registry may hold: a new guid beyond it gets
+                              \`error server_busy\` (default ${DEFAULT_MAX_HOSTS}; 0 = no limit)
+  --new-host-rate N           new guids per second per source address (burst: 10 s worth)
+                              beyond which they get \`error server_busy\` (default ${DEFAULT_NEW_HOST_RATE};
+                              0 = off; loopback exempt unless --rate-limit-loopback)
 `;
 
 export interface SecurityFlagValues {
@@ -48,6 +56,8 @@ export interface SecurityFlagValues {
   'max-connection-rate'?: string | undefined;
   'connection-burst'?: string | undefined;
   'rate-limit-loopback'?: boolean | undefined;
+  'max-hosts'?: string | undefined;
+  'new-host-rate'?: string | undefined;
 }
 
 export interface SecurityOptions {
@@ -57,6 +67,8 @@ export interface SecurityOptions {
   maxConnectionRate: number | undefined;
   connectionBurst: number | undefined;
   rateLimitLoopback: boolean | undefined;
+  maxHosts: number | undefined;
+  newHostRate: number | undefined;
 }
 
 /** Checks the flags' values and combinations; throws UsageError naming the flag. */
@@ -84,5 +96,7 @@ export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions 
     maxConnectionRate: integer('max-connection-rate', 0, 1_000_000),
     connectionBurst: integer('connection-burst', 1, 1_000_000),
     rateLimitLoopback: values['rate-limit-loopback'],
+    maxHosts: integer('max-hosts', 0, 100_000_000),
+    newHostRate: integer('new-host-rate', 0, 1_000_000),
   };
 }

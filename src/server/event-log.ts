@@ -28,19 +28,20 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
       } else if (e.result === 'closed') {
         // Port probes and agents giving up look like this: worth a debug line, not a warning.
         if (enabled('debug')) logger.debug({ event: 'handshake_abandoned', connId: e.connId, remote: e.remoteAddress, guid: e.guid }, 'agent closed before its handshake ended');
-      } else {
-        logger.warn(
-          { event: 'handshake_failed', connId: e.connId, remote: e.remoteAddress, result: e.result, guid: e.guid, reason: e.detail },
-          e.detail === undefined ? `agent handshake failed: ${e.result}` : `agent handshake failed: ${e.result}: ${e.detail}`,
-        );
+      }
+      // A failed handshake is logged by limit-log.ts, rate-limited: one per bad
+      // connection, unlimited, let a flood of bad clients flood the log.
+    }),
+    events.on('disconnected', (e) => {
+      // A connection that never registered a host (a refused or bad client) is debug: its
+      // failure was already logged, rate-limited.
+      if (e.hostId === undefined) {
+        if (enabled('debug')) logger.debug({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, reason: e.reason }, 'connection closed before its handshake ended');
+      } else if (enabled('info')) {
+        logger.info({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, reason: e.reason }, 'agent disconnected');
       }
     }),
-    events.on('disconnected', (e) =>
-      enabled('info') && logger.info({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, reason: e.reason }, 'agent disconnected'),
-    ),
-    events.on('protocolError', (e) =>
-      logger.warn({ event: 'protocol_error', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, code: e.code, detail: e.message }, 'agent broke the protocol'),
-    ),
+    // protocol_error lines: limit-log.ts, rate-limited like the limit logs.
     // Per agent at debug: a settings change on 15 000 agents is one `fanout` line at info.
     events.on('hostsSent', (e) =>
       enabled('debug') && logger.debug({ event: 'hosts_sent', connId: e.connId, hostId: e.hostId, guid: e.guid, seq: e.seq, hosts: e.hosts, algorithm: e.algorithm, checkInterval: e.checkInterval, cause: e.cause }, 'list sent'),

@@ -1,8 +1,9 @@
 /**
- * Log lines for limits that bite and TLS failures, saying why a connection was refused or
- * dropped. A flood must not become a flood of log lines (the log is written synchronously):
- * per limit, the first event of a window is logged at once with its details, the others are
- * counted and reported in one summary line when the window ends.
+ * Log lines for bad connections: limits that bite, TLS failures, failed handshakes and
+ * protocol errors, saying why a connection was refused or dropped. A flood must not become a
+ * flood of log lines (the log is written synchronously; the audit counted three lines per bad
+ * connection): per kind, the first event of a window is logged at once with its details, the
+ * others are counted and reported in one summary line when the window ends.
  */
 import type { Logger } from '../log';
 import type { ServerEvents } from './events';
@@ -32,14 +33,14 @@ export function logLimitEvents(events: ServerEvents, logger: Logger, windowMs = 
       `${window.suppressed} more like it in the last ${windowMs} ms`,
     );
   };
-  const report = (key: string, fields: Record<string, unknown>, remote: string, detail: string, message: string): void => {
+  const report = (key: string, fields: Record<string, unknown>, remote: string, detail: string | undefined, message: string, once: Record<string, unknown> = {}): void => {
     const window = windows.get(key);
     if (window !== undefined) {
       window.suppressed++;
       window.lastRemote = remote;
       return;
     }
-    logger.warn({ ...fields, remote, detail }, message);
+    logger.warn({ ...fields, ...once, remote, ...(detail === undefined ? {} : { detail }) }, message);
     const timer = setTimeout(() => summarize(key), windowMs);
     timer.unref();
     windows.set(key, { fields, suppressed: 0, lastRemote: remote, timer });
@@ -62,6 +63,20 @@ export function logLimitEvents(events: ServerEvents, logger: Logger, windowMs = 
             ? agentRefusedCertificateMessage(e.remoteAddress)
             : `TLS refused: ${e.message}`,
       ),
+    ),
+    events.on('handshake', (e) => {
+      if (e.result === 'ok' || e.result === 'closed') return;
+      report(`handshake ${e.result}`, { event: 'handshake_failed', result: e.result }, e.remoteAddress, undefined, `agent handshake failed: ${e.result}`, {
+        connId: e.connId,
+        ...(e.guid === undefined ? {} : { guid: e.guid }),
+        ...(e.detail === undefined ? {} : { reason: e.detail }),
+      });
+    }),
+    events.on('protocolError', (e) =>
+      report(`protocol ${e.code}`, { event: 'protocol_error', code: e.code }, e.remoteAddress, e.message, 'agent broke the protocol', {
+        connId: e.connId,
+        ...(e.hostId === undefined ? {} : { hostId: e.hostId }),
+      }),
     ),
   ];
   return () => {

@@ -18,6 +18,7 @@ import {
   DEFAULT_SETTINGS,
   SettingsConflictError,
   SettingsError,
+  asStoreFull,
   type HostRecord,
   type Settings,
   type Store,
@@ -40,11 +41,31 @@ export interface FileStoreOptions {
   /** Compact the journal into the snapshot once it reaches this size (and the snapshot's). Default 1 MiB. */
   compactAfterBytes?: number;
   /**
-   * Told when a compaction fails. Nothing committed is lost (the journal still holds it) and
-   * compaction is retried on a later commit, so this is for logging, not for callers.
+   * Told when a compaction fails, with the delay before the next attempt. Nothing committed
+   * is lost (the journal still holds it) and compaction is retried on a commit after that
+   * delay, so this is for logging, not for callers.
    */
-  onCompactionError?: (err: unknown) => void;
+  onCompactionError?: (err: unknown, retryInMs: number) => void;
+  /** Monotonic milliseconds, for the compaction back-off; performance.now() by default. */
+  now?: () => number;
 }
+
+/**
+ * A failed compaction waits this long before the next attempt, doubling up to the cap: on a
+ * full disk, retrying on every group commit wrote and deleted 179 partial snapshots in 26 s.
+ */
+export const COMPACTION_RETRY_MIN_MS = 1_000;
+export const COMPACTION_RETRY_MAX_MS = 300_000;
+
+/** The store's writes are failing (a full disk): what /healthz reports as `degraded`. */
+export interface WriteFailure {
+  /** The first failure's message, naming the cause (ENOSPC) and the file. */
+  error: string;
+  /** ISO-8601 time of the first failure since writes last succeeded. */
+  since: string;
+}
+
+type WriteKind = 'settings' | 'hosts' | 'compaction';
 
 /** Counters for tests and metrics. */
 export interface FileStoreStats {
@@ -53,6 +74,8 @@ export interface FileStoreStats {
   /** Host registrations and removals committed. */
   hostChanges: number;
   compactions: number;
+  /** Compactions that failed (each followed by a back-off before the next attempt). */
+  compactionFailures: number;
   /** Bytes written to the journal and snapshots. */
   hostBytesWritten: number;
   settingsWrites: number;
@@ -81,8 +104,14 @@ export class FileStore implements Store {
   private readonly dataDir: string;
   private readonly settingsPath: string;
   private readonly compactAfterBytes: number;
-  private readonly onCompactionError: (err: unknown) => void;
-  private readonly counters: Omit<FileStoreStats, 'hostBytesWritten'> = { hostCommits: 0, hostChanges: 0, compactions: 0, settingsWrites: 0 };
+  private readonly onCompactionError: (err: unknown, retryInMs: number) => void;
+  private readonly now: () => number;
+  /** Compaction is not tried before this time (now()); 0 = at the next commit that needs it. */
+  private compactNotBefore = 0;
+  private compactRetryMs = 0;
+  /** Kinds of write failing now, each with its first failure: cleared by that kind's next success. */
+  private readonly failing = new Map<WriteKind, WriteFailure>();
+  private readonly counters: Omit<FileStoreStats, 'hostBytesWritten'> = { hostCommits: 0, hostChanges: 0, compactions: 0, compactionFailures: 0, settingsWrites: 0 };
 
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   private settings: Settings = { ...DEFAULT_SETTINGS };
@@ -106,6 +135,24 @@ export class FileStore implements Store {
     this.settingsPath = path.join(opts.dataDir, SETTINGS_FILE);
     this.compactAfterBytes = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
     this.onCompactionError = opts.onCompactionError ?? (() => undefined);
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Resolves once the commits queued so far, and any compaction following them, are done. */
+  async settled(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+  }
+
+  /** The oldest write failure still unresolved, or undefined while every write succeeds. */
+  writeFailure(): WriteFailure | undefined {
+    let oldest: WriteFailure | undefined;
+    for (const failure of this.failing.values()) if (oldest === undefined || failure.since < oldest.since) oldest = failure;
+    return oldest;
+  }
+
+  private wrote(kind: WriteKind, error?: unknown): void {
+    if (error === undefined) this.failing.delete(kind);
+    else if (!this.failing.has(kind)) this.failing.set(kind, { error: (error as Error).message ?? String(error), since: new Date().toISOString() });
   }
 
   get stats(): Readonly<FileStoreStats> {
@@ -251,7 +298,14 @@ export class FileStore implements Store {
     const problem = validate(merged);
     if (problem !== undefined) throw new SettingsError(problem);
     const version = this.settingsVersion + 1;
-    await writeFileAtomic(this.settingsPath, JSON.stringify({ version, settings: merged }, null, 2) + '\n', { mode: DATA_FILE_MODE });
+    try {
+      await writeFileAtomic(this.settingsPath, JSON.stringify({ version, settings: merged }, null, 2) + '\n', { mode: DATA_FILE_MODE });
+    } catch (error) {
+      const named = asStoreFull(error, SETTINGS_FILE);
+      this.wrote('settings', named);
+      throw named;
+    }
+    this.wrote('settings');
     this.counters.settingsWrites++;
     this.settings = merged;
     this.settingsVersion = version;
@@ -278,15 +332,18 @@ export class FileStore implements Store {
       this.queue = [];
       try {
         await this.journal!.append(batch.map((queued) => queued.op));
-      } catch (err) {
-        for (const queued of batch) queued.reject(err);
+      } catch (error) {
+        const named = asStoreFull(error, HOSTS_JOURNAL_FILE);
+        this.wrote('hosts', named);
+        for (const queued of batch) queued.reject(named);
         continue;
       }
+      this.wrote('hosts');
       this.counters.hostCommits++;
       this.counters.hostChanges += batch.length;
       for (const queued of batch) this.apply(queued.op);
       for (const queued of batch) queued.resolve();
-      if (this.journal!.needsCompaction()) await this.compact();
+      if (this.journal!.needsCompaction() && this.now() >= this.compactNotBefore) await this.compact();
     }
     this.flushing = undefined;
   }
@@ -301,8 +358,16 @@ export class FileStore implements Store {
     try {
       await this.journal!.compact(this.registry);
       this.counters.compactions++;
-    } catch (err) {
-      this.onCompactionError(err);
+      this.compactRetryMs = 0;
+      this.compactNotBefore = 0;
+      this.wrote('compaction');
+    } catch (error) {
+      const named = asStoreFull(error, HOSTS_SNAPSHOT_FILE);
+      this.counters.compactionFailures++;
+      this.compactRetryMs = Math.min(COMPACTION_RETRY_MAX_MS, Math.max(COMPACTION_RETRY_MIN_MS, this.compactRetryMs * 2));
+      this.compactNotBefore = this.now() + this.compactRetryMs;
+      this.wrote('compaction', named);
+      this.onCompactionError(named, this.compactRetryMs);
     }
   }
 }

@@ -321,3 +321,26 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/**
+ * A write the data directory's file system had no room for (ENOSPC, or EDQUOT: the user's
+ * quota). Nothing committed is lost, and nothing was changed by the failed write; callers
+ * answer 507 (settings) or `server_busy` (registrations). `code` is the system's own.
+ */
+export class StoreFullError extends Error {
+  constructor(
+    readonly code: 'ENOSPC' | 'EDQUOT',
+    /** The file that could not be written. */
+    readonly file: string,
+    options: { cause: unknown },
+  ) {
+    super(`the data directory's file system is full (${code}: ${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}): cannot write ${file}`, options);
+    this.name = 'StoreFullError';
+  }
+}
+
+/** `error` as a StoreFullError when it is a full disk or quota; else `error` itself. */
+export function asStoreFull(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' ? new StoreFullError(code, file, { cause: error }) : error;
+}

@@ -54,7 +54,7 @@ t.test('a fresh data directory: created 0700, default settings at version 0, no 
   t.same(snapshot, { settings: DEFAULT_SETTINGS, settingsVersion: 0, hosts: [] });
   t.equal((await stat(dataDir)).mode & 0o777, 0o700);
   t.same(await readdir(dataDir), [HOSTS_JOURNAL_FILE, LOCK_FILE], 'only the (empty) journal and the lock; settings.json appears on the first change');
-  t.same(store.stats, { hostCommits: 0, hostChanges: 0, compactions: 0, hostBytesWritten: 0, settingsWrites: 0 });
+  t.same(store.stats, { hostCommits: 0, hostChanges: 0, compactions: 0, compactionFailures: 0, hostBytesWritten: 0, settingsWrites: 0 });
   const unsubscribe = store.subscribe(() => t.fail('the file store never emits'));
   t.type(unsubscribe, 'function');
   unsubscribe();

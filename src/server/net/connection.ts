@@ -17,6 +17,7 @@ import {
   type Hello,
 } from '../../protocol/messages';
 import type { LimitName } from '../../security/admission';
+import { RegistrationRefused } from '../../security/registration-limits';
 import type { HostRecord } from '../../store/types';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../events';
 import type { AgentListState, FanoutAgent } from '../fleet/fanout';
@@ -45,7 +46,7 @@ export interface ConnectionContext {
    * The guid's record: a known guid's synchronously (its welcome goes out in the same tick,
    * no promise per handshake), a new guid's once it is registered durably.
    */
-  register(guid: string, zone: string): HostRecord | Promise<HostRecord>;
+  register(guid: string, zone: string, remoteAddress?: string): HostRecord | Promise<HostRecord>;
   /** Called once the handshake succeeded; false when a newer connection holds the guid. */
   attach(connection: AgentConnection): boolean;
   detach(connection: AgentConnection): void;
@@ -286,7 +287,7 @@ export class AgentConnection implements FanoutAgent {
       return undefined;
     }
     this.phase = 'registering';
-    const registered = this.context.register(hello.guid, hello.zone ?? DEFAULT_ZONE);
+    const registered = this.context.register(hello.guid, hello.zone ?? DEFAULT_ZONE, this.socket.remoteAddress);
     if (!(registered instanceof Promise)) {
       this.onRegistered(hello, registered);
       return undefined;
@@ -295,6 +296,12 @@ export class AgentConnection implements FanoutAgent {
       (host) => this.guard(() => this.onRegistered(hello, host)),
       (error: unknown) =>
         this.guard(() => {
+          if (error instanceof RegistrationRefused) {
+            this.emitHandshake('server_busy', hello.guid, error.message);
+            this.emitLimit(error.limit, error.message);
+            this.fail('server_busy', error.message);
+            return;
+          }
           const message = `cannot register the host: ${(error as Error).message}`;
           this.emitHandshake('server_busy', hello.guid, message);
           this.fail('server_busy', message, 'store_error');
