@@ -1,10 +1,13 @@
 /**
  * The single executable (npm run build:agent) on a machine with no Node.js in sight: started
  * with PATH and NODE_PATH emptied, from a directory with no node_modules, it completes a
- * handshake with a real server and stops cleanly on SIGTERM.
+ * handshake with a real server and stops cleanly on SIGTERM. It runs the pinned LTS Node
+ * (scripts/node-runtime.json), not the Node that ran the build; the arm64 build is an aarch64
+ * ELF with the blob injected (it cannot run here).
  */
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,6 +18,9 @@ import { nextEvent, startTestServer } from '../helpers/server';
 import { tempDir } from './harness';
 
 const ROOT = resolve(__dirname, '..', '..');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { PIN, nodeBinary } = require('../../scripts/node-runtime.js') as { PIN: { version: string }; nodeBinary(arch: string): string };
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const BINARY = join(ROOT, 'dist', 'agentlb-agent');
 const NO_NODE = { PATH: '', NODE_PATH: '' };
 
@@ -35,6 +41,7 @@ async function ensureBinary(): Promise<void> {
     await newestSource(join(ROOT, 'agent')),
     await newestSource(join(ROOT, 'src')),
     (await stat(join(ROOT, 'scripts', 'build-agent.js'))).mtimeMs,
+    (await stat(join(ROOT, 'scripts', 'node-runtime.json'))).mtimeMs,
   );
   if (built > sources) return;
   await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js')], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
@@ -44,11 +51,43 @@ t.before(async () => {
   await ensureBinary();
 });
 
-t.test('the build prints its one summary line: no postject warnings', async (t) => {
-  const out = join(await tempDir(t, 'agent-build-'), 'agentlb-agent');
-  const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js'), '--out', out], { cwd: ROOT });
-  t.equal(stderr, '');
-  t.match(stdout, /^build-agent: wrote \S+ \([\d.]+ MB, node v[\d.]+, linux-(x64|arm64)\)\n$/);
+t.test('--version: the pinned LTS Node, not the one that ran the build', async (t) => {
+  const { stdout } = await promisify(execFile)(BINARY, ['--version'], { env: NO_NODE });
+  t.equal(stdout, `agentlb-agent ${VERSION} (Node.js v${PIN.version}, linux-${process.arch})\n`);
+  t.not(`v${PIN.version}`, process.version, 'CI runs on another Node: the binary does not take it');
+});
+
+/** ELF header: 64-bit little-endian, and the machine it is for (e_machine, offset 18). */
+function elfMachine(file: Buffer): number | undefined {
+  const isElf64Le = file.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])) && file[4] === 2 && file[5] === 1;
+  return isElf64Le ? file.readUInt16LE(18) : undefined;
+}
+
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+t.test('--arch arm64: an aarch64 ELF, the pinned arm64 Node with the blob injected', async (t) => {
+  const out = join(await tempDir(t, 'agent-arm64-'), 'agentlb-agent-linux-arm64');
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js'), '--arch', 'arm64', '--out', out], { cwd: ROOT });
+  t.equal(stderr, '', 'no postject warnings (its nine ".note" ones are dropped)');
+  t.match(stdout, new RegExp(`^build-agent: wrote \\S+ \\([\\d.]+ MB, node v${PIN.version}, linux-arm64\\)\n$`), 'one summary line');
+  const built = await readFile(out);
+  const pristine = await readFile(nodeBinary('arm64'));
+  t.equal(elfMachine(built), EM_AARCH64);
+  t.equal(elfMachine(pristine), EM_AARCH64);
+  t.ok(pristine.includes(`${FUSE}:0`), 'the registry binary: fuse not blown');
+  t.ok(built.includes(`${FUSE}:1`), 'the fuse is blown: Node will look for the blob');
+  t.notOk(built.includes(`${FUSE}:0`));
+  t.ok(built.includes('NODE_SEA_BLOB'), 'the blob is there, as the note postject adds');
+  t.ok(built.includes(AGENT_USAGE.split('\n')[0]!), 'and holds the bundled agent');
+  t.ok(built.length > pristine.length);
+  t.equal(elfMachine(await readFile(BINARY)), process.arch === 'arm64' ? EM_AARCH64 : EM_X86_64, 'this machine\'s build is for this CPU');
+});
+
+t.test('--arch is checked', async (t) => {
+  const result = await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js'), '--arch', 'mips']).catch((error: { code: number; stderr: string }) => error);
+  t.match(result, { code: 1, stderr: 'build-agent: --arch must be x64 or arm64, got "mips"\n' });
 });
 
 t.test('--help runs with no node on PATH', async (t) => {
@@ -65,7 +104,8 @@ t.test('completes a handshake with a real server, saves its new guid and list, e
   const server = await startTestServer(t);
   const cwd = await tempDir(t, 'agent-bin-');
   const path = join(cwd, 'agent.properties');
-  await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort}\n`);
+  // A second, dead entry the server's list (its own address alone) does not have: it is sent.
+  await writeFile(path, `# installed by a test\nhost=127.0.0.1:${server.agentPort},127.0.0.1:1\n`);
 
   const handshake = nextEvent(server.events, 'handshake');
   // The server's `host` setting is its default (its own address), so the agent is sent that
