@@ -55,6 +55,13 @@ module.exports = {
     },
     ...layerRules,
     {
+      name: 'admin-sees-server-through-types',
+      comment: 'Admin routes and metrics work on interfaces and src/api/ values; the composition root (src/app/) hands them the server objects.',
+      severity: 'error',
+      from: { path: '^src/admin/' },
+      to: { path: '^src/server/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'agent-imports-only-shared-code',
       comment: 'The agent reuses the codec, the utilities, list comparison, TLS file loading and the argument parser; nothing of the server.',
       severity: 'error',

@@ -10,7 +10,7 @@ import {
   type DrainOutcome,
   type DrainStatus,
   type UndrainOutcome,
-} from '../server/drain/controller';
+} from '../api/drain';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 
 export interface DrainRequest {

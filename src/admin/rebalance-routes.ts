@@ -3,7 +3,8 @@
  * DELETE /api/rebalance (stop): README "Rebalance".
  */
 import { StoreUnavailableError } from '../store/types';
-import { MAX_REBALANCE_RATE, type RebalanceAnswer, type RebalanceRequest, type RebalanceStatus } from '../server/rebalance/controller';
+import { MAX_REBALANCE_RATE, type RebalanceStatus } from '../api/rebalance';
+import type { RebalanceAnswer, RebalanceRequest } from '../server/rebalance/controller';
 import type { RunRecord } from '../server/rebalance/board';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 

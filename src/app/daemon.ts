@@ -9,8 +9,9 @@ import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } fro
 import { healthRoute, type Health } from '../admin/health-route';
 import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
+import { serversRoutes } from '../admin/servers-routes';
 import { settingsRoutes } from '../admin/settings-routes';
-import { AdminTokenError, resolveAdminToken } from '../admin/token';
+import { AdminTokenError, resolveAdminToken } from '../api/token';
 import { logLinesDropped, type Logger } from '../log';
 import { FileStore } from '../store/file-store';
 import { octal, secureDataDir } from '../store/data-dir-mode';
@@ -35,7 +36,7 @@ import { logServerEvents } from '../server/event-log';
 import { ServerEvents } from '../server/events';
 import { Fleet, FleetSettingsError } from '../server/fleet/fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from '../server/net/listener';
-import { DEFAULT_DRAIN_RATE } from '../server/drain/controller';
+import { DEFAULT_DRAIN_RATE } from '../api/drain';
 import { setUpDrain } from './drain-setup';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { setUpRebalance, type RebalanceSetup } from './rebalance-setup';
@@ -262,8 +263,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       logger,
       metricsRegistry: options.metricsRegistry,
-      planned: (address) => rebalance.controller.plannedLoads()?.get(address)?.planned ?? null,
     });
+    /** Agents planned per server address (GET /api/servers' `planned`). */
+    const planned = (address: string): number | null => rebalance.controller.plannedLoads()?.get(address)?.planned ?? null;
     cleanups.push(() => membership.close());
     const hostDirectory = new HostDirectory({
       controller,
@@ -291,7 +293,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
           ...membership.health(),
           ...diskHealth(store),
         })),
-        ...membership.routes,
+        ...serversRoutes(membership.registry, planned),
         ...metricsRoutes,
         ...drain.routes,
         ...rebalance.routes,

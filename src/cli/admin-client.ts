@@ -3,7 +3,7 @@
  * and one request function whose failures are typed values with a code.
  */
 import http from 'node:http';
-import { AdminTokenError, readTokenFile, tokenFilePath } from '../admin/token';
+import { AdminTokenError, readTokenFile, tokenFilePath } from '../api/token';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { nonEmpty, parseHostPort, parseSecondsAsMs, type CliIo } from './args';
 

@@ -2,7 +2,7 @@
  * `agentlb plan [--algorithm A] [--host LIST] [--fail M1,M2]`: the what-if planner
  * (GET /api/plan) as a table and a bar chart.
  */
-import type { PlanReport } from '../planner/report';
+import type { PlanReport } from '../api/plan';
 import { ALGORITHMS } from '../lb/index';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';
 import { EXIT_OK, nonEmpty, parseFlags, UsageError, withUsage, type CliIo, type Command } from './args';

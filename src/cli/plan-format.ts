@@ -3,7 +3,7 @@
  * a table of loads and a bar chart: the first-choice load in full blocks, what the named
  * failures add in light shade.
  */
-import type { PlanReport, ServerLoad, ZonePlan } from '../planner/report';
+import type { PlanReport, ServerLoad, ZonePlan } from '../api/plan';
 import { formatTable } from './table';
 
 export const BAR_WIDTH = 40;

@@ -2,7 +2,7 @@
  * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
  */
 import { Registry } from 'prom-client';
-import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../admin/token';
+import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../api/token';
 import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
@@ -12,7 +12,7 @@ import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api
 import { DEFAULT_LISTENER_OPTIONS } from '../server/net/listener';
 import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
 import { loadServerTls } from '../security/tls-files';
-import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../server/drain/controller';
+import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../api/drain';
 import { DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../server/burst/pool';
 import { checkStoreUrl, createClusterStore } from './cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';

@@ -2,8 +2,7 @@
  * `agentlb servers drain [ADDRESS] [--rate K]`, `agentlb servers undrain [ADDRESS]` and
  * `agentlb servers drains`: graceful drain through the admin API (src/admin/drain-routes.ts).
  */
-import type { DrainOutcome, DrainStatus, UndrainOutcome } from '../server/drain/controller';
-import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE, MAX_DRAIN_TIMEOUT_SECONDS } from '../server/drain/controller';
+import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE, MAX_DRAIN_TIMEOUT_SECONDS, type DrainOutcome, type DrainStatus, type UndrainOutcome } from '../api/drain';
 import type { AdminClient } from './admin-client';
 import { EXIT_OK, parseInteger, parseSecondsAsMs, UsageError, type CliIo } from './args';
 import { formatTable } from './table';

@@ -6,11 +6,12 @@
  * whose list is still up to date (shuffle: same set) counts as staying where it is.
  */
 import { isUpToDate } from '../lb/index';
-import { firstChoiceLoads, loadsAfterFailure, planLists, worstSingleFailure, type PlanLists, type WorstFailure } from '../lb/plan-stats';
+import { firstChoiceLoads, loadsAfterFailure, planLists, worstSingleFailure, type PlanLists } from '../lb/plan-stats';
 import type { Algorithm } from '../lb/types';
 import type { AvoidList } from '../lb/avoid';
 import { SETTING_ALGORITHM, SETTING_HOST, type HostRecord, type Settings } from '../store/types';
 import type { PlanQuery } from './query';
+import type { PlanReport, ServerLoad, ZonePlan } from '../api/plan';
 
 /** What the planner reads from the running server. */
 export interface PlanFleet {
@@ -26,41 +27,6 @@ export interface PlanFleet {
 
 /** Plans one zone; the default runs here, a server may hand large zones to a worker. */
 export type ZonePlanner = (algorithm: Algorithm, servers: readonly string[], ids: readonly number[], zone: string) => Promise<PlanLists>;
-
-export interface ServerLoad {
-  server: string;
-  firstChoice: number;
-  /** Hosts on it once the failed servers are gone (0 for a failed one). */
-  afterFailure: number;
-  failed: boolean;
-}
-
-export interface ZonePlan {
-  zone: string;
-  hosts: number;
-  /** Agents whose first server the proposal would change. */
-  firstServerChanges: number;
-  /** Hosts left with no surviving server. */
-  unserved: number;
-  servers: ServerLoad[];
-  /** The single failure that loads a survivor most (null with fewer than two servers). */
-  worstSingleFailure: WorstFailure | null;
-}
-
-export interface PlanReport {
-  algorithm: string;
-  host: string;
-  fail: string[];
-  current: { algorithm: string; host: string };
-  /** Servers draining or down now: every list sent puts them last. */
-  avoided: string[];
-  hosts: number;
-  firstServerChanges: number;
-  unserved: number;
-  /** Sums over the zones. */
-  servers: ServerLoad[];
-  zones: ZonePlan[];
-}
 
 export const planHere: ZonePlanner = (algorithm, servers, ids, zone) => Promise.resolve(planLists(algorithm, servers, ids, zone));
 

@@ -78,6 +78,12 @@ const cases: { name: string; rule: string; files: Record<string, string>; edge: 
     edge: /src\/protocol\/probe\.ts → src\/lb\/types\.ts/,
   },
   {
+    name: 'admin/ imports a server value, not a type',
+    rule: 'admin-sees-server-through-types',
+    files: { 'src/admin/probe.ts': "export { Fleet } from '../server/fleet/fleet';\n" },
+    edge: /src\/admin\/probe\.ts → src\/server\/fleet\/fleet\.ts/,
+  },
+  {
     name: 'the agent imports the server',
     rule: 'agent-imports-only-shared-code',
     files: { 'agent/probe.ts': "import type { Fleet } from '../src/server/fleet/fleet';\nexport type Probe = Fleet;\n" },

@@ -1,20 +1,18 @@
 /**
  * What a server does as a member of a fleet, beside serving agents: it records itself in the
- * server registry (heartbeat), answers GET /api/servers, and reports the store's
+ * server registry (heartbeat), offers that registry to GET /api/servers, and reports the store's
  * availability on /healthz and in metrics. With the embedded store the "fleet" is this one
  * server, and the same calls answer for it alone.
  */
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Route } from '../../admin/http';
-import { serversRoutes } from '../../admin/servers-routes';
 import type { Logger } from '../../log';
-import type { Store } from '../../store/types';
+import type { ServerRegistry, Store } from '../../store/types';
 import { HeartbeatLoop } from './heartbeat';
 import { registerStoreMetrics, storeHealth, type StoreHealth } from './health';
 import { serverRegistryOf } from './registry';
-import { formatAddress } from '../net/connection';
+import { formatAddress } from '../../util/address';
 
 export interface MembershipOptions {
   store: Store;
@@ -26,13 +24,11 @@ export interface MembershipOptions {
   /** Where to register `agentlb_store_up`; undefined: no metrics. */
   metricsRegistry: Registry | undefined;
   now?: () => Date;
-  /** Agents planned per server address (GET /api/servers' `planned`); default: none known. */
-  planned?: (address: string) => number | null;
 }
 
 export interface Membership {
-  /** GET /api/servers. */
-  readonly routes: Route[];
+  /** The server registry this server is listed in (what GET /api/servers reads). */
+  readonly registry: ServerRegistry;
   /** Fields for GET /healthz; undefined for a store without a status (embedded). */
   health(): StoreHealth | undefined;
   /**
@@ -77,7 +73,7 @@ export async function joinFleet(options: MembershipOptions): Promise<Membership>
   );
   let leaving: Promise<void> | undefined;
   return {
-    routes: serversRoutes(registry, options.planned),
+    registry,
     health: () => storeHealth(status()),
     leave() {
       leaving ??= (async () => {

@@ -4,9 +4,8 @@
  * fleet sends a draining server last and the drained server itself learns of a drain that
  * was asked of any server (board-store.ts).
  */
+import type { DrainScope } from '../../api/drain';
 import type { DrainRecord } from '../../store/types';
-
-export type DrainScope = 'server' | 'cluster';
 
 export type DrainsListener = (drains: readonly DrainRecord[]) => void;
 

@@ -20,19 +20,15 @@
  */
 import type { ErrorCode } from '../../protocol/messages';
 import type { DrainRecord } from '../../store/types';
-import type { DrainBoard, DrainScope } from './board';
+import type { DrainBoard } from './board';
+import { DrainError, type DrainOutcome, type DrainScope, type DrainStatus, type UndrainOutcome } from '../../api/drain';
 import { HandoverPacer } from './pacer';
 import type { DisconnectReason, HostsCause, ServerEvents } from '../events';
 import type { AgentListState } from '../fleet/fanout';
 
-/** Agents handed over per second when a drain names no rate (`--drain-rate`). */
-export const DEFAULT_DRAIN_RATE = 50;
-export const MAX_DRAIN_RATE = 100_000;
 /** The avoid-list source this controller owns (FleetController.setAvoided). */
 export const AVOID_SOURCE_DRAINING = 'draining';
 export const DRAINING_MESSAGE = 'this server is draining: try your next server';
-/** Longest drain deadline (`--timeout`), seconds: a week. */
-export const MAX_DRAIN_TIMEOUT_SECONDS = 604_800;
 /** Agents handed over per turn of the event loop once a drain timed out. */
 const TIMED_OUT_SLICE = 512;
 
@@ -68,41 +64,6 @@ export interface DrainDeps {
   wallNow?: () => number;
 }
 
-export type DrainErrorCode = 'no_self_address' | 'not_in_host';
-
-/** A drain request that cannot be applied; the route answers 400 with `message`. */
-export class DrainError extends Error {
-  constructor(
-    readonly code: DrainErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DrainError';
-  }
-}
-
-export interface DrainOutcome extends DrainRecord {
-  /** Whether the address is this server's own. */
-  self: boolean;
-  scope: DrainScope;
-}
-
-export interface UndrainOutcome {
-  address: string;
-  wasDraining: boolean;
-  self: boolean;
-  scope: DrainScope;
-}
-
-export interface DrainStatus {
-  scope: DrainScope;
-  /** This server's entry of `host`, or null when it cannot tell (use --advertise). */
-  self: string | null;
-  /** Every drain this server knows of; `timedOut` once past its deadline (`since` + `timeout`). */
-  draining: (DrainRecord & { self: boolean; timedOut: boolean })[];
-  /** This server's own hand-over; `deadline` (ISO-8601) when the drain has a timeout. */
-  handover: { active: boolean; rate: number | null; agents: number; handedOver: number; deadline: string | null; timedOut: boolean };
-}
 
 interface ActiveDrain {
   address: string;

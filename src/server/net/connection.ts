@@ -19,6 +19,7 @@ import {
 import type { LimitName } from '../../security/admission';
 import { RegistrationRefused } from '../../security/registration-limits';
 import type { HostRecord } from '../../store/types';
+import { formatAddress } from '../../util/address';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../events';
 import type { AgentListState, FanoutAgent } from '../fleet/fanout';
 import type { HostsFrame } from '../fleet/fanout';
@@ -452,11 +453,4 @@ export class AgentConnection implements FanoutAgent {
       this.socket.destroy();
     }
   }
-}
-
-/** `addr:port`, with IPv6 in brackets, as operators write it. */
-export function formatAddress(address: string | undefined, port: number | undefined): string {
-  if (address === undefined) return 'unknown';
-  const host = address.includes(':') ? `[${address}]` : address;
-  return port === undefined ? host : `${host}:${port}`;
 }

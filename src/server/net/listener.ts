@@ -16,7 +16,8 @@ import { defaultMaxConnections } from '../../security/fd-limit';
 import type { ListenerTls } from '../../security/tls-files';
 import { createTlsTerminator, refuseCertificate } from '../../security/tls-terminator';
 import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificate, rawSocketOf } from '../../security/tls-refused';
-import { AgentConnection, formatAddress, type ConnectionContext, type ConnectionLimits } from './connection';
+import { formatAddress } from '../../util/address';
+import { AgentConnection, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from '../events';
 
 export interface ListenerOptions extends ConnectionLimits, AdmissionLimits {

@@ -1,6 +1,7 @@
 /**
- * Where the admin bearer token comes from: given explicitly (--admin-token or
- * AGENTLB_ADMIN_TOKEN), else DATA_DIR/admin.token, which is generated on first start.
+ * The admin API's bearer token, as the server and the CLI both find it: given explicitly
+ * (--admin-token or AGENTLB_ADMIN_TOKEN), else DATA_DIR/admin.token, which is generated on
+ * first start.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
