@@ -160,6 +160,31 @@ export class ZoneIndex implements ZoneView {
     this.snapshot = undefined;
   }
 
+  /**
+   * Fills this (new, empty, not yet shared) index with `ids` in slices: a generator that pauses
+   * every `slice` ids, so that a rebuild of 1 000 000 hosts can run beside the event loop.
+   */
+  *fill(ids: readonly number[], slice: number): Generator<void, void> {
+    const sorted = Float64Array.from(ids).sort();
+    let current: Block | undefined;
+    let count = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      if (i > 0 && i % slice === 0) yield;
+      const id = sorted[i]!;
+      if (i > 0 && id === sorted[i - 1]) continue;
+      if (current === undefined || current.ids.length === BUILT_BLOCK) {
+        current = { ids: [], start: count };
+        this.blocks.push(current);
+      }
+      current.ids.push(id);
+      this.blockOf.set(id, current);
+      count += 1;
+    }
+    this.steps += count;
+    this.count = count;
+    this.snapshot = undefined;
+  }
+
   private append(id: number, last: Block | undefined): void {
     if (last === undefined || last.ids.length >= MAX_BLOCK) {
       last = { ids: [], start: this.count };
@@ -260,6 +285,27 @@ export class HostIndex {
     for (const [id, index] of zoneOfId) idsByZone.get(index)!.push(id);
     for (const [index, ids] of idsByZone) index.reset(ids);
     this.zoneOfId = zoneOfId;
+  }
+
+  /**
+   * A new index of `hosts`, built in slices (a generator pausing every `slice` hosts) while the
+   * current one keeps serving; ids must be safe integers and distinct (a store's snapshot).
+   */
+  static *build(hosts: readonly { readonly id: number; readonly zone: string }[], slice: number): Generator<void, HostIndex> {
+    const built = new HostIndex();
+    const idsByZone = new Map<ZoneIndex, number[]>();
+    for (let i = 0; i < hosts.length; i++) {
+      if (i > 0 && i % slice === 0) yield;
+      const { id, zone } = hosts[i]!;
+      checkHostId(id);
+      const index = built.zoneIndex(zone);
+      built.zoneOfId.set(id, index);
+      let ids = idsByZone.get(index);
+      if (ids === undefined) idsByZone.set(index, (ids = []));
+      ids.push(id);
+    }
+    for (const [index, ids] of idsByZone) yield* index.fill(ids, slice);
+    return built;
   }
 
   /**

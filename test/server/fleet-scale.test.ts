@@ -103,6 +103,25 @@ t.test('property: adds, removals and a resync leave the index of a fresh build',
   t.pass('200 random histories agree with the reference and with a fresh build');
 });
 
+t.test('property: a resync planned in slices (difference or rebuild built aside) leaves the index of a fresh build', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(hostsArb, hostsArb, fc.integer({ min: 1, max: 50 }), async (initial, resynced, slice) => {
+      const fleet = fleetOf(initial.map((h) => record(h.id, h.zone)));
+      const snapshot = resynced.map((h) => record(h.id, h.zone));
+      const gone = fleet.applyResync(await fleet.planResync(snapshot, slice));
+      const expected = new Map(resynced.map((h) => [h.id, h.zone]));
+      const mismatch = firstMismatch(fleet, expected);
+      if (mismatch !== undefined) throw new Error(mismatch);
+      const expectedGone = initial.map((h) => h.id).filter((id) => !expected.has(id));
+      if ([...gone].sort((a, b) => a - b).join() !== expectedGone.sort((a, b) => a - b).join()) throw new Error(`gone ${gone.join()}, expected ${expectedGone.join()}`);
+      for (const h of snapshot) if (fleet.hostByGuid(h.guid)?.id !== h.id) throw new Error(`guid ${h.guid} not found`);
+      return true;
+    }),
+    { numRuns: 150 },
+  );
+  t.pass('150 sliced resyncs agree with the reference');
+});
+
 t.test('property: a resync that differs a little (applied as a difference) leaves the index of a fresh build', async (t) => {
   const edit = fc.record({ kind: fc.constantFrom('remove', 'add', 'move'), pick: fc.nat(), host: hostArb });
   fc.assert(

@@ -67,7 +67,37 @@ export const RESYNC_SLICE = 10_000;
 /** What a resync changes (Fleet.planResync): the difference, or a rebuild from every host. */
 export type ResyncPlan =
   | { readonly kind: 'diff'; readonly vanished: readonly number[]; readonly changed: readonly HostRecord[] }
-  | { readonly kind: 'rebuild'; readonly hosts: readonly HostRecord[] };
+  | { readonly kind: 'rebuild'; readonly hosts: readonly HostRecord[]; readonly built?: BuiltHosts };
+
+/** Every host's maps and index, built aside for a rebuild (Fleet.planResync). */
+interface BuiltHosts {
+  readonly hostsById: Map<number, HostRecord>;
+  readonly hostsByGuid: Map<string, HostRecord>;
+  readonly index: HostIndex;
+}
+
+/** Runs a generator of slices to its end, giving the loop back between slices. */
+async function run<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    await nextTurn();
+  }
+}
+
+/** The maps and index of `hosts` (distinct ids, as a snapshot holds), built a slice at a time. */
+function* buildHosts(hosts: readonly HostRecord[], slice: number): Generator<void, BuiltHosts> {
+  const hostsById = new Map<number, HostRecord>();
+  const hostsByGuid = new Map<string, HostRecord>();
+  for (let i = 0; i < hosts.length; i++) {
+    if (i > 0 && i % slice === 0) yield;
+    const host = hosts[i]!;
+    hostsById.set(host.id, host);
+    hostsByGuid.set(host.guid, host);
+  }
+  const index = yield* HostIndex.build(hosts, slice);
+  return { hostsById, hostsByGuid, index };
+}
 
 function sameRecord(known: HostRecord | undefined, host: HostRecord): boolean {
   return known !== undefined && known.guid === host.guid && known.zone === host.zone && known.registeredAt === host.registeredAt;
@@ -75,10 +105,12 @@ function sameRecord(known: HostRecord | undefined, host: HostRecord): boolean {
 
 export class Fleet implements ListPolicy {
   private plan: Plan;
-  private readonly index = new HostIndex();
-  private readonly hostsById = new Map<number, HostRecord>();
+  private index = new HostIndex();
+  /** Work of indexes replaced by a rebuild, so indexWork only grows. */
+  private retiredIndexWork = 0;
+  private hostsById = new Map<number, HostRecord>();
   /** A known guid is served from memory: only a new host needs the store (cluster mode: the database). */
-  private readonly hostsByGuid = new Map<string, HostRecord>();
+  private hostsByGuid = new Map<string, HostRecord>();
   private planners = new Map<string, ListPlanner>();
   /** Zones whose planner predates a change of their host set (dependsOnHostSet only). */
   private readonly staleZones = new Set<string>();
@@ -238,12 +270,9 @@ export class Fleet implements ListPolicy {
    * (the controller holds other store changes back meanwhile).
    */
   async planResync(hosts: readonly HostRecord[], slice = RESYNC_SLICE): Promise<ResyncPlan> {
-    const steps = this.compareHosts(hosts, slice);
-    for (;;) {
-      const step = steps.next();
-      if (step.done === true) return step.value;
-      await nextTurn();
-    }
+    const plan = await run(this.compareHosts(hosts, slice));
+    // A rebuild is built aside in slices too; applyResync then swaps it in at once.
+    return plan.kind === 'rebuild' ? { ...plan, built: await run(buildHosts(hosts, slice)) } : plan;
   }
 
   /**
@@ -255,7 +284,11 @@ export class Fleet implements ListPolicy {
   applyResync(plan: ResyncPlan): readonly number[] {
     if (plan.kind === 'rebuild') {
       const before = [...this.hostsById.keys()];
-      this.loadHosts(plan.hosts);
+      if (plan.built === undefined) this.loadHosts(plan.hosts);
+      else {
+        this.retiredIndexWork += this.index.workDone;
+        ({ hostsById: this.hostsById, hostsByGuid: this.hostsByGuid, index: this.index } = plan.built);
+      }
       this.dropPlanners();
       return before.filter((id) => !this.hostsById.has(id));
     }
@@ -294,7 +327,7 @@ export class Fleet implements ListPolicy {
 
   /** Work the host index has done so far (HostIndex.workDone): what tests count. */
   get indexWork(): number {
-    return this.index.workDone;
+    return this.retiredIndexWork + this.index.workDone;
   }
 
   /**
