@@ -28,11 +28,13 @@ function canonical(msg: Message): Record<string, unknown> {
       out.algorithm = msg.algorithm;
       if (msg.checkInterval !== undefined) out.checkInterval = msg.checkInterval;
       if (msg.token !== undefined) out.token = msg.token;
+      if (msg.csr !== undefined) out.csr = msg.csr;
       return out;
     }
     case 'welcome': {
       const out: Record<string, unknown> = { type: msg.type, version: msg.version, hostId: msg.hostId, server: msg.server };
       if (msg.pingInterval !== undefined) out.pingInterval = msg.pingInterval;
+      if (msg.certificate !== undefined) out.certificate = msg.certificate;
       return out;
     }
     case 'hosts': {

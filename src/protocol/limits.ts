@@ -12,6 +12,8 @@ export const LIMITS = {
   hostsPerList: 64,
   algorithmBytes: 64,
   serverBytes: 255,
+  /** `hello.csr` (a PKCS#10 request) and `welcome.certificate` (an X.509 certificate), PEM text. */
+  pemBytes: 16_384,
   /** `error.message` and `ack.error`. */
   textBytes: 1024,
   /** Seconds; the largest value whose milliseconds still fit a 32-bit timer. */

@@ -30,6 +30,8 @@ export interface Hello {
   algorithm: string;
   checkInterval?: number;
   token?: string;
+  /** A PKCS#10 certificate request (PEM) for this guid: enrolment or renewal (protocol.md 1.1). */
+  csr?: string;
 }
 
 export interface Welcome {
@@ -39,6 +41,8 @@ export interface Welcome {
   server: string;
   /** Milliseconds between the server's pings; the agent declares it dead after 3 silent intervals. */
   pingInterval?: number;
+  /** The certificate signed for `hello.csr` (PEM), when the server enrols agents. */
+  certificate?: string;
 }
 
 export interface Hosts {

@@ -103,6 +103,8 @@ const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { 
     }
     const token = field(o, 'token');
     if (token !== undefined) hello.token = str('hello.token', token, 1, LIMITS.tokenBytes);
+    const csr = field(o, 'csr');
+    if (csr !== undefined) hello.csr = str('hello.csr', csr, 1, LIMITS.pemBytes);
     return hello;
   },
   welcome: (o): Welcome => {
@@ -116,6 +118,8 @@ const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { 
     if (pingInterval !== undefined) {
       welcome.pingInterval = int('welcome.pingInterval', pingInterval, 1, LIMITS.pingIntervalMs);
     }
+    const certificate = field(o, 'certificate');
+    if (certificate !== undefined) welcome.certificate = str('welcome.certificate', certificate, 1, LIMITS.pemBytes);
     return welcome;
   },
   hosts: (o): Hosts => {

@@ -52,9 +52,9 @@ function read(example: Example, chunks: Buffer[]): { messages: Message[]; error:
 t.test('protocol.md holds the examples the spec promises', async (t) => {
   t.same(
     examples.map((e) => e.name),
-    ['hello', 'welcome', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error', 'zero-length', 'oversized', 'timestamp-ext', 'truncated', 'trailing', 'not-a-map', 'negative-seq', 'welcome-from-agent'],
+    ['hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error', 'zero-length', 'oversized', 'timestamp-ext', 'truncated', 'trailing', 'not-a-map', 'negative-seq', 'welcome-from-agent'],
   );
-  t.same([...decodedAs.keys()], ['hello', 'welcome', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error']);
+  t.same([...decodedAs.keys()], ['hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error']);
   for (const e of examples) t.ok(e.from === 'agent' || e.from === 'server', `${e.name} names its sender`);
 });
 
