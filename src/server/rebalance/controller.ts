@@ -22,7 +22,7 @@ import { isActive, type RebalanceBoard, type RunRecord } from './board';
 export { MAX_REBALANCE_RATE, type RebalanceStatus } from '../../api/rebalance';
 import type { MoveBudget } from './budget';
 import { survey, type PlanView, type Survey } from './survey';
-import { RebalanceTrigger, type TriggerGates, type TriggerSettings } from './trigger';
+import { isSettled, RebalanceTrigger, type TriggerGates, type TriggerSettings } from './trigger';
 
 /** The part of a connection a rebalance needs. */
 export interface RebalanceAgent {
@@ -91,6 +91,8 @@ interface Work {
   told: Told[];
   /** Told and not settled yet. */
   waiting: number;
+  /** Hosts told in this run: an agent that did not move is not told again. */
+  tried: Set<number>;
   scanning: boolean;
   timer: NodeJS.Timeout | undefined;
   moved: number;
@@ -193,8 +195,17 @@ export class RebalanceController {
   }
 
   private observe(loads: Survey['loads'], gates: TriggerGates, toMove = 0): void {
-    const decision = this.trigger.observe(this.now(), loads, this.deps.triggerSettings(), gates);
+    const settings = this.deps.triggerSettings();
+    const decision = this.trigger.observe(this.now(), loads, settings, gates);
     const fail = (error: unknown): void => this.deps.events.emit('listenerError', { event: 'rebalance:auto', error });
+    // An automatic run ends once every server is within half the threshold (hysteresis) and
+    // nothing movable is left: the agents still misplaced are those told that stayed. Until
+    // then it goes on, so the fleet ends at its plan, not at the edge of the threshold.
+    const run = this.deps.board.current();
+    if (run !== undefined && isActive(run) && run.source === 'auto' && decision !== 'stop' && loads.size > 0) {
+      const settled = [...loads.values()].every((load) => isSettled(load, settings.thresholdPercent));
+      if (settled && toMove <= run.notMoved) this.deps.board.end('settled', 'auto').catch(fail);
+    }
     if (decision === 'start') {
       this.deps.board
         .start({ source: 'auto', rate: this.deps.defaultRate, zone: null, toMove })
@@ -203,7 +214,10 @@ export class RebalanceController {
           if (run === undefined && !isActive(this.deps.board.current())) this.trigger.reset();
         })
         .catch(fail);
-    } else if (decision === 'stop') {
+    } else if (run !== undefined && isActive(run) && run.source === 'auto' && this.trigger.blocked(this.now(), settings, gates)) {
+      // Blocked (store, drain, off): an automatic run stops at once.
+      this.deps.board.end('stopped', 'auto').catch(fail);
+    } else if (decision === 'stop' && run !== undefined && isActive(run) && run.source === 'auto' && toMove <= run.notMoved) {
       this.deps.board.end('settled', 'auto').catch(fail);
     }
   }
@@ -233,9 +247,9 @@ export class RebalanceController {
       return;
     }
     this.stopWork();
-    const work: Work = { run, budget: this.deps.budget(run.rate), queue: [], told: [], waiting: 0, scanning: true, timer: undefined, moved: 0, notMoved: 0 };
+    const work: Work = { run, budget: this.deps.budget(run.rate), queue: [], told: [], waiting: 0, tried: new Set(), scanning: true, timer: undefined, moved: 0, notMoved: 0 };
     this.work = work;
-    void this.scan(work).catch((error: unknown) => this.deps.events.emit('listenerError', { event: 'rebalance:scan', error }));
+    this.startScan(work, true);
   }
 
   private stopWork(): void {
@@ -244,19 +258,32 @@ export class RebalanceController {
     this.work = undefined;
   }
 
-  /** The own agents to move, once per run, a slice per turn of the loop. */
-  private async scan(work: Work): Promise<void> {
+  private startScan(work: Work, first: boolean): void {
+    void this.scan(work, first).catch((error: unknown) => this.deps.events.emit('listenerError', { event: 'rebalance:scan', error }));
+  }
+
+  /**
+   * The own agents to move, a slice per turn of the loop: at the start of the run, and again
+   * (every evaluation interval) while this server has nobody left to tell, for agents that
+   * arrived misplaced meanwhile. An agent told once in a run is not told again.
+   */
+  private async scan(work: Work, first: boolean): Promise<void> {
+    work.timer = undefined;
     const self = this.deps.selfAddress();
     let seen = 0;
     if (self !== undefined) {
       for (const agent of [...this.deps.agents.all()]) {
         if (this.work !== work) return;
         if (++seen % SCAN_SLICE === 0) await nextTurn();
-        if (this.misplaced(agent, self, work.run.zone) !== undefined) work.queue.push(agent);
+        const hostId = agent.hostId;
+        if (hostId !== undefined && !work.tried.has(hostId) && this.misplaced(agent, self, work.run.zone) !== undefined) work.queue.push(agent);
       }
     }
+    if (this.work !== work) return;
     work.scanning = false;
-    this.deps.events.emit('rebalanceStarted', { id: work.run.id, source: work.run.source, rate: work.run.rate, zone: work.run.zone, toMove: work.run.toMove, mine: work.queue.length, self: self ?? null });
+    if (first) {
+      this.deps.events.emit('rebalanceStarted', { id: work.run.id, source: work.run.source, rate: work.run.rate, zone: work.run.zone, toMove: work.run.toMove, mine: work.queue.length, self: self ?? null });
+    }
     this.tick(work);
   }
 
@@ -281,6 +308,8 @@ export class RebalanceController {
       if (this.work !== work) return;
       this.flushCounts(work);
       if (work.queue.length > 0 || work.waiting > 0) work.timer = setTimeout(() => this.tick(work), work.budget.tickMs);
+      // Nobody left here: look again later, while the run lasts.
+      else work.timer = setTimeout(() => this.startScan(work, false), this.deps.evaluateMs);
     };
     if (want === 0 || self === undefined) {
       work.queue.length = 0;
@@ -297,7 +326,8 @@ export class RebalanceController {
           const agent = work.queue.shift()!;
           // Re-checked now: it may have moved, left or been re-planned since the scan.
           const list = this.misplaced(agent, self, work.run.zone);
-          if (list === undefined) continue;
+          if (list === undefined || agent.hostId === undefined || work.tried.has(agent.hostId)) continue;
+          work.tried.add(agent.hostId);
           agent.sendHostsFrame(this.deps.plan.recheckFrame(list), 'rebalance');
           const told: Told = { deadline, settled: false };
           work.told.push(told);

@@ -106,7 +106,8 @@ export class RebalanceTrigger {
     this.offSince.clear();
   }
 
-  private blocked(now: number, settings: TriggerSettings, gates: TriggerGates): boolean {
+  /** Whether nothing may move now (off, a drain, the store down or back too recently). */
+  blocked(now: number, settings: TriggerSettings, gates: TriggerGates): boolean {
     if (settings.mode === 'off' || gates.draining || !gates.storeAvailable) return true;
     return now - gates.storeAvailableSince < SETTLE_HEARTBEATS * gates.heartbeatMs;
   }
