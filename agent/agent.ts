@@ -31,9 +31,12 @@ import { ConfigError, effectiveCheckInterval, type AgentConfig } from './config'
 import { FlapDamper, type FlapDamperOptions } from './flap-damper';
 import { PreferredCheck, type CheckTimer } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';
-import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from './session';
+import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, Session, type CloseReason, type SessionOptions } from './session';
 import { UpdatePipeline } from './update-pipeline';
 import type { AlgorithmName } from '../src/protocol/algorithms';
+import { agentlbVersion } from '../src/util/version';
+import { CallDispatcher, DEFAULT_DISPATCHER_OPTIONS, type CallHandler, type CallOrigin } from './calls/dispatcher';
+import { VersionNegotiator } from './negotiate';
 
 /** The logger calls the agent makes; a pino Logger fits. */
 export type AgentLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -62,6 +65,13 @@ export interface AgentOptions {
   checkTimer?: CheckTimer;
   /** Flap damping's threshold, window and caps (see flap-damper.ts). */
   flap?: Omit<FlapDamperOptions, 'now'>;
+  /**
+   * Calls (protocol version 2): the handlers directory, already resolved (undefined: built-in
+   * and in-process methods only), and the TERM-to-KILL grace for a handler being stopped.
+   */
+  calls?: { handlersDir?: string; killGraceMs?: number; maxQueued?: number };
+  /** Speak at most this protocol version (1: never take calls). Default: the newest. */
+  protocolVersion?: number;
 }
 
 export interface AgentEvents {
@@ -107,10 +117,23 @@ export class Agent extends EventEmitter<AgentEvents> {
   private started = false;
   private readonly updates: UpdatePipeline;
   private readonly stopper = new AbortController();
+  private readonly dispatcher: CallDispatcher;
+  private readonly negotiator: VersionNegotiator;
+  private readonly startedAt = performance.now();
 
   constructor(private readonly opts: AgentOptions) {
     super();
     this.log = opts.logger;
+    this.negotiator = new VersionNegotiator(opts.logger);
+    this.dispatcher = new CallDispatcher({
+      ...DEFAULT_DISPATCHER_OPTIONS,
+      ...(opts.calls?.killGraceMs === undefined ? {} : { killGraceMs: opts.calls.killGraceMs }),
+      ...(opts.calls?.maxQueued === undefined ? {} : { maxQueued: opts.calls.maxQueued }),
+      handlersDir: opts.calls?.handlersDir,
+      concurrency: opts.config.handlersConcurrency ?? DEFAULT_DISPATCHER_OPTIONS.concurrency,
+      info: () => this.info(),
+      env: process.env,
+    });
     this.config = opts.config;
     this.doc = opts.doc;
     const pool = ServerPool.from(opts.config.hosts, opts.config.port);
@@ -156,6 +179,30 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.pool.texts();
   }
 
+  /**
+   * Registers an in-process method for calls (library use): `handler(params, context)` returns
+   * the value (or a promise of it), JSON-encodable. Runs under handlers.concurrency like a file.
+   */
+  handle(method: string, handler: CallHandler): void {
+    this.dispatcher.handle(method, handler);
+  }
+
+  /** `agentlb.info`'s value: who and where this agent is. */
+  info(): { [key: string]: string | number | string[] | null } {
+    return {
+      version: agentlbVersion(),
+      guid: this.config.guid,
+      hostId: this.session?.welcome.hostId ?? null,
+      zone: this.config.zone ?? null,
+      server: this.currentServer ?? null,
+      list: this.pool.texts(),
+      algorithm: this.config.algorithm ?? 'static',
+      checkInterval: this.checkInterval,
+      uptime: Math.floor((performance.now() - this.startedAt) / 1000),
+      node: process.version,
+    };
+  }
+
   /** Begin connecting: the first round starts at once. Once only; a stopped agent stays stopped. */
   start(): void {
     if (this.started || this.stopped) return;
@@ -168,6 +215,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async stop(): Promise<void> {
     this.stopper.abort();
     this.check.stop();
+    this.dispatcher.stopAll();
     this.session?.close();
     await this.loop;
     await this.check.idle();
@@ -182,7 +230,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private hello(): Hello {
     const hello: Hello = {
       type: 'hello',
-      version: PROTOCOL_VERSION,
+      version: this.opts.protocolVersion ?? PROTOCOL_VERSION,
       guid: this.config.guid,
       hosts: this.pool.texts(),
       // A bare list is used as written: that is the static algorithm's rule.
@@ -218,7 +266,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       await this.updates.settle();
       for (const entry of this.pool.roundOrder(lastResort)) {
         await this.updates.settle();
-        const result = await openSession(entry, this.hello(), this.sessionOptions, this.stopper.signal);
+        const result = await this.negotiator.open(entry, this.hello(), this.sessionOptions, this.stopper.signal);
         if (result instanceof Session) {
           if (this.stopped) {
             result.close();
@@ -267,9 +315,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.pool.setCurrent(session.server);
     this.backoff.reset();
     session.on('hosts', (msg) => this.updates.enqueue(session, msg));
+    const origin: CallOrigin = {
+      guid: this.config.guid,
+      hostId: session.welcome.hostId,
+      server: session.server.text,
+      reply: (frame) => session.sendResult(frame),
+    };
+    session.on('call', (call) => this.dispatcher.run(call, origin));
+    session.on('cancel', (id) => this.dispatcher.cancel(origin, id));
+    // Nobody is left to answer: the calls of a closed connection are stopped, never re-run.
+    session.on('closed', () => this.dispatcher.dropOrigin(origin));
     session.on('closed', (reason) => this.onClosed(session, reason));
     this.log.info(
-      { server: session.server.text, hostId: session.welcome.hostId, pingIntervalMs: session.pingIntervalMs },
+      { server: session.server.text, hostId: session.welcome.hostId, pingIntervalMs: session.pingIntervalMs, protocolVersion: session.version },
       `connected to ${session.server.text}`,
     );
     this.emit('connected', { server: session.server.text, hostId: session.welcome.hostId });
@@ -403,7 +461,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     await this.updates.settle(); // those accepted before the hold
     const target = this.pool.preferred;
     if (this.stopped || old.closed || target === undefined || !this.pool.awayFromPreferred()) return;
-    const result = await openSession(target, this.hello(), this.sessionOptions, this.stopper.signal);
+    const result = await this.negotiator.open(target, this.hello(), this.sessionOptions, this.stopper.signal);
     if (!(result instanceof Session)) {
       this.logFailure(target, result);
       if (result.code !== 'aborted') this.emit('checkFailed', { server: target.text, code: result.serverCode ?? result.code });

@@ -35,6 +35,12 @@ export const KEY_TLS_CA = 'tls.ca';
 /** TLS: this agent's certificate and key, for servers that require client certificates. */
 export const KEY_TLS_CERT = 'tls.cert';
 export const KEY_TLS_KEY = 'tls.key';
+/** Calls: the directory whose executable files are the agent's methods (relative to the file's directory). */
+export const KEY_HANDLERS_DIR = 'handlers.dir';
+/** Calls: handlers running at once (more wait). */
+export const KEY_HANDLERS_CONCURRENCY = 'handlers.concurrency';
+/** Upper bound of handlers.concurrency: each running handler is a process. */
+export const MAX_HANDLERS_CONCURRENCY = 256;
 
 /** PEM file paths as written (relative ones are relative to agent.properties' directory). */
 export interface AgentTlsPaths {
@@ -58,6 +64,10 @@ export interface AgentConfig {
   token: string | undefined;
   /** undefined: plain TCP. */
   tls: AgentTlsPaths | undefined;
+  /** `handlers.dir` as written; undefined: built-in methods only. */
+  handlersDir: string | undefined;
+  /** `handlers.concurrency`; undefined: the default (4). */
+  handlersConcurrency: number | undefined;
 }
 
 /** A bad or unreadable agent.properties; the message names the key and the value. */
@@ -120,6 +130,10 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
   if (token instanceof ConfigError) return token;
   const tls = readTlsPaths(doc);
   if (tls instanceof ConfigError) return tls;
+  const handlersText = doc.get(KEY_HANDLERS_DIR)?.trim();
+  const handlersConcurrency = readCount(doc, KEY_HANDLERS_CONCURRENCY, MAX_HANDLERS_CONCURRENCY);
+  if (handlersConcurrency instanceof ConfigError) return handlersConcurrency;
+  if (handlersConcurrency === 0) return badValue(KEY_HANDLERS_CONCURRENCY, doc.get(KEY_HANDLERS_CONCURRENCY) ?? '', `expected 1..${MAX_HANDLERS_CONCURRENCY}`);
 
   return {
     hosts: parsed.hosts,
@@ -131,6 +145,8 @@ export function readAgentConfig(doc: PropertiesDoc): AgentConfig | ConfigError {
     zone,
     token,
     tls,
+    handlersDir: handlersText === '' ? undefined : handlersText,
+    handlersConcurrency,
   };
 }
 

@@ -4,6 +4,7 @@
  * through runAgentCli. Runs until SIGTERM or SIGINT; a bad command line or properties file is
  * the only reason it exits on its own (code 2): servers that are down are retried forever.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
@@ -29,11 +30,17 @@ Options:
   -h, --help          print this help and exit
 
 Keys read from PATH: host, host.lb.check.interval, host.lb.check.interval.override, port, guid
-(generated and saved when missing), zone, token, tls.ca, tls.cert, tls.key. When the servers
+(generated and saved when missing), zone, token, tls.ca, tls.cert, tls.key, handlers.dir,
+handlers.concurrency. When the servers
 require an enrolment token (agentlb server --agent-token), set it as \`token\` or in the
 environment as AGENTLB_AGENT_TOKEN (which wins). With tls.ca (a PEM file, relative paths from
 PATH's directory) the agent speaks TLS and checks the servers' certificates; tls.cert and
 tls.key present its own certificate to servers that require one.
+Calls (protocol 2): a method M runs the executable file handlers.dir/M (relative paths from
+PATH's directory) with its params as JSON on stdin; its stdout is the value. A file that is
+not regular, is group- or world-writable, or is owned by another user than root or the
+agent's is refused. handlers.concurrency (default 4) run at once. Built in: agentlb.ping,
+agentlb.info.
 Logs are JSON lines on stdout.
 Exit status: 0 after SIGTERM or SIGINT, 2 for a bad argument or properties file.
 `;
@@ -125,6 +132,8 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     { event: 'started', version: agentlbVersion(), node: process.version, properties: parsed.propertiesPath, guid: loaded.config.guid },
     `agentlb-agent ${agentlbVersion()} on Node.js ${process.version}`,
   );
+  const handlersDir = loaded.config.handlersDir === undefined ? undefined : path.resolve(path.dirname(parsed.propertiesPath), loaded.config.handlersDir);
+  if (handlersDir !== undefined) await warnIfNoHandlersDir(handlersDir, logger);
   const agent = new Agent({
     propertiesPath: parsed.propertiesPath,
     doc: loaded.doc,
@@ -132,6 +141,7 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
     logger,
     ...(token ? { token } : {}),
     ...(tls ? { session: { tls } } : {}),
+    calls: { handlersDir },
   });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (name: NodeJS.Signals): void => {
@@ -148,6 +158,16 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   await flushLogger(root);
   removeFatalHandlers();
   return 0;
+}
+
+/** A missing handlers.dir is no reason to stop: its calls answer unknown_method, and it may appear later. */
+async function warnIfNoHandlersDir(dir: string, logger: pino.Logger): Promise<void> {
+  try {
+    if ((await stat(dir)).isDirectory()) return;
+    logger.warn({ handlersDir: dir }, `handlers.dir ${dir} is not a directory: calls to its methods answer unknown_method`);
+  } catch (error) {
+    logger.warn({ handlersDir: dir, reason: (error as Error).message }, `handlers.dir ${dir} cannot be read: calls to its methods answer unknown_method`);
+  }
 }
 
 /** The PEM files named in agent.properties, read and checked once at start. */

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions } from 'node:tls';
 import { ConnectError, connectFramed, type FramedSocket } from '../src/protocol/framed-socket';
-import type { Ack, ErrorCode, Hello, Hosts, ServerMessage, Welcome } from '../src/protocol/messages';
+import { CALLS_VERSION, type Ack, type Call, type ErrorCode, type Hello, type Hosts, type Result, type ServerMessage, type Welcome } from '../src/protocol/messages';
 import { isPlainPeerError, looksLikeTlsRecord, plainServerHint, silentCloseHint, tlsServerHint } from '../src/security/tls-mismatch';
 import { timerDelay } from '../src/util/timer-delay';
 import type { ServerEntry } from './server-pool';
@@ -63,13 +63,21 @@ export interface CloseReason {
 
 interface SessionEvents {
   hosts: [Hosts];
+  /** Version 2 only: the server asks for a method to be run (answer with sendResult). */
+  call: [Call];
+  /** Version 2 only: the server no longer wants call `id`. */
+  cancel: [number];
   closed: [CloseReason];
 }
 
 /** How long a locally closed connection may take to finish its close handshake. */
 const LINGER_MS = 1_000;
 
-type Pending = { kind: 'hosts'; msg: Hosts } | { kind: 'closed'; reason: CloseReason };
+type Pending =
+  | { kind: 'hosts'; msg: Hosts }
+  | { kind: 'call'; msg: Call }
+  | { kind: 'cancel'; id: number }
+  | { kind: 'closed'; reason: CloseReason };
 
 /**
  * A welcomed connection. Frames that arrive right behind the welcome (often a `hosts` in the
@@ -133,6 +141,16 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!this.closed) this.socket.send(ack);
   }
 
+  /** The protocol version of this connection (the welcome's). */
+  get version(): number {
+    return this.welcome.version;
+  }
+
+  /** Sends a result frame (already checked to fit one frame); dropped once closed. */
+  sendResult(result: Result | Buffer): void {
+    if (!this.closed) this.socket.send(result);
+  }
+
   /** Close from our side (switching servers, stopping). Emits `closed` with code `local`. */
   close(): void {
     this.finish({ code: 'local', message: 'closed by the agent' });
@@ -154,6 +172,17 @@ export class Session extends EventEmitter<SessionEvents> {
         return;
       case 'welcome':
         this.finish({ code: 'protocol_error', message: 'a second welcome from the server' });
+        return;
+      case 'call':
+      case 'cancel':
+        // protocol.md section 4.4: calls exist only on a version 2 connection.
+        if (this.welcome.version < CALLS_VERSION) {
+          this.finish({ code: 'protocol_error', message: `"${msg.type}" on a version ${this.welcome.version} connection` });
+        } else if (msg.type === 'call') {
+          this.deliver({ kind: 'call', msg });
+        } else {
+          this.deliver({ kind: 'cancel', id: msg.id });
+        }
         return;
     }
   }
@@ -181,6 +210,10 @@ export class Session extends EventEmitter<SessionEvents> {
       this.pending.push(item);
     } else if (item.kind === 'hosts') {
       if (!this.closed) this.emit('hosts', item.msg);
+    } else if (item.kind === 'call') {
+      if (!this.closed) this.emit('call', item.msg);
+    } else if (item.kind === 'cancel') {
+      if (!this.closed) this.emit('cancel', item.id);
     } else {
       this.emit('closed', item.reason);
     }

@@ -19,12 +19,21 @@ export interface AdminRequest {
   readonly body: unknown;
   /** Request headers, names lower-cased (node:http). */
   readonly headers: http.IncomingHttpHeaders;
+  /** The client's address (`addr:port`), for the log of what it asked (always set by the listener). */
+  readonly remoteAddress?: string;
+  /** Aborted when the client goes away before the response is complete (always set by the listener). */
+  readonly signal?: AbortSignal;
 }
 
 export interface AdminResponse {
   status: number;
   /** Sent as JSON, unless `contentType` is given and `body` is a string. */
   body: unknown;
+  /**
+   * Streamed instead of `body` (with `contentType`): each chunk is written as it comes, the
+   * next pulled only once the client has taken the last (a slow reader slows the producer).
+   */
+  stream?: AsyncIterable<string>;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -145,6 +154,29 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
   });
 }
 
+/** Writes `result.stream` chunk by chunk, waiting for 'drain' when the socket is full. */
+async function sendStream(response: http.ServerResponse, result: AdminResponse, stream: AsyncIterable<string>): Promise<void> {
+  response.writeHead(result.status, { 'content-type': result.contentType ?? 'application/octet-stream', 'cache-control': 'no-store', ...result.headers });
+  // At once: the client learns the status before the first line, which may take a while.
+  response.flushHeaders();
+  const gone = (): boolean => response.destroyed || response.writableEnded;
+  for await (const chunk of stream) {
+    if (gone()) break; // leaving the loop returns the iterator: its producer stops
+    if (!response.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          response.off('drain', done);
+          response.off('close', done);
+          resolve();
+        };
+        response.on('drain', done);
+        response.on('close', done);
+      });
+    }
+  }
+  if (!gone()) response.end();
+}
+
 function send(response: http.ServerResponse, result: AdminResponse): void {
   if (result.body instanceof JsonArrayBody) {
     // Chunked: the length is not known before the last slice is serialized.
@@ -180,6 +212,7 @@ async function dispatch(
   routes: readonly CompiledRoute[],
   options: AdminServerOptions,
   request: http.IncomingMessage,
+  signal: AbortSignal,
 ): Promise<AdminResponse> {
   let url: URL;
   try {
@@ -212,7 +245,14 @@ async function dispatch(
       return errorResponse(400, `body is not valid JSON: ${(error as Error).message}`);
     }
   }
-  return route.handle({ method: route.method, url, params, body, headers: request.headers });
+  const remoteAddress = formatRemote(request.socket.remoteAddress, request.socket.remotePort);
+  return route.handle({ method: route.method, url, params, body, headers: request.headers, remoteAddress, signal });
+}
+
+function formatRemote(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return port === undefined ? host : `${host}:${port}`;
 }
 
 /** How long a refused client gets to read its 401/413 before its socket is destroyed. */
@@ -239,14 +279,21 @@ function refuseBody(request: http.IncomingMessage, response: http.ServerResponse
 export function createAdminServer(options: AdminServerOptions): http.Server {
   const routes = options.routes.map(compile);
   const server = http.createServer((request, response) => {
-    dispatch(routes, options, request)
+    const aborter = new AbortController();
+    // 'close' before the end was written: the client went away (a fan-out stops calling).
+    response.on('close', () => {
+      if (!response.writableFinished) aborter.abort();
+    });
+    dispatch(routes, options, request, aborter.signal)
       .catch((error: unknown) => {
         options.logger.error({ err: error, url: request.url }, 'admin request failed');
         return errorResponse(500, 'internal error');
       })
       .then((result) => {
         if (result.status === 401 || result.status === 413) refuseBody(request, response);
+        if (result.stream !== undefined) return sendStream(response, result, result.stream);
         send(response, result);
+        return undefined;
       })
       .catch((error: unknown) => options.logger.error({ err: error }, 'admin response failed'));
   });

@@ -34,6 +34,8 @@ export interface MetricsSources {
   plannedLoads?(): ReadonlyMap<string, { live: number; planned: number }> | undefined;
   /** This server's agents a running rebalance has still to tell or to see settle. */
   rebalancePending?(): number;
+  /** Calls this server has in flight (sent to its agents, not answered yet). */
+  callsInFlight?(): number;
 }
 
 export interface ServerMetrics {
@@ -49,6 +51,13 @@ const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_request
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** An ack is a round trip plus the agent's durable write of agent.properties. */
 const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** A built-in answers in a round trip; a handler may run for its whole timeout. */
+const CALL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/**
+ * Distinct `method` labels kept; later ones count as "other". Methods are files an operator
+ * put in place, but an admin can ask for any name, and every name would be a series forever.
+ */
+const MAX_METHOD_LABELS = 100;
 
 /**
  * Two of prom-client's default metrics are O(connections) on the event loop at every scrape:
@@ -165,6 +174,28 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       this.inc(sources.logLinesDropped());
     },
   });
+  const callsTotal = new Counter({
+    name: 'agentlb_calls_total',
+    help: 'Calls to agents by method and outcome (ok, error, timeout, not_connected, unsupported, disconnected, server_lost).',
+    labelNames: ['method', 'outcome'] as const,
+    registers,
+  });
+  const callDuration = histogram('agentlb_call_duration_seconds', 'Call asked of this server to its line (result, timeout or refusal).', CALL_BUCKETS);
+  new Gauge({
+    name: 'agentlb_calls_in_flight',
+    help: 'Calls sent to this server\'s agents and not answered yet.',
+    registers,
+    collect() {
+      this.set(sources.callsInFlight?.() ?? 0);
+    },
+  });
+  const methodLabels = new Set<string>();
+  const methodLabel = (method: string): string => {
+    if (methodLabels.has(method)) return method;
+    if (methodLabels.size >= MAX_METHOD_LABELS) return 'other';
+    methodLabels.add(method);
+    return method;
+  };
 
   new Gauge({
     name: 'agentlb_planned_agents',
@@ -190,6 +221,10 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   const { events } = sources;
   const unsubscribe = [
     events.on('rebalanceMove', (e) => rebalanceMoves.inc({ outcome: e.outcome })),
+    events.on('call', (e) => {
+      callsTotal.inc({ method: methodLabel(e.method), outcome: e.status });
+      callDuration.observe(e.ms / 1000);
+    }),
     events.on('handshake', (e) => {
       handshakes.inc({ result: e.result });
       if (e.result === 'ok') handshakeDuration.observe(e.durationMs / 1000);

@@ -10,6 +10,8 @@ import { healthRoute, type Health } from '../admin/health-route';
 import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
 import { serversRoutes } from '../admin/servers-routes';
+import { callsRoutes } from '../admin/calls-routes';
+import { CallService } from '../server/calls/call-service';
 import { settingsRoutes } from '../admin/settings-routes';
 import { AdminTokenError, resolveAdminToken } from '../api/token';
 import { logLinesDropped, type Logger } from '../log';
@@ -19,7 +21,7 @@ import { embeddedFleetWarning } from '../server/fleet/embedded-warning';
 import { securityPosture } from '../server/posture';
 import { agentlbVersion } from '../util/version';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../server/fleet/self-address';
-import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type Settings, type Store, type StoreChange } from '../store/types';
+import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type HostRecord, type Settings, type Store, type StoreChange } from '../store/types';
 import { AgentRegistry } from '../server/fleet/agent-registry';
 import { connectionRegistryFor, isConnectionRegistry, type FleetConnections } from '../server/cluster/connections';
 import { HostDirectory } from '../server/fleet/host-directory';
@@ -115,6 +117,11 @@ export class ServerStartError extends Error {
   }
 }
 
+/** Host ids, of one zone or all, pulled one at a time (a fan-out holds only what is in flight). */
+function* hostIdsOf(hosts: Iterable<HostRecord>, zone: string | undefined): Generator<number> {
+  for (const host of hosts) if (zone === undefined || host.zone === zone) yield host.id;
+}
+
 export interface ServerHandle {
   readonly agentAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
@@ -129,6 +136,8 @@ export interface ServerHandle {
   readonly connections: ConnectionRegistry;
   /** This server's key in the server and connection registries. */
   readonly registryAddress: string;
+  /** Calls to this server's agents (what POST /api/hosts/ID/call and /api/calls use). */
+  readonly calls: CallService;
   /**
    * Stops accepting, sends `error shutting_down` to every agent, waits for them to close
    * (each at most closeGraceMs), stops the admin API and closes the store. Idempotent.
@@ -236,6 +245,15 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     cleanups.push(() => rebalance.close());
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 
+    // Calls (protocol 2): to this server's agents; `server` in each line is this server's address.
+    const calls = new CallService({
+      host: (id) => fleet.host(id),
+      connection: (hostId) => agents.byHost(hostId),
+      events,
+      serverName: registryAddress(options.advertise, agentAddress),
+      maxFrame: options.maxFrame,
+    });
+
     const metricsRoutes: Route[] = [];
     if (options.metricsRegistry !== undefined) {
       const metrics = registerServerMetrics(options.metricsRegistry, {
@@ -248,6 +266,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         logLinesDropped: () => logLinesDropped(logger),
         plannedLoads: () => rebalance.controller.plannedLoads(),
         rebalancePending: () => rebalance.controller.pending,
+        callsInFlight: () => calls.inFlight,
       });
       cleanups.push(() => metrics.close());
       metricsRoutes.push(metrics.route);
@@ -283,6 +302,13 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       routes: [
         ...settingsRoutes(controller),
         ...hostsRoutes(hostDirectory),
+        ...callsRoutes({
+          checkRequest: (request) => calls.checkRequest(request),
+          call: (hostId, request, caller) => calls.call(hostId, request, caller),
+          callMany: (targets, request, caller, fanout) => calls.callMany(targets, request, caller, fanout),
+          hostIds: (zone) => hostIdsOf(fleet.hosts(), zone),
+          hasHost: (id) => fleet.host(id) !== undefined,
+        }),
         healthRoute(() => ({
           status: shuttingDown ? 'shutting_down' : 'ok',
           version: agentlbVersion(),
@@ -346,6 +372,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       controller,
       adminToken: token.token,
       adminTokenPath: token.path,
+      calls,
       get agentCount() {
         return agents.size;
       },

@@ -8,7 +8,7 @@
  * what makes protocol.md's hex examples reproducible.
  */
 import { Packr } from 'msgpackr';
-import { Message } from './messages';
+import { DEFAULT_MAX_FRAME, Message } from './messages';
 
 /**
  * variableMapSize: fixmap for small maps (msgpackr writes map16 for every object otherwise).
@@ -49,6 +49,24 @@ function canonical(msg: Message): Record<string, unknown> {
     }
     case 'error':
       return { type: msg.type, code: msg.code, message: msg.message };
+    case 'call': {
+      const out: Record<string, unknown> = { type: msg.type, id: msg.id, method: msg.method };
+      if (msg.params !== undefined) out.params = msg.params;
+      out.timeoutMs = msg.timeoutMs;
+      return out;
+    }
+    case 'result': {
+      const out: Record<string, unknown> = { type: msg.type, id: msg.id, ok: msg.ok };
+      if (msg.value !== undefined) out.value = msg.value;
+      if (msg.error !== undefined) {
+        const error: Record<string, unknown> = { code: msg.error.code, message: msg.error.message };
+        if (msg.error.exitCode !== undefined) error.exitCode = msg.error.exitCode;
+        out.error = error;
+      }
+      return out;
+    }
+    case 'cancel':
+      return { type: msg.type, id: msg.id };
     case 'ping':
     case 'pong':
       return { type: msg.type };
@@ -61,10 +79,22 @@ function canonical(msg: Message): Record<string, unknown> {
  * result is not checked against the receiver's maxFrame.
  */
 export function encodeMessage(msg: Message): Buffer {
-  // packr.pack returns a view into its reusable scratch buffer; copy it out once, behind the header.
+  return frameOf(packr.pack(canonical(msg)));
+}
+
+/**
+ * The frame for `msg`, or undefined when its payload would exceed `maxFrame` (protocol.md
+ * section 2): a call or result too large for one frame is refused, never split.
+ */
+export function encodeWithin(msg: Message, maxFrame: number = DEFAULT_MAX_FRAME): Buffer | undefined {
   const payload = packr.pack(canonical(msg));
+  return payload.length > maxFrame ? undefined : frameOf(payload);
+}
+
+function frameOf(payload: Uint8Array): Buffer {
+  // packr.pack returns a view into its reusable scratch buffer; copy it out once, behind the header.
   const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
   frame.writeUInt32BE(payload.length, 0);
-  payload.copy(frame, HEADER_BYTES);
+  frame.set(payload, HEADER_BYTES);
   return frame;
 }

@@ -7,7 +7,7 @@ export { scanPayload } from './msgpack-subset';
 export { decodePayload, MessageReader } from './message-decoder';
 export type { MessageReaderOptions, MessageHandler, Direction, AcceptedMessage } from './message-decoder';
 export { validateMessage, validateAgentMessage, validateServerMessage } from './validate';
-export { encodeMessage } from './encoder';
+export { encodeMessage, encodeWithin } from './encoder';
 export { HostListError, parseHostEntry, parseHostList, parseHostSetting, formatHostSetting } from './host-list';
 export type { HostEntry, HostSetting } from './host-list';
 export { FramedSocket, ConnectError, connectFramed, nextMessage, NextMessageError } from './framed-socket';

@@ -25,6 +25,14 @@ export const LIMITS = {
    * headroom lets a later minor version add nested values that old receivers ignore.
    */
   nestingDepth: 32,
+  /** `call.method`: 1..128 bytes of [A-Za-z0-9._-], not starting with `.` (it names a file). */
+  methodBytes: 128,
+  /** `result.error.code`. */
+  callErrorCodeBytes: 64,
+  /** `call.timeoutMs`: the largest 32-bit timer delay. */
+  callTimeoutMs: 2_147_483_647,
+  /** `result.error.exitCode`: a process exit status. */
+  exitCode: 255,
 } as const;
 
 /** The port an entry without `:port` means (CloudStack's agent port). */

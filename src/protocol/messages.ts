@@ -3,7 +3,14 @@
  * constants; validation of decoded values lives in validate.ts, bytes in decoder/encoder.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** The newest version this code speaks: what an agent says in `hello.version`. */
+export const PROTOCOL_VERSION = 2;
+
+/** Every version this code speaks, oldest first (protocol.md section 9). */
+export const PROTOCOL_VERSIONS: readonly number[] = [1, 2];
+
+/** The first version with `call`, `result` and `cancel` (protocol.md section 4.4). */
+export const CALLS_VERSION = 2;
 
 /** Default and hard ceiling for a frame's payload length (protocol.md "Framing"). */
 export const DEFAULT_MAX_FRAME = 65_536;
@@ -80,8 +87,57 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type AgentMessage = Hello | Ack | Ping | Pong;
-export type ServerMessage = Welcome | Hosts | ErrorMessage | Ping | Pong;
+/**
+ * A call's `params` or a result's `value`: what MessagePack's admitted subset decodes to, which
+ * is exactly what JSON can carry (protocol.md section 4.4).
+ */
+export type CallValue = null | boolean | number | string | CallValue[] | { [key: string]: CallValue };
+
+/** Result error codes protocol.md defines; the set is open (any `[a-z0-9_]{1,64}` is accepted). */
+export const CALL_ERROR_CODES = [
+  'unknown_method',
+  'handler_failed',
+  'handler_refused',
+  'timeout',
+  'cancelled',
+  'too_large',
+  'busy',
+  'internal',
+] as const;
+
+export interface CallError {
+  code: string;
+  message: string;
+  /** The handler's exit status, for `handler_failed`. */
+  exitCode?: number;
+}
+
+/** Server to agent, version 2: run `method` with `params` within `timeoutMs`. */
+export interface Call {
+  type: 'call';
+  id: number;
+  method: string;
+  params?: CallValue;
+  timeoutMs: number;
+}
+
+/** Agent to server, version 2: the outcome of call `id`. */
+export interface Result {
+  type: 'result';
+  id: number;
+  ok: boolean;
+  value?: CallValue;
+  error?: CallError;
+}
+
+/** Server to agent, version 2: stop call `id` (its timeout passed, or its caller went away). */
+export interface Cancel {
+  type: 'cancel';
+  id: number;
+}
+
+export type AgentMessage = Hello | Ack | Ping | Pong | Result;
+export type ServerMessage = Welcome | Hosts | ErrorMessage | Ping | Pong | Call | Cancel;
 export type Message = AgentMessage | ServerMessage;
 export type MessageType = Message['type'];
 

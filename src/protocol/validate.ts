@@ -11,6 +11,10 @@ import { LIMITS } from './limits';
 import {
   Ack,
   AgentMessage,
+  Call,
+  CallError,
+  CallValue,
+  Cancel,
   ERROR_CODES,
   ErrorCode,
   ErrorMessage,
@@ -21,6 +25,7 @@ import {
   Ping,
   Pong,
   ProtocolError,
+  Result,
   ServerMessage,
   Welcome,
 } from './messages';
@@ -85,6 +90,60 @@ function hostArray(where: string, value: unknown): string[] {
 
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 
+/** A method names a handler file: no `/`, no leading `.` (so never `.` or `..`). */
+const METHOD = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const CALL_ERROR_CODE = /^[a-z0-9_]+$/;
+
+function method(where: string, value: unknown): string {
+  const text = str(where, value, 1, LIMITS.methodBytes);
+  if (!METHOD.test(text)) throw new FieldError(`${where} ${quote(text)} must be [A-Za-z0-9._-] only, not starting with "."`);
+  return text;
+}
+
+/**
+ * A deep, fresh copy of a `params` or `value`: only JSON's values (the subset's integers and
+ * float 64 become finite numbers; a bigint, NaN or infinity cannot be JSON and is refused).
+ * Depth is bounded by the decoder (32 levels), so the recursion is too.
+ */
+function callValue(where: string, value: unknown): CallValue {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new FieldError(`${where} holds ${value}, which JSON cannot carry`);
+      return value;
+    case 'object': {
+      if (value === null) return null;
+      if (Array.isArray(value) && Object.getPrototypeOf(value) === Array.prototype) {
+        const out: CallValue[] = [];
+        for (let i = 0; i < value.length; i++) out.push(callValue(where, value[i]));
+        return out;
+      }
+      if (isPlainObject(value)) {
+        const out: { [key: string]: CallValue } = {};
+        // defineProperty: a key named `__proto__` stays a plain key, never a prototype.
+        for (const key of Object.keys(value)) {
+          Object.defineProperty(out, key, { value: callValue(where, value[key]), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      }
+      break;
+    }
+  }
+  throw new FieldError(`${where} holds a ${typeof value}, which JSON cannot carry`);
+}
+
+function callError(value: unknown): CallError {
+  if (!isPlainObject(value)) throw new FieldError('result.error must be a map');
+  const code = str('result.error.code', field(value, 'code'), 1, LIMITS.callErrorCodeBytes);
+  if (!CALL_ERROR_CODE.test(code)) throw new FieldError(`result.error.code ${quote(code)} must be [a-z0-9_] only`);
+  const error: CallError = { code, message: str('result.error.message', field(value, 'message'), 0, LIMITS.textBytes) };
+  const exitCode = field(value, 'exitCode');
+  if (exitCode !== undefined) error.exitCode = int('result.error.exitCode', exitCode, 0, LIMITS.exitCode);
+  return error;
+}
+
 // Optional fields are added only when present, so an absent field stays absent (not `undefined`).
 const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { type: T }> } = {
   hello: (o): Hello => {
@@ -146,6 +205,36 @@ const SCHEMAS: { readonly [T in MessageType]: (o: Fields) => Extract<Message, { 
   },
   ping: (): Ping => ({ type: 'ping' }),
   pong: (): Pong => ({ type: 'pong' }),
+  call: (o): Call => {
+    const call: Call = {
+      type: 'call',
+      id: int('call.id', field(o, 'id'), 0, MAX_INT),
+      method: method('call.method', field(o, 'method')),
+      timeoutMs: int('call.timeoutMs', field(o, 'timeoutMs'), 1, LIMITS.callTimeoutMs),
+    };
+    // `params` and `value` may hold nil: there it is JSON's null, a value, not an absent field.
+    if (Object.hasOwn(o, 'params')) call.params = callValue('call.params', o['params']);
+    return call;
+  },
+  result: (o): Result => {
+    const result: Result = {
+      type: 'result',
+      id: int('result.id', field(o, 'id'), 0, MAX_INT),
+      ok: bool('result.ok', field(o, 'ok')),
+    };
+    const hasValue = Object.hasOwn(o, 'value');
+    const error = field(o, 'error');
+    if (result.ok) {
+      if (error !== undefined) throw new FieldError('result.error must be absent when result.ok is true');
+      if (hasValue) result.value = callValue('result.value', o['value']);
+    } else {
+      if (hasValue) throw new FieldError('result.value must be absent when result.ok is false');
+      if (error === undefined) throw new FieldError('result.error is required when result.ok is false');
+      result.error = callError(error);
+    }
+    return result;
+  },
+  cancel: (o): Cancel => ({ type: 'cancel', id: int('cancel.id', field(o, 'id'), 0, MAX_INT) }),
   error: (o): ErrorMessage => ({
     type: 'error',
     code: errorCode(field(o, 'code')),
@@ -161,8 +250,16 @@ function errorCode(value: unknown): ErrorCode {
   return code as ErrorCode;
 }
 
-const AGENT_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['hello', 'ack', 'ping', 'pong']);
-const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'hosts', 'error', 'ping', 'pong']);
+const AGENT_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['hello', 'ack', 'ping', 'pong', 'result']);
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>([
+  'welcome',
+  'hosts',
+  'error',
+  'ping',
+  'pong',
+  'call',
+  'cancel',
+]);
 
 function badMessage(message: string): ProtocolError {
   return new ProtocolError('bad_message', message);

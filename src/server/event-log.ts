@@ -1,6 +1,6 @@
 /**
  * The log lines operators read: one per connect, handshake failure (with the reason), disconnect,
- * fan-out (a summary; each agent's list at debug), ack failure and setting change. A
+ * fan-out (a summary; each agent's list at debug), ack failure, setting change and call. A
  * subscriber of ServerEvents, like metrics.
  */
 import type { Logger } from '../log';
@@ -96,6 +96,10 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
     ),
     events.on('handedOver', (e) =>
       enabled('debug') && logger.debug({ event: 'handed_over', connId: e.connId, hostId: e.hostId, guid: e.guid }, 'agent told to move on (draining)'),
+    ),
+    // One line per host called: method, host, caller, outcome, duration; never params or values.
+    events.on('call', (e) =>
+      enabled('info') && logger.info({ event: 'call', method: e.method, hostId: e.hostId, guid: e.guid, caller: e.caller, outcome: e.status, code: e.code, ms: e.ms }, 'call'),
     ),
     events.on('listenerError', (e) => logger.error({ event: 'internal_error', source: e.event, err: e.error }, 'internal error contained')),
   ];

@@ -109,6 +109,11 @@ export interface ServerEventMap {
     /** The original error code when `code` names what it means (agent_refused_certificate). */
     cause?: string;
   };
+  /**
+   * One host's call ended (README "Calls"): never its params or value, which may hold secrets.
+   * `status` is the fan-out line's; `code` the error code when it failed.
+   */
+  call: { method: string; hostId: number; guid: string; caller: string; status: string; code?: string; ms: number };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
   /** A known host said hello with another zone and was moved there (both zones re-planned). */
   zoneChanged: { host: HostRecord; fromZone: string; toZone: string };

@@ -26,7 +26,7 @@ t.test('connects to the first entry that welcomes, with a hello that tells the s
   t.equal(agent.connecting, false, 'a second start() does not begin another round');
   t.same(m2.connections[0]!.received[0], {
     type: 'hello',
-    version: 1,
+    version: 2,
     guid: 'g-1',
     zone: 'z9',
     hosts: [addr(dead), addr(m2)],

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import type { Test } from 'tap';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { MessageReader } from '../../src/protocol/message-decoder';
-import type { AgentMessage, ServerMessage } from '../../src/protocol/messages';
+import { PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '../../src/protocol/messages';
 
 export interface ScriptedConnection {
   readonly socket: net.Socket;
@@ -112,10 +112,11 @@ export async function refusedPort(t: Test): Promise<number> {
   return client.localPort as number;
 }
 
-export function welcome(pingInterval?: number, hostId = 1): ServerMessage {
+/** A welcome of `version` (default: the newest, which the agent's hello asks for). */
+export function welcome(pingInterval?: number, hostId = 1, version = PROTOCOL_VERSION): ServerMessage {
   return pingInterval === undefined
-    ? { type: 'welcome', version: 1, hostId, server: 'scripted' }
-    : { type: 'welcome', version: 1, hostId, server: 'scripted', pingInterval };
+    ? { type: 'welcome', version, hostId, server: 'scripted' }
+    : { type: 'welcome', version, hostId, server: 'scripted', pingInterval };
 }
 
 /** startScriptedServer, closed when test `t` ends. */

@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import t, { type Test } from 'tap';
-import type { Hello, Hosts } from '../../src/protocol/messages';
+import { PROTOCOL_VERSION, type Hello, type Hosts } from '../../src/protocol/messages';
 import { toServerEntry, type ServerEntry } from '../../agent/server-pool';
 import { HandshakeFailure, openSession, Session, type CloseReason, type SessionOptions } from '../../agent/session';
 import { refusedPort, serveScripted, welcome, type Script, type ScriptedConnection, type ScriptedServer } from './scripted-server';
 
 const OPTIONS: SessionOptions = { connectTimeoutMs: 2_000, handshakeTimeoutMs: 2_000, defaultPingIntervalMs: 20, missedIntervals: 3 };
-const HELLO: Hello = { type: 'hello', version: 1, guid: 'g-1', hosts: ['127.0.0.1'], algorithm: 'static', checkInterval: 0 };
+const HELLO: Hello = { type: 'hello', version: PROTOCOL_VERSION, guid: 'g-1', hosts: ['127.0.0.1'], algorithm: 'static', checkInterval: 0 };
 const HOSTS: Hosts = { type: 'hosts', seq: 4, hosts: ['a', 'b'], algorithm: 'roundrobin', checkInterval: 9 };
 
 function entry(port: number): ServerEntry {
@@ -92,10 +92,10 @@ t.test('no welcome, no session', async (t) => {
   });
 
   t.test('a welcome for another protocol version is a bad reply', async (t) => {
-    const server = await serveScripted(t, { onMessage: (conn) => conn.send({ type: 'welcome', version: 2, hostId: 1, server: 's' }) });
+    const server = await serveScripted(t, { onMessage: (conn) => conn.send({ type: 'welcome', version: 1, hostId: 1, server: 's' }) });
     const f = await failure(openSession(entry(server.port), HELLO, OPTIONS));
     t.equal(f.code, 'bad_reply');
-    t.equal(f.message, 'welcome for protocol version 2, hello asked for 1');
+    t.equal(f.message, 'welcome for protocol version 1, hello asked for 2');
   });
 
   t.test('bytes that break the protocol are a bad reply', async (t) => {

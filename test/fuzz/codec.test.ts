@@ -20,7 +20,7 @@ import { encodeMessage } from '../../src/protocol/encoder';
 import { formatHostSetting, HostListError, parseHostEntry, parseHostList, parseHostSetting } from '../../src/protocol/host-list';
 import { LIMITS } from '../../src/protocol/limits';
 import { MessageReader, type Direction } from '../../src/protocol/message-decoder';
-import { DEFAULT_MAX_FRAME, ERROR_CODES, ProtocolError, type AgentMessage, type Message, type ServerMessage } from '../../src/protocol/messages';
+import { DEFAULT_MAX_FRAME, ERROR_CODES, ProtocolError, type AgentMessage, type CallValue, type Message, type ServerMessage } from '../../src/protocol/messages';
 import { validateMessage } from '../../src/protocol/validate';
 
 const RUNS = Number(process.env['AGENTLB_FUZZ_RUNS'] ?? 300);
@@ -82,7 +82,17 @@ const utf8 = (min: number, max: number): fc.Arbitrary<string> =>
 const int = (max: number): fc.Arbitrary<number> => fc.integer({ min: 0, max });
 const hostArray = fc.array(utf8(1, 40), { maxLength: LIMITS.hostsPerList });
 
+/** params and value: any JSON value (the subset maps 1:1 to JSON; as JSON, -0 is 0). */
+const callValue = fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.parse(JSON.stringify(value)) as CallValue);
+const method = fc.stringMatching(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/);
+const callError = fc.record(
+  { code: fc.stringMatching(/^[a-z0-9_]{1,64}$/), message: utf8(0, 200), exitCode: int(LIMITS.exitCode) },
+  { requiredKeys: ['code', 'message'], noNullPrototype: true },
+);
+
 const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
+  fc.record({ type: fc.constant('result' as const), id: fc.maxSafeNat(), ok: fc.constant(true as const), value: callValue }, { requiredKeys: ['type', 'id', 'ok'], noNullPrototype: true }),
+  fc.record({ type: fc.constant('result' as const), id: fc.maxSafeNat(), ok: fc.constant(false as const), error: callError }, { noNullPrototype: true }),
   fc.record(
     {
       type: fc.constant('hello' as const),
@@ -103,6 +113,11 @@ const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
 
 const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
   fc.record(
+    { type: fc.constant('call' as const), id: fc.maxSafeNat(), method, params: callValue, timeoutMs: fc.integer({ min: 1, max: LIMITS.callTimeoutMs }) },
+    { requiredKeys: ['type', 'id', 'method', 'timeoutMs'], noNullPrototype: true },
+  ),
+  fc.record({ type: fc.constant('cancel' as const), id: fc.maxSafeNat() }, { noNullPrototype: true }),
+  fc.record(
     { type: fc.constant('welcome' as const), version: fc.maxSafeNat(), hostId: fc.maxSafeNat(), server: utf8(1, LIMITS.serverBytes), pingInterval: fc.integer({ min: 1, max: LIMITS.pingIntervalMs }) },
     { requiredKeys: ['type', 'version', 'hostId', 'server'], noNullPrototype: true },
   ),
@@ -118,6 +133,17 @@ const hostileBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map(frame),
   fc.jsonValue({ maxDepth: 4 }).map((value) => frame(packr.pack(value))),
   fc.dictionary(fc.constantFrom('type', 'version', 'guid', 'hosts', 'algorithm', 'seq', 'ok', 'token', 'zone', 'code', 'x'), fc.jsonValue({ maxDepth: 2 })).map((value) => frame(packr.pack(value))),
+  // Version 2's messages with random fields: near-valid calls, results and cancels.
+  fc
+    .tuple(fc.constantFrom('call', 'result', 'cancel'), fc.dictionary(fc.constantFrom('id', 'method', 'params', 'timeoutMs', 'ok', 'value', 'error', 'x'), fc.jsonValue({ maxDepth: 2 })))
+    .map(([type, fields]) => frame(packr.pack({ type, ...fields }))),
+  fc
+    .tuple(fc.array(serverMessage, { minLength: 1, maxLength: 3 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }))
+    .map(([messages, flips]) => {
+      const bytes = Buffer.concat(messages.map(encodeMessage));
+      for (const [at, value] of flips) bytes[at % bytes.length] = value;
+      return bytes;
+    }),
   fc
     .tuple(fc.array(agentMessage, { minLength: 1, maxLength: 3 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat())
     .map(([messages, flips, truncate]) => {

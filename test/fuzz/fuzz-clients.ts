@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { MessageReader } from '../../src/protocol/message-decoder';
-import { PROTOCOL_VERSION, ProtocolError, type AgentMessage, type ServerMessage } from '../../src/protocol/messages';
+import { PROTOCOL_VERSION, PROTOCOL_VERSIONS, ProtocolError, type AgentMessage, type ServerMessage } from '../../src/protocol/messages';
 
 /** What a client expects to receive first: an `error` frame with this code and message. */
 export interface Expected {
@@ -32,7 +32,7 @@ export function expectedReply(bytes: Buffer, limits: FuzzLimits): Expected | und
   });
   if (first !== undefined) {
     if (first.type !== 'hello') return { code: 'bad_message', message: `expected hello first, got ${first.type}` };
-    if (first.version !== PROTOCOL_VERSION) return { code: 'unsupported_version', message: `supported versions: ${PROTOCOL_VERSION}` };
+    if (!PROTOCOL_VERSIONS.includes(first.version)) return { code: 'unsupported_version', message: `supported versions: ${PROTOCOL_VERSIONS.join(', ')}` };
     return undefined;
   }
   if (error !== undefined) return { code: error.code, message: error.message };

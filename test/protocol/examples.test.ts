@@ -52,9 +52,13 @@ function read(example: Example, chunks: Buffer[]): { messages: Message[]; error:
 t.test('protocol.md holds the examples the spec promises', async (t) => {
   t.same(
     examples.map((e) => e.name),
-    ['hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error', 'zero-length', 'oversized', 'timestamp-ext', 'truncated', 'trailing', 'not-a-map', 'negative-seq', 'welcome-from-agent'],
+    [
+      'hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error',
+      'hello-v2', 'call', 'result', 'result-error', 'cancel',
+      'zero-length', 'oversized', 'timestamp-ext', 'truncated', 'trailing', 'not-a-map', 'negative-seq', 'dot-method', 'welcome-from-agent',
+    ],
   );
-  t.same([...decodedAs.keys()], ['hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error']);
+  t.same([...decodedAs.keys()], ['hello', 'hello-csr', 'welcome', 'welcome-certificate', 'hosts', 'hosts-recheck', 'ack', 'ping', 'error', 'hello-v2', 'call', 'result', 'result-error', 'cancel']);
   for (const e of examples) t.ok(e.from === 'agent' || e.from === 'server', `${e.name} names its sender`);
 });
 
@@ -77,6 +81,7 @@ const refusals: Record<string, string> = {
   trailing: 'payload has 1 trailing byte(s) after its message',
   'not-a-map': 'a message must be a map',
   'negative-seq': `ack.seq must be in 0..${Number.MAX_SAFE_INTEGER}, got -1`,
+  'dot-method': 'call.method ".." must be [A-Za-z0-9._-] only, not starting with "."',
   'welcome-from-agent': '"welcome" is not a message an agent may send',
 };
 

@@ -4,6 +4,8 @@ import * as protocol from '../../src/protocol';
 t.test('the public entry point exports the whole protocol API, each defined', async (t) => {
   const names = Object.keys(protocol).sort();
   t.same(names, [
+    'CALLS_VERSION',
+    'CALL_ERROR_CODES',
     'ConnectError',
     'DEFAULT_AGENT_PORT',
     'DEFAULT_MAX_FRAME',
@@ -15,10 +17,12 @@ t.test('the public entry point exports the whole protocol API, each defined', as
     'MessageReader',
     'NextMessageError',
     'PROTOCOL_VERSION',
+    'PROTOCOL_VERSIONS',
     'ProtocolError',
     'connectFramed',
     'decodePayload',
     'encodeMessage',
+    'encodeWithin',
     'formatHostSetting',
     'nextMessage',
     'parseHostEntry',

@@ -40,12 +40,26 @@ t.test('welcome carries the version, host id, advertised address and ping interv
   const agent = await TestAgent.connect(server.agentPort);
   t.same(await agent.hello({ guid: 'g1' }), {
     type: 'welcome',
-    version: 1,
+    version: 2,
     hostId: 1,
     server: 'mgmt-1.example:8250',
     pingInterval: 12_345,
   });
   await agent.close();
+  const v1 = await TestAgent.connect(server.agentPort);
+  t.same(await v1.hello({ guid: 'g1', version: 1 }), { type: 'welcome', version: 1, hostId: 1, server: 'mgmt-1.example:8250', pingInterval: 12_345 }, 'a version 1 hello gets a version 1 welcome');
+  await v1.close();
+});
+
+t.test('a server with protocol 2 switched off refuses version 2 and serves version 1', async (t) => {
+  const server = await startTestServer(t, { protocolVersions: [1] });
+  const v2 = await TestAgent.connect(server.agentPort);
+  v2.sendHello({ guid: 'g2' });
+  t.same(await v2.next(), { type: 'error', code: 'unsupported_version', message: 'supported versions: 1' });
+  await v2.closed;
+  const v1 = await TestAgent.connect(server.agentPort);
+  t.equal((await v1.hello({ guid: 'g2', version: 1 })).version, 1);
+  await v1.close();
 });
 
 t.test('without --advertise, welcome.server is the address the agent reached', async (t) => {
@@ -134,8 +148,8 @@ t.test('refusals', async (t) => {
 
   t.test('unsupported version', async (t) => {
     const agent = await TestAgent.connect(server.agentPort);
-    agent.sendHello({ guid: 'v', version: 2 });
-    t.same(await agent.next(), { type: 'error', code: 'unsupported_version', message: 'supported versions: 1' });
+    agent.sendHello({ guid: 'v', version: 3 });
+    t.same(await agent.next(), { type: 'error', code: 'unsupported_version', message: 'supported versions: 1, 2' });
     await agent.closed;
   });
 

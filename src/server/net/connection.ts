@@ -9,7 +9,7 @@ import { encodeMessage } from '../../protocol/encoder';
 import { FrameTooLargeError } from '../../protocol/frame-decoder';
 import { MessageReader } from '../../protocol/message-decoder';
 import {
-  PROTOCOL_VERSION,
+  CALLS_VERSION,
   ProtocolError,
   type Ack,
   type AgentMessage,
@@ -23,6 +23,7 @@ import { formatAddress } from '../../util/address';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../events';
 import type { AgentListState, FanoutAgent } from '../fleet/fanout';
 import type { HostsFrame } from '../fleet/fanout';
+import { AgentCalls, type CallRefusal, type CallRequest, type ReplyHandler } from '../calls/agent-calls';
 
 export interface ConnectionLimits {
   /** Time from accept to the first `hello` (enforced by the listener's shared sweep). */
@@ -35,6 +36,10 @@ export interface ConnectionLimits {
   maxWriteBufferBytes: number;
   /** How long a closing connection may take to flush its last frame before it is destroyed. */
   closeGraceMs: number;
+  /** The protocol versions this server speaks (protocol.md section 9); [1] refuses version 2. */
+  protocolVersions: readonly number[];
+  /** Calls in flight per agent (protocol.md section 4.4); one more is refused as busy. */
+  maxCallsInFlight: number;
 }
 
 /** What a connection needs from the rest of the server; given, never imported. */
@@ -105,6 +110,10 @@ export class AgentConnection implements FanoutAgent {
   private sent: LastSent | undefined;
   private ackedOk: boolean | undefined;
   private handshakeReported = false;
+  /** The version the welcome named; 0 before. */
+  private version = 0;
+  /** Made on the first call (an agent never called costs nothing). */
+  private calls: AgentCalls | undefined;
 
   constructor(
     readonly connId: number,
@@ -186,6 +195,32 @@ export class AgentConnection implements FanoutAgent {
 
   get isOpen(): boolean {
     return this.phase !== 'closing' && this.phase !== 'closed';
+  }
+
+  /** The protocol version of this connection (welcome.version); 0 before the handshake. */
+  get protocolVersion(): number {
+    return this.version;
+  }
+
+  /** Calls in flight on this connection. */
+  get callsInFlight(): number {
+    return this.calls?.size ?? 0;
+  }
+
+  /**
+   * Sends a `call` to this agent; `reply` runs once, later. Returns the call id, or why it was
+   * not sent: `unsupported` for a version 1 agent, `closed` before the handshake or once closing.
+   */
+  startCall(request: CallRequest, reply: ReplyHandler): number | CallRefusal | 'unsupported' {
+    if (this.phase !== 'ready') return 'closed';
+    if (this.version < CALLS_VERSION) return 'unsupported';
+    this.calls ??= new AgentCalls(this.context.limits.maxCallsInFlight, this.context.limits.maxFrame, (frame) => this.write(frame));
+    return this.calls.start(request, reply);
+  }
+
+  /** The caller gave up on call `id`: the agent is sent `cancel`. */
+  cancelCall(id: number): void {
+    this.calls?.cancel(id);
   }
 
   sendHosts(hosts: readonly string[], cause: HostsCause): void {
@@ -271,12 +306,19 @@ export class AgentConnection implements FanoutAgent {
         return undefined; // liveness was already noted when the bytes arrived
       case 'ack':
         return this.onAck(message);
+      case 'result':
+        if (this.version < CALLS_VERSION) {
+          return new ProtocolError('bad_message', `"result" is a version ${CALLS_VERSION} message; this connection speaks version ${this.version}`);
+        }
+        this.calls?.onResult(message);
+        return undefined;
     }
   }
 
   private onHello(hello: Hello): ProtocolError | undefined {
-    if (hello.version !== PROTOCOL_VERSION) {
-      const supported = `supported versions: ${PROTOCOL_VERSION}`;
+    const { protocolVersions } = this.context.limits;
+    if (!protocolVersions.includes(hello.version)) {
+      const supported = `supported versions: ${protocolVersions.join(', ')}`;
       this.emitHandshake('unsupported_version', hello.guid, `the agent speaks version ${hello.version}; ${supported}`);
       this.fail('unsupported_version', supported);
       return undefined;
@@ -320,6 +362,7 @@ export class AgentConnection implements FanoutAgent {
       return;
     }
     this.phase = 'ready';
+    this.version = hello.version;
     this.state = {
       hostId: host.id,
       zone: host.zone,
@@ -329,7 +372,7 @@ export class AgentConnection implements FanoutAgent {
     };
     const welcome = encodeMessage({
       type: 'welcome',
-      version: PROTOCOL_VERSION,
+      version: this.version,
       hostId: host.id,
       server: this.context.advertisedAddress(this.socket),
       pingInterval: this.context.limits.pingIntervalMs,
@@ -401,6 +444,8 @@ export class AgentConnection implements FanoutAgent {
     this.phase = 'closed';
     this.clearTimers();
     clearTimeout(this.closeTimer);
+    // Before `disconnected`: a caller learns its call's fate with the connection's end.
+    this.calls?.close();
     // The registry forgets this connection only if it still holds it (not a newer one).
     if (this.host !== undefined) this.context.detach(this);
     this.context.events.emit('disconnected', {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket, type Server as TlsServer } from 'node:tls';
 import { encodeMessage } from '../../protocol/encoder';
-import { DEFAULT_MAX_FRAME, type ErrorCode } from '../../protocol/messages';
+import { DEFAULT_MAX_FRAME, PROTOCOL_VERSIONS, type ErrorCode } from '../../protocol/messages';
 import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from '../../security/admission';
 import { defaultMaxConnections } from '../../security/fd-limit';
 import type { ListenerTls } from '../../security/tls-files';
@@ -38,6 +38,8 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
   maxFrame: DEFAULT_MAX_FRAME,
   maxWriteBufferBytes: 1_048_576,
   closeGraceMs: 2_000,
+  protocolVersions: PROTOCOL_VERSIONS,
+  maxCallsInFlight: 8,
   maxConnections: defaultMaxConnections(),
   maxHandshakes: 1_000,
   maxHandshakesPerSource: 100,

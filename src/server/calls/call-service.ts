@@ -1,0 +1,218 @@
+/**
+ * Calls on this server (README "Calls"): one call to one host, and a fan-out to many whose
+ * lines are yielded as each host finishes. A fan-out holds only what is in flight: targets
+ * are pulled from an iterator as slots free up, and no more are started while `concurrency`
+ * finished lines wait for the reader (an HTTP client that reads slowly slows the fan-out
+ * instead of filling memory).
+ *
+ * Control flow is calls: the connection's AgentCalls answers each call once; the service
+ * turns that into a line, and reports it on the `call` event for the log and metrics.
+ */
+import { encodeWithin } from '../../protocol/encoder';
+import { DEFAULT_MAX_FRAME, type CallError, type CallValue } from '../../protocol/messages';
+import type { HostRecord } from '../../store/types';
+import type { AgentConnection } from '../net/connection';
+import type { ServerEvents } from '../events';
+import type { CallReply, CallRequest } from './agent-calls';
+
+/** How one host's call ended (the `status` of a fan-out line). */
+export const CALL_STATUSES = ['ok', 'error', 'timeout', 'not_connected', 'unsupported', 'disconnected', 'server_lost'] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
+
+export interface CallLine {
+  hostId: number;
+  guid: string;
+  /** The server holding the agent's connection, when known. */
+  server: string | null;
+  status: CallStatus;
+  ok: boolean;
+  value?: CallValue;
+  error?: CallError;
+  ms: number;
+}
+
+export type CallSummary = { done: true; total: number; ms: number } & Record<CallStatus, number>;
+
+/** A single call refused before anything was sent to an agent. */
+export interface CallRefused {
+  refused: 'unknown_host';
+  message: string;
+}
+
+export interface CallServiceDeps {
+  host(id: number): HostRecord | undefined;
+  connection(hostId: number): AgentConnection | undefined;
+  events: ServerEvents;
+  /** This server's address as the fleet knows it (the `server` of a line). */
+  serverName: string;
+  maxFrame?: number;
+}
+
+export interface FanoutOptions {
+  concurrency: number;
+  /** Aborted when the caller went away: calls in flight are cancelled, nothing more starts. */
+  signal?: AbortSignal;
+}
+
+/** Who asked, for the log (never params or values: they may hold secrets). */
+export interface Caller {
+  address: string;
+}
+
+export class CallService {
+  private active = 0;
+
+  constructor(private readonly deps: CallServiceDeps) {}
+
+  /** Calls in flight on this server, all callers. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /**
+   * Why `request` can be sent to no agent at all, or undefined: its call frame would exceed
+   * one frame (protocol.md section 4.4: refused, never split).
+   */
+  checkRequest(request: CallRequest): string | undefined {
+    const frame = encodeWithin(
+      { type: 'call', id: Number.MAX_SAFE_INTEGER, method: request.method, ...(request.params === undefined ? {} : { params: request.params }), timeoutMs: request.timeoutMs },
+      this.deps.maxFrame ?? DEFAULT_MAX_FRAME,
+    );
+    return frame === undefined ? `too_large: the params do not fit one call frame of ${this.deps.maxFrame ?? DEFAULT_MAX_FRAME} bytes` : undefined;
+  }
+
+  /** One call to host `hostId`, answered when the agent answers (or times out, or goes). */
+  async call(hostId: number, request: CallRequest, caller: Caller): Promise<CallLine | CallRefused> {
+    const host = this.deps.host(hostId);
+    if (host === undefined) return { refused: 'unknown_host', message: `no host with id ${hostId}` };
+    return this.callHost(host, request, caller, undefined);
+  }
+
+  /**
+   * Calls every host `targets` yields, at most `concurrency` at once; yields each host's line
+   * as it finishes, then the summary. Ids with no host are yielded as not_connected.
+   */
+  async *callMany(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncGenerator<CallLine | CallSummary> {
+    const started = performance.now();
+    const counts = Object.fromEntries(CALL_STATUSES.map((status) => [status, 0])) as Record<CallStatus, number>;
+    const source = targets[Symbol.iterator]();
+    const ready: CallLine[] = [];
+    const live = new Set<InFlightCall>();
+    let running = 0;
+    let exhausted = false;
+    let wake: (() => void) | undefined;
+    const onAbort = (): void => {
+      for (const call of live) call.cancel();
+      wake?.();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const startMore = (): void => {
+      while (!exhausted && running < options.concurrency && ready.length < options.concurrency && options.signal?.aborted !== true) {
+        const next = source.next();
+        if (next.done === true) {
+          exhausted = true;
+          return;
+        }
+        running++;
+        const host = this.deps.host(next.value);
+        const finished = (line: CallLine): void => {
+          running--;
+          ready.push(line);
+          const resume = wake;
+          wake = undefined;
+          resume?.();
+        };
+        if (host === undefined) finished(this.line(undefined, next.value, 'not_connected', { code: 'not_connected', message: `no host with id ${next.value}` }, 0));
+        else void this.callHost(host, request, caller, live).then(finished);
+      }
+    };
+    try {
+      for (;;) {
+        startMore();
+        while (ready.length > 0) {
+          const line = ready.shift()!;
+          counts[line.status]++;
+          yield line;
+          startMore();
+        }
+        if ((exhausted || options.signal?.aborted === true) && running === 0) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      // The reader stopped early (closed stream): nothing it will not read keeps running.
+      for (const call of live) call.cancel();
+    }
+    const total = CALL_STATUSES.reduce((sum, status) => sum + counts[status], 0);
+    yield { done: true, total, ...counts, ms: Math.round(performance.now() - started) };
+  }
+
+  private callHost(host: HostRecord, request: CallRequest, caller: Caller, live: Set<InFlightCall> | undefined): Promise<CallLine> {
+    const started = performance.now();
+    const finish = (status: CallStatus, error?: CallError, value?: CallValue): CallLine => {
+      const line = this.line(host, host.id, status, error, performance.now() - started, value);
+      this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, status, ms: line.ms, ...(error === undefined ? {} : { code: error.code }) });
+      return line;
+    };
+    const connection = this.deps.connection(host.id);
+    if (connection === undefined) {
+      return Promise.resolve(finish('not_connected', { code: 'not_connected', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName}` }));
+    }
+    return new Promise<CallLine>((resolve) => {
+      let entry: InFlightCall | undefined;
+      const onReply = (reply: CallReply): void => {
+        this.active--;
+        if (entry !== undefined) live?.delete(entry);
+        resolve(finish(...statusOf(reply, request, host)));
+      };
+      const id = connection.startCall(request, onReply);
+      if (typeof id === 'number') {
+        this.active++;
+        entry = { cancel: () => connection.cancelCall(id) };
+        live?.add(entry);
+        return;
+      }
+      switch (id) {
+        case 'unsupported':
+          return resolve(finish('unsupported', { code: 'unsupported', message: `host ${host.id} (${host.guid}) speaks protocol ${connection.protocolVersion}, which has no calls` }));
+        case 'busy':
+          return resolve(finish('error', { code: 'busy', message: `host ${host.id} already has its maximum of calls in flight` }));
+        case 'too_large':
+          return resolve(finish('error', { code: 'too_large', message: 'the params do not fit one call frame' }));
+        case 'closed':
+          return resolve(finish('disconnected', { code: 'disconnected', message: `host ${host.id} (${host.guid}) is disconnecting` }));
+      }
+    });
+  }
+
+  private line(host: HostRecord | undefined, hostId: number, status: CallStatus, error: CallError | undefined, ms: number, value?: CallValue): CallLine {
+    const line: CallLine = { hostId, guid: host?.guid ?? '', server: status === 'not_connected' ? null : this.deps.serverName, status, ok: status === 'ok', ms: 0 };
+    if (status === 'ok') line.value = value ?? null;
+    else if (error !== undefined) line.error = error;
+    // Last, so a line reads hostId, guid, server, status, ok, value | error, ms.
+    delete (line as { ms?: number }).ms;
+    line.ms = Math.round(ms * 10) / 10;
+    return line;
+  }
+}
+
+interface InFlightCall {
+  cancel(): void;
+}
+
+/** The status, error and value of a line from the agent's reply. */
+function statusOf(reply: CallReply, request: CallRequest, host: HostRecord): [CallStatus, CallError?, CallValue?] {
+  switch (reply.kind) {
+    case 'ok':
+      return ['ok', undefined, reply.value ?? null];
+    case 'error':
+      // The agent's own deadline is the same timeout the caller set.
+      return [reply.error.code === 'timeout' ? 'timeout' : 'error', reply.error];
+    case 'timeout':
+      return ['timeout', { code: 'timeout', message: `no result within ${request.timeoutMs} ms; the agent was sent cancel` }];
+    case 'cancelled':
+      return ['error', { code: 'cancelled', message: 'the caller went away; the agent was sent cancel' }];
+    case 'disconnected':
+      return ['disconnected', { code: 'disconnected', message: `host ${host.id} (${host.guid}) disconnected before it answered; the call is not retried` }];
+  }
+}
