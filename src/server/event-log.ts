@@ -1,9 +1,11 @@
 /**
- * The log lines operators read: one per connect, handshake failure (with the reason), disconnect,
- * fan-out (a summary; each agent's list at debug), ack failure, setting change and call. A
+ * The log lines operators read: one per connect and disconnect (up to 100 a second, then a
+ * summary: connection-lines.ts), handshake failure (with the reason), fan-out (a summary;
+ * each agent's list at debug), ack failure, setting change and call. A
  * subscriber of ServerEvents, like metrics.
  */
 import type { Logger } from '../log';
+import { ConnectionLines, DEFAULT_CONNECTION_LINES_PER_SECOND } from './connection-lines';
 import type { HostsCause, ServerEvents } from './events';
 
 /** Why a fan-out ran, in the words of its log line. */
@@ -16,15 +18,16 @@ const FANOUT_WHY: Record<HostsCause, string> = {
 };
 
 /** Subscribes `logger` to `events`; returns the function that unsubscribes all. */
-export function logServerEvents(events: ServerEvents, logger: Logger): () => void {
+export function logServerEvents(events: ServerEvents, logger: Logger, connectionLinesPerSecond = DEFAULT_CONNECTION_LINES_PER_SECOND): () => void {
   // Per-connection lines are checked against the level before their object is built: at
   // thousands of handshakes a second, a dropped line should cost a comparison, not an object.
   const enabled = (level: 'debug' | 'info'): boolean => logger.isLevelEnabled(level);
+  const lines = new ConnectionLines(logger, connectionLinesPerSecond);
   const off = [
     events.on('connected', (e) => enabled('debug') && logger.debug({ event: 'accepted', connId: e.connId, remote: e.remoteAddress }, 'agent connection accepted')),
     events.on('handshake', (e) => {
       if (e.result === 'ok') {
-        if (enabled('info')) logger.info({ event: 'connected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, zone: e.zone, ms: e.durationMs }, 'agent connected');
+        if (enabled('info') && lines.connect()) logger.info({ event: 'connected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, zone: e.zone, ms: e.durationMs }, 'agent connected');
       } else if (e.result === 'closed') {
         // Port probes and agents giving up look like this: worth a debug line, not a warning.
         if (enabled('debug')) logger.debug({ event: 'handshake_abandoned', connId: e.connId, remote: e.remoteAddress, guid: e.guid }, 'agent closed before its handshake ended');
@@ -37,7 +40,7 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
       // failure was already logged, rate-limited.
       if (e.hostId === undefined) {
         if (enabled('debug')) logger.debug({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, reason: e.reason }, 'connection closed before its handshake ended');
-      } else if (enabled('info')) {
+      } else if (enabled('info') && lines.disconnect(e.reason)) {
         logger.info({ event: 'disconnected', connId: e.connId, remote: e.remoteAddress, hostId: e.hostId, guid: e.guid, reason: e.reason }, 'agent disconnected');
       }
     }),
@@ -105,5 +108,6 @@ export function logServerEvents(events: ServerEvents, logger: Logger): () => voi
   ];
   return () => {
     for (const unsubscribe of off) unsubscribe();
+    lines.close();
   };
 }

@@ -121,6 +121,10 @@ t.test(`server fuzz for ${SECONDS} s`, async (t) => {
       String(LIMITS.maxFrame),
       '--max-write-buffer',
       '65536',
+      // The slow consumers' `disconnected` lines are awaited below: at info, beyond 100 such
+      // lines a second (the well-behaved agents' reconnects) they are only counted.
+      '--log-level',
+      'debug',
       '--close-grace',
       '0.5',
       '--rate-limit-loopback',
