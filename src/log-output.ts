@@ -18,9 +18,14 @@
 import fs from 'node:fs';
 import SonicBoom from 'sonic-boom';
 
-/** How long a line may wait for others before it is handed to sonic-boom, and how many characters. */
+/**
+ * How long a line may wait for others before it is handed to sonic-boom, and how many
+ * characters a batch holds at most: far below the bound, or a whole batch would be dropped
+ * while the reader keeps up.
+ */
 const BATCH_MS = 20;
 const BATCH_BYTES = 64 * 1024;
+const BATCHES_IN_BOUND = 16;
 
 /** 16 MiB: about 60 000 lines, a minute of a connect storm, before lines are dropped. */
 export const DEFAULT_LOG_BUFFER_BYTES = 16 * 1024 * 1024;
@@ -48,15 +53,18 @@ export class LogOutput {
   private batchLength = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private readonly handOver = (): void => this.flushBatch();
+  private readonly batchBytes: number;
   private onResumed: ((dropped: number) => void) | undefined;
 
   constructor(options: LogOutputOptions = {}) {
     const fd = options.fd ?? 1;
     makeNonBlocking(fd);
     this.onResumed = options.onResumed;
+    const bound = options.maxBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES;
+    this.batchBytes = Math.max(1, Math.min(BATCH_BYTES, Math.floor(bound / BATCHES_IN_BOUND)));
     // retryEAGAIN: a full non-blocking pipe is retried every 100 ms (sonic-boom's pace), for
     // as long as it stays full; lines that arrive meanwhile are buffered up to the bound.
-    this.sonic = new SonicBoom({ fd, sync: false, maxLength: options.maxBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES, retryEAGAIN: () => true });
+    this.sonic = new SonicBoom({ fd, sync: false, maxLength: bound, retryEAGAIN: () => true });
     this.sonic.on('drop', (data: string) => {
       const lines = countLines(data);
       this.dropped += lines;
@@ -82,7 +90,7 @@ export class LogOutput {
     this.busy = true;
     this.batch += line;
     this.batchLength += line.length;
-    if (this.batchLength >= BATCH_BYTES) this.flushBatch();
+    if (this.batchLength >= this.batchBytes) this.flushBatch();
     // Not unref'd: a process whose loop empties still writes its last lines first.
     else this.batchTimer ??= setTimeout(this.handOver, BATCH_MS);
     return true;

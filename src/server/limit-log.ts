@@ -66,7 +66,7 @@ export function logLimitEvents(events: ServerEvents, logger: Logger, windowMs = 
     ),
     events.on('handshake', (e) => {
       if (e.result === 'ok' || e.result === 'closed') return;
-      report(`handshake ${e.result}`, { event: 'handshake_failed', result: e.result }, e.remoteAddress, undefined, `agent handshake failed: ${e.result}`, {
+      report(`handshake ${e.result}`, { event: 'handshake_failed', result: e.result }, e.remoteAddress, undefined, `agent handshake failed: ${e.result}${e.detail === undefined ? '' : `: ${e.detail}`}`, {
         connId: e.connId,
         ...(e.guid === undefined ? {} : { guid: e.guid }),
         ...(e.detail === undefined ? {} : { reason: e.detail }),
