@@ -3,7 +3,7 @@
  * event-loop delay), both over real HTTP to the server under test.
  */
 import { AdminClient } from '../src/cli/admin-client';
-import type { Settings } from '../src/store/types';
+import type { Settings } from '../src/settings/types';
 
 export interface AdminTarget {
   host: string;

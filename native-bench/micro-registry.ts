@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Fleet, FleetSettingsError } from '../src/server/fleet/fleet';
-import { DEFAULT_SETTINGS, type HostRecord } from '../src/store/types';
+import { type HostRecord } from '../src/store/types';
+import { DEFAULT_SETTINGS } from '../src/settings/types';
 
 export interface RegistryRow {
   hosts: number;

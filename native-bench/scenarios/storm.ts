@@ -5,7 +5,7 @@
  * agents spread themselves with jittered back-off). Measured: ready -> all N welcomed again,
  * and agents lost. The raw baseline goes through the same storm with the same client.
  */
-import { DEFAULT_SETTINGS } from '../../src/store/types';
+import { DEFAULT_SETTINGS } from '../../src/settings/types';
 import { withFleet } from '../fleet';
 import { freePort, loopbackSources } from '../loopback';
 import { runNativeClient } from '../native-client';

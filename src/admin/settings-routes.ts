@@ -4,7 +4,8 @@
  * store's atomic step), so two admins editing at once cannot silently overwrite each other.
  */
 import { parseSettingsPatch } from '../settings/validate';
-import { SettingsConflictError, SettingsError, StoreFullError, StoreUnavailableError, type Settings } from '../store/types';
+import { SettingsConflictError, StoreFullError, StoreUnavailableError } from '../store/types';
+import { SettingsError, type Settings } from '../settings/types';
 import { errorResponse, json, type AdminResponse, type Route } from './http';
 
 export interface SettingsBackend {

@@ -21,7 +21,14 @@ import { embeddedFleetWarning } from '../server/fleet/embedded-warning';
 import { securityPosture } from '../server/posture';
 import { agentlbVersion } from '../util/version';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../server/fleet/self-address';
-import { DEFAULT_SERVER_HEARTBEAT_MS, SETTING_HOST, type ConnectionRegistry, type HostRecord, type Settings, type Store, type StoreChange } from '../store/types';
+import {
+  DEFAULT_SERVER_HEARTBEAT_MS,
+  type ConnectionRegistry,
+  type HostRecord,
+  type Store,
+  type StoreChange,
+} from '../store/types';
+import { SETTING_HOST, type Settings } from '../settings/types';
 import { AgentRegistry } from '../server/fleet/agent-registry';
 import { connectionRegistryFor, isConnectionRegistry, type FleetConnections } from '../server/cluster/connections';
 import { HostDirectory } from '../server/fleet/host-directory';

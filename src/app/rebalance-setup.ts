@@ -9,14 +9,13 @@ import type { Route } from '../admin/http';
 import { rebalanceRoutes } from '../admin/rebalance-routes';
 import { HostListError } from '../protocol/host-list';
 import { serverList } from '../settings/validate';
+import { type ConnectionRegistry, type Store } from '../store/types';
 import {
   SETTING_HOST,
   SETTING_REBALANCE,
   SETTING_REBALANCE_GRACE,
   SETTING_REBALANCE_THRESHOLD,
-  type ConnectionRegistry,
-  type Store,
-} from '../store/types';
+} from '../settings/types';
 import type { AgentRegistry } from '../server/fleet/agent-registry';
 import { selfAddress } from '../server/drain/self';
 import type { ServerEvents } from '../server/events';

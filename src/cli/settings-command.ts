@@ -1,7 +1,7 @@
 /**
  * `agentlb settings get` and `agentlb settings set KEY=VALUE ...`.
  */
-import { SETTING_CHECK_INTERVAL, SETTING_REBALANCE_GRACE, SETTING_REBALANCE_THRESHOLD } from '../store/types';
+import { SETTING_CHECK_INTERVAL, SETTING_REBALANCE_GRACE, SETTING_REBALANCE_THRESHOLD } from '../settings/types';
 import { SETTING_KEYS } from '../settings/validate';
 import { ALGORITHMS } from '../lb/index';
 import { AdminClient, CLIENT_FLAGS, CLIENT_OPTIONS_HELP } from './admin-client';

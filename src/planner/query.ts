@@ -6,7 +6,7 @@ import { ALGORITHMS, algorithmByName } from '../lb/index';
 import type { Algorithm } from '../lb/types';
 import { HostListError } from '../protocol/host-list';
 import { serverList } from '../settings/validate';
-import { SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../store/types';
+import { SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../settings/types';
 
 export const PLAN_PARAMETERS = ['algorithm', 'host', 'fail'] as const;
 

@@ -9,7 +9,8 @@ import { isUpToDate } from '../lb/index';
 import { firstChoiceLoads, loadsAfterFailure, planLists, worstSingleFailure, type PlanLists } from '../lb/plan-stats';
 import type { Algorithm } from '../lb/types';
 import type { AvoidList } from '../lb/avoid';
-import { SETTING_ALGORITHM, SETTING_HOST, type HostRecord, type Settings } from '../store/types';
+import { type HostRecord } from '../store/types';
+import { SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../settings/types';
 import type { PlanQuery } from './query';
 import type { PlanReport, ServerLoad, ZonePlan } from '../api/plan';
 

@@ -4,7 +4,8 @@
  */
 import type { ErrorCode } from '../protocol/messages';
 import type { LimitName } from '../security/admission';
-import type { HostRecord, Settings } from '../store/types';
+import type { HostRecord } from '../store/types';
+import type { Settings } from '../settings/types';
 
 /** Why a connection ended; one value per distinct cause so operators can count them apart. */
 export type DisconnectReason =

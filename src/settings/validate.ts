@@ -17,7 +17,7 @@ import {
   SettingsError,
   type RebalanceMode,
   type Settings,
-} from '../store/types';
+} from '../settings/types';
 
 export const SETTING_KEYS = [
   SETTING_HOST,
@@ -60,7 +60,7 @@ export function serverList(host: string): string[] | HostListError {
   return parseHostList(host);
 }
 
-function checkHost(value: unknown): string | SettingsError {
+function hostEntries(value: unknown): string[] | SettingsError {
   if (typeof value !== 'string') {
     return new SettingsError(`${SETTING_HOST} must be a string, got ${describe(value)}`);
   }
@@ -68,8 +68,13 @@ function checkHost(value: unknown): string | SettingsError {
   if (entries instanceof HostListError) {
     return new SettingsError(`${SETTING_HOST} ${show(value)} is refused: ${entries.message}`);
   }
+  return entries;
+}
+
+function checkHost(value: unknown): string | SettingsError {
+  const entries = hostEntries(value);
   // Stored normalised (no spaces around entries) so every reader sees the same text.
-  return entries.join(',');
+  return entries instanceof SettingsError ? entries : entries.join(',');
 }
 
 function checkAlgorithm(value: unknown): AlgorithmName | SettingsError {
@@ -146,11 +151,28 @@ function checkOne(key: SettingKey, value: unknown): string | number | SettingsEr
   }
 }
 
-/** Whether a complete settings value (e.g. read back from a store) is usable; the error if not. */
-export function validateSettings(settings: Settings): string | undefined {
+/** A complete settings value, checked, with what the check parsed (so no reader parses again). */
+export interface ParsedSettings {
+  readonly settings: Readonly<Settings>;
+  /** The `host` setting's entries, as written (trimmed). */
+  readonly servers: readonly string[];
+  readonly algorithm: AlgorithmName;
+}
+
+/** A complete settings value (e.g. read back from a store), parsed; the error naming the first bad key if not usable. */
+export function parseSettings(settings: Settings): ParsedSettings | SettingsError {
+  const servers = hostEntries(settings[SETTING_HOST]);
+  if (servers instanceof SettingsError) return servers;
   for (const key of SETTING_KEYS) {
+    if (key === SETTING_HOST) continue;
     const checked = checkOne(key, settings[key]);
-    if (checked instanceof SettingsError) return checked.message;
+    if (checked instanceof SettingsError) return checked;
   }
-  return undefined;
+  return { settings: Object.freeze({ ...settings }), servers: Object.freeze(servers), algorithm: settings[SETTING_ALGORITHM] };
+}
+
+/** Whether a complete settings value is usable (the store's check before it commits); the error if not. */
+export function validateSettings(settings: Settings): string | undefined {
+  const parsed = parseSettings(settings);
+  return parsed instanceof SettingsError ? parsed.message : undefined;
 }

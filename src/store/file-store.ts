@@ -15,16 +15,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  DEFAULT_SETTINGS,
   SettingsConflictError,
-  SettingsError,
   asStoreFull,
   type HostRecord,
-  type Settings,
   type Store,
   type StoreChange,
   type StoreSnapshot,
 } from './types';
+import { DEFAULT_SETTINGS, SettingsError, type Settings } from '../settings/types';
 import { HostJournal, StoreCorruptError, applyOp, type HostRegistryState, type JournalOp } from './host-journal';
 import { readFileIfExists, removeStaleTempFiles, syncDirectory, writeFileAtomic } from '../util/atomic-file';
 import { DataDirLock } from './dir-lock';

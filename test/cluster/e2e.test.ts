@@ -10,7 +10,8 @@
  */
 import t, { type Test } from 'tap';
 import type { Agent, AgentEvents } from '../../agent/agent';
-import type { ServerRecord, Settings } from '../../src/store/types';
+import type { ServerRecord } from '../../src/store/types';
+import type { Settings } from '../../src/settings/types';
 import { makeAgent } from '../agent/harness';
 import { startServerProcess, type ServerProcess } from '../helpers/cli';
 import { startPostgres } from '../../native-bench/postgres';

@@ -5,7 +5,8 @@
  * changes refused with 503, /healthz and agentlb_store_up telling why — and how it catches up.
  */
 import t from 'tap';
-import { DEFAULT_SETTINGS, type ServerRecord, type Settings } from '../../src/store/types';
+import { type ServerRecord } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type Settings } from '../../src/settings/types';
 import { runCliInProcess } from '../helpers/cli';
 import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';

@@ -12,7 +12,7 @@
 import t, { type Test } from 'tap';
 import { firstChoiceLoads, loadsAfterFailure, planLists, type PlanLists } from '../../src/lb/plan-stats';
 import { balanced } from '../../src/lb/index';
-import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../src/store/types';
+import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../src/settings/types';
 import { makeAgent, type TestAgent } from '../agent/harness';
 import { startMember, type Member } from '../cluster/cluster-helpers';
 import { pollUntil } from '../helpers/pg-store-fixtures';

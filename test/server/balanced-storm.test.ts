@@ -17,7 +17,7 @@ import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../../src/server/fleet/fanout-
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS } from '../../src/server/net/listener';
 import { FileStore } from '../../src/store/file-store';
-import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../src/store/types';
+import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../src/settings/types';
 import { connectAgents, type TestAgent } from '../helpers/test-agent';
 
 const SERVERS = ['M1', 'M2', 'M3', 'M4'];

@@ -12,7 +12,8 @@ import type { AgentListState, FanoutAgent } from '../../src/server/fleet/fanout'
 import { FanoutRunner } from '../../src/server/fleet/fanout-runner';
 import type { HostsFrame } from '../../src/server/fleet/fanout';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
-import { DEFAULT_SETTINGS, type HostRecord, type Settings } from '../../src/store/types';
+import { type HostRecord } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type Settings } from '../../src/settings/types';
 
 /** One pool thread for the whole file: a thread loading the TypeScript worker takes seconds. */
 const shared = BurstPool.create({ mode: 'on', threshold: 1, batchSize: 256, threads: 1 })!;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import t from 'tap';
 import { hostEntryKey, parseHostEntry, type HostEntry } from '../../src/protocol/host-list';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../../src/server/fleet/self-address';
-import { DEFAULT_SETTINGS } from '../../src/store/types';
+import { DEFAULT_SETTINGS } from '../../src/settings/types';
 import { cleanEnv, runCliProcess, startServerProcess, type ServerProcess } from '../helpers/cli';
 import { TestAgent } from '../helpers/test-agent';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log';
 import { embeddedFleetWarning } from '../../src/server/fleet/embedded-warning';
-import { DEFAULT_SETTINGS, SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../../src/store/types';
+import { DEFAULT_SETTINGS, SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../../src/settings/types';
 import { api, startTestServer } from '../helpers/server';
 
 const settings = (host: string, algorithm: Settings[typeof SETTING_ALGORITHM]): Settings => ({

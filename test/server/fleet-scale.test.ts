@@ -24,7 +24,8 @@ import { Fleet, FleetSettingsError, RESYNC_SLICE } from '../../src/server/fleet/
 import { FileStore } from '../../src/store/file-store';
 import { PgStore } from '../../src/store/pg/store';
 import { readAllHosts } from '../../src/store/pg/queries';
-import { DEFAULT_SETTINGS, type HostRecord, type StoreSnapshot } from '../../src/store/types';
+import { type HostRecord, type StoreSnapshot } from '../../src/store/types';
+import { DEFAULT_SETTINGS } from '../../src/settings/types';
 import { ChangeRecorder, sql, TEST_STORE_OPTIONS } from '../helpers/pg-store-fixtures';
 import { api, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';

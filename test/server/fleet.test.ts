@@ -6,7 +6,8 @@ import type { Algorithm } from '../../src/lb/types';
 import { decodePayload } from '../../src/protocol/message-decoder';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
 import type { AgentListState } from '../../src/server/fleet/fanout';
-import { DEFAULT_SETTINGS, type HostRecord, type Settings, type StoreSnapshot } from '../../src/store/types';
+import { type HostRecord, type StoreSnapshot } from '../../src/store/types';
+import { DEFAULT_SETTINGS, type Settings } from '../../src/settings/types';
 
 const RR: Settings = { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin', 'indirect.agent.lb.check.interval': 0 };
 

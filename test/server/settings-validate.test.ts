@@ -1,7 +1,7 @@
-/** parseSettingsPatch / validateSettings: every refusal names the key and the bad value. */
+/** parseSettingsPatch / validateSettings / parseSettings: every refusal names the key and the bad value. */
 import t from 'tap';
-import { parseSettingsPatch, validateSettings } from '../../src/settings/validate';
-import { DEFAULT_SETTINGS, SettingsError, type Settings } from '../../src/store/types';
+import { parseSettings, parseSettingsPatch, validateSettings } from '../../src/settings/validate';
+import { DEFAULT_SETTINGS, SettingsError, type Settings } from '../../src/settings/types';
 
 function refusal(body: unknown): string {
   const result = parseSettingsPatch(body);
@@ -85,4 +85,19 @@ t.test('rebalance settings: accepted at their bounds, refused naming the value',
     ['auto', 20, 60],
     'defaults',
   );
+});
+
+t.test('parseSettings hands back what it checked: the host entries and the algorithm, frozen', async (t) => {
+  const stored: Settings = { ...DEFAULT_SETTINGS, host: ' M1:8250 , [::1]:9 ', 'indirect.agent.lb.algorithm': 'roundrobin' };
+  const parsed = parseSettings(stored);
+  if (parsed instanceof SettingsError) throw parsed;
+  t.same(parsed.servers, ['M1:8250', '[::1]:9'], 'entries trimmed, as written');
+  t.equal(parsed.algorithm, 'roundrobin');
+  t.same(parsed.settings, stored);
+  t.not(parsed.settings, stored, 'a copy: the caller may change its own value');
+  t.ok(Object.isFrozen(parsed.settings) && Object.isFrozen(parsed.servers));
+  const bad = parseSettings({ ...DEFAULT_SETTINGS, 'indirect.agent.lb.check.interval': -1 });
+  t.ok(bad instanceof SettingsError);
+  t.equal((bad as SettingsError).message, validateSettings({ ...DEFAULT_SETTINGS, 'indirect.agent.lb.check.interval': -1 }));
+  t.equal((parseSettings({ ...DEFAULT_SETTINGS, host: '' }) as SettingsError).message, 'host "" is refused: empty host list');
 });

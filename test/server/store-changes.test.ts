@@ -8,7 +8,8 @@ import { FleetController } from '../../src/server/fleet/controller';
 import { ServerEvents } from '../../src/server/events';
 import type { FanoutRunner } from '../../src/server/fleet/fanout-runner';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
-import { DEFAULT_SETTINGS, type HostRecord, type Store } from '../../src/store/types';
+import { type HostRecord, type Store } from '../../src/store/types';
+import { DEFAULT_SETTINGS } from '../../src/settings/types';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents } from '../helpers/test-agent';
 

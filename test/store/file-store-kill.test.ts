@@ -3,7 +3,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { FileStore } from '../../src/store/file-store';
-import { SETTING_CHECK_INTERVAL } from '../../src/store/types';
+import { SETTING_CHECK_INTERVAL } from '../../src/settings/types';
 import { bundleFixture } from '../fixtures/bundle-fixture';
 import { runUntilKilled } from '../fixtures/kill-child';
 

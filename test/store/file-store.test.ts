@@ -18,7 +18,7 @@ import {
   SETTING_HOST,
   SettingsError,
   type Settings,
-} from '../../src/store/types';
+} from '../../src/settings/types';
 
 const accept = () => undefined;
 

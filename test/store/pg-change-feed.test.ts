@@ -6,7 +6,8 @@
 import t from 'tap';
 import { ChangeFeed, type ChangeSource } from '../../src/store/pg/change-feed';
 import { silentLogger } from '../../src/log';
-import { DEFAULT_SETTINGS, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
+import { type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
+import { DEFAULT_SETTINGS } from '../../src/settings/types';
 
 const host = (id: number): HostRecord => ({ id, guid: `g${id}`, zone: 'z', registeredAt: '2030-01-01T00:00:00.000Z' });
 

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { DatabaseError } from 'pg';
 import { describeError, isUnavailable, PgStoreInputError, toStoreError } from '../../src/store/pg/errors';
-import { SettingsError, StoreUnavailableError } from '../../src/store/types';
+import { StoreUnavailableError } from '../../src/store/types';
+import { SettingsError } from '../../src/settings/types';
 
 function databaseError(code: string, message = 'server said no'): DatabaseError {
   const err = new DatabaseError(message, 0, 'error');

@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { SETTING_ALGORITHM, SETTING_HOST, StoreUnavailableError, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
+import { StoreUnavailableError, type HostRecord, type StoreChange, type StoreSnapshot } from '../../src/store/types';
+import { SETTING_ALGORITHM, SETTING_HOST } from '../../src/settings/types';
 import { startPostgres } from '../../native-bench/postgres';
 import { PgStore } from '../../src/store/pg/store';
 import { openStore, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';

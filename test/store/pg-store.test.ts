@@ -6,24 +6,21 @@ import t from 'tap';
 import { PgStore } from '../../src/store/pg/store';
 import { PgStoreInputError } from '../../src/store/pg/errors';
 import { migrate, MIGRATIONS } from '../../src/store/pg/schema';
-import { DEFAULT_SETTINGS as DEFAULTS } from '../../src/store/types';
+import { DEFAULT_SETTINGS as DEFAULTS } from '../../src/settings/types';
 
 const DEFAULT_SETTINGS_REBALANCE = {
   'indirect.agent.lb.rebalance': DEFAULTS['indirect.agent.lb.rebalance'],
   'indirect.agent.lb.rebalance.threshold': DEFAULTS['indirect.agent.lb.rebalance.threshold'],
   'indirect.agent.lb.rebalance.grace': DEFAULTS['indirect.agent.lb.rebalance.grace'],
 };
+import { SettingsConflictError, StoreUnavailableError, type HostRecord, type StoreChange } from '../../src/store/types';
 import {
   DEFAULT_SETTINGS,
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
-  SettingsConflictError,
   SettingsError,
-  StoreUnavailableError,
-  type HostRecord,
-  type StoreChange,
-} from '../../src/store/types';
+} from '../../src/settings/types';
 import { startPostgres } from '../../native-bench/postgres';
 import { openStore, pollUntil, sql, TEST_STORE_OPTIONS, type OpenedStore } from '../helpers/pg-store-fixtures';
 import { Client } from 'pg';

@@ -3,7 +3,15 @@
  * Fleet), then tell the connected agents (fan-out). Used by the admin API, by handshakes that
  * register hosts, and by changes other servers commit (cluster mode).
  */
-import { SETTING_HOST, SettingsConflictError, StoreUnavailableError, type HostRecord, type Settings, type Store, type StoreChange, type StoreSnapshot } from '../../store/types';
+import {
+  SettingsConflictError,
+  StoreUnavailableError,
+  type HostRecord,
+  type Store,
+  type StoreChange,
+  type StoreSnapshot,
+} from '../../store/types';
+import { SETTING_HOST, type Settings } from '../../settings/types';
 import { validateSettings } from '../../settings/validate';
 import type { AgentRegistry } from './agent-registry';
 import { AvoidSources } from '../../lb/avoid';

@@ -7,7 +7,7 @@
  * at start and on every settings change, rather than let an operator find out from flapping.
  */
 import { parseHostList, HostListError } from '../../protocol/host-list';
-import { SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../../store/types';
+import { SETTING_ALGORITHM, SETTING_HOST, type Settings } from '../../settings/types';
 
 export function embeddedFleetWarning(settings: Settings): string | undefined {
   const algorithm = settings[SETTING_ALGORITHM];

@@ -10,7 +10,7 @@
  * or for an agent whose state changed meanwhile, is dropped: the newer fan-out covers it.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { SETTING_CHECK_INTERVAL } from '../../store/types';
+import { SETTING_CHECK_INTERVAL } from '../../settings/types';
 import { plannableInBurst, type BurstAgent, type BurstResult } from '../burst/plan';
 import type { BurstPool } from '../burst/pool';
 import type { HostsCause } from '../events';

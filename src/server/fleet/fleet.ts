@@ -18,11 +18,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ALGORITHMS, HostIndex, isUpToDate } from '../../lb/index';
 import type { Algorithm, ListPlanner } from '../../lb/types';
-import { HostListError } from '../../protocol/host-list';
 import { encodeMessage } from '../../protocol/encoder';
-import { serverList, validateSettings } from '../../settings/validate';
-import type { HostRecord, Settings, StoreSnapshot } from '../../store/types';
-import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../store/types';
+import { parseSettings } from '../../settings/validate';
+import type { HostRecord, StoreSnapshot } from '../../store/types';
+import type { Settings } from '../../settings/types';
+import { SETTING_CHECK_INTERVAL, SETTING_HOST, SettingsError } from '../../settings/types';
 import { AvoidList } from '../../lb/avoid';
 import type { AgentListState, HostsFrame, ListPolicy } from './fanout';
 
@@ -46,13 +46,12 @@ interface Plan {
 export type AlgorithmsByName = ReadonlyMap<string, Algorithm>;
 
 function makePlan(settings: Settings, settingsVersion: number, algorithms: AlgorithmsByName): Plan | FleetSettingsError {
-  const problem = validateSettings(settings);
-  if (problem !== undefined) return new FleetSettingsError(problem);
-  const servers = serverList(settings[SETTING_HOST]);
-  const algorithm = algorithms.get(settings[SETTING_ALGORITHM]);
-  // validateSettings has checked both; these guards only satisfy the types.
-  if (servers instanceof HostListError || algorithm === undefined) return new FleetSettingsError('unreachable');
-  return { settings: Object.freeze({ ...settings }), settingsVersion, servers: Object.freeze(servers), algorithm };
+  const parsed = parseSettings(settings);
+  if (parsed instanceof SettingsError) return new FleetSettingsError(parsed.message);
+  const algorithm = algorithms.get(parsed.algorithm);
+  // parseSettings knows the name; only an algorithm map injected without it (a test) lacks it.
+  if (algorithm === undefined) return new FleetSettingsError(`algorithm ${parsed.algorithm} is not available`);
+  return { settings: parsed.settings, settingsVersion, servers: parsed.servers, algorithm };
 }
 
 /**

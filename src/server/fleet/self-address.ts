@@ -12,7 +12,7 @@
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { hostEntryKey, HostListError, parseHostEntry, parseHostList } from '../../protocol/host-list';
-import { SETTING_HOST, type Settings } from '../../store/types';
+import { SETTING_HOST, type Settings } from '../../settings/types';
 import { formatAddress } from '../../util/address';
 
 /** A port no entry can have, to tell "no port written" from any real one. */

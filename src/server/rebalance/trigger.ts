@@ -14,7 +14,7 @@
  *   drain (the drain's own moves would be undone), or with `rebalance=off`: such an
  *   observation resets the grace and stops a running rebalance.
  */
-import type { RebalanceMode } from '../../store/types';
+import type { RebalanceMode } from '../../settings/types';
 
 /** Fewest agents a server must be off by before it counts as off. */
 export const MIN_AGENTS_OFF = 10;

@@ -3,7 +3,8 @@
  * 503 and the store reconnects in the background) and which are real errors to pass on.
  */
 import { DatabaseError } from 'pg';
-import { SettingsConflictError, SettingsError, StoreUnavailableError } from '../types';
+import { SettingsConflictError, StoreUnavailableError } from '../types';
+import { SettingsError } from '../../settings/types';
 
 /**
  * SQLSTATE classes and codes that say the server is gone, refusing us, or overloaded:

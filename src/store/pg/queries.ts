@@ -4,6 +4,15 @@
  */
 import type { QueryResult, QueryResultRow } from 'pg';
 import {
+  type DrainRecord,
+  type RebalanceRunRecord,
+  type ForgetServerResult,
+  type HostRecord,
+  type ServerHeartbeat,
+  type ServerRecord,
+  type StoreSnapshot,
+} from '../types';
+import {
   SETTING_ALGORITHM,
   SETTING_CHECK_INTERVAL,
   SETTING_HOST,
@@ -11,15 +20,8 @@ import {
   SETTING_REBALANCE_GRACE,
   SETTING_REBALANCE_THRESHOLD,
   type RebalanceMode,
-  type DrainRecord,
-  type RebalanceRunRecord,
-  type ForgetServerResult,
-  type HostRecord,
-  type ServerHeartbeat,
-  type ServerRecord,
   type Settings,
-  type StoreSnapshot,
-} from '../types';
+} from '../../settings/types';
 import type { AlgorithmName } from '../../protocol/algorithms';
 
 export interface Queryable {

@@ -19,7 +19,7 @@ import {
   SETTING_REBALANCE,
   SETTING_REBALANCE_GRACE,
   SETTING_REBALANCE_THRESHOLD,
-} from '../types';
+} from '../../settings/types';
 import { NOTIFY_CHANNEL, NOTIFY_IDS_PER_MESSAGE } from './notify';
 
 /**

@@ -17,7 +17,14 @@ import { ChangeFeed } from './change-feed';
 import { describeError, isUnavailable, PgStoreInputError, toStoreError } from './errors';
 import { GroupCommit } from './group-commit';
 import { PgListener } from './listener';
-import { readHeldBy, readHolder, readLiveCounts, readWhereabouts, replaceConnections, writeConnections } from './connections';
+import {
+  readHeldBy,
+  readHolder,
+  readLiveCounts,
+  readWhereabouts,
+  replaceConnections,
+  writeConnections,
+} from './connections';
 import { NOTIFY_CHANNEL } from './notify';
 import {
   addRunCounts,
@@ -47,7 +54,6 @@ import { INSTANCE_SETTING, migrate, REBALANCE_BUDGET_LOCK } from './schema';
 import {
   DEFAULT_SERVER_DOWN_AFTER_MS,
   SettingsConflictError,
-  SettingsError,
   StoreUnavailableError,
   type ConnectionChange,
   type ConnectionRecorder,
@@ -63,12 +69,12 @@ import {
   type ServerHeartbeat,
   type ServerRecord,
   type ServerRegistry,
-  type Settings,
   type Store,
   type StoreChange,
   type StoreSnapshot,
   type StoreStatus,
 } from '../types';
+import { SettingsError, type Settings } from '../../settings/types';
 
 export interface PgStoreOptions {
   /** `postgres://user:password@host:port/database` (from `--store` or AGENTLB_STORE). */
