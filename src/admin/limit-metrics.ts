@@ -3,7 +3,17 @@
  * (registered by src/admin/metrics.ts with the server's other metrics).
  */
 import { Counter, type Registry } from 'prom-client';
+import type { LimitName } from '../security/admission';
 import type { ServerEvents } from '../server/events';
+
+/** Every limit, exported at 0 from the start (typed: a limit added to LimitName must be added here). */
+const LIMIT_NAMES = [
+  'max_connections', 'max_handshakes', 'source_handshakes', 'connection_rate', 'max_hosts', 'new_host_rate', 'max_frame', 'handshake_timeout', 'write_buffer',
+] as const satisfies readonly LimitName[];
+const LIMITS_COMPLETE: [Exclude<LimitName, (typeof LIMIT_NAMES)[number]>] extends [never] ? true : never = true;
+void LIMITS_COMPLETE;
+/** The TLS refusals agentlb names itself; OpenSSL's own codes appear as they happen. */
+const KNOWN_TLS_CODES = ['client_certificate', 'agent_refused_certificate', 'tls_error'];
 
 /** Registers the counters and feeds them from `events`; returns the unsubscribe function. */
 export function registerLimitMetrics(registry: Registry, events: ServerEvents): () => void {
@@ -21,6 +31,8 @@ export function registerLimitMetrics(registry: Registry, events: ServerEvents): 
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  for (const limit of LIMIT_NAMES) limits.inc({ limit }, 0);
+  for (const code of KNOWN_TLS_CODES) tls.inc({ code }, 0);
   const off = [events.on('limitReached', (e) => limits.inc({ limit: e.limit })), events.on('tlsFailed', (e) => tls.inc({ code: e.code }))];
   return () => {
     for (const unsubscribe of off) unsubscribe();

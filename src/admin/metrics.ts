@@ -13,7 +13,9 @@
 import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { registerLimitMetrics } from './limit-metrics';
-import type { ServerEvents } from '../server/events';
+import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
+import { ERROR_CODES } from '../protocol/messages';
+import type { ServerState } from '../store/types';
 import { agentlbVersion } from '../util/version';
 import type { Route } from './http';
 import type { PoolStats } from '../server/burst/pool';
@@ -36,6 +38,12 @@ export interface MetricsSources {
   rebalancePending?(): number;
   /** Calls this server has in flight (sent to its agents, not answered yet). */
   callsInFlight?(): number;
+  /** The zone of agents that name none: exported (at 0) from the start. */
+  defaultZone?: string;
+  /** Whether this server is draining. */
+  selfDraining?(): boolean;
+  /** The other servers of the registry by state (cluster mode; undefined on the embedded store). */
+  peerStates?(): ReadonlyMap<ServerState, number> | undefined;
 }
 
 export interface ServerMetrics {
@@ -44,6 +52,25 @@ export interface ServerMetrics {
   /** Stops listening to the server's events. */
   close(): void;
 }
+
+/**
+ * The known values of each counter's label, exported at 0 from the start. Typed against the
+ * event types, so a value added there without being added here fails the typecheck.
+ */
+const DISCONNECT_REASONS = [
+  'closed_by_agent', 'socket_error', 'ping_timeout', 'protocol_error', 'replaced', 'removed', 'slow_consumer', 'shutting_down', 'store_error', ...ERROR_CODES,
+] as const satisfies readonly DisconnectReason[];
+const HANDSHAKE_RESULTS = ['ok', 'closed', ...ERROR_CODES] as const satisfies readonly HandshakeResult[];
+const HOSTS_CAUSES = ['handshake', 'settings', 'host-set', 'avoid', 'rebalance'] as const satisfies readonly HostsCause[];
+const SERVER_STATES = ['up', 'down', 'stopped'] as const satisfies readonly ServerState[];
+type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };
+const LABELS_COMPLETE: [
+  Exhaustive<DisconnectReason, (typeof DISCONNECT_REASONS)[number]>,
+  Exhaustive<HandshakeResult, (typeof HANDSHAKE_RESULTS)[number]>,
+  Exhaustive<HostsCause, (typeof HOSTS_CAUSES)[number]>,
+  Exhaustive<ServerState, (typeof SERVER_STATES)[number]>,
+] = [true, true, true, true];
+void LABELS_COMPLETE;
 
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -98,15 +125,38 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     labelNames: ['version', 'node'] as const,
     registers,
   }).set({ version: agentlbVersion(), node: process.version }, 1);
+  // Every zone seen since start stays exported, at 0 once its agents are gone, and the default
+  // zone from the start: an alert on `== 0` needs a series to compare, an absent one never fires.
+  const zonesSeen = new Set<string>(sources.defaultZone === undefined ? [] : [sources.defaultZone]);
   new Gauge({
     name: 'agentlb_connected_agents',
-    help: 'Agents connected to this server with their handshake done, by zone.',
+    help: 'Agents connected to this server with their handshake done, by zone (0 for every zone seen since start).',
     labelNames: ['zone', 'server'] as const,
     registers,
     collect() {
       this.reset();
       const server = sources.server();
-      for (const [zone, count] of sources.connectedByZone()) this.set({ zone, server }, count);
+      const connected = sources.connectedByZone();
+      for (const zone of connected.keys()) zonesSeen.add(zone);
+      for (const zone of zonesSeen) this.set({ zone, server }, connected.get(zone) ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'agentlb_drain_active',
+    help: 'Whether this server is draining (handing its agents over to the others): 1 yes, 0 no.',
+    registers,
+    collect() {
+      this.set(sources.selfDraining?.() === true ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'agentlb_peer_servers',
+    help: 'Other management servers in the server registry, by state (up, down: 3 heartbeats missed, stopped: a clean stop), as this server last read it. 0 on the embedded store.',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const peers = sources.peerStates?.();
+      for (const state of SERVER_STATES) this.set({ state }, peers?.get(state) ?? 0);
     },
   });
   new Gauge({
@@ -125,20 +175,24 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       this.set(sources.settingsVersion());
     },
   });
-  const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
-    new Counter({ name, help, labelNames: [label] as const, registers });
+  /** A counter by one label, every known value of it exported from the start at 0. */
+  const counter = <L extends string>(name: string, help: string, label: L, known: readonly string[] = []): Counter<L> => {
+    const made = new Counter({ name, help, labelNames: [label] as const, registers });
+    for (const value of known) made.inc({ [label]: value } as Partial<Record<L, string>>, 0);
+    return made;
+  };
   const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
-  const handshakes = counter('agentlb_handshakes_total', 'Finished handshakes by result: ok, or the error code the agent was sent.', 'result');
+  const handshakes = counter('agentlb_handshakes_total', 'Finished handshakes by result: ok, or the error code the agent was sent.', 'result', HANDSHAKE_RESULTS);
   const handshakeDuration = histogram(
     'agentlb_handshake_duration_seconds',
     'Accept to welcome, for handshakes that succeeded (includes the durable registration).',
     HANDSHAKE_BUCKETS,
   );
-  const hostsSent = counter('agentlb_hosts_frames_sent_total', 'hosts frames sent to agents, by cause (handshake, settings, host-set).', 'cause');
-  const hostsAcked = counter('agentlb_hosts_frames_acked_total', 'Acks received for hosts frames, by result (ok: the agent persisted the list).', 'result');
+  const hostsSent = counter('agentlb_hosts_frames_sent_total', 'hosts frames sent to agents, by cause (handshake, settings, host-set, avoid, rebalance).', 'cause', HOSTS_CAUSES);
+  const hostsAcked = counter('agentlb_hosts_frames_acked_total', 'Acks received for hosts frames, by result (ok: the agent persisted the list).', 'result', ['ok', 'error']);
   const ackLatency = histogram('agentlb_ack_latency_seconds', 'hosts frame sent to its ack received.', ACK_BUCKETS);
-  const protocolErrors = counter('agentlb_protocol_errors_total', 'Frames or messages from agents that broke the protocol, by error code.', 'code');
-  const disconnects = counter('agentlb_disconnects_total', 'Closed agent connections, by reason.', 'reason');
+  const protocolErrors = counter('agentlb_protocol_errors_total', 'Frames or messages from agents that broke the protocol, by error code.', 'code', ERROR_CODES);
+  const disconnects = counter('agentlb_disconnects_total', 'Closed agent connections, by reason.', 'reason', DISCONNECT_REASONS);
   const poolGauge = (name: string, help: string, read: (stats: PoolStats) => number): void => {
     new Gauge({
       name,

@@ -45,6 +45,7 @@ import { logServerEvents } from '../server/event-log';
 import { ServerEvents } from '../server/events';
 import { Fleet, FleetSettingsError } from '../server/fleet/fleet';
 import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from '../server/net/listener';
+import { DEFAULT_ZONE } from '../server/net/connection';
 import { DEFAULT_DRAIN_RATE } from '../api/drain';
 import { setUpDrain } from './drain-setup';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
@@ -274,6 +275,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         plannedLoads: () => rebalance.controller.plannedLoads(),
         rebalancePending: () => rebalance.controller.pending,
         callsInFlight: () => calls.inFlight,
+        defaultZone: DEFAULT_ZONE,
+        selfDraining: () => drain.drain.selfDraining,
+        peerStates: () => drain.peerStates(),
       });
       cleanups.push(() => metrics.close());
       metricsRoutes.push(metrics.route);

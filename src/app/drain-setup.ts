@@ -10,7 +10,7 @@ import { planRoutes } from '../admin/plan-routes';
 import type { PlanFleet } from '../planner/report';
 import { HostListError } from '../protocol/host-list';
 import { serverList } from '../settings/validate';
-import { type Store } from '../store/types';
+import { type ServerState, type Store } from '../store/types';
 import { SETTING_HOST } from '../settings/types';
 import type { AgentRegistry } from '../server/fleet/agent-registry';
 import { registryAddress } from '../server/cluster/membership';
@@ -46,6 +46,8 @@ export interface DrainSetupOptions {
 
 export interface DrainSetup {
   readonly drain: DrainController;
+  /** The other servers of the registry by state, as the down watch last read them (cluster mode). */
+  peerStates(): ReadonlyMap<ServerState, number> | undefined;
   /** POST/GET /api/servers/drain, POST /api/servers/undrain, GET /api/plan. */
   readonly routes: Route[];
   close(): void;
@@ -121,6 +123,7 @@ export function setUpDrain(options: DrainSetupOptions): DrainSetup {
   downWatch?.start();
   return {
     drain,
+    peerStates: () => downWatch?.peerStates(),
     routes: [...drainRoutes(drain), ...planRoutes(planFleetOf(fleet, options.agents))],
     close() {
       downWatch?.stop();

@@ -30,7 +30,7 @@ t.test('the metrics move with agents', async (t) => {
   const first = await scrape(server);
   t.equal(first.status, 200);
   t.match(first.type, /^text\/plain; version=0\.0\.4/);
-  t.equal(metricValue(first.text, 'agentlb_handshakes_total', { result: 'ok' }), undefined, 'no handshake yet');
+  t.equal(metricValue(first.text, 'agentlb_handshakes_total', { result: 'ok' }), 0, 'no handshake yet: 0, exported from the start');
   t.ok(metricValue(first.text, 'process_resident_memory_bytes')! > 0, 'default process metrics');
   t.ok(metricValue(first.text, 'nodejs_eventloop_lag_p99_seconds') !== undefined, 'event-loop delay');
   const version = metricValue(first.text, 'agentlb_settings_version')!;
@@ -75,7 +75,7 @@ t.test('the metrics move with agents', async (t) => {
   agent.sock.end();
   await left;
   text = (await scrape(server)).text;
-  t.equal(metricValue(text, 'agentlb_connected_agents', { zone: 'z1' }), undefined, 'no agent left in z1');
+  t.equal(metricValue(text, 'agentlb_connected_agents', { zone: 'z1' }), 0, 'no agent left in z1: 0, still exported');
   t.equal(metricValue(text, 'agentlb_pool_threads'), 0, 'no burst pool started yet');
 });
 

@@ -10,6 +10,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../../src/settings/types';
 import { runCliInProcess } from '../helpers/cli';
 import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil, sql } from '../helpers/pg-store-fixtures';
+import { metricValue } from '../../native-bench/admin-client';
 import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 import { gauge, health, knowsHosts, startMember, storeBecomes } from './cluster-helpers';
@@ -49,10 +50,14 @@ t.test('cluster members', async (t) => {
     const json = await runCliInProcess(['servers', '--json', '--token', TEST_TOKEN, '--admin', `127.0.0.1:${m1.adminAddress.port}`]);
     t.match(JSON.parse(json.out), [{ address: 'm1.example:8250' }, { address: 'm2.example:8250' }]);
 
+    // agentlb_peer_servers: m2 reads the registry every heartbeat; polled, no event says when.
+    const peers = async (state: string): Promise<number | undefined> => metricValue(await (await fetch(`${m2.adminUrl}/metrics`)).text(), 'agentlb_peer_servers', { state });
+    t.ok(await pollUntil(async () => (await peers('up')) === 1), 'm2 counts m1 up (not itself)');
     await agent.close();
     await m1.close();
     t.ok(await pollUntil(async () => (await servers(m2))[0]?.up === false), 'm1 is listed down three heartbeats after it stopped');
     t.match(await servers(m2), [{ address: 'm1.example:8250', up: false }, { address: 'm2.example:8250', up: true }]);
+    t.ok(await pollUntil(async () => (await peers('stopped')) === 1 && (await peers('up')) === 0), 'then stopped (a clean stop)');
   });
 
   t.test('a change through one server reaches the agents of another; ids are shared', async (t) => {

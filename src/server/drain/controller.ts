@@ -105,6 +105,12 @@ export class DrainController {
     return this.deps.board.scope;
   }
 
+  /** Whether this server is draining (agentlb_drain_active). */
+  get selfDraining(): boolean {
+    const self = this.deps.selfAddress();
+    return this.deps.board.current().some((record) => record.address === self);
+  }
+
   /** Whether any server of the fleet is draining (a rebalance waits for the drain to end). */
   get anyDraining(): boolean {
     return this.deps.board.current().length > 0;

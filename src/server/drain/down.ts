@@ -10,7 +10,7 @@
  * heartbeat stopped during the outage, so every record looks stale for a while); and this
  * server never counts itself down, whatever its record says.
  */
-import type { ServerRegistry, StoreStatus } from '../../store/types';
+import type { ServerRegistry, ServerState, StoreStatus } from '../../store/types';
 
 export const AVOID_SOURCE_DOWN = 'down';
 
@@ -34,6 +34,8 @@ export interface DownWatchOptions {
 }
 
 export class DownWatch {
+  /** The other servers of the registry by state, as last read (agentlb_peer_servers). */
+  private peers: ReadonlyMap<ServerState, number> = new Map();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly now: () => number;
@@ -63,8 +65,16 @@ export class DownWatch {
     if (this.stopped || !this.trustworthy()) return;
     const self = new Set(this.options.selfNames().filter((name): name is string => name !== undefined));
     const entries = new Set(this.options.hostEntries());
+    const peers = new Map<ServerState, number>();
+    for (const server of servers) if (!self.has(server.address)) peers.set(server.state, (peers.get(server.state) ?? 0) + 1);
+    this.peers = peers;
     const down = servers.filter((server) => !server.up && !self.has(server.address) && entries.has(server.address)).map((server) => server.address);
     await this.options.avoid.setAvoided(AVOID_SOURCE_DOWN, down);
+  }
+
+  /** Other servers in the registry by state, as last read while the registry was trustworthy. */
+  peerStates(): ReadonlyMap<ServerState, number> {
+    return this.peers;
   }
 
   /** Heartbeats are trustworthy only after the store has been up for a whole down-after period. */
