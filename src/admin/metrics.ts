@@ -16,6 +16,7 @@ import { registerLimitMetrics } from './limit-metrics';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
 import { ERROR_CODES } from '../protocol/messages';
 import type { ServerState } from '../store/types';
+import type { CallStatus } from '../server/calls/call-service';
 import { agentlbVersion } from '../util/version';
 import type { Route } from './http';
 import type { PoolStats } from '../server/burst/pool';
@@ -63,13 +64,15 @@ const DISCONNECT_REASONS = [
 const HANDSHAKE_RESULTS = ['ok', 'closed', ...ERROR_CODES] as const satisfies readonly HandshakeResult[];
 const HOSTS_CAUSES = ['handshake', 'settings', 'host-set', 'avoid', 'rebalance'] as const satisfies readonly HostsCause[];
 const SERVER_STATES = ['up', 'down', 'stopped'] as const satisfies readonly ServerState[];
+const CALL_OUTCOMES = ['ok', 'error', 'timeout', 'not_connected', 'unsupported', 'disconnected', 'server_lost'] as const satisfies readonly CallStatus[];
 type Exhaustive<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : { missing: Exclude<All, Listed> };
 const LABELS_COMPLETE: [
   Exhaustive<DisconnectReason, (typeof DISCONNECT_REASONS)[number]>,
   Exhaustive<HandshakeResult, (typeof HANDSHAKE_RESULTS)[number]>,
   Exhaustive<HostsCause, (typeof HOSTS_CAUSES)[number]>,
   Exhaustive<ServerState, (typeof SERVER_STATES)[number]>,
-] = [true, true, true, true];
+  Exhaustive<CallStatus, (typeof CALL_OUTCOMES)[number]>,
+] = [true, true, true, true, true];
 void LABELS_COMPLETE;
 
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
@@ -234,6 +237,9 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     labelNames: ['method', 'outcome'] as const,
     registers,
   });
+  // Exported from the start (issue 15): every outcome at 0 under the catch-all method label,
+  // so a rate of failed calls exists before the first call.
+  for (const outcome of CALL_OUTCOMES) callsTotal.inc({ method: 'other', outcome }, 0);
   const callDuration = histogram('agentlb_call_duration_seconds', 'Call asked of this server to its line (result, timeout or refusal).', CALL_BUCKETS);
   new Gauge({
     name: 'agentlb_calls_in_flight',
