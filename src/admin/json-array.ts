@@ -16,6 +16,17 @@ export class JsonArrayBody {
   constructor(readonly items: readonly unknown[]) {}
 }
 
+/** Resolves on 'drain' or 'close', whichever comes first, leaving no listener behind. */
+function drained(response: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done).off('close', done);
+      resolve();
+    };
+    response.on('drain', done).on('close', done);
+  });
+}
+
 /** Serializes `items` as JSON.stringify would, slice by slice, onto `response` (headers already written). */
 export async function writeJsonArray(response: http.ServerResponse, items: readonly unknown[], slice = JSON_ARRAY_SLICE): Promise<void> {
   let gone = false;
@@ -23,7 +34,7 @@ export async function writeJsonArray(response: http.ServerResponse, items: reado
   for (let start = 0; start < items.length || start === 0; start += slice) {
     if (start > 0) {
       // Give the loop back; wait for the socket when it holds a slice already.
-      if (response.writableNeedDrain) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+      if (response.writableNeedDrain) await drained(response);
       else await nextTurn();
     }
     if (gone) return;

@@ -90,15 +90,16 @@ const CALL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 const MAX_METHOD_LABELS = 100;
 
 /**
- * Two of prom-client's default metrics are O(connections) on the event loop at every scrape:
- * `nodejs_active_handles` wraps every socket in a JS object and reads its class name, and
- * `process_open_fds` lists /proc/self/fd synchronously. With 15 000 agents connected one scrape
- * held the loop 180-200 ms (scale bench, profile in BENCHMARKS.md). The first is dropped (the
- * same counts by type are in nodejs_active_resources, read by Node in C++); the second is
- * read by an asynchronous readdir, off the loop, under the same name.
+ * Three of prom-client's default metrics are O(connections) on the event loop at every scrape:
+ * `nodejs_active_handles` wraps every socket in a JS object and reads its class name,
+ * `nodejs_active_resources` builds a string per socket, and `process_open_fds` lists
+ * /proc/self/fd synchronously. With 15 000 agents connected one scrape held the loop 130-200 ms
+ * (scale bench profiles, BENCHMARKS.md). The first two are dropped (agentlb_connected_agents
+ * counts the agents); the third is read by an asynchronous readdir, off the loop, same name.
  */
 function replaceStallingDefaults(registry: Registry): void {
   registry.removeSingleMetric('nodejs_active_handles');
+  registry.removeSingleMetric('nodejs_active_resources');
   registry.removeSingleMetric('process_open_fds');
   if (process.platform !== 'linux') return;
   new Gauge({
@@ -117,8 +118,8 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
   // prom-client also exports these three totals as gauges named `_total`, which Prometheus'
-  // linter (promtool check metrics) rejects; the same counts stay available, by type, as
-  // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  // linter (promtool check metrics) rejects; nodejs_active_requests stays, by type (the
+  // handles and resources by type are dropped below: they walk every socket).
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   replaceStallingDefaults(registry);
 
