@@ -44,3 +44,8 @@ export function metricValue(text: string | undefined, name: string, labels: Reco
   }
   return undefined;
 }
+
+/** Any GET of the admin API, parsed JSON. */
+export async function getJson(admin: AdminTarget, path: string): Promise<unknown> {
+  return client(admin).request('GET', path);
+}

@@ -18,19 +18,22 @@ export interface BenchCluster {
   readonly addresses: string[];
   /** M1's admin API. */
   readonly admin: AdminTarget;
+  /** The PostgreSQL the servers share. */
+  readonly pgUrl: string;
   /** Starts server `index` again on its ports (after stop or kill). */
   restart(index: number): Promise<AgentlbProcess>;
   /** Stops every server and PostgreSQL, and removes their files. */
   stop(): Promise<void>;
 }
 
-function serverArgs(url: string): string[] {
+function serverArgs(url: string, extra: readonly string[]): string[] {
   // Heartbeats every second; refuse agents beyond one process's capacity cleanly (server_busy
   // sends them to their next entry) rather than fail accept() at the open-file limit.
-  return ['--store', url, '--heartbeat-interval', '1', '--max-connections', String(MAX_AGENTS_PER_SERVER)];
+  return ['--store', url, '--heartbeat-interval', '1', '--max-connections', String(MAX_AGENTS_PER_SERVER), ...extra];
 }
 
-export async function startCluster(count: number): Promise<BenchCluster> {
+/** `extraArgs`: more flags for every server (the rebalance scenario sets --drain-rate). */
+export async function startCluster(count: number, extraArgs: readonly string[] = []): Promise<BenchCluster> {
   const pg: TestPostgres = await startPostgres();
   const servers: AgentlbProcess[] = [];
   const stopAll = async (): Promise<void> => {
@@ -40,7 +43,7 @@ export async function startCluster(count: number): Promise<BenchCluster> {
   };
   try {
     // One after another: the first migrates the schema, the others find it done.
-    for (let i = 0; i < count; i++) servers.push(await spawnAgentlbServer({ extraArgs: serverArgs(pg.url) }));
+    for (let i = 0; i < count; i++) servers.push(await spawnAgentlbServer({ extraArgs: serverArgs(pg.url, extraArgs) }));
   } catch (err) {
     await stopAll();
     throw err;
@@ -50,6 +53,7 @@ export async function startCluster(count: number): Promise<BenchCluster> {
     servers,
     addresses: servers.map((s) => `${s.host}:${s.port}`),
     admin: { host: first.host, port: first.adminPort, token: first.adminToken },
+    pgUrl: pg.url,
     async restart(index) {
       const old = servers[index]!;
       await old.stop();
@@ -58,7 +62,7 @@ export async function startCluster(count: number): Promise<BenchCluster> {
         port: old.port,
         adminPort: old.adminPort,
         adminToken: old.adminToken,
-        extraArgs: serverArgs(pg.url),
+        extraArgs: serverArgs(pg.url, extraArgs),
       });
       servers[index] = next;
       return next;

@@ -20,6 +20,8 @@ export interface FleetSnapshot {
   hostsReceived: number;
   acked: number;
   dropped: number;
+  /** Moves on a rebalance's `recheck` (swarm agents only; 0 for the native client). */
+  switched: number;
   lastCompletedNs: bigint;
   lastAckNs: bigint;
   /** connect start -> the handshake's last frame. */
@@ -67,6 +69,7 @@ function fromSwarm(s: SwarmSnapshot): FleetSnapshot {
     hostsReceived: c.hostsReceived,
     acked: c.acked,
     dropped: c.dropped,
+    switched: c.switched,
     lastCompletedNs: s.lastCompletedNs,
     lastAckNs: s.lastAckNs,
     handshake: s.handshake,
@@ -82,6 +85,7 @@ function fromNative(s: HoldStats): FleetSnapshot {
     hostsReceived: s.hostsReceived,
     acked: s.acked,
     dropped: s.dropped,
+    switched: 0,
     lastCompletedNs: BigInt(s.lastCompletedNs),
     lastAckNs: BigInt(s.lastAckNs),
     handshake: s.handshakeMs,

@@ -20,7 +20,9 @@ export class BenchUsageError extends Error {
 /** The scenarios sized by a number of agents. */
 export type AgentScenario = Exclude<ScenarioName, 'admin-http' | 'scale'>;
 
-export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 };
+export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000 };
+/** `rebalance`: moves per second across the fleet (the servers' --drain-rate, the default K). */
+export const REBALANCE_RATE = 50;
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
@@ -37,6 +39,8 @@ export interface BenchOptions {
   algorithm?: AlgorithmName;
   /** `scale`: hosts registered, and agents of them held connected through the steps. */
   scale: { hosts: number; connected: number; cpuProfDir?: string };
+  /** `rebalance`: K, the fleet's moves per second. */
+  rebalanceRate: number;
   admin?: AdminTarget;
   /** The handshake client; undefined: native (the target's client), then node for reference. */
   client?: ClientKind;
@@ -67,6 +71,10 @@ Scenarios (all of them, at issue 5's sizes, when none is given; that run rewrite
               longest silence a probe agent pinging every 20 ms sees during a restart, a
               settings change, a PostgreSQL kill -9, a removal, 1 000 registrations, a drain
               start and GET /api/hosts; RSS per host. Updates the scale section of BENCHMARKS.md
+  rebalance   (only when named) three cluster servers on PostgreSQL, N agents (balanced): first
+              placement by the automatic rebalance, then kill -9 and restart of M3; time until
+              every server is within 5 % of plan, peak moves/s, agents without a server.
+              Updates the rebalance section of BENCHMARKS.md
 
 Flags:
   --agents N          agents (default: 20000 handshake, 15000 otherwise)
@@ -76,6 +84,7 @@ Flags:
                       (default 40000 agents, the node swarm following its lists); the
                       run updates the cluster section of BENCHMARKS.md (or --markdown FILE)
   --algorithm NAME    with --servers N or scale: the algorithm (default roundrobin)
+  --rate K            rebalance: moves per second across the fleet (default 50)
   --hosts N           scale: hosts registered (default 100000)
   --connected K       scale: agents of them held connected (default 15000, at most 18000)
   --cpu-prof DIR      scale: run the server under node --cpu-prof, profiles into DIR (one per
@@ -152,6 +161,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
         algorithm: { type: 'string' },
         hosts: { type: 'string' },
         connected: { type: 'string' },
+        rate: { type: 'string' },
         'cpu-prof': { type: 'string' },
         admin: { type: 'string' },
         token: { type: 'string' },
@@ -199,6 +209,8 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
     throw new BenchUsageError('--hosts and --connected apply to scale only');
   }
   if (values['cpu-prof'] !== undefined && !isScale && scenario !== 'handshake') throw new BenchUsageError('--cpu-prof applies to scale and handshake only');
+  if (values.rate !== undefined && scenario !== 'rebalance') throw new BenchUsageError('--rate applies to rebalance only');
+  const rebalanceRate = positiveInt('--rate', values.rate) ?? REBALANCE_RATE;
   const scaleHosts = positiveInt('--hosts', values.hosts) ?? SCALE_HOSTS;
   const connected = positiveInt('--connected', values.connected) ?? Math.min(SCALE_CONNECTED, scaleHosts);
   if (connected > scaleHosts) throw new BenchUsageError(`--connected (${connected}) cannot exceed --hosts (${scaleHosts})`);
@@ -225,7 +237,9 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
       storm: agents ?? (cluster === undefined ? ISSUE_SIZES.storm : CLUSTER_STORM_AGENTS),
       propagate: agents ?? ISSUE_SIZES.propagate,
       idle: agents ?? ISSUE_SIZES.idle,
+      rebalance: agents ?? ISSUE_SIZES.rebalance,
     },
+    rebalanceRate,
     concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,
     servers,
     ...(cluster === undefined ? {} : { cluster, algorithm: clusterAlgorithm(values.algorithm) }),

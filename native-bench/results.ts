@@ -5,10 +5,10 @@
 import type { PoolHandoff } from './pool-handoff';
 import type { LatencySummary } from './swarm/latency';
 
-export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http' | 'scale';
+export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http' | 'scale' | 'rebalance';
 /** What a bare `npm run bench` runs; `scale` (issue 12, minutes of CPU) runs only when named. */
 export const SCENARIOS: readonly ScenarioName[] = ['handshake', 'storm', 'propagate', 'idle', 'admin-http'];
-export const NAMED_ONLY_SCENARIOS: readonly ScenarioName[] = ['scale'];
+export const NAMED_ONLY_SCENARIOS: readonly ScenarioName[] = ['scale', 'rebalance'];
 
 export type ServerKind = 'agentlb' | 'raw';
 export type ClientKind = 'native' | 'node';
@@ -241,7 +241,34 @@ export interface ScaleResult {
   verdicts: Verdict[];
 }
 
-export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult | ScaleResult;
+/** One phase of `rebalance`: from its start until every server is within 5 % of its plan. */
+export interface RebalancePhase {
+  name: string;
+  withinPlanMs: number;
+  /** Agents that moved on a `recheck` during the phase. */
+  moves: number;
+  /** Most moves completed in any second, as the agents saw them (the swarm's counters, polled every 250 ms). */
+  peakMovesPerSecond: number;
+  /** Most moves the servers were granted in any sliding second (the shared budget, database clock). */
+  peakGrantedPerSecond: number;
+  /** Connections the servers closed during the phase: agents without a server (must be 0). */
+  withoutServer: number;
+  live: number[];
+  planned: number[];
+}
+
+/** `rebalance` (issue 13): three cluster servers, one killed and restarted. */
+export interface RebalanceResult {
+  scenario: 'rebalance';
+  servers: number;
+  agents: number;
+  /** The rebalance rate K (moves per second across the fleet). */
+  rate: number;
+  phases: RebalancePhase[];
+  notes: string[];
+}
+
+export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult | ScaleResult | RebalanceResult;
 
 export interface MachineInfo {
   nproc: number;

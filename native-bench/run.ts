@@ -24,6 +24,8 @@ import { updateClusterSection } from './report/cluster-markdown';
 import { updateAlgorithmsSection } from './report/algorithms-markdown';
 import { updateScaleSection } from './report/scale-markdown';
 import { runScale } from './scenarios/scale';
+import { runRebalance } from './scenarios/rebalance';
+import { updateRebalanceSection } from './report/rebalance-markdown';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
@@ -32,6 +34,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioRe
   idle: runIdle,
   'admin-http': runAdminHttp,
   scale: runScale,
+  rebalance: runRebalance,
 };
 
 export interface BenchIo {
@@ -57,7 +60,12 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
-  if (opts.scenarios.includes('scale')) {
+  if (opts.scenarios.includes('rebalance')) {
+    // The rebalance run keeps its own section of BENCHMARKS.md (report/rebalance-markdown.ts).
+    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
+    await updateRebalanceSection(file, report);
+    io.log(`bench: wrote the rebalance section of ${file}`);
+  } else if (opts.scenarios.includes('scale')) {
     // The scale run keeps its own section of BENCHMARKS.md (report/scale-markdown.ts).
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
     await updateScaleSection(file, report);

@@ -123,6 +123,23 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
       return clusterStormTables(result);
     case 'scale':
       return scaleTables(result);
+    case 'rebalance':
+      return [
+        {
+          title: `rebalance: ${result.servers} cluster servers, ${fmtInt(result.agents)} agents (balanced, check interval 0), K = ${result.rate} moves/s across the fleet`,
+          head: ['Phase', 'Until within 5 % of plan', 'Moves', 'Peak moves/s told (budget)', 'Peak moves/s done (agents)', 'Agents without a server', 'Live (M1, M2, M3)', 'Planned'],
+          rows: result.phases.map((p) => [
+            p.name,
+            fmtMs(p.withinPlanMs),
+            fmtInt(p.moves),
+            fmtInt(p.peakGrantedPerSecond),
+            fmtInt(p.peakMovesPerSecond),
+            String(p.withoutServer),
+            p.live.map(fmtInt).join(', '),
+            p.planned.map(fmtInt).join(', '),
+          ]),
+        },
+      ];
     case 'admin-http':
       return [
         {

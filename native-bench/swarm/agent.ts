@@ -3,7 +3,9 @@
  * agent behaviour a load test needs — hello with its current list, `ack` every `hosts` after
  * "persisting" it (in memory), answer pings — and none of the real agent's policy (no
  * reconnect loop of its own: the worker decides when agents come back, so a storm is the
- * worst case on purpose).
+ * worst case on purpose). One exception, as the real agent does it: a `hosts` with `recheck`
+ * (a rebalance) moves it to its first entry make-before-break: a second connection is
+ * welcomed before the first is closed (protocol.md section 5, rule 7).
  */
 import net from 'node:net';
 import { FramedSocket } from '../../src/protocol/framed-socket';
@@ -27,6 +29,9 @@ export class SimAgent {
   private checkInterval: number | undefined;
   private sock: FramedSocket | undefined;
   private phase: Phase = 'idle';
+  /** The server of the current connection. */
+  private current: Target | undefined;
+  private switching = false;
 
   constructor(
     readonly guid: string,
@@ -60,6 +65,7 @@ export class SimAgent {
     socket.setNoDelay(true);
     const sock = new FramedSocket(socket);
     this.sock = sock;
+    this.current = opts.target;
     return new Promise((resolve) => {
       let settled = false;
       let welcomed = false;
@@ -96,6 +102,8 @@ export class SimAgent {
           finish(false, code === 'ECONNREFUSED' || code === 'EADDRNOTAVAIL' ? 'connect' : 'closed');
           return;
         }
+        // Closed by a switch: the agent is on its new connection already.
+        if (this.sock !== sock) return;
         if (this.phase === 'established') this.tally.dropped();
         if (this.sock === sock) this.phase = 'idle';
       });
@@ -107,6 +115,48 @@ export class SimAgent {
     if (this.sock === undefined) return;
     this.phase = 'closing';
     this.sock.destroy();
+  }
+
+  /** On its first entry already, or a switch under way: nothing. Else a make-before-break switch. */
+  private recheck(): void {
+    const target = this.entry(0);
+    const current = this.current;
+    if (target === undefined || this.switching || (current !== undefined && current.host === target.host && current.port === target.port)) return;
+    this.switching = true;
+    const socket = net.connect({ host: target.host, port: target.port, localAddress: this.source });
+    socket.setNoDelay(true);
+    const sock = new FramedSocket(socket);
+    let welcomed = false;
+    const timer = setTimeout(() => sock.destroy(), 15_000);
+    socket.once('connect', () => sock.send(this.hello()));
+    sock.on('message', (message) => {
+      if (welcomed) {
+        this.onMessage(sock, message);
+        return;
+      }
+      if (message.type === 'welcome') {
+        welcomed = true;
+        clearTimeout(timer);
+        const old = this.sock;
+        this.sock = sock;
+        this.current = target;
+        this.switching = false;
+        old?.destroy(); // after the new connection was welcomed
+        this.tally.switched();
+      } else if (message.type === 'error') sock.destroy();
+    });
+    sock.on('protocolError', () => sock.destroy());
+    sock.on('close', () => {
+      clearTimeout(timer);
+      if (!welcomed) {
+        this.switching = false; // the check failed: stay where it is
+        return;
+      }
+      if (this.sock === sock && this.phase === 'established') {
+        this.tally.dropped();
+        this.phase = 'idle';
+      }
+    });
   }
 
   private hello(): Hello {
@@ -128,6 +178,7 @@ export class SimAgent {
         this.tally.hostsReceived(this.phase === 'established');
         sock.send({ type: 'ack', seq: message.seq, ok: true });
         this.tally.acked();
+        if (message.recheck === true && sock === this.sock && this.phase === 'established') this.recheck();
         return;
       case 'ping':
         sock.send({ type: 'pong' });

@@ -56,6 +56,8 @@ export interface Counters {
   connected: number;
   /** Established agents whose connection the server closed. */
   dropped: number;
+  /** Established agents that moved to their first entry on a `recheck`, make-before-break. */
+  switched: number;
   /** Failed attempts by kind (connect, timeout, closed, error:<code>, protocol:<code>). */
   failures: Record<string, number>;
   /** Agents that gave up (a `handshakes` attempt that failed, or retries exhausted). */

@@ -66,6 +66,7 @@ export function sumCounters(a: Counters, b: Counters): Counters {
     acked: a.acked + b.acked,
     connected: a.connected + b.connected,
     dropped: a.dropped + b.dropped,
+    switched: a.switched + b.switched,
     failures,
     lost: a.lost + b.lost,
     lastCompletedNs: max(a.lastCompletedNs, b.lastCompletedNs),

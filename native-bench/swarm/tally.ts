@@ -14,6 +14,7 @@ export function emptyCounters(): Counters {
     acked: 0,
     connected: 0,
     dropped: 0,
+    switched: 0,
     failures: {},
     lost: 0,
     lastCompletedNs: '0',
@@ -78,6 +79,11 @@ export class WorkerTally {
 
   dropped(): void {
     this.counters.dropped++;
+    this.version++;
+  }
+
+  switched(): void {
+    this.counters.switched++;
     this.version++;
   }
 

@@ -6,13 +6,22 @@ import { BenchUsageError, ISSUE_SIZES, parseBenchArgs, type BenchOptions } from 
 
 const fails = (argv: string[], message: string) => t.throws(() => parseBenchArgs(argv), new BenchUsageError(message), argv.join(' '));
 
+t.test('rebalance: named only, 15 000 agents and K = 50 unless told', async (t) => {
+  const opts = parseBenchArgs(['rebalance', '--rate', '200']);
+  if (opts === 'help') throw new Error('unexpected help');
+  t.same([opts.scenarios, opts.agents.rebalance, opts.rebalanceRate], [['rebalance'], 15_000, 200]);
+  const defaults = parseBenchArgs(['rebalance']);
+  if (defaults === 'help') throw new Error('unexpected help');
+  t.equal(defaults.rebalanceRate, 50);
+});
+
 t.test('no scenario: every scenario at the issue sizes, and the run writes BENCHMARKS.md', async (t) => {
   const opts = parseBenchArgs([]);
   if (opts === 'help') throw new Error('unexpected help');
   t.same(opts.scenarios, ['handshake', 'storm', 'propagate', 'idle', 'admin-http']);
   t.equal(opts.all, true);
   t.same(opts.agents, ISSUE_SIZES);
-  t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000 });
+  t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000 });
   t.equal(opts.concurrency, 200);
   t.equal(opts.progress, false, 'no bar without a terminal');
   t.same(opts.pools, ['off', 'on'], 'the pool is measured both ways');
@@ -51,7 +60,9 @@ t.test('--help', async (t) => {
 });
 
 t.test('bad input is refused with a message that names it', async () => {
-  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http, scale)');
+  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http, scale, rebalance)');
+  fails(['storm', '--rate', '5'], '--rate applies to rebalance only');
+  fails(['rebalance', '--rate', '0'], '--rate needs an integer >= 1, got "0"');
   fails(['idle', 'storm'], 'one scenario at most, got "idle storm"');
   fails(['--agents', '0'], '--agents needs an integer >= 1, got "0"');
   fails(['--agents', '1.5'], '--agents needs an integer >= 1, got "1.5"');
