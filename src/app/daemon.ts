@@ -37,7 +37,8 @@ import { joinFleet, registryAddress } from '../server/cluster/membership';
 import { FleetController } from '../server/fleet/controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
 import { agentAuthorizer } from '../security/agent-auth';
-import { FileCertificateBook } from '../security/certificate-book';
+import { FileCertificateBook, type CertificateBook } from '../security/certificate-book';
+import { DEFAULT_ENROL_CERT_DAYS, Enroller, loadSigningCa } from '../security/enroller';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE, RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { openAgentPortWarning } from '../security/open-port-warning';
@@ -75,6 +76,10 @@ export interface ServerOptions extends ListenerOptions {
   pool: PoolOptions;
   /** How often this server records itself in the server registry (cluster.ts). */
   heartbeatIntervalMs: number;
+  /** Enrol agents with the CA in this directory (needs `tls`); undefined: hello.csr is ignored. */
+  caDir: string | undefined;
+  /** Lifetime of the certificates signed for agents. */
+  certDays: number;
   /** Hosts the registry may hold; new guids beyond it get `server_busy` (0 = no limit). */
   maxHosts: number;
   /** New guids per second per source address (0 = no limit; loopback exempt unless rateLimitLoopback). */
@@ -102,6 +107,8 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     drainRate: DEFAULT_DRAIN_RATE,
     pool: DEFAULT_POOL_OPTIONS,
     heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
+    caDir: undefined,
+    certDays: DEFAULT_ENROL_CERT_DAYS,
     maxHosts: DEFAULT_MAX_HOSTS,
     newHostRate: DEFAULT_NEW_HOST_RATE,
     ...definedOnly(input),
@@ -112,7 +119,7 @@ function definedOnly<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-export type ServerStartErrorCode = 'bad_stored_settings' | 'bad_admin_token' | 'listen_failed' | 'store_failed';
+export type ServerStartErrorCode = 'bad_ca_dir' | 'bad_stored_settings' | 'bad_admin_token' | 'listen_failed' | 'store_failed';
 
 export class ServerStartError extends Error {
   constructor(
@@ -187,6 +194,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     // Client certificates are requested: remember which guids hold one (roll-out hijack).
     const book = options.tls?.ca === undefined ? undefined : await FileCertificateBook.open(options.dataDir);
     if (book !== undefined) cleanups.push(() => book.close());
+    const enroller = options.caDir === undefined || book === undefined ? undefined : await startEnroller(options, book, logger);
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
     cleanups.push(logLimitEvents(events, logger));
@@ -210,6 +218,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     );
     const listener = new AgentListener(options, events, {
       authorize: agentAuthorizer({ token: options.agentToken, book }),
+      ...(enroller === undefined ? {} : { enrol: (hello, socket) => enroller.enrol(hello, socket) }),
       register: (guid, zone, remoteAddress) =>
         fleet.hostByGuid(guid) ?? registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone)),
       attach: (connection) => agents.attach(connection),
@@ -405,6 +414,25 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     await unwind();
     throw error;
   }
+}
+
+async function startEnroller(options: ServerOptions, book: CertificateBook, logger: Logger): Promise<Enroller> {
+  let ca;
+  try {
+    ca = await loadSigningCa(options.caDir!);
+  } catch (error) {
+    throw new ServerStartError('bad_ca_dir', (error as Error).message, { cause: error });
+  }
+  return new Enroller(ca, {
+    book,
+    certDays: options.certDays,
+    tokenRequired: () => options.agentToken !== undefined,
+    issued: (guid, certificate, renewal) =>
+      logger.info(
+        { event: 'certificate_issued', guid, serial: certificate.serial, notAfter: certificate.notAfter.toISOString(), renewal },
+        renewal ? `certificate renewed for ${guid}` : `agent ${guid} enrolled`,
+      ),
+  });
 }
 
 /** `degraded` while the embedded store's writes fail (a full disk), with the cause; else nothing. */

@@ -6,6 +6,9 @@ import { parseInteger, UsageError } from './args';
 import { DEFAULT_LISTENER_OPTIONS as D } from '../server/net/listener';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
 import type { ServerTlsFiles } from '../security/tls-files';
+import { CA_CERT_FILE } from '../security/ca';
+import { DEFAULT_ENROL_CERT_DAYS } from '../security/enroller';
+import path from 'node:path';
 
 export const SECURITY_FLAGS = {
   'tls-cert': { type: 'string' },
@@ -19,6 +22,8 @@ export const SECURITY_FLAGS = {
   'rate-limit-loopback': { type: 'boolean' },
   'max-hosts': { type: 'string' },
   'new-host-rate': { type: 'string' },
+  'ca-dir': { type: 'string' },
+  'cert-days': { type: 'string' },
 } as const;
 
 export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents with this PEM certificate (with --tls-key)
@@ -27,6 +32,11 @@ export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents
                               certificate must chain to it and name the agent's guid (CN or a
                               DNS/URI SAN), else \`error unauthorized\`
   --require-client-cert       refuse agents without such a certificate (needs --tls-ca)
+  --ca-dir DIR                enrol agents: sign the certificate request an agent sends with
+                              the enrolment token (hello.csr) with the CA in DIR (from
+                              \`agentlb ca init\`), and renew certificates presented with one;
+                              needs --tls-cert/--tls-key; --tls-ca defaults to DIR/ca.crt
+  --cert-days N               lifetime of the certificates --ca-dir signs (default ${DEFAULT_ENROL_CERT_DAYS})
   --max-handshakes N          connections still handshaking (TLS, hello, registration) beyond
                               which new ones get \`error server_busy\` (default ${D.maxHandshakes}; 0 = no limit)
   --max-handshakes-per-source N
@@ -58,6 +68,8 @@ export interface SecurityFlagValues {
   'rate-limit-loopback'?: boolean | undefined;
   'max-hosts'?: string | undefined;
   'new-host-rate'?: string | undefined;
+  'ca-dir'?: string | undefined;
+  'cert-days'?: string | undefined;
 }
 
 export interface SecurityOptions {
@@ -69,17 +81,24 @@ export interface SecurityOptions {
   rateLimitLoopback: boolean | undefined;
   maxHosts: number | undefined;
   newHostRate: number | undefined;
+  /** Enrol agents with the CA in this directory. */
+  caDir: string | undefined;
+  certDays: number | undefined;
 }
 
 /** Checks the flags' values and combinations; throws UsageError naming the flag. */
 export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions {
   const cert = values['tls-cert'];
   const key = values['tls-key'];
-  const ca = values['tls-ca'];
+  const caDir = values['ca-dir'];
   const requireClientCert = values['require-client-cert'] === true;
-  for (const [flag, value] of [['--tls-cert', cert], ['--tls-key', key], ['--tls-ca', ca]] as const) {
+  for (const [flag, value] of [['--tls-cert', cert], ['--tls-key', key], ['--tls-ca', values['tls-ca']], ['--ca-dir', caDir]] as const) {
     if (value === '') throw new UsageError(`${flag} must not be empty`);
   }
+  if (caDir !== undefined && cert === undefined) throw new UsageError('--ca-dir needs --tls-cert and --tls-key (enrolment runs over TLS)');
+  if (values['cert-days'] !== undefined && caDir === undefined) throw new UsageError('--cert-days needs --ca-dir');
+  // An enrolling server requests client certificates from its own CA unless told otherwise.
+  const ca = values['tls-ca'] ?? (caDir === undefined ? undefined : path.join(caDir, CA_CERT_FILE));
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (cert === undefined && (ca !== undefined || requireClientCert)) {
     throw new UsageError(`${ca !== undefined ? '--tls-ca' : '--require-client-cert'} needs --tls-cert and --tls-key`);
@@ -98,5 +117,7 @@ export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions 
     rateLimitLoopback: values['rate-limit-loopback'],
     maxHosts: integer('max-hosts', 0, 100_000_000),
     newHostRate: integer('new-host-rate', 0, 1_000_000),
+    caDir,
+    certDays: integer('cert-days', 1, 3650),
   };
 }

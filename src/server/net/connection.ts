@@ -53,6 +53,11 @@ export interface ConnectionContext {
    * no promise per handshake), a new guid's once it is registered durably.
    */
   register(guid: string, zone: string, remoteAddress?: string): HostRecord | Promise<HostRecord>;
+  /**
+   * Signs hello.csr (enrolment or renewal), or says why not; undefined when this server does
+   * not enrol agents (the csr is then ignored). Absent: never enrols.
+   */
+  enrol?(hello: Hello, socket: Socket): Promise<EnrolOutcome> | undefined;
   /** Called once the handshake succeeded; false when a newer connection holds the guid. */
   attach(connection: AgentConnection): boolean;
   detach(connection: AgentConnection): void;
@@ -66,6 +71,9 @@ export interface ConnectionContext {
 }
 
 export const DEFAULT_ZONE = 'default';
+
+/** What signing a hello's certificate request came to. */
+export type EnrolOutcome = { certificate: string } | { refusal: string };
 
 type Phase = 'handshake' | 'registering' | 'ready' | 'closing' | 'closed';
 
@@ -114,6 +122,8 @@ export class AgentConnection implements FanoutAgent {
   private version = 0;
   /** Made on the first call (an agent never called costs nothing). */
   private calls: AgentCalls | undefined;
+  /** The certificate signed for this hello's csr, until the welcome carries it. */
+  private certificate: string | undefined;
 
   constructor(
     readonly connId: number,
@@ -330,6 +340,36 @@ export class AgentConnection implements FanoutAgent {
       return undefined;
     }
     this.phase = 'registering';
+    // A certificate request is signed (or refused) before the host is registered.
+    const enrolment = hello.csr === undefined ? undefined : this.context.enrol?.(hello, this.socket);
+    if (enrolment !== undefined) {
+      enrolment.then(
+        (outcome) => this.guard(() => this.onEnrolled(hello, outcome)),
+        (error: unknown) =>
+          this.guard(() => {
+            const message = `cannot sign the certificate: ${(error as Error).message}`;
+            this.emitHandshake('server_busy', hello.guid, message);
+            this.fail('server_busy', message, 'store_error');
+          }),
+      );
+      return undefined;
+    }
+    this.register(hello);
+    return undefined;
+  }
+
+  private onEnrolled(hello: Hello, outcome: EnrolOutcome): void {
+    if (this.phase !== 'registering') return; // closed while the certificate was signed
+    if ('refusal' in outcome) {
+      this.emitHandshake('unauthorized', hello.guid, outcome.refusal);
+      this.fail('unauthorized', outcome.refusal);
+      return;
+    }
+    this.certificate = outcome.certificate;
+    this.register(hello);
+  }
+
+  private register(hello: Hello): void {
     const registered = this.context.register(hello.guid, hello.zone ?? DEFAULT_ZONE, this.socket.remoteAddress);
     if (!(registered instanceof Promise)) {
       this.onRegistered(hello, registered);
@@ -350,7 +390,6 @@ export class AgentConnection implements FanoutAgent {
           this.fail('server_busy', message, 'store_error');
         }),
     );
-    return undefined;
   }
 
   private onRegistered(hello: Hello, host: HostRecord): void {
@@ -376,7 +415,9 @@ export class AgentConnection implements FanoutAgent {
       hostId: host.id,
       server: this.context.advertisedAddress(this.socket),
       pingInterval: this.context.limits.pingIntervalMs,
+      ...(this.certificate === undefined ? {} : { certificate: this.certificate }),
     });
+    this.certificate = undefined; // sent once; not kept for the connection's life
     this.emitHandshake('ok', host.guid);
     const hosts = this.context.listToSend(this.state);
     // welcome and the first list in ONE write: a loopback write costs ~7 µs of kernel time,
