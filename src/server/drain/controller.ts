@@ -46,8 +46,8 @@ export interface HandoverAgent {
 export interface DrainDeps {
   board: DrainBoard;
   avoid: { setAvoided(source: string, addresses: Iterable<string>): Promise<number> };
-  /** The connected (handshake done) agents. */
-  agents: { readonly size: number; all(): Iterable<HandoverAgent> };
+  /** The connected (handshake done) agents; `onAttached` wakes a drain for one that connects meanwhile. */
+  agents: { readonly size: number; all(): Iterable<HandoverAgent>; onAttached(hook: () => void): () => void };
   /** The agent listener: a draining server admits nobody. */
   gate: { refuseNew(refusal: { code: ErrorCode; message: string } | undefined): void };
   events: ServerEvents;
@@ -92,11 +92,9 @@ export class DrainController {
     this.unsubscribe = [
       deps.board.subscribe(() => this.apply()),
       // The own address can change with `host`; handshakes that were in flight when the
-      // drain began end as connected agents that must be handed over too.
+      // drain began end as connected agents that must be handed over too (the registry says).
       deps.events.on('settingsChanged', () => this.apply()),
-      deps.events.on('handshake', (event) => {
-        if (event.result === 'ok') this.wake();
-      }),
+      deps.agents.onAttached(() => this.wake()),
     ];
     this.apply();
   }

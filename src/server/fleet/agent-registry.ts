@@ -20,6 +20,8 @@ const NO_SINK: ConnectionSink = { held: () => undefined, released: () => undefin
 export class AgentRegistry {
   private readonly byGuid = new Map<string, AgentConnection>();
   private readonly byHostId = new Map<number, AgentConnection>();
+  /** Told after each attach (drain: a newly connected agent must be handed over too). */
+  private readonly attachedHooks = new Set<(connection: AgentConnection) => void>();
 
   constructor(private readonly sink: ConnectionSink = NO_SINK) {}
 
@@ -44,7 +46,14 @@ export class AgentRegistry {
     this.byGuid.set(guid, connection);
     this.byHostId.set(hostId, connection);
     this.sink.held(connection);
+    for (const hook of this.attachedHooks) hook(connection);
     return true;
+  }
+
+  /** Calls `hook` after every attach from now on; returns the call that stops it. */
+  onAttached(hook: (connection: AgentConnection) => void): () => void {
+    this.attachedHooks.add(hook);
+    return () => this.attachedHooks.delete(hook);
   }
 
   /** Forgets `connection` if it is the live one for its guid. */

@@ -66,6 +66,12 @@ export interface ConnectionContext {
   hostsFrame(hosts: readonly string[]): HostsFrame;
   /** The address put in `welcome.server` for an agent that connected through `socket`. */
   advertisedAddress(socket: Socket): string;
+  /**
+   * Called once when the handshake ended, whatever the result, after `handshake` was emitted
+   * (the listener frees the connection's handshake slot). A call, not the event: ServerEvents
+   * is for logs and metrics.
+   */
+  handshakeDone?(connection: AgentConnection, result: HandshakeResult): void;
   /** Called once, after `disconnected` was emitted (the listener forgets the connection). */
   connectionClosed?(connection: AgentConnection): void;
 }
@@ -510,6 +516,7 @@ export class AgentConnection implements FanoutAgent {
       ...(this.host === undefined ? {} : { hostId: this.host.id, zone: this.host.zone }),
       durationMs: performance.now() - this.acceptedAt,
     });
+    this.context.handshakeDone?.(this, result);
   }
 
   private onHandshakeTimeout(): void {

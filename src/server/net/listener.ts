@@ -51,7 +51,7 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
 };
 
 /** The parts of a ConnectionContext the listener does not supply itself. */
-export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'connectionClosed'>;
+export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'handshakeDone' | 'connectionClosed'>;
 
 /** A hello is timed out at most a tenth of the timeout late. */
 function sweepIntervalMs(handshakeTimeoutMs: number): number {
@@ -75,7 +75,6 @@ export class AgentListener {
    */
   private readonly handshaking = new Map<number, AgentConnection>();
   private handshakeSweep: NodeJS.Timeout | undefined;
-  private readonly unsubscribe: () => void;
   private readonly context: ConnectionContext;
   private nextConnId = 1;
   private port = 0;
@@ -94,15 +93,10 @@ export class AgentListener {
       limits: options,
       events,
       advertisedAddress: (socket) => this.advertisedAddress(socket),
+      handshakeDone: (connection) => this.onHandshakeDone(connection),
       connectionClosed: (connection) => this.onConnectionClosed(connection),
     };
     this.admission = new Admission(options);
-    this.unsubscribe = events.on('handshake', (event) => {
-      const connection = this.handshaking.get(event.connId);
-      if (connection === undefined) return;
-      this.handshaking.delete(event.connId);
-      this.connections.get(connection)?.handshakeDone();
-    });
     this.tlsTerminator =
       options.tls &&
       createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
@@ -150,7 +144,6 @@ export class AgentListener {
       // The server's callback can come before the sockets' own close events: wait for both,
       // so every `disconnected` is reported before close() resolves.
       await Promise.all([serverClosed, ...connections.map((connection) => connection.closed)]);
-      this.unsubscribe();
     })();
     return this.closing;
   }
@@ -236,6 +229,12 @@ export class AgentListener {
       if (connection.ageAt(now) < timeoutMs) break; // accept order: the rest are younger
       connection.timeOutHandshake(); // one still registering is left alone
     }
+  }
+
+  /** The handshake ended (any result): its slot is free for the next one. */
+  private onHandshakeDone(connection: AgentConnection): void {
+    if (!this.handshaking.delete(connection.connId)) return;
+    this.connections.get(connection)?.handshakeDone();
   }
 
   private onConnectionClosed(connection: AgentConnection): void {
