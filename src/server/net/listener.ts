@@ -40,7 +40,11 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
   closeGraceMs: 2_000,
   protocolVersions: PROTOCOL_VERSIONS,
   maxCallsInFlight: 8,
-  maxConnections: defaultMaxConnections(),
+  // A getter: /proc/self/limits is read when a default is taken (a server starts, help is
+  // printed), not when this module loads.
+  get maxConnections() {
+    return defaultMaxConnections();
+  },
   maxHandshakes: 1_000,
   maxHandshakesPerSource: 100,
   maxConnectionRate: 50,
