@@ -82,6 +82,8 @@ export interface AgentEvents {
   roundFailed: [{ servers: number; delayMs: number }];
   /** A `hosts` update was applied and acked ok; `persisted` is false when nothing changed. */
   hostsUpdated: [{ hosts: string[]; algorithm: string; checkInterval: number; persisted: boolean }];
+  /** Library face (agentlb/agent): the list the agent now holds, after each accepted update. */
+  list: [{ hosts: string[]; algorithm: string; checkInterval: number }];
   /** A `hosts` update was refused (acked ok:false) and the last good list kept. */
   hostsRefused: [{ seq: number; reason: string }];
   /** A preferred-host check found the preferred server unusable (`code` says how). */
@@ -168,6 +170,11 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Whether a connection round (or the back-off before one) is in progress. */
   get connecting(): boolean {
     return this.loop !== undefined;
+  }
+
+  /** The handlers directory calls run files from (resolved), if any. */
+  get handlersDir(): string | undefined {
+    return this.opts.calls?.handlersDir;
   }
 
   /** Seconds between preferred-host checks, after the operator's override. */
@@ -370,6 +377,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** An update was acked ok: what follows from the new list. */
   private updateApplied(msg: Hosts, persisted: boolean): void {
     this.emit('hostsUpdated', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval, persisted });
+    this.emit('list', { hosts: [...msg.hosts], algorithm: msg.algorithm, checkInterval: msg.checkInterval });
     this.judgeList();
     this.retimeCheck();
     if (msg.recheck === true) this.recheckNow();

@@ -5,15 +5,12 @@
  * the only reason it exits on its own (code 2): servers that are down are retried forever.
  */
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import type { ConnectionOptions } from 'node:tls';
 import { parseArgs } from 'node:util';
 import type pino from 'pino';
 import { createLogger, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../src/log';
-import { loadAgentTls, TlsFilesError } from '../src/security/tls-files';
 import { agentlbVersion, versionLine } from '../src/util/version';
-import { Agent } from './agent';
-import { ConfigError, loadAgentConfig, type AgentTlsPaths } from './config';
+import type { Agent } from './agent';
+import { AgentStartError, createAgent, TOKEN_ENV } from './index';
 
 export const AGENT_USAGE = `Usage: agentlb-agent --properties PATH [--log-level LEVEL]
        agentlb agent --properties PATH [--log-level LEVEL]
@@ -56,7 +53,7 @@ export interface CliIo {
   env?: NodeJS.ProcessEnv;
 }
 
-export const TOKEN_ENV = 'AGENTLB_AGENT_TOKEN';
+export { TOKEN_ENV };
 
 const defaultIo = (): CliIo => ({
   out: (text) => process.stdout.write(text),
@@ -111,38 +108,23 @@ export async function runAgentCli(argv: string[], io: CliIo = defaultIo()): Prom
   // The real process only: a test driving runAgentCli in-process keeps its own handlers.
   const removeFatalHandlers = io.logDestination === undefined ? exitOnFatalError(root) : () => undefined;
 
-  const loaded = await loadAgentConfig(parsed.propertiesPath);
-  if (loaded instanceof ConfigError) {
-    logger.fatal({ code: loaded.code, properties: parsed.propertiesPath }, loaded.message);
-    io.err(`agentlb-agent: ${loaded.message}\n`);
-    await flushLogger(root);
-    removeFatalHandlers();
-    return 2;
-  }
-  const token = (io.env ?? process.env)[TOKEN_ENV] || loaded.config.token;
-  const tls = loaded.config.tls && (await loadTls(loaded.config.tls, path.dirname(parsed.propertiesPath)));
-  if (tls instanceof TlsFilesError) {
-    logger.fatal({ code: tls.code, properties: parsed.propertiesPath }, tls.message);
-    io.err(`agentlb-agent: ${tls.message}\n`);
+  // The library's own entry point (agentlb/agent): the binary is built on it.
+  let agent: Agent;
+  try {
+    agent = await createAgent({ properties: parsed.propertiesPath, logger, ...(io.env === undefined ? {} : { env: io.env }) });
+  } catch (error) {
+    if (!(error instanceof AgentStartError)) throw error;
+    logger.fatal({ code: error.code === 'bad_config' ? 'bad_config' : 'bad_tls_files', properties: parsed.propertiesPath }, error.message);
+    io.err(`agentlb-agent: ${error.message}\n`);
     await flushLogger(root);
     removeFatalHandlers();
     return 2;
   }
   logger.info(
-    { event: 'started', version: agentlbVersion(), node: process.version, properties: parsed.propertiesPath, guid: loaded.config.guid },
+    { event: 'started', version: agentlbVersion(), node: process.version, properties: parsed.propertiesPath, guid: agent.info().guid },
     `agentlb-agent ${agentlbVersion()} on Node.js ${process.version}`,
   );
-  const handlersDir = loaded.config.handlersDir === undefined ? undefined : path.resolve(path.dirname(parsed.propertiesPath), loaded.config.handlersDir);
-  if (handlersDir !== undefined) await warnIfNoHandlersDir(handlersDir, logger);
-  const agent = new Agent({
-    propertiesPath: parsed.propertiesPath,
-    doc: loaded.doc,
-    config: loaded.config,
-    logger,
-    ...(token ? { token } : {}),
-    ...(tls ? { session: { tls } } : {}),
-    calls: { handlersDir },
-  });
+  if (agent.handlersDir !== undefined) await warnIfNoHandlersDir(agent.handlersDir, logger);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (name: NodeJS.Signals): void => {
       io.signals.off('SIGTERM', onSignal);
@@ -168,15 +150,6 @@ async function warnIfNoHandlersDir(dir: string, logger: pino.Logger): Promise<vo
   } catch (error) {
     logger.warn({ handlersDir: dir, reason: (error as Error).message }, `handlers.dir ${dir} cannot be read: calls to its methods answer unknown_method`);
   }
-}
-
-/** The PEM files named in agent.properties, read and checked once at start. */
-function loadTls(paths: AgentTlsPaths, baseDir: string): Promise<ConnectionOptions | TlsFilesError> {
-  const resolve = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(baseDir, file));
-  return loadAgentTls({ caFile: resolve(paths.ca)!, certFile: resolve(paths.cert), keyFile: resolve(paths.key) }).catch((error: unknown) => {
-    if (error instanceof TlsFilesError) return error;
-    throw error;
-  });
 }
 
 if (require.main === module) {

@@ -3,14 +3,15 @@
  * service. A single call answers once the agent did; a fan-out streams one NDJSON line per
  * host as it finishes, then a summary line, and stops calling when the client goes away.
  */
-import { validateServerMessage } from '../protocol/validate';
-import { ProtocolError, type CallValue } from '../protocol/messages';
+import type { CallValue } from '../protocol/messages';
 import type { CallRequest } from '../server/calls/agent-calls';
-import type { CallLine, CallRefused, CallSummary, Caller, FanoutOptions } from '../server/calls/call-service';
+import type { CallRefused, Caller, FanoutOptions } from '../server/calls/call-service';
+import { DEFAULT_CALL_TIMEOUT_S, DEFAULT_FANOUT_CONCURRENCY, MAX_CALL_TIMEOUT_S, MAX_FANOUT_CONCURRENCY, type CallLine, type CallSummary } from '../api/calls';
 import { errorResponse, json, type AdminRequest, type AdminResponse, type Route } from './http';
 
 export interface CallsBackend {
-  checkRequest(request: CallRequest): string | undefined;
+  /** Why the request can go to no agent (bad method, params, too large), or undefined. */
+  validate(request: CallRequest): string | undefined;
   call(hostId: number, request: CallRequest, caller: Caller): Promise<CallLine | CallRefused>;
   callMany(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncIterable<CallLine | CallSummary>;
   /** Host ids of `zone`, or of every zone; pulled lazily. */
@@ -18,10 +19,6 @@ export interface CallsBackend {
   hasHost(id: number): boolean;
 }
 
-export const DEFAULT_CALL_TIMEOUT_S = 30;
-export const MAX_CALL_TIMEOUT_S = 3_600;
-export const DEFAULT_FANOUT_CONCURRENCY = 1_000;
-export const MAX_FANOUT_CONCURRENCY = 20_000;
 
 const HOST_ID = /^[0-9]{1,15}$/;
 
@@ -45,12 +42,8 @@ function callRequest(body: unknown, backend: CallsBackend): CallRequest | BadReq
     timeoutMs: Math.max(1, Math.round(timeout * 1000)),
   };
   if (fields['method'] === undefined) return new BadRequest('method is required');
-  // The protocol's own check of a call: method alphabet and length, params JSON's values.
-  const { params, ...rest } = request;
-  const checked = validateServerMessage({ type: 'call', id: 0, ...rest, ...(params === undefined ? {} : { params }) });
-  if (checked instanceof ProtocolError) return new BadRequest(checked.message.replace(/^call\./, ''));
-  const tooLarge = backend.checkRequest(request);
-  return tooLarge === undefined ? request : new BadRequest(tooLarge);
+  const refused = backend.validate(request);
+  return refused === undefined ? request : new BadRequest(refused);
 }
 
 function caller(request: AdminRequest): Caller {

@@ -16,7 +16,7 @@ import { registerLimitMetrics } from './limit-metrics';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
 import { ERROR_CODES } from '../protocol/messages';
 import type { ServerState } from '../store/types';
-import type { CallStatus } from '../server/calls/call-service';
+import type { CallStatus } from '../api/calls';
 import { agentlbVersion } from '../util/version';
 import type { Route } from './http';
 import type { PoolStats } from '../server/burst/pool';

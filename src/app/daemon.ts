@@ -265,6 +265,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     // Calls (protocol 2): to this server's agents; `server` in each line is this server's address.
     const calls = new CallService({
       host: (id) => fleet.host(id),
+      hostIds: (zone) => hostIdsOf(fleet.hosts(), zone),
       connection: (hostId) => agents.byHost(hostId),
       events,
       serverName: registryAddress(options.advertise, agentAddress),
@@ -323,10 +324,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         ...settingsRoutes(controller),
         ...hostsRoutes(hostDirectory),
         ...callsRoutes({
-          checkRequest: (request) => calls.checkRequest(request),
+          validate: (request) => calls.validate(request),
           call: (hostId, request, caller) => calls.call(hostId, request, caller),
           callMany: (targets, request, caller, fanout) => calls.callMany(targets, request, caller, fanout),
-          hostIds: (zone) => hostIdsOf(fleet.hosts(), zone),
+          hostIds: (zone) => calls.hostIds(zone),
           hasHost: (id) => fleet.host(id) !== undefined,
         }),
         healthRoute(() => ({

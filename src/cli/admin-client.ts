@@ -56,9 +56,9 @@ export class AdminClient {
     private readonly findToken: () => Promise<string>,
   ) {}
 
-  static fromFlags(flags: AdminClientFlags, io: CliIo): AdminClient {
+  /** `timeoutMs` overrides --timeout (a command whose --timeout means something else). */
+  static fromFlags(flags: AdminClientFlags, io: CliIo, timeoutMs: number = flags.timeout === undefined ? 10_000 : parseSecondsAsMs('--timeout', flags.timeout)): AdminClient {
     const { host, port } = parseHostPort('--admin', flags.admin ?? `${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT}`);
-    const timeoutMs = flags.timeout === undefined ? 10_000 : parseSecondsAsMs('--timeout', flags.timeout);
     const dataDir = flags['data-dir'] === undefined ? DEFAULT_DATA_DIR : nonEmpty('--data-dir', flags['data-dir']);
     const explicit = flags.token ?? io.env['AGENTLB_ADMIN_TOKEN'];
     const hostPart = host.includes(':') ? `[${host}]` : host;
@@ -95,6 +95,48 @@ export class AdminClient {
       throw new AdminClientError('admin_refused', `${method} ${path} failed (HTTP ${status}): ${message}`, status, parsed);
     }
     return { body: parsed, headers: answerHeaders };
+  }
+
+  /**
+   * POSTs `body` and hands each line of a 2xx NDJSON answer, parsed, to `onLine` as it arrives
+   * (a fan-out's lines come as hosts finish). Rejects AdminClientError as request() does.
+   */
+  async lines(path: string, body: unknown, onLine: (line: unknown) => void): Promise<void> {
+    const headers = { authorization: `Bearer ${await this.findToken()}`, 'content-type': 'application/json' };
+    const unreachable = (detail: string): AdminClientError => new AdminClientError('admin_unreachable', `cannot reach the admin API at ${this.baseUrl}: ${detail}`);
+    await new Promise<void>((resolve, reject) => {
+      const request = http.request(`${this.baseUrl}${path}`, { method: 'POST', headers, timeout: this.timeoutMs }, (response) => {
+        const status = response.statusCode ?? 0;
+        let buffered = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          buffered += chunk;
+          if (status < 200 || status > 299) return;
+          let newline: number;
+          while ((newline = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, newline);
+            buffered = buffered.slice(newline + 1);
+            if (line.trim() !== '') onLine(JSON.parse(line));
+          }
+        });
+        response.on('end', () => {
+          if (status >= 200 && status <= 299) return resolve();
+          let message = buffered.trim();
+          let parsed: unknown = buffered;
+          try {
+            parsed = JSON.parse(buffered);
+            if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) message = String(parsed.error);
+          } catch {
+            // not JSON: the text itself
+          }
+          reject(new AdminClientError('admin_refused', `POST ${path} failed (HTTP ${status}): ${message}`, status, parsed));
+        });
+        response.on('error', (error) => reject(unreachable(error.message)));
+      });
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      request.on('error', (error: NodeJS.ErrnoException) => reject(unreachable(error.code ?? error.message)));
+      request.end(JSON.stringify(body));
+    });
   }
 
   /** node:http rather than fetch: fetch refuses "bad ports" (1, 6000, ...) an admin may use. */

@@ -26,6 +26,7 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Command>> = {
   servers: () => (require('./servers-command') as typeof import('./servers-command')).serversCommand,
   plan: () => (require('./plan-command') as typeof import('./plan-command')).planCommand,
   ca: () => (require('./ca-command') as typeof import('./ca-command')).caCommand,
+  call: () => (require('./call-command') as typeof import('./call-command')).callCommand,
   agent: () => (require('../../agent/command') as typeof import('../../agent/command')).agentCommand,
 };
 
@@ -36,6 +37,7 @@ const SUMMARIES: ReadonlyArray<readonly [name: string, summary: string]> = [
   ['servers', 'list the management servers of the fleet, up, down or stopped (forget ADDRESS)'],
   ['plan', 'what-if: loads per server and agents moved, for a proposed setting or failure'],
   ['ca', 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)'],
+  ['call', 'run a method on one agent or on many (call ID METHOD [JSON], call --all METHOD)'],
   ['agent', 'run the agent on this host (agentlb agent --properties PATH)'],
 ];
 

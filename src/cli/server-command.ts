@@ -7,7 +7,7 @@ import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, 
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME } from '../protocol/messages';
-import { ServerStartError, startServer } from '../app/daemon';
+import { ServerStartError, startServer } from '../app/index';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
 import { loadServerTls } from '../security/tls-files';

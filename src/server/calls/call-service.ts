@@ -9,29 +9,14 @@
  * turns that into a line, and reports it on the `call` event for the log and metrics.
  */
 import { encodeWithin } from '../../protocol/encoder';
-import { DEFAULT_MAX_FRAME, type CallError, type CallValue } from '../../protocol/messages';
+import { DEFAULT_MAX_FRAME, ProtocolError, type CallError, type CallValue } from '../../protocol/messages';
+import { validateServerMessage } from '../../protocol/validate';
 import type { HostRecord } from '../../store/types';
+import { CALL_STATUSES, type CallLine, type CallStatus, type CallSummary } from '../../api/calls';
 import type { AgentConnection } from '../net/connection';
 import type { ServerEvents } from '../events';
 import type { CallReply, CallRequest } from './agent-calls';
 
-/** How one host's call ended (the `status` of a fan-out line). */
-export const CALL_STATUSES = ['ok', 'error', 'timeout', 'not_connected', 'unsupported', 'disconnected', 'server_lost'] as const;
-export type CallStatus = (typeof CALL_STATUSES)[number];
-
-export interface CallLine {
-  hostId: number;
-  guid: string;
-  /** The server holding the agent's connection, when known. */
-  server: string | null;
-  status: CallStatus;
-  ok: boolean;
-  value?: CallValue;
-  error?: CallError;
-  ms: number;
-}
-
-export type CallSummary = { done: true; total: number; ms: number } & Record<CallStatus, number>;
 
 /** A single call refused before anything was sent to an agent. */
 export interface CallRefused {
@@ -41,6 +26,8 @@ export interface CallRefused {
 
 export interface CallServiceDeps {
   host(id: number): HostRecord | undefined;
+  /** Host ids of `zone`, or of every zone, pulled one at a time. */
+  hostIds(zone: string | undefined): Iterable<number>;
   connection(hostId: number): AgentConnection | undefined;
   events: ServerEvents;
   /** This server's address as the fleet knows it (the `server` of a line). */
@@ -67,6 +54,22 @@ export class CallService {
   /** Calls in flight on this server, all callers. */
   get inFlight(): number {
     return this.active;
+  }
+
+  /** Host ids of `zone`, or of every zone, pulled lazily (a fan-out's targets). */
+  hostIds(zone: string | undefined): Iterable<number> {
+    return this.deps.hostIds(zone);
+  }
+
+  /**
+   * Why `request` can be sent to no agent at all, or undefined: the protocol's own check of a
+   * call (method alphabet and length, params JSON's values, timeout), then the one-frame limit.
+   */
+  validate(request: CallRequest): string | undefined {
+    const { params, ...rest } = request;
+    const checked = validateServerMessage({ type: 'call', id: 0, ...rest, ...(params === undefined ? {} : { params }) });
+    if (checked instanceof ProtocolError) return checked.message.replace(/^call\./, '');
+    return this.checkRequest(request);
   }
 
   /**
