@@ -219,8 +219,12 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     const listener = new AgentListener(options, events, {
       authorize: agentAuthorizer({ token: options.agentToken, book }),
       ...(enroller === undefined ? {} : { enrol: (hello, socket) => enroller.enrol(hello, socket) }),
+      // A known guid skips the new-host limits but still goes through the controller, which
+      // moves it when its hello names another zone (synchronous when it does not).
       register: (guid, zone, remoteAddress) =>
-        fleet.hostByGuid(guid) ?? registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone)),
+        fleet.hostByGuid(guid) !== undefined
+          ? controller.registerHost(guid, zone)
+          : registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone)),
       attach: (connection) => agents.attach(connection),
       detach: (connection) => agents.detach(connection),
       listToSend: (state) => fleet.listToSend(state),
