@@ -271,6 +271,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       host: (id) => fleet.host(id),
       hostIds: (zone) => hostIdsOf(fleet.hosts(), zone),
       connection: (hostId) => agents.byHost(hostId),
+      holderOf: (hostId) => connections.registry.holderOf(hostId),
       events,
       serverName: registryAddress(options.advertise, agentAddress),
       maxFrame: options.maxFrame,

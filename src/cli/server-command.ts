@@ -6,7 +6,7 @@ import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../api/token';
 import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
-import { DEFAULT_MAX_FRAME } from '../protocol/messages';
+import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, PROTOCOL_VERSIONS } from '../protocol/messages';
 import { ServerStartError, startServer } from '../app/index';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
@@ -66,6 +66,9 @@ Options:
   --max-connections N         agents beyond N get \`error server_busy\` (default: the open-file
                               limit minus 256, here ${D.maxConnections}; 0 = no limit)
   --max-frame BYTES           largest frame accepted from an agent, 64..${DEFAULT_MAX_FRAME} (default ${D.maxFrame})
+  --max-calls-in-flight N     calls in flight per agent; one more is refused 429 (default ${D.maxCallsInFlight})
+  --protocol N                the newest protocol version spoken: 2 (default) or 1 (no calls;
+                              version 2 agents fall back to 1, as with an older server)
   --max-write-buffer BYTES    output queued for an agent that stops reading before it is
                               dropped (default ${D.maxWriteBufferBytes})
   --close-grace SECONDS       time a closing connection gets to flush before it is cut
@@ -110,6 +113,8 @@ const FLAGS = {
   'max-missed-pings': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-frame': { type: 'string' },
+  'max-calls-in-flight': { type: 'string' },
+  protocol: { type: 'string' },
   'max-write-buffer': { type: 'string' },
   'close-grace': { type: 'string' },
   pool: { type: 'string' },
@@ -142,6 +147,8 @@ export const CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
   'max-missed-pings': String(D.maxMissedPings),
   'max-connections': `${D.maxConnections} (the open-file limit minus 256)`,
   'max-frame': String(D.maxFrame),
+  'max-calls-in-flight': String(D.maxCallsInFlight),
+  protocol: '2',
   'max-write-buffer': String(D.maxWriteBufferBytes),
   'close-grace': String(D.closeGraceMs / 1000),
   pool: P.mode,
@@ -292,6 +299,8 @@ function parseServerOptions(values: FlagValuesOf, env: NodeJS.ProcessEnv) {
     maxMissedPings: optional(values['max-missed-pings'], (v) => parseInteger('--max-missed-pings', v, 1, 1000)),
     maxConnections: optional(values['max-connections'], (v) => parseInteger('--max-connections', v, 0, 10_000_000)),
     maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
+    maxCallsInFlight: optional(values['max-calls-in-flight'], (v) => parseInteger('--max-calls-in-flight', v, 1, 10_000)),
+    protocolVersions: optional(values.protocol, (v) => PROTOCOL_VERSIONS.slice(0, parseInteger('--protocol', v, 1, PROTOCOL_VERSION))),
     maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
     closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
     drainRate: optional(values['drain-rate'], (v) => parseInteger('--drain-rate', v, 1, MAX_DRAIN_RATE)),

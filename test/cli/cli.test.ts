@@ -32,7 +32,7 @@ t.test('server --help lists exactly the flags the parser accepts', async (t) => 
   const listed = [...SERVER_USAGE.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]!).sort();
   t.same(listed, [
     'admin', 'admin-token', 'advertise', 'agent-token', 'ca-dir', 'cert-days', 'check-config', 'close-grace', 'config', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
-    'log-buffer', 'log-level', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-hosts', 'max-missed-pings', 'max-write-buffer', 'new-host-rate', 'ping-interval', 'pool', 'pool-threshold', 'rate-limit-loopback',
+    'log-buffer', 'log-level', 'max-calls-in-flight', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-hosts', 'max-missed-pings', 'max-write-buffer', 'new-host-rate', 'ping-interval', 'pool', 'pool-threshold', 'protocol', 'rate-limit-loopback',
     'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-key',
   ]);
   // With --help the command parses every flag, then prints help and returns.

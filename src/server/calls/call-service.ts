@@ -29,6 +29,11 @@ export interface CallServiceDeps {
   /** Host ids of `zone`, or of every zone, pulled one at a time. */
   hostIds(zone: string | undefined): Iterable<number>;
   connection(hostId: number): AgentConnection | undefined;
+  /**
+   * The server holding host `hostId`'s connection, fleet-wide (the registry of issue 12), or
+   * null; absent: only this server's connections are known.
+   */
+  holderOf?(hostId: number): Promise<string | null>;
   events: ServerEvents;
   /** This server's address as the fleet knows it (the `server` of a line). */
   serverName: string;
@@ -158,9 +163,7 @@ export class CallService {
       return line;
     };
     const connection = this.deps.connection(host.id);
-    if (connection === undefined) {
-      return Promise.resolve(finish('not_connected', { code: 'not_connected', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName}` }));
-    }
+    if (connection === undefined) return this.notHere(host, finish);
     return new Promise<CallLine>((resolve) => {
       let entry: InFlightCall | undefined;
       const onReply = (reply: CallReply): void => {
@@ -186,6 +189,29 @@ export class CallService {
           return resolve(finish('disconnected', { code: 'disconnected', message: `host ${host.id} (${host.guid}) is disconnecting` }));
       }
     });
+  }
+
+  /**
+   * A host whose connection this server does not hold. Calls are not yet carried to the
+   * server that holds it (issue 14 item 6, routing through PostgreSQL, is not built): the line
+   * names that server so the caller can ask it, and the call is not run.
+   */
+  private async notHere(host: HostRecord, finish: (status: CallStatus, error?: CallError) => CallLine): Promise<CallLine> {
+    let holder: string | null = null;
+    try {
+      holder = (await this.deps.holderOf?.(host.id)) ?? null;
+    } catch {
+      // The registry is unavailable: say what this server knows.
+    }
+    if (holder === null || holder === this.deps.serverName) {
+      return finish('not_connected', { code: 'not_connected', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName}` });
+    }
+    const line = finish('not_connected', {
+      code: 'not_connected',
+      message: `host ${host.id} (${host.guid}) is connected to ${holder}, not to ${this.deps.serverName}; calls are not routed between servers yet: ask ${holder}`,
+    });
+    line.server = holder;
+    return line;
   }
 
   private line(host: HostRecord | undefined, hostId: number, status: CallStatus, error: CallError | undefined, ms: number, value?: CallValue): CallLine {
