@@ -68,7 +68,8 @@ export class HostDirectory {
       const host = controller.host(id);
       if (host === undefined) return { kind: 'unknown' };
       const server = await connections.holderOf(id);
-      if (server !== null) return { kind: 'connected', host, server };
+      // This server's own record may lag its agent registry by one flush: the registry wins.
+      if (server !== null && server !== this.options.self()) return { kind: 'connected', host, server };
     }
     const result = await controller.removeHost(id, force);
     switch (result.kind) {
