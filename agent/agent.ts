@@ -33,6 +33,7 @@ import { PreferredCheck, type CheckTimer } from './preferred-check';
 import { ServerPool, type ServerEntry } from './server-pool';
 import { DEFAULT_SESSION_OPTIONS, HandshakeFailure, Session, type CloseReason, type SessionOptions } from './session';
 import { UpdatePipeline } from './update-pipeline';
+import type { AgentIdentity } from './identity';
 import type { AlgorithmName } from '../src/protocol/algorithms';
 import { agentlbVersion } from '../src/util/version';
 import { CallDispatcher, DEFAULT_DISPATCHER_OPTIONS, type CallHandler, type CallOrigin } from './calls/dispatcher';
@@ -72,6 +73,10 @@ export interface AgentOptions {
   calls?: { handlersDir?: string; killGraceMs?: number; maxQueued?: number };
   /** Speak at most this protocol version (1: never take calls). Default: the newest. */
   protocolVersion?: number;
+  /** The agent's certificate (identity.ts): enrolment when it holds none, renewal when it does. */
+  identity?: AgentIdentity;
+  /** Back-off of a failed renewal: first retry after up to `baseMs`, doubling to `capMs`. */
+  renewalBackoff?: BackoffOptions;
 }
 
 export interface AgentEvents {
@@ -99,6 +104,10 @@ export interface AgentEvents {
   flapping: [{ servers: string[]; switches: number; windowMs: number; factor: number }];
   /** Flap damping ended: the agent stayed put for a full window, or its server agreed. */
   calmed: [{ reason: 'stayed_put' | 'server_agrees' }];
+  /** A certificate was saved: `renewal` false for the first one (enrolment). */
+  certified: [{ server: string; renewal: boolean; notAfter: string }];
+  /** A renewal failed; retried after `retryInMs`. */
+  renewalFailed: [{ reason: string; retryInMs: number }];
 }
 
 const SWITCH_ON_CODES = new Set(['draining', 'server_busy', 'shutting_down']);
@@ -119,6 +128,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   private started = false;
   private readonly updates: UpdatePipeline;
   private readonly stopper = new AbortController();
+  /** A session being replaced by a new one to the same server (enrolment, renewal): its close starts no reconnect. */
+  private replacing: Session | undefined;
+  private renewalTimer: NodeJS.Timeout | undefined;
+  private renewalDue = false;
+  private renewing = false;
+  private readonly renewalBackoff: Backoff;
   private readonly dispatcher: CallDispatcher;
   private readonly negotiator: VersionNegotiator;
   private readonly startedAt = performance.now();
@@ -144,6 +159,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.pool = pool;
     this.backoff = new Backoff(opts.backoff);
     this.sessionOptions = { ...DEFAULT_SESSION_OPTIONS, ...opts.session };
+    if (opts.identity !== undefined) this.sessionOptions.tls = opts.identity.tlsOptions();
+    this.renewalBackoff = new Backoff({ baseMs: 30_000, capMs: 3_600_000, ...opts.renewalBackoff });
     this.unitMs = opts.intervalUnitMs ?? 1_000;
     this.damper = new FlapDamper({ ...opts.flap, now: opts.now ?? (() => performance.now()) });
     this.check = new PreferredCheck({
@@ -221,6 +238,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Stop every timer, close the connection and wait for a save in progress. */
   async stop(): Promise<void> {
     this.stopper.abort();
+    clearTimeout(this.renewalTimer);
     this.check.stop();
     this.dispatcher.stopAll();
     this.session?.close();
@@ -246,6 +264,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
     if (this.config.zone !== undefined) hello.zone = this.config.zone;
     if (this.opts.token !== undefined) hello.token = this.opts.token;
+    // Not enrolled yet: every hello asks for a certificate (a server that signs none ignores it).
+    const identity = this.opts.identity;
+    if (identity !== undefined && !identity.enrolled && identity.pendingCsr !== undefined) hello.csr = identity.pendingCsr;
     return hello;
   }
 
@@ -266,6 +287,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private async connectRounds(firstDelayMs: number, lastResort: ServerEntry | undefined): Promise<void> {
     let delayMs = firstDelayMs;
+    const identity = this.opts.identity;
+    if (identity !== undefined && !identity.enrolled) {
+      // The key is made on the thread pool; a failure leaves the hello without a request.
+      await identity.csr().catch((err: unknown) => this.log.error({ err }, 'cannot make a key and certificate request; connecting without'));
+    }
     while (!this.stopped) {
       if (delayMs > 0 && !(await this.sleep(delayMs))) return;
       // A dropped server's last frames (a drain hands its list over right before the close)
@@ -340,6 +366,120 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('connected', { server: session.server.text, hostId: session.welcome.hostId });
     session.start();
     this.retimeCheck();
+    const identity = this.opts.identity;
+    if (identity !== undefined && !identity.enrolled && session.welcome.certificate !== undefined) void this.enrolled(session, session.welcome.certificate);
+    else if (identity?.enrolled === true && this.renewalTimer === undefined) this.scheduleRenewal();
+    if (this.renewalDue) void this.renew();
+  }
+
+  /** Saves the first certificate, then reconnects with it (make-before-break). Never rejects. */
+  private async enrolled(session: Session, certificate: string): Promise<void> {
+    const identity = this.opts.identity!;
+    try {
+      await identity.accept(certificate);
+    } catch (err) {
+      this.log.error({ err, server: session.server.text }, 'the certificate the server signed could not be saved; enrolling again at the next connection');
+      return;
+    }
+    this.sessionOptions.tls = identity.tlsOptions();
+    const notAfter = new Date(identity.notAfter!).toISOString();
+    this.log.info({ server: session.server.text, notAfter }, `enrolled: certificate saved, valid until ${notAfter}; reconnecting with it`);
+    this.emit('certified', { server: session.server.text, renewal: false, notAfter });
+    this.scheduleRenewal();
+    const failure = await this.replaceSession(session, this.hello());
+    if (failure !== undefined) this.log.warn({ server: session.server.text, reason: failure }, `reconnecting with the new certificate failed (${failure}); kept the current connection`);
+  }
+
+  /** Arms the renewal timer for two thirds into the certificate's lifetime. */
+  private scheduleRenewal(delayMs?: number): void {
+    clearTimeout(this.renewalTimer);
+    const renewAt = this.opts.identity?.renewAt;
+    if (renewAt === undefined || this.stopped) return;
+    const wait = delayMs ?? Math.max(0, renewAt - Date.now());
+    // Beyond a 32-bit timer (~24.8 days): wake up then and look again.
+    this.renewalTimer = setTimeout(() => (wait > 2_147_483_647 ? this.scheduleRenewal() : void this.renew()), Math.min(wait, 2_147_483_647));
+  }
+
+  /**
+   * Renews the certificate over a new connection to the current server, presenting the current
+   * certificate; the new connection is adopted before the old one is closed, so the agent is
+   * never without a server. A failure is logged and retried with back-off, never fatal.
+   */
+  private async renew(): Promise<void> {
+    const identity = this.opts.identity;
+    if (identity === undefined || this.stopped || this.renewing) return;
+    const old = this.session;
+    if (old === undefined) {
+      this.renewalDue = true; // when connected again
+      return;
+    }
+    this.renewalDue = false;
+    this.renewing = true;
+    let failure: string | undefined;
+    try {
+      const hello = { ...this.hello(), csr: await identity.csr() };
+      failure = await this.replaceSession(old, hello, async (session) => {
+        if (session.welcome.certificate === undefined) return `${session.server.text} signed no certificate (started without --ca-dir?)`;
+        await identity.accept(session.welcome.certificate);
+        this.sessionOptions.tls = identity.tlsOptions();
+        return undefined;
+      });
+    } catch (err) {
+      failure = (err as Error).message;
+    } finally {
+      this.renewing = false;
+    }
+    if (this.stopped) return;
+    if (failure === undefined) {
+      this.renewalBackoff.reset();
+      const notAfter = new Date(identity.notAfter!).toISOString();
+      this.log.info({ server: this.currentServer, notAfter }, `certificate renewed, valid until ${notAfter}`);
+      this.emit('certified', { server: this.currentServer ?? old.server.text, renewal: true, notAfter });
+      this.scheduleRenewal();
+      return;
+    }
+    const retryInMs = this.renewalBackoff.next();
+    this.log.warn({ reason: failure, retryInMs }, `certificate renewal failed (${failure}); retrying in ${retryInMs} ms`);
+    this.emit('renewalFailed', { reason: failure, retryInMs });
+    this.scheduleRenewal(retryInMs);
+  }
+
+  /**
+   * Opens a new connection to `old`'s server with `hello` and adopts it in place of `old`, which
+   * is closed after (the server, seeing the guid again, may close it first: that close starts no
+   * reconnect). `check` may refuse the new session (it is then closed and `old` kept if open).
+   * Resolves to undefined on success, else why not.
+   */
+  private async replaceSession(old: Session, hello: Hello, check?: (session: Session) => Promise<string | undefined>): Promise<string | undefined> {
+    this.updates.hold(old);
+    this.replacing = old;
+    try {
+      await this.updates.settle();
+      if (this.stopped || this.session !== old || old.closed) return 'the connection changed meanwhile';
+      const result = await this.negotiator.open(old.server, hello, this.sessionOptions, this.stopper.signal);
+      if (!(result instanceof Session)) return result.serverCode === undefined ? result.message : `${result.serverCode}: ${result.message}`;
+      if (this.stopped || this.session !== old) {
+        result.close();
+        return 'the connection changed meanwhile';
+      }
+      const refused = await check?.(result).catch((err: unknown) => (err as Error).message);
+      if (refused !== undefined) {
+        result.close();
+        return refused;
+      }
+      this.updates.drop(old, old.server.text);
+      this.replacing = undefined;
+      this.adopt(result);
+      old.close();
+      return undefined;
+    } finally {
+      this.updates.release(old);
+      if (this.replacing === old) {
+        this.replacing = undefined;
+        // The server closed `old` when the new connection arrived, and the new one was not kept.
+        if (old.closed && this.session === old) this.onClosed(old, { code: 'closed', message: 'replaced by a connection that was not kept' });
+      }
+    }
   }
 
   private onClosed(session: Session, reason: CloseReason): void {
@@ -347,6 +487,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // the connect loop below builds a hello.
     this.updates.release(session);
     if (session !== this.session) return; // an old session closed after a switch
+    if (session === this.replacing) return; // replaceSession decides once the new one answered
     this.session = undefined;
     this.pool.setCurrent(undefined);
     this.check.stop();

@@ -15,6 +15,8 @@ import { silentLogger } from '../src/log';
 import { loadAgentTls, TlsFilesError } from '../src/security/tls-files';
 import { Agent, type AgentLogger, type AgentOptions } from './agent';
 import { ConfigError, loadAgentConfig, type AgentTlsPaths } from './config';
+import { AgentIdentity, type IdentityFiles } from './identity';
+import { access } from 'node:fs/promises';
 
 export { Agent } from './agent';
 export type { AgentEvents, AgentLogger } from './agent';
@@ -57,8 +59,13 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
   if (loaded instanceof ConfigError) throw new AgentStartError('bad_config', loaded.message);
   const baseDir = path.dirname(options.properties);
   const token = options.token ?? ((options.env ?? process.env)[TOKEN_ENV] || loaded.config.token);
-  const tls = loaded.config.tls && (await loadTls(loaded.config.tls, baseDir));
+  // With the token, the agent manages its own certificate (identity.ts): it enrols when it has
+  // none yet (default files agent.crt / agent.key beside agent.properties) and renews it.
+  const tlsPaths = loaded.config.tls && token ? withDefaultIdentityFiles(loaded.config.tls) : loaded.config.tls;
+  const enrolling = tlsPaths !== undefined && token ? await missingIdentity(tlsPaths, baseDir) : false;
+  const tls = tlsPaths && (await loadTls(enrolling ? { ...tlsPaths, cert: undefined, key: undefined } : tlsPaths, baseDir));
   if (tls instanceof TlsFilesError) throw new AgentStartError('bad_tls', tls.message);
+  const identity = tlsPaths !== undefined && token ? await AgentIdentity.load(identityFiles(tlsPaths, baseDir), loaded.config.guid) : undefined;
   const configured = loaded.config.handlersDir === undefined ? undefined : path.resolve(baseDir, loaded.config.handlersDir);
   return new Agent({
     ...options.tuning,
@@ -69,6 +76,7 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
     ...(token ? { token } : {}),
     ...(tls ? { session: { ...options.tuning?.session, tls } } : {}),
     calls: { handlersDir: options.handlersDir ?? configured },
+    ...(identity === undefined ? {} : { identity }),
   });
 }
 
@@ -77,6 +85,26 @@ export async function startAgent(options: CreateAgentOptions): Promise<Agent> {
   const agent = await createAgent(options);
   agent.start();
   return agent;
+}
+
+/** Where an enrolling agent keeps its certificate and key when agent.properties names none. */
+export const DEFAULT_CERT_FILE = 'agent.crt';
+export const DEFAULT_KEY_FILE = 'agent.key';
+
+function withDefaultIdentityFiles(paths: AgentTlsPaths): AgentTlsPaths {
+  return { ...paths, cert: paths.cert ?? DEFAULT_CERT_FILE, key: paths.key ?? DEFAULT_KEY_FILE };
+}
+
+function identityFiles(paths: AgentTlsPaths, baseDir: string): IdentityFiles {
+  return { caFile: path.resolve(baseDir, paths.ca), certFile: path.resolve(baseDir, paths.cert!), keyFile: path.resolve(baseDir, paths.key!) };
+}
+
+/** Neither the certificate nor the key exists yet: the agent enrols. (One without the other is an error, as before.) */
+async function missingIdentity(paths: AgentTlsPaths, baseDir: string): Promise<boolean> {
+  const files = identityFiles(paths, baseDir);
+  const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+  const [cert, key] = await Promise.all([exists(files.certFile), exists(files.keyFile)]);
+  return !cert && !key;
 }
 
 /** The PEM files named in agent.properties, read and checked once at start. */

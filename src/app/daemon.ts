@@ -78,8 +78,10 @@ export interface ServerOptions extends ListenerOptions {
   heartbeatIntervalMs: number;
   /** Enrol agents with the CA in this directory (needs `tls`); undefined: hello.csr is ignored. */
   caDir: string | undefined;
-  /** Lifetime of the certificates signed for agents. */
+  /** Lifetime of the certificates signed for agents, in days. */
   certDays: number;
+  /** The same in milliseconds, overriding certDays (tests: a renewal due in seconds). */
+  certLifetimeMs?: number | undefined;
   /** Hosts the registry may hold; new guids beyond it get `server_busy` (0 = no limit). */
   maxHosts: number;
   /** New guids per second per source address (0 = no limit; loopback exempt unless rateLimitLoopback). */
@@ -431,7 +433,7 @@ async function startEnroller(options: ServerOptions, book: CertificateBook, logg
   }
   return new Enroller(ca, {
     book,
-    certDays: options.certDays,
+    certLifetimeMs: options.certLifetimeMs ?? options.certDays * 86_400_000,
     tokenRequired: () => options.agentToken !== undefined,
     issued: (guid, certificate, renewal) =>
       logger.info(

@@ -30,8 +30,8 @@ export type EnrolResult = { certificate: string } | { refusal: string };
 
 export interface EnrollerOptions {
   book: CertificateBook;
-  /** Lifetime of the certificates signed, in days. */
-  certDays: number;
+  /** Lifetime of the certificates signed, in milliseconds. */
+  certLifetimeMs: number;
   /** Whether the server requires an enrolment token (read at each request: a reload changes it). */
   tokenRequired: () => boolean;
   /** Told of each certificate signed (logs, metrics). */
@@ -110,7 +110,7 @@ export class Enroller {
       this.pending.add(guid);
     }
     try {
-      const signed = await signAgentCertificate(this.ca, guid, csr.publicKey, this.options.certDays, this.options.now?.());
+      const signed = await signAgentCertificate(this.ca, guid, csr.publicKey, this.options.certLifetimeMs, this.options.now?.());
       await this.options.book.record({ guid, serial: signed.serial, notAfter: signed.notAfter.toISOString() });
       this.options.issued?.(guid, signed, renewal);
       return { certificate: signed.pem };

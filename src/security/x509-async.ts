@@ -11,7 +11,6 @@ import forge from 'node-forge';
 
 const SHA256_WITH_RSA = forge.pki.oids['sha256WithRSAEncryption']!;
 const KEY_BITS = 2048;
-const DAY_MS = 86_400_000;
 
 export interface KeyPair {
   /** PKCS#8 PEM. */
@@ -109,15 +108,17 @@ export interface SignedCertificate {
 }
 
 /** An agent (clientAuth) certificate for `commonName` and `publicKey`, signed by `ca`. */
-export async function signAgentCertificate(ca: SigningCa, commonName: string, publicKey: forge.pki.PublicKey, days: number, now = new Date()): Promise<SignedCertificate> {
+export async function signAgentCertificate(ca: SigningCa, commonName: string, publicKey: forge.pki.PublicKey, lifetimeMs: number, now = new Date()): Promise<SignedCertificate> {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f; // positive
   if (serial[0] === 0) serial[0] = 1; // and no leading zero byte, so hex round-trips exactly
   cert.serialNumber = serial.toString('hex');
-  cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000); // a peer slightly behind accepts it at once
-  cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
+  // Back-dated a little (5 minutes, or a tenth of a short lifetime), so a peer whose clock is
+  // slightly behind accepts it at once.
+  cert.validity.notBefore = new Date(now.getTime() - Math.min(5 * 60_000, lifetimeMs / 10));
+  cert.validity.notAfter = new Date(now.getTime() + lifetimeMs);
   cert.setSubject([{ name: 'commonName', value: commonName }]);
   cert.setIssuer(ca.cert.subject.attributes);
   cert.setExtensions([
