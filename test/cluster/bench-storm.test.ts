@@ -30,7 +30,7 @@ t.test('--servers N: a cluster for storm only, 40 000 agents unless --agents', a
   t.equal((parseBenchArgs(['storm', '--servers', '3']) as BenchOptions).algorithm, 'roundrobin');
   t.equal((parseBenchArgs(['storm', '--servers', '3', '--algorithm', 'balanced']) as BenchOptions).algorithm, 'balanced');
   fails(['storm', '--servers', '3', '--algorithm', 'fastest'], '--algorithm must be one of static, roundrobin, shuffle, balanced, got "fastest"');
-  fails(['storm', '--algorithm', 'balanced'], '--algorithm applies to storm --servers N only');
+  fails(['storm', '--algorithm', 'balanced'], '--algorithm applies to storm --servers N and scale only');
 });
 
 t.test('storm --servers 3: first connect, restart of every server, loss of M1', async (t) => {
