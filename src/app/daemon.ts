@@ -94,7 +94,7 @@ export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR };
 export type ServerOptionsInput = Partial<ServerOptions> & Pick<ServerOptions, 'logger'>;
 
 export function serverOptions(input: ServerOptionsInput): ServerOptions {
-  return {
+  const options: ServerOptions = {
     ...DEFAULT_LISTENER_OPTIONS,
     adminHost: DEFAULT_ADMIN_HOST,
     adminPort: DEFAULT_ADMIN_PORT,
@@ -113,8 +113,10 @@ export function serverOptions(input: ServerOptionsInput): ServerOptions {
     certDays: DEFAULT_ENROL_CERT_DAYS,
     maxHosts: DEFAULT_MAX_HOSTS,
     newHostRate: DEFAULT_NEW_HOST_RATE,
+    logger: input.logger,
     ...definedOnly(input),
-  } as ServerOptions;
+  };
+  return options;
 }
 
 function definedOnly<T extends object>(input: T): Partial<T> {
