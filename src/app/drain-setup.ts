@@ -1,7 +1,7 @@
 /**
  * Wires graceful drain and the what-if planner into a server: the drain board (the store's,
- * when it keeps drains for the whole cluster; else this process's), the controller, and
- * their admin routes. The daemon calls setUpDrain once, after its agent listener is up.
+ * when it keeps drains for the whole cluster; else this process's), the controller, the
+ * down-server watch, and their admin routes (the logic is in src/server/drain/, src/planner/). The daemon calls setUpDrain once, after its agent listener is up.
  */
 import type { AddressInfo } from 'node:net';
 import { drainRoutes } from '../admin/drain-routes';
@@ -16,14 +16,13 @@ import type { AgentRegistry } from '../server/fleet/agent-registry';
 import { registryAddress } from '../server/cluster/membership';
 import { isServerRegistry } from '../server/cluster/registry';
 import type { FleetController } from '../server/fleet/controller';
-import { AvoidList } from '../lb/avoid';
 import { LocalDrainBoard } from '../server/drain/board';
 import { isDrainRegistry, StoreDrainBoard } from '../server/drain/board-store';
 import { DrainController } from '../server/drain/controller';
 import { DownWatch } from '../server/drain/down';
+import { handoverLists } from '../server/drain/handover-list';
 import { selfAddress } from '../server/drain/self';
 import type { ServerEvents } from '../server/events';
-import type { AgentListState } from '../server/fleet/fanout';
 import type { Fleet } from '../server/fleet/fleet';
 import type { AgentListener } from '../server/net/listener';
 
@@ -68,22 +67,6 @@ export function planFleetOf(fleet: Fleet, agents: AgentRegistry): PlanFleet {
     hosts: () => fleet.hosts(),
     plannedFor: (hostId, zone) => fleet.plannedFor(hostId, zone),
     held: (hostId) => agents.byHost(hostId)?.listState,
-  };
-}
-
-/**
- * The list a draining server sends an agent just before handing it over: what the agent
- * should hold, with the avoided servers and this one last; undefined when it holds that.
- */
-function handoverLists(fleet: Fleet): (state: AgentListState, self: string) => readonly string[] | undefined {
-  // One AvoidList per (avoid list, self): its memo keeps one array (one frame) per list.
-  let cached: { avoided: AvoidList; self: string; list: AvoidList } | undefined;
-  return (state, self) => {
-    if (cached?.avoided !== fleet.avoided || cached.self !== self) {
-      cached = { avoided: fleet.avoided, self, list: AvoidList.of([...fleet.avoided.sorted(), self]) };
-    }
-    const next = cached.list.apply(fleet.listToSend(state) ?? state.hosts);
-    return next === state.hosts ? undefined : next;
   };
 }
 
