@@ -2,7 +2,8 @@
  * `node dist/native-bench/cpu-profile.js FILE.cpuprofile [--top N]`: what a V8 CPU profile
  * (node --cpu-prof; `npm run bench -- handshake --cpu-prof DIR`) spent its time on: the
  * functions with the most self time, and the most inclusive time (a function and everything
- * it called), as shares of the samples. How BENCHMARKS.md's profile tables are made.
+ * it called), as shares of the busy samples (all but "(idle)": a server under a benchmark on
+ * a shared machine waits much of the time). How BENCHMARKS.md's profile tables are made.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,8 @@ export interface ProfileRow {
 
 export interface ProfileSummary {
   samples: number;
+  /** Samples not "(idle)": the denominator of every share. */
+  busy: number;
   self: ProfileRow[];
   inclusive: ProfileRow[];
 }
@@ -59,12 +62,16 @@ export function summarizeProfile(profile: Profile, top: number): ProfileSummary 
       inclusive.set(ancestor, (inclusive.get(ancestor) ?? 0) + hits);
     }
   }
+  const busy = samples - (self.get('(idle)') ?? 0);
+  self.delete('(idle)');
+  inclusive.delete('(idle)');
+  inclusive.delete('(root)');
   const rows = (m: Map<string, number>): ProfileRow[] =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, hits]) => ({ name, share: samples === 0 ? 0 : hits / samples }));
-  return { samples, self: rows(self), inclusive: rows(inclusive) };
+      .map(([name, hits]) => ({ name, share: busy === 0 ? 0 : hits / busy }));
+  return { samples, busy, self: rows(self), inclusive: rows(inclusive) };
 }
 
 if (require.main === module) {
@@ -76,7 +83,7 @@ if (require.main === module) {
   }
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(values.top));
   const pct = (share: number): string => `${(share * 100).toFixed(1)}%`.padStart(6);
-  process.stdout.write(`${summary.samples} samples\n\nself time:\n`);
+  process.stdout.write(`${summary.samples} samples, ${summary.busy} busy (shares below are of the busy ones)\n\nself time:\n`);
   for (const row of summary.self) process.stdout.write(`${pct(row.share)}  ${row.name}\n`);
   process.stdout.write('\ninclusive time:\n');
   for (const row of summary.inclusive) process.stdout.write(`${pct(row.share)}  ${row.name}\n`);

@@ -64,6 +64,12 @@ export interface HandshakeResult {
    * the same run (agentlb -> raw/nats/floor -> ratio; a peer not measured is absent).
    */
   versus: Partial<Record<'agentlb' | 'agentlb-warn', Partial<Record<HandshakePeer, number>>>>;
+  /**
+   * The same pairs by server CPU per handshake: the peer's CPU / agentlb's (above 1: agentlb
+   * spends less). Steadier than rates on a shared machine: it does not count time spent
+   * waiting for a CPU.
+   */
+  versusCpu: Partial<Record<'agentlb' | 'agentlb-warn', Partial<Record<HandshakePeer, number>>>>;
   /** What was skipped and why (nats-server not installed). */
   notes: string[];
   /** Bytes the default-level agentlb logged per known-agent handshake (its log file / handshakes). */

@@ -34,10 +34,13 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
     case 'handshake': {
       const raw = (client: string) => result.runs.find((r) => r.server === 'raw' && r.client === client);
       const peerNames: Record<string, string> = { raw: 'raw Node', nats: 'nats-server', floor: 'C floor' };
-      const versusRows = Object.entries(result.versus ?? {}).map(([kind, row]) => [
-        kind === 'agentlb' ? 'agentlb (default: info, log to a file)' : 'agentlb (--log-level warn)',
-        ...(['raw', 'nats', 'floor'] as const).map((peer) => (row[peer] === undefined ? 'not measured' : `${row[peer]} ×`)),
-      ]);
+      const kindName = (kind: string): string => (kind === 'agentlb' ? 'agentlb (default: info, log to a file)' : 'agentlb (--log-level warn)');
+      const cells = (row: Partial<Record<'raw' | 'nats' | 'floor', number>>): string[] =>
+        (['raw', 'nats', 'floor'] as const).map((peer) => (row[peer] === undefined ? 'not measured' : `${row[peer]} ×`));
+      const versusRows = [
+        ...Object.entries(result.versus ?? {}).map(([kind, row]) => [kindName(kind), 'rate', ...cells(row)]),
+        ...Object.entries(result.versusCpu ?? {}).map(([kind, row]) => [kindName(kind), "CPU per handshake (peer's / agentlb's)", ...cells(row)]),
+      ];
       const peersTable: TableModel[] =
         versusRows.length === 0
           ? []
@@ -46,7 +49,7 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
                 title: `agentlb as a ratio of each peer (native client, known agents, medians of the same run)${result.notes?.length ? `; ${result.notes.join('; ')}` : ''}${
                   result.logBytesPerHandshake === undefined ? '' : `; at info agentlb logged ${result.logBytesPerHandshake} bytes per handshake`
                 }`,
-                head: ['agentlb', ...['raw', 'nats', 'floor'].map((p) => `vs ${peerNames[p]}`)],
+                head: ['agentlb', 'by', ...['raw', 'nats', 'floor'].map((p) => `vs ${peerNames[p]}`)],
                 rows: versusRows,
               },
             ];

@@ -206,15 +206,22 @@ export async function runHandshake(ctx: ScenarioContext): Promise<HandshakeResul
   const ratios: HandshakeResult['ratios'] = {};
   for (const client of clients) ratios[client] = ratio(find(client, 'agentlb'), find(client, 'raw')) ?? 0;
   const versus: HandshakeResult['versus'] = {};
+  const versusCpu: HandshakeResult['versusCpu'] = {};
+  const cpuRatio = (own: HandshakeRun, peer: HandshakeRun | undefined): number | undefined =>
+    peer === undefined || own.serverCpuUs === 0 ? undefined : Math.round((peer.serverCpuUs / own.serverCpuUs) * 1000) / 1000;
   for (const kind of ['agentlb', 'agentlb-warn'] as const) {
     const own = find('native', kind);
     if (own === undefined) continue;
     const row: Partial<Record<(typeof HANDSHAKE_PEERS)[number], number>> = {};
+    const cpuRow: Partial<Record<(typeof HANDSHAKE_PEERS)[number], number>> = {};
     for (const peer of HANDSHAKE_PEERS) {
       const value = ratio(own, find('native', peer));
       if (value !== undefined) row[peer] = value;
+      const cpu = cpuRatio(own, find('native', peer));
+      if (cpu !== undefined) cpuRow[peer] = cpu;
     }
     versus[kind] = row;
+    versusCpu[kind] = cpuRow;
   }
   const verdicts = [];
   const native = find('native', 'agentlb');
@@ -249,6 +256,7 @@ export async function runHandshake(ctx: ScenarioContext): Promise<HandshakeResul
     runs,
     ratios,
     versus,
+    versusCpu,
     notes,
     ...(logBytes === undefined || handshakesLogged === 0 ? {} : { logBytesPerHandshake: Math.round(logBytes / handshakesLogged) }),
     verdicts,

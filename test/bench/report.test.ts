@@ -23,6 +23,7 @@ const results: ScenarioResult[] = [
     ],
     ratios: { native: 0.8 },
     versus: { agentlb: { raw: 0.8, floor: 0.5 } },
+    versusCpu: { agentlb: { raw: 0.75, floor: 0.25 } },
     notes: ['nats-server is not installed'],
     logBytesPerHandshake: 420,
     verdicts: [{ target: 'handshake ≥ 0.85 × raw', measured: '0.8 ×', met: false }],
@@ -74,6 +75,7 @@ t.test('every scenario renders its figures', async (t) => {
   t.match(text, /Server CPU \/ handshake/);
   t.match(text, /agentlb as a ratio of each peer .*nats-server is not installed; at info agentlb logged 420 bytes per handshake/);
   t.match(text, /agentlb \(default: info, log to a file\)/);
+  t.match(text, /CPU per handshake \(peer's \/ agentlb's\).*0\.75 ×/);
   t.notMatch(text, /\u001b\[/, 'no colour codes when colour is off');
 });
 
