@@ -131,7 +131,7 @@ async function single(client: AdminClient, id: number, body: Record<string, unkn
     // A call that reached the agent but did not end well (504, 502) still has its line.
     if (!(error instanceof AdminClientError) || typeof error.body !== 'object' || error.body === null || !('status' in error.body)) throw error;
     if (json) io.out(`${JSON.stringify(error.body, null, 2)}\n`);
-    else io.err(`agentlb call: host ${id}: ${String((error.body as unknown as { error: unknown }).error)}\n`);
+    else io.err(`agentlb call: ${String((error.body as unknown as { error: unknown }).error)}\n`);
     return EXIT_FAILURE;
   }
   if (json) io.out(`${JSON.stringify(line, null, 2)}\n`);
