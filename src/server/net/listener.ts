@@ -57,31 +57,6 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
 /** The parts of a ConnectionContext the listener does not supply itself. */
 export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'handshakeDone' | 'connectionClosed'>;
 
-/** Each connection gets its own limits, not the listener's options (ws: options per owner). */
-function connectionLimitsOf(options: ConnectionLimits): ConnectionLimits {
-  return {
-    handshakeTimeoutMs: options.handshakeTimeoutMs,
-    pingIntervalMs: options.pingIntervalMs,
-    maxMissedPings: options.maxMissedPings,
-    maxFrame: options.maxFrame,
-    maxWriteBufferBytes: options.maxWriteBufferBytes,
-    closeGraceMs: options.closeGraceMs,
-    protocolVersions: options.protocolVersions,
-    maxCallsInFlight: options.maxCallsInFlight,
-  };
-}
-
-function admissionLimitsOf(options: AdmissionLimits): AdmissionLimits {
-  return {
-    maxConnections: options.maxConnections,
-    maxHandshakes: options.maxHandshakes,
-    maxHandshakesPerSource: options.maxHandshakesPerSource,
-    maxConnectionRate: options.maxConnectionRate,
-    connectionBurst: options.connectionBurst,
-    rateLimitLoopback: options.rateLimitLoopback,
-  };
-}
-
 /** A hello is timed out at most a tenth of the timeout late. */
 function sweepIntervalMs(handshakeTimeoutMs: number): number {
   return Math.max(1, Math.ceil(handshakeTimeoutMs / 10));
@@ -119,13 +94,13 @@ export class AgentListener {
   ) {
     this.context = {
       ...services,
-      limits: connectionLimitsOf(options),
+      limits: options,
       events,
       advertisedAddress: (socket) => this.advertisedAddress(socket),
       handshakeDone: (connection) => this.onHandshakeDone(connection),
       connectionClosed: (connection) => this.onConnectionClosed(connection),
     };
-    this.admission = new Admission(admissionLimitsOf(options));
+    this.admission = new Admission(options);
     this.tlsTerminator =
       options.tls &&
       createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
