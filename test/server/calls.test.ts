@@ -113,6 +113,24 @@ t.test('a version 1 agent cannot take calls: 422', async (t) => {
   await v1.close();
 });
 
+t.test('an agent that disconnects mid-call: disconnected (502), never retried', async (t) => {
+  const server = await startTestServer(t);
+  const agent = await TestAgent.connect(server.agentPort);
+  const { hostId } = await agent.hello({ guid: 'goes-away' });
+  let calls = 0;
+  agent.sock.on('message', (message) => {
+    if (message.type !== 'call') return;
+    calls++;
+    agent.sock.destroy(); // killed while its call runs
+  });
+  const answer = await api(server, 'POST', `/api/hosts/${hostId}/call`, { body: { method: 'work', timeout: 30 } });
+  t.equal(answer.status, 502);
+  t.match(answer.body, { error: `host ${hostId} (goes-away) disconnected before it answered; the call is not retried`, code: 'disconnected', status: 'disconnected' });
+  t.equal(calls, 1, 'sent once');
+  const fan = await fanout(server, { method: 'work', hosts: [hostId] });
+  t.match(fan.lines, [{ status: 'not_connected' }, { done: true, not_connected: 1 }], 'gone now: not connected');
+});
+
 t.test('a fan-out streams one NDJSON line per host, then the summary', async (t) => {
   const server = await startTestServer(t);
   const a = await agentOn(t, server, 'fa', 'z1');
