@@ -1,6 +1,8 @@
 /**
  * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
  */
+import { DEFAULT_ENROL_CERT_DAYS } from '../security/enroller';
+import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
 import { Registry } from 'prom-client';
 import { ADMIN_TOKEN_RULE, isUsableAdminToken } from '../api/token';
 import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, isLogLevel, LOG_LEVELS } from '../log';
@@ -165,6 +167,10 @@ export const CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
   'max-connection-rate': String(D.maxConnectionRate),
   'connection-burst': String(D.connectionBurst),
   'rate-limit-loopback': 'false',
+  'max-hosts': String(DEFAULT_MAX_HOSTS),
+  'new-host-rate': String(DEFAULT_NEW_HOST_RATE),
+  'ca-dir': 'unset: agents are not enrolled (no certificate requests signed)',
+  'cert-days': String(DEFAULT_ENROL_CERT_DAYS),
 };
 
 function nonBlank(value: string | undefined): string | undefined {
