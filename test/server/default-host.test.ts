@@ -52,7 +52,7 @@ t.test('the first change keeps that default explicit; a restart elsewhere warns 
   const first = await start(t, dataDir);
   const own = `127.0.0.1:${first.agentPort}`;
   const changed = await api(first, 'PUT', '/api/settings', { 'indirect.agent.lb.check.interval': 30 });
-  t.same(changed, { status: 200, body: { host: own, 'indirect.agent.lb.algorithm': 'static', 'indirect.agent.lb.check.interval': 30 } });
+  t.match(changed, { status: 200, body: { host: own, 'indirect.agent.lb.algorithm': 'static', 'indirect.agent.lb.check.interval': 30 } });
   first.child.kill('SIGTERM');
   t.equal(await first.exited, 0);
 
