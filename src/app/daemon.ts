@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Registry } from 'prom-client';
 import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
+import { reissueRoute } from '../admin/reissue-route';
 import { healthRoute, type Health } from '../admin/health-route';
 import { registerServerMetrics } from '../admin/metrics';
 import { hostsRoutes } from '../admin/hosts-routes';
@@ -332,6 +333,16 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       routes: [
         ...settingsRoutes(controller),
         ...hostsRoutes(hostDirectory),
+        reissueRoute({
+          async reissue(id) {
+            if (book === undefined) return { kind: 'no_certificates' };
+            const host = fleet.host(id);
+            if (host === undefined) return { kind: 'unknown' };
+            const held = await book.reset(host.guid);
+            logger.info({ event: 'certificate_reissue', hostId: id, guid: host.guid, held }, `host ${id} (${host.guid}) may enrol again with the token`);
+            return { kind: 'reset', guid: host.guid, held };
+          },
+        }),
         ...callsRoutes({
           validate: (request) => calls.validate(request),
           call: (hostId, request, caller) => calls.call(hostId, request, caller),

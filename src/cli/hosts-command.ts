@@ -7,16 +7,36 @@ import { EXIT_OK, nonEmpty, parseFlags, parseInteger, UsageError, withUsage, typ
 import { reportClientError } from './report';
 import { formatTable, printable } from './table';
 
+/** `hosts reissue ID`: the host's guid may enrol again with the token (trust on first enrolment reset). */
+async function runReissue(rest: string[], values: Parameters<typeof AdminClient.fromFlags>[0] & { force?: boolean | undefined; json?: boolean | undefined }, io: CliIo): Promise<number> {
+  if (values.force === true) throw new UsageError('--force only applies to hosts remove');
+  if (rest.length !== 1) throw new UsageError(`hosts reissue takes exactly one host ID, got ${rest.length}`);
+  const id = parseInteger('host ID', rest[0]!, 0, Number.MAX_SAFE_INTEGER);
+  const client = AdminClient.fromFlags(values, io);
+  return reportClientError(io, 'agentlb hosts', async () => {
+    const result = (await client.request('POST', `/api/hosts/${id}/reissue`)) as { id: number; guid: string; hadCertificate: boolean };
+    if (values.json === true) io.out(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      const what = result.hadCertificate ? 'its certificate is forgotten' : 'it held no certificate';
+      io.out(`host ${result.id} (${printable(result.guid)}): ${what}; the next agent with the enrolment token may enrol it\n`);
+    }
+    return EXIT_OK;
+  });
+}
+
 const DEFAULT_PAGE_SIZE = 1_000;
 
 export const HOSTS_USAGE = `Usage: agentlb hosts [--server ADDR] [--zone Z] [--connected | --disconnected]
                      [--limit N] [--after ID] [options]
        agentlb hosts remove ID [--force] [options]
+       agentlb hosts reissue ID [options]
 
 Lists the hosts (agents) registered with the fleet, asked of any of its servers, or removes
 one. In cluster mode every server knows where every agent is connected. A host id is never
 reused: an agent whose host was removed registers again under a new id when it reconnects.
-Removing a host re-sends lists to the agents of its zone whose position moved.
+Removing a host re-sends lists to the agents of its zone whose position moved. Reissuing a
+host lets the next agent with the enrolment token enrol its guid again (its key was lost,
+or the host reinstalled): the token alone never takes over an enrolled guid otherwise.
 
 Options:
   --server ADDR       only the hosts connected to this server (its address in agentlb servers)
@@ -81,7 +101,8 @@ async function runHosts(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const [action, ...rest] = positionals;
-  if (action !== undefined && action !== 'remove') throw new UsageError(`unknown action ${JSON.stringify(action)} (expected remove, or none to list)`);
+  if (action === 'reissue') return runReissue(rest, values, io);
+  if (action !== undefined && action !== 'remove') throw new UsageError(`unknown action ${JSON.stringify(action)} (expected remove, reissue, or none to list)`);
   if (action === undefined && values.force === true) throw new UsageError('--force only applies to hosts remove');
   if (action === 'remove') {
     const listFlag = LIST_ONLY.find((flag) => values[flag] !== undefined);

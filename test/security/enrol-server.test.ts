@@ -10,7 +10,8 @@ import t from 'tap';
 import { nextMessage } from '../../src/protocol/framed-socket';
 import { PROTOCOL_VERSION, type ServerMessage } from '../../src/protocol/messages';
 import { createCsr, generateRsaKey, type KeyPair } from '../../src/security/x509-async';
-import { startTestServer } from '../helpers/server';
+import { runCliInProcess } from '../helpers/cli';
+import { api, startTestServer, TEST_TOKEN } from '../helpers/server';
 import { connectTls, listenerTls, makePki, type Pem, type Pki } from './pki';
 
 let pki: Pki;
@@ -80,4 +81,17 @@ t.test('a server with --ca-dir but no enrolment token enrols nobody; without --c
   const welcome = await enrol(plain.agentPort, 'g3', await createCsr('g3', keys[0]!), { token: TOKEN });
   t.match(welcome, { type: 'welcome' });
   t.notOk('certificate' in welcome, 'no certificate: served without one');
+});
+
+t.test('hosts reissue: the guid may enrol again with the token; unknown hosts and servers without certificates say so', async (t) => {
+  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN });
+  t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[0]!), { token: TOKEN }), { type: 'welcome', hostId: 1 });
+  t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[1]!), { token: TOKEN }), { type: 'error', code: 'unauthorized' });
+  const cli = (args: string[]) => runCliInProcess(['hosts', ...args, '--admin', `127.0.0.1:${server.adminAddress.port}`, '--token', TEST_TOKEN]);
+  t.same(await cli(['reissue', '1']), { code: 0, out: 'host 1 (lost-key): its certificate is forgotten; the next agent with the enrolment token may enrol it\n', err: '' });
+  t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[1]!), { token: TOKEN }), { type: 'welcome', hostId: 1, certificate: /BEGIN CERTIFICATE/ }, 'enrolled again, same host id');
+  t.same(await cli(['reissue', '9']), { code: 1, out: '', err: 'agentlb hosts: POST /api/hosts/9/reissue failed (HTTP 404): no host 9\n' });
+  const plain = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const none = await api(plain, 'POST', '/api/hosts/1/reissue');
+  t.same([none.status, none.body], [409, { error: 'this server keeps no agent certificates (start it with --tls-ca or --ca-dir)' }]);
 });
