@@ -3,9 +3,13 @@
  * table (roundrobin vs shuffle vs balanced at 1 000 hosts and 5 servers) and the issue-2
  * micro-benchmarks (roundrobin lookup against CloudStack's O(n) search, codec rates). These
  * need no server, so they run in the same process after the scenarios.
+ *
+ * Measuring and writing are apart: `measureAlgorithms` runs the benchmarks (tens of seconds on
+ * a loaded machine), `renderAlgorithmsSection` only formats what it is given, so a test of the
+ * section's markers feeds it fixed figures instead of running a benchmark.
  */
-import { benchCodec } from '../micro-codec';
-import { benchRoundRobin } from '../micro';
+import { benchCodec, type CodecBenchRow } from '../micro-codec';
+import { benchRoundRobin, type RoundRobinRow } from '../micro';
 import { DEFAULT_PLAN_TABLE, formatPlanTable, planTable } from '../plan-table';
 import { updateMarkdownFile } from './markdown';
 
@@ -22,11 +26,21 @@ function markdownTable(header: readonly string[], rows: readonly (readonly strin
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
-export function renderAlgorithmsSection(): string {
+/** What the section shows: the plan table and the two micro-benchmarks' rows. */
+export interface AlgorithmsFigures {
+  plan: ReturnType<typeof planTable>;
+  roundrobin: readonly RoundRobinRow[];
+  codec: readonly CodecBenchRow[];
+}
+
+/** Runs the plan table and the micro-benchmarks at their default sizes (what `npm run bench` writes). */
+export function measureAlgorithms(): AlgorithmsFigures {
+  return { plan: planTable(DEFAULT_PLAN_TABLE), roundrobin: benchRoundRobin(), codec: benchCodec() };
+}
+
+export function renderAlgorithmsSection(figures: AlgorithmsFigures): string {
   const options = DEFAULT_PLAN_TABLE;
-  const plan = planTable(options);
-  const roundrobin = benchRoundRobin();
-  const codec = benchCodec();
+  const { plan, roundrobin, codec } = figures;
   return [
     ALGORITHMS_MARKERS.begin,
     '',
@@ -57,6 +71,6 @@ export function renderAlgorithmsSection(): string {
   ].join('\n');
 }
 
-export async function updateAlgorithmsSection(file: string): Promise<void> {
-  await updateMarkdownFile(file, renderAlgorithmsSection(), ALGORITHMS_MARKERS);
+export async function updateAlgorithmsSection(file: string, figures: AlgorithmsFigures = measureAlgorithms()): Promise<void> {
+  await updateMarkdownFile(file, renderAlgorithmsSection(figures), ALGORITHMS_MARKERS);
 }
