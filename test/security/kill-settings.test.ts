@@ -56,7 +56,10 @@ t.test('kill -9 during settings changes never loses an acknowledged change', asy
   const check = async (server: ServerProcess, label: string): Promise<void> => {
     const found = await current(server);
     const n = found.settings['indirect.agent.lb.check.interval'];
-    t.equal(found.settings.host, n === 0 ? '127.0.0.1:8250' : `m${n}.example:8250`, `${label}: host and interval from the same request`);
+    // Before any change is kept, `host` is the default: the server's own address (issue 15 item 1),
+    // which is this process's listen address and freshly bound port.
+    const untouched = `127.0.0.1:${server.agentPort}`;
+    t.equal(found.settings.host, n === 0 ? untouched : `m${n}.example:8250`, `${label}: host and interval from the same request`);
     if (found.version === acked.version) t.equal(n, acked.value, `${label}: holds the last acknowledged change (version ${acked.version})`);
     else t.ok(found.version > acked.version && unanswered.has(n), `${label}: version ${found.version} holds ${n}, sent after the last acknowledged (version ${acked.version}) and never answered`);
     acked = { version: found.version, value: n }; // what a restarted server holds is durable from now on
