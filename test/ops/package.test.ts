@@ -22,7 +22,9 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')
 };
 const run = promisify(execFile);
 
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^protocol\.md$/, /^systemd\/agentlb(-agent)?\.service$/, /^dist\/(src|agent)\/.+\.js$/];
+// The .d.ts beside the JavaScript: the library entry points ('.' and './agent') ship their
+// types (issue 14, package.json "types" and "exports").
+const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^protocol\.md$/, /^systemd\/agentlb(-agent)?\.service$/, /^dist\/(src|agent)\/.+\.js$/, /^dist\/(src|agent)\/.+\.d\.ts$/];
 
 t.test('the tarball holds the built JavaScript, the docs, the licence and the units, nothing else', async (t) => {
   // --ignore-scripts: pretest built dist/ already; prepack would rebuild it (tested below).
@@ -32,7 +34,8 @@ t.test('the tarball holds the built JavaScript, the docs, the licence and the un
   for (const needed of ['README.md', 'LICENSE', 'protocol.md', 'systemd/agentlb.service', 'systemd/agentlb-agent.service', 'dist/src/cli/main.js', 'dist/agent/main.js']) {
     t.ok(files.includes(needed), needed);
   }
-  t.notOk(files.some((file) => file.endsWith('.map') || file.endsWith('.ts') || file.startsWith('dist/test') || file.includes('native-bench')));
+  t.notOk(files.some((file) => file.endsWith('.map') || (file.endsWith('.ts') && !file.endsWith('.d.ts')) || file.startsWith('dist/test') || file.includes('native-bench')), 'no maps, sources (declarations aside), tests or benchmarks');
+  t.ok(files.includes('dist/src/app/index.d.ts') && files.includes('dist/agent/index.d.ts'), 'the types of both library entry points');
   t.notOk(files.some((file) => file.includes('agentlb-agent') && file.startsWith('dist/') && !file.endsWith('.js')), 'no agent binary');
 });
 
