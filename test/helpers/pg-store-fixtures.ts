@@ -75,10 +75,11 @@ export async function sql<R>(url: string, text: string, values: unknown[] = []):
 }
 
 /**
- * Poll `check` until it returns true or `deadlineMs` passes. Only for server-side facts no
+ * Poll `check` until it returns true or `deadlineMs` passes (30 s: it returns as soon as the fact
+ * holds, so only a red run waits that long; 5 s was short at load 50). Only for server-side facts no
  * event reports (e.g. a backend process exiting after its client disconnected).
  */
-export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 5_000): Promise<boolean> {
+export async function pollUntil(check: () => Promise<boolean>, deadlineMs = 30_000): Promise<boolean> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     if (await check()) return true;
