@@ -152,7 +152,9 @@ export async function spawnAgentlbServer(opts: AgentlbSpawnOptions = {}): Promis
   const exited = exitOf(child);
   let gone = false;
   void exited.then(() => (gone = true));
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+  // A hang guard, not a figure: the loop returns as soon as /healthz answers. 15 s was short for
+  // a cluster member's start at load 50 (test/cluster/bench-storm.test.ts failed on it).
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   const fail = async (why: string): Promise<never> => {
     child.kill('SIGKILL');
     await exited;
