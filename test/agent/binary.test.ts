@@ -58,7 +58,8 @@ t.before(async () => {
 t.test('--version: the pinned LTS Node, not the one that ran the build', async (t) => {
   const { stdout } = await promisify(execFile)(BINARY, ['--version'], { env: NO_NODE });
   t.equal(stdout, `agentlb-agent ${VERSION} (Node.js v${PIN.version}, linux-${process.arch})\n`);
-  t.not(`v${PIN.version}`, process.version, 'CI runs on another Node: the binary does not take it');
+  // Run on the machine's Node 20 this also shows the build did not embed the Node that ran it;
+  // CI's second run is on the pinned Node itself, where only the line above can be asked.
 });
 
 t.test('--arch is checked', async (t) => {
