@@ -13,7 +13,10 @@ function upToDate(server: { agentPort: number }) {
 }
 
 t.test('a silent agent is pinged, then dropped after the ping deadline', async (t) => {
-  const server = await startTestServer(t, { pingIntervalMs: 20, maxMissedPings: 3 });
+  // 250 ms, not 20: the server pings at its first tick unless the whole deadline (750 ms) is
+  // already silent, so with 20 ms a server whose loop stalled 60 ms on a loaded machine dropped
+  // the agent at that tick without a ping, and the test saw none.
+  const server = await startTestServer(t, { pingIntervalMs: 250, maxMissedPings: 3 });
   const agent = await TestAgent.connect(server.agentPort);
   const dropped = nextEvent(server.events, 'disconnected');
   // Listening from before the hello: on a loaded machine the first pings can arrive in the
