@@ -64,9 +64,15 @@ export class HostDirectory {
    */
   async remove(id: number, force: boolean): Promise<RemoveResult> {
     const { controller, agents, connections } = this.options;
+    const host = controller.host(id);
+    if (host === undefined) {
+      // Unknown here. While the database is down that cannot be told from another server's
+      // registration not yet announced to this one: asking the registry answers an outage
+      // with StoreUnavailableError (503), never a 404 that may be wrong.
+      await connections.holderOf(id);
+      return { kind: 'unknown' };
+    }
     if (agents.byHost(id) === undefined && !force) {
-      const host = controller.host(id);
-      if (host === undefined) return { kind: 'unknown' };
       const server = await connections.holderOf(id);
       // This server's own record may lag its agent registry by one flush: the registry wins.
       if (server !== null && server !== this.options.self()) return { kind: 'connected', host, server };
