@@ -35,6 +35,8 @@ import { connectionRegistryFor, isConnectionRegistry, type FleetConnections } fr
 import { HostDirectory } from '../server/fleet/host-directory';
 import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from '../server/burst/pool';
 import { joinFleet, registryAddress } from '../server/cluster/membership';
+import { CallRouter, isCallCarrier } from '../server/calls/routed-calls';
+import type { CallRequest } from '../server/calls/agent-calls';
 import { FleetController } from '../server/fleet/controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
 import { agentAuthorizer } from '../security/agent-auth';
@@ -272,15 +274,29 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     cleanups.push(() => listener.close('shutting_down', 'this server is shutting down'));
 
     // Calls (protocol 2): to this server's agents; `server` in each line is this server's address.
+    // Cluster mode: calls for agents held by other servers are carried through the store.
+    const carrier = isCallCarrier(store) ? store : undefined;
+    let runsHere: CallService | undefined;
+    const router =
+      carrier === undefined
+        ? undefined
+        : new CallRouter({
+            carrier,
+            address: registryAddress(options.advertise, agentAddress),
+            runHere: (call) => runsHere!.callHere(call.hostId, { method: call.method, params: call.params as CallRequest['params'], timeoutMs: call.timeoutMs }, { address: `routed from ${call.asker}` }),
+            onError: (error) => logger.warn({ err: (error as Error).message }, 'routed call: store error'),
+          });
     const calls = new CallService({
       host: (id) => fleet.host(id),
       hostIds: (zone) => hostIdsOf(fleet.hosts(), zone),
       connection: (hostId) => agents.byHost(hostId),
       holderOf: (hostId) => connections.registry.holderOf(hostId),
+      ...(router === undefined ? {} : { router }),
       events,
       serverName: registryAddress(options.advertise, agentAddress),
       maxFrame: options.maxFrame,
     });
+    runsHere = calls;
 
     const metricsRoutes: Route[] = [];
     if (options.metricsRegistry !== undefined) {
@@ -317,6 +333,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     /** Agents planned per server address (GET /api/servers' `planned`). */
     const planned = (address: string): number | null => rebalance.controller.plannedLoads()?.get(address)?.planned ?? null;
     cleanups.push(() => membership.close());
+    if (router !== undefined) {
+      await router.start();
+      cleanups.push(() => router.close());
+    }
     const hostDirectory = new HostDirectory({
       controller,
       agents,

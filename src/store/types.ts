@@ -306,3 +306,53 @@ export function asStoreFull(error: unknown, file: string): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' ? new StoreFullError(code, file, { cause: error }) : error;
 }
+
+/** A call asked of another server (README "Calls", cluster routing), as the holder takes it. */
+export interface CarriedCall {
+  id: number;
+  hostId: number;
+  /** The server that asked (the `caller` of the holder's log line). */
+  asker: string;
+  method: string;
+  /** undefined: the call carries no params. */
+  params: unknown;
+  timeoutMs: number;
+}
+
+/** A call written to the holder of its host: its id, the host and the holder's address. */
+export interface AskedCall {
+  id: number;
+  hostId: number;
+  holder: string;
+}
+
+/**
+ * Calls carried between the servers of a cluster through the store (PostgreSQL): the asker
+ * writes them, the holder takes each at most once and writes its line back.
+ */
+export interface CallCarrier {
+  /**
+   * Asks the live holders of `hostIds` (other servers than `asker`) to run the call: one
+   * statement for the batch, a wake-up per holder. Hosts with no live holder elsewhere are
+   * absent from the answer.
+   */
+  ask(asker: string, hostIds: readonly number[], request: { method: string; params: unknown; timeoutMs: number }): Promise<AskedCall[]>;
+  /** The calls asked of this process (`holder`, this instance), each returned once, ever. */
+  take(holder: string): Promise<CarriedCall[]>;
+  /** Writes call `id`'s line for its asker and wakes it; a call given up meanwhile keeps its end. */
+  answer(id: number, line: unknown): Promise<void>;
+  /** The lines of those of `ids` that are done, deleting their rows. */
+  collect(ids: readonly number[]): Promise<Map<number, unknown>>;
+  /**
+   * Ends those of `ids` still open whose holder is no longer live (that process is gone or
+   * stopped): never run after this, an answer from it is dropped; returns their ids.
+   */
+  endLost(ids: readonly number[]): Promise<number[]>;
+  /** Ends those of `ids` still open (deadline passed, caller gone); returns the ids it ended. */
+  giveUp(ids: readonly number[]): Promise<number[]>;
+  /** Deletes the calls `asker` asked (a previous process at this address, gone with its callers). */
+  forgetAsked(asker: string): Promise<void>;
+  /** Wake-ups for `address`: calls asked of it, or answered for it; also after a reconnect. */
+  listen(address: string, wake: (kind: 'asked' | 'answered') => void): Promise<void>;
+  closeCalls(): Promise<void>;
+}

@@ -1,36 +1,110 @@
 /**
- * Calls in cluster mode, as far as they go today: a call asked of the server holding the
- * agent runs; asked of another server, it is not carried there (issue 14 item 6, routing
- * through PostgreSQL, is not built) and the refusal names the server that holds the agent,
- * from the fleet-wide connection registry (issue 12), so the caller can ask it.
+ * Calls in cluster mode, routed between servers through PostgreSQL, with real `agentlb
+ * server` processes on a real PostgreSQL: a call asked of server A for an agent held by
+ * server B is run by B's agent and answered through A; a fan-out through A over agents on A
+ * and on B returns every line (each named by the server that ran it); B killed mid-call gives
+ * server_lost (502) within the call's timeout, and the call was sent to the agent once.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startPostgres } from '../../native-bench/postgres';
+import { cleanEnv, startServerProcess, type ServerProcess } from '../helpers/cli';
 import { pollUntil } from '../helpers/pg-store-fixtures';
-import { api } from '../helpers/server';
+import { api, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
-import { startMember } from './cluster-helpers';
 
-t.test('a call asked of the holding server runs; of another, the refusal names the holder', async (t) => {
+interface Member {
+  process: ServerProcess;
+  adminUrl: string;
+  agentPort: number;
+  name: string;
+}
+
+async function member(t: Test, url: string, name: string): Promise<Member> {
+  const process = await startServerProcess(
+    t,
+    ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN],
+    cleanEnv(),
+  );
+  return { process, adminUrl: `http://127.0.0.1:${process.adminPort}`, agentPort: process.agentPort, name };
+}
+
+/** A scripted agent on `server` that answers every call with `answer(method)`, or never for `hang`. */
+async function agentOn(server: Member, guid: string, calls: string[]): Promise<{ agent: TestAgent; hostId: number }> {
+  const agent = await TestAgent.connect(server.agentPort);
+  const { hostId } = await agent.hello({ guid });
+  agent.sock.on('message', (message) => {
+    if (message.type !== 'call') return;
+    calls.push(`${guid}:${message.method}`);
+    if (message.method !== 'hang') agent.send({ type: 'result', id: message.id, ok: true, value: `${message.method} on ${guid}` });
+  });
+  return { agent, hostId };
+}
+
+/** Every server knows that each of `hostIds` is connected to the server it expects. */
+async function everyoneKnows(servers: Member[], where: Map<number, string>): Promise<boolean> {
+  return pollUntil(async () => {
+    for (const server of servers) {
+      const hosts = (await api(server, 'GET', '/api/hosts')).body as { id: number; server: string | null }[] | undefined;
+      if (hosts === undefined) return false;
+      for (const [id, holder] of where) if (hosts.find((host) => host.id === id)?.server !== holder) return false;
+    }
+    return true;
+  }, 20_000);
+}
+
+async function fanout(server: Member, body: unknown): Promise<Record<string, unknown>[]> {
+  const response = await fetch(`${server.adminUrl}/api/calls`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+t.test('calls routed between server processes through PostgreSQL', async (t) => {
   const pg = await startPostgres();
   t.teardown(() => pg.stop());
   const url = await pg.database();
-  const m1 = await startMember(t, url, 'm1.example:8250');
-  const m2 = await startMember(t, url, 'm2.example:8250');
-  const agent = await TestAgent.connect(m1.agentPort);
-  const { hostId } = await agent.hello({ guid: 'held-by-m1' });
-  agent.sock.on('message', (message) => {
-    if (message.type === 'call') agent.send({ type: 'result', id: message.id, ok: true, value: 'ran on m1' });
+  const a = await member(t, url, 'a.example:8250');
+  const b = await member(t, url, 'b.example:8250');
+  const calls: string[] = [];
+  const onA = await Promise.all(['a1', 'a2'].map((guid) => agentOn(a, guid, calls)));
+  const onB = await Promise.all(['b1', 'b2', 'b3'].map((guid) => agentOn(b, guid, calls)));
+  t.teardown(() => Promise.all([...onA, ...onB].map(({ agent }) => agent.close())));
+  const where = new Map<number, string>([...onA.map(({ hostId }) => [hostId, a.name] as const), ...onB.map(({ hostId }) => [hostId, b.name] as const)]);
+  t.ok(await everyoneKnows([a, b], where), 'both servers know where every agent is');
+
+  await t.test('a call made through A is answered by the agent B holds', async (t) => {
+    const hostId = onB[0]!.hostId;
+    const answer = await api(a, 'POST', `/api/hosts/${hostId}/call`, { body: { method: 'x', params: { n: 1 } } });
+    t.equal(answer.status, 200);
+    t.match(answer.body, { hostId, guid: 'b1', server: b.name, status: 'ok', ok: true, value: 'x on b1' });
+    t.same(calls.filter((entry) => entry === 'b1:x'), ['b1:x'], 'run once, on b1');
   });
-  t.match((await api(m1, 'POST', `/api/hosts/${hostId}/call`, { body: { method: 'x' } })).body, { status: 'ok', value: 'ran on m1', server: 'm1.example:8250' });
-  // m2 learns of the host and of where it is connected through the store.
-  t.ok(await pollUntil(async () => (await api(m2, 'GET', '/api/hosts')).body !== undefined && ((await api(m2, 'GET', '/api/hosts')).body as { server: string | null }[])[0]?.server === 'm1.example:8250'));
-  const elsewhere = await api(m2, 'POST', `/api/hosts/${hostId}/call`, { body: { method: 'x' } });
-  t.equal(elsewhere.status, 409);
-  t.match(elsewhere.body, {
-    error: `host ${hostId} (held-by-m1) is connected to m1.example:8250, not to m2.example:8250; calls are not routed between servers yet: ask m1.example:8250`,
-    status: 'not_connected',
-    server: 'm1.example:8250',
+
+  await t.test('a fan-out through A over agents on A and on B returns every line', async (t) => {
+    const lines = await fanout(a, { method: 'fan', all: true, concurrency: 8 });
+    const summary = lines.at(-1)!;
+    const perHost = lines.slice(0, -1).sort((x, y) => (x['hostId'] as number) - (y['hostId'] as number));
+    t.same(
+      perHost.map((line) => [line['guid'], line['server'], line['status'], line['value']]),
+      [...onA.map((_, i) => [`a${i + 1}`, a.name, 'ok', `fan on a${i + 1}`]), ...onB.map((_, i) => [`b${i + 1}`, b.name, 'ok', `fan on b${i + 1}`])],
+    );
+    t.match(summary, { done: true, total: 5, ok: 5, server_lost: 0 });
+    t.same(calls.filter((entry) => entry.endsWith(':fan')).sort(), ['a1:fan', 'a2:fan', 'b1:fan', 'b2:fan', 'b3:fan'], 'each host ran it once');
   });
-  await agent.close();
+
+  await t.test('B killed mid-call: server_lost within the timeout, the call sent once', async (t) => {
+    const hostId = onB[1]!.hostId;
+    const started = Date.now();
+    const pending = api(a, 'POST', `/api/hosts/${hostId}/call`, { body: { method: 'hang', timeout: 60 } });
+    t.ok(await pollUntil(async () => calls.includes('b2:hang'), 20_000), 'the agent on B got the call');
+    b.process.child.kill('SIGKILL');
+    const answer = await pending;
+    t.equal(answer.status, 502);
+    t.match(answer.body, { status: 'server_lost', server: b.name, hostId, guid: 'b2' });
+    t.match((answer.body as { error: string }).error, /went away before the call's result came back; the call may have run, and is not retried/);
+    t.ok(Date.now() - started < 60_000, 'within the timeout');
+    t.same(calls.filter((entry) => entry === 'b2:hang'), ['b2:hang'], 'sent once, not retried');
+  });
 });

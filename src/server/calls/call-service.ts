@@ -16,6 +16,7 @@ import { CALL_STATUSES, type CallLine, type CallStatus, type CallSummary } from 
 import type { AgentConnection } from '../net/connection';
 import type { ServerEvents } from '../events';
 import type { CallReply, CallRequest } from './agent-calls';
+import type { CallRouter, RoutedCall, RoutedOutcome } from './routed-calls';
 
 
 /** A single call refused before anything was sent to an agent. */
@@ -34,6 +35,8 @@ export interface CallServiceDeps {
    * null; absent: only this server's connections are known.
    */
   holderOf?(hostId: number): Promise<string | null>;
+  /** Cluster mode: carries calls for hosts held by other servers to them (routed-calls.ts). */
+  router?: CallRouter;
   events: ServerEvents;
   /** This server's address as the fleet knows it (the `server` of a line). */
   serverName: string;
@@ -93,7 +96,17 @@ export class CallService {
   async call(hostId: number, request: CallRequest, caller: Caller): Promise<CallLine | CallRefused> {
     const host = this.deps.host(hostId);
     if (host === undefined) return { refused: 'unknown_host', message: `no host with id ${hostId}` };
-    return this.callHost(host, request, caller, undefined);
+    return this.callHost(host, request, caller, undefined, true);
+  }
+
+  /**
+   * A call another server carried here for one of this server's agents: run on the local
+   * connection only, never routed again (a host that moved meanwhile is not_connected).
+   */
+  async callHere(hostId: number, request: CallRequest, caller: Caller): Promise<CallLine> {
+    const host = this.deps.host(hostId);
+    if (host === undefined) return this.line(undefined, hostId, 'not_connected', { code: 'not_connected', message: `no host with id ${hostId} on ${this.deps.serverName}` }, 0);
+    return this.callHost(host, request, caller, undefined, false);
   }
 
   /**
@@ -131,9 +144,16 @@ export class CallService {
           resume?.();
         };
         if (host === undefined) finished(this.line(undefined, next.value, 'not_connected', { code: 'not_connected', message: `no host with id ${next.value}` }, 0));
-        else void this.callHost(host, request, caller, live).then(finished);
+        else if (this.deps.router !== undefined && this.deps.connection(host.id) === undefined) elsewhere.push({ host, finished });
+        else void this.callHost(host, request, caller, live, false).then(finished);
+      }
+      // Hosts held by other servers: one statement for the batch (one row per host, a wake-up per holder).
+      if (elsewhere.length > 0) {
+        for (const [index, promise] of this.routeMany(elsewhere.map((entry) => entry.host), request, caller, live).entries()) void promise.then(elsewhere[index]!.finished);
+        elsewhere.length = 0;
       }
     };
+    const elsewhere: { host: HostRecord; finished: (line: CallLine) => void }[] = [];
     try {
       for (;;) {
         startMore();
@@ -155,7 +175,7 @@ export class CallService {
     yield { done: true, total, ...counts, ms: Math.round(performance.now() - started) };
   }
 
-  private callHost(host: HostRecord, request: CallRequest, caller: Caller, live: Set<InFlightCall> | undefined): Promise<CallLine> {
+  private callHost(host: HostRecord, request: CallRequest, caller: Caller, live: Set<InFlightCall> | undefined, route: boolean): Promise<CallLine> {
     const started = performance.now();
     const finish = (status: CallStatus, error?: CallError, value?: CallValue): CallLine => {
       const line = this.line(host, host.id, status, error, performance.now() - started, value);
@@ -163,7 +183,7 @@ export class CallService {
       return line;
     };
     const connection = this.deps.connection(host.id);
-    if (connection === undefined) return this.notHere(host, finish);
+    if (connection === undefined) return route && this.deps.router !== undefined ? this.routeMany([host], request, caller, live)[0]! : this.notHere(host, finish);
     return new Promise<CallLine>((resolve) => {
       let entry: InFlightCall | undefined;
       const onReply = (reply: CallReply): void => {
@@ -192,10 +212,49 @@ export class CallService {
   }
 
   /**
-   * A host whose connection this server does not hold. Calls are not yet carried to the
-   * server that holds it (issue 14 item 6, routing through PostgreSQL, is not built): the line
-   * names that server so the caller can ask it, and the call is not run.
+   * Calls for `hosts`, none held here, carried to the servers holding them (one statement for
+   * the batch): a line each, in the order of `hosts`. A host no other live server holds is
+   * not_connected; the holder's line comes back as it wrote it (it logged and counted the call);
+   * the holder dying first is server_lost, nothing coming back in time is timeout.
    */
+  private routeMany(hosts: readonly HostRecord[], request: CallRequest, caller: Caller, live: Set<InFlightCall> | undefined): Promise<CallLine>[] {
+    const started = performance.now();
+    const finish = (host: HostRecord, status: CallStatus, error: CallError, server: string | null): CallLine => {
+      const line = this.line(host, host.id, status, error, performance.now() - started);
+      if (server !== null) line.server = server;
+      this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, status, ms: line.ms, code: error.code });
+      return line;
+    };
+    const routed = this.deps.router!.route(hosts.map((host) => host.id), request);
+    return hosts.map(async (host) => {
+      let calls: RoutedCall[];
+      try {
+        calls = await routed;
+      } catch (error) {
+        return finish(host, 'error', { code: 'store_unavailable', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName}, and the call could not be carried to its server: ${describe(error)}` }, null);
+      }
+      const call = calls.find((entry) => entry.hostId === host.id);
+      if (call === undefined) return finish(host, 'not_connected', { code: 'not_connected', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName} nor to any other live server` }, null);
+      const entry: InFlightCall = { cancel: () => call.cancel() };
+      live?.add(entry);
+      this.active++;
+      const outcome: RoutedOutcome = await call.outcome;
+      this.active--;
+      live?.delete(entry);
+      switch (outcome.kind) {
+        case 'line':
+          return outcome.line;
+        case 'lost':
+          return finish(host, 'server_lost', { code: 'server_lost', message: `server ${outcome.holder}, which holds host ${host.id} (${host.guid}), went away before the call's result came back; the call may have run, and is not retried` }, outcome.holder);
+        case 'timeout':
+          return finish(host, 'timeout', { code: 'timeout', message: `no result from ${outcome.holder} within ${request.timeoutMs} ms for host ${host.id} (${host.guid})` }, outcome.holder);
+        case 'failed':
+          return finish(host, 'error', { code: 'cancelled', message: outcome.message }, outcome.holder);
+      }
+    });
+  }
+
+  /** A host whose connection this server does not hold, out of cluster mode: not run. */
   private async notHere(host: HostRecord, finish: (status: CallStatus, error?: CallError) => CallLine): Promise<CallLine> {
     let holder: string | null = null;
     try {
@@ -223,6 +282,10 @@ export class CallService {
     line.ms = Math.round(ms * 10) / 10;
     return line;
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 interface InFlightCall {

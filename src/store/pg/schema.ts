@@ -243,6 +243,32 @@ CREATE TRIGGER rebalance_announce AFTER INSERT OR UPDATE ON rebalance_runs
   FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_rebalance();
 `;
 
+/**
+ * Version 7: calls carried between servers (README "Calls"): a call asked of a server that
+ * does not hold the agent is a row here, asked of the holder's process (address and
+ * instance, so a restarted holder never takes its predecessor's calls); the holder takes it
+ * once (`taken_at`, at most once), writes its line (`line`, `done_at`) and the asker reads
+ * and deletes it. Wake-ups go on NOTIFY (channel agentlb_calls), named to one address.
+ */
+const V7_DDL = `
+CREATE TABLE calls (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  host_id bigint NOT NULL,
+  holder text NOT NULL,
+  holder_instance text NOT NULL,
+  asker text NOT NULL,
+  method text NOT NULL,
+  params jsonb,
+  timeout_ms integer NOT NULL CHECK (timeout_ms > 0),
+  asked_at timestamptz NOT NULL DEFAULT now(),
+  taken_at timestamptz,
+  done_at timestamptz,
+  line jsonb
+);
+-- The holder takes what is asked of it and not yet taken.
+CREATE INDEX calls_waiting ON calls (holder, holder_instance) WHERE taken_at IS NULL AND done_at IS NULL;
+`;
+
 /** The advisory lock (two-int form) held while granting rebalance moves. */
 export const REBALANCE_BUDGET_LOCK = [8250, 2] as const;
 
@@ -292,6 +318,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'rebalance runs and the shared move budget',
     async apply(client) {
       await client.query(V6_DDL);
+    },
+  },
+  {
+    version: 7,
+    name: 'calls carried between servers',
+    async apply(client) {
+      await client.query(V7_DDL);
     },
   },
 ];

@@ -26,6 +26,7 @@ import {
   writeConnections,
 } from './connections';
 import { NOTIFY_CHANNEL } from './notify';
+import { answerCall, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, takeCalls } from './calls';
 import {
   addRunCounts,
   endActiveRun,
@@ -55,6 +56,9 @@ import {
   DEFAULT_SERVER_DOWN_AFTER_MS,
   SettingsConflictError,
   StoreUnavailableError,
+  type AskedCall,
+  type CallCarrier,
+  type CarriedCall,
   type ConnectionChange,
   type ConnectionRecorder,
   type ConnectionRegistry,
@@ -114,7 +118,7 @@ export interface PgStoreStatistics {
 
 type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
-export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder, RebalanceRegistry {
+export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder, RebalanceRegistry, CallCarrier {
   readonly instanceId: string;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -123,6 +127,7 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
   private readonly serverDownAfterMs: number;
   private readonly availability: Availability;
   private readonly listener: PgListener;
+  private readonly callListeners: { listener: PgListener; stop(): void }[] = [];
   private readonly feed: ChangeFeed;
   private readonly recovery: RecoveryLoop;
   private readonly registrations: GroupCommit<HostRequest, HostRecord>;
@@ -281,6 +286,83 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
     return this.call(() => replaceConnections(this.db, server, this.instanceId, held));
   }
 
+  ask(asker: string, hostIds: readonly number[], request: { method: string; params: unknown; timeoutMs: number }): Promise<AskedCall[]> {
+    if (hostIds.length === 0) return Promise.resolve([]);
+    return this.call(() => askCalls(this.db, this.serverDownAfterMs, asker, hostIds, request));
+  }
+
+  take(holder: string): Promise<CarriedCall[]> {
+    return this.call(() => takeCalls(this.db, holder, this.instanceId));
+  }
+
+  answer(id: number, line: unknown): Promise<void> {
+    return this.call(() => answerCall(this.db, id, line));
+  }
+
+  collect(ids: readonly number[]): Promise<Map<number, unknown>> {
+    if (ids.length === 0) return Promise.resolve(new Map());
+    return this.call(() => collectCalls(this.db, ids));
+  }
+
+  endLost(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.call(() => endLostCalls(this.db, this.serverDownAfterMs, ids));
+  }
+
+  giveUp(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.call(() => giveUpCalls(this.db, ids));
+  }
+
+  /**
+   * A LISTEN connection of its own for call wake-ups (the change feed's resyncs on loss do
+   * not concern calls): on loss it reconnects after a second and wakes both sides, which read
+   * their rows again, so no wake-up lost meanwhile leaves a call waiting.
+   */
+  async listen(address: string, wake: (kind: 'asked' | 'answered') => void): Promise<void> {
+    let retry: NodeJS.Timeout | undefined;
+    const reconnect = (): void => {
+      retry = setTimeout(() => {
+        retry = undefined;
+        if (this.lifecycle === 'closed') return;
+        listener.connect().then(() => {
+          wake('asked');
+          wake('answered');
+        }, reconnect);
+      }, 1_000);
+      retry.unref();
+    };
+    const listener = new PgListener(
+      { ...this.clientConfig, application_name: `agentlb-calls/${this.instanceId}` },
+      CALLS_CHANNEL,
+      { healthCheckIntervalMs: 5_000 },
+      {
+        notification: (payload) => {
+          let notice: { to?: unknown; kind?: unknown };
+          try {
+            notice = JSON.parse(payload) as { to?: unknown; kind?: unknown };
+          } catch {
+            return;
+          }
+          if (notice.to === address && (notice.kind === 'asked' || notice.kind === 'answered')) wake(notice.kind);
+        },
+        lost: () => reconnect(),
+      },
+    );
+    this.callListeners.push({ listener, stop: () => clearTimeout(retry) });
+    await listener.connect();
+  }
+
+  forgetAsked(asker: string): Promise<void> {
+    return this.call(() => forgetAskedCalls(this.db, asker));
+  }
+
+  async closeCalls(): Promise<void> {
+    const listeners = this.callListeners.splice(0);
+    for (const entry of listeners) entry.stop();
+    await Promise.all(listeners.map((entry) => entry.listener.close()));
+  }
+
   holderOf(hostId: number): Promise<string | null> {
     if (!Number.isSafeInteger(hostId) || hostId < 1) return Promise.resolve(null);
     return this.call(() => readHolder(this.db, this.serverDownAfterMs, hostId));
@@ -395,6 +477,7 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
     this.feed.close();
     this.availability.close(closed);
     this.registrations.rejectWaiting(closed);
+    await this.closeCalls();
     await this.listener.close();
     await this.pool.end();
   }

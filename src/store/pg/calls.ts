@@ -1,0 +1,101 @@
+/**
+ * The statements behind CallCarrier in PostgreSQL (schema version 7, table `calls`): calls
+ * asked of the server holding the agent, taken by it at most once, answered back. Wake-ups
+ * go on NOTIFY on CALLS_CHANNEL, `{"to": address, "kind": "asked" | "answered"}`, sent in the
+ * statement that made the change (delivered on commit); a payload names no call, so a
+ * receiver reads its rows, and a wake-up lost with the LISTEN connection is made up for by
+ * reading again after reconnecting.
+ */
+import type { AskedCall, CarriedCall } from '../types';
+import type { Queryable } from './queries';
+
+export const CALLS_CHANNEL = 'agentlb_calls';
+
+/** The holder of call `k` is still the live process it was asked of. */
+const HOLDER_LIVE = `EXISTS (SELECT 1 FROM servers s WHERE s.address = k.holder AND s.instance = k.holder_instance
+  AND s.stopped_at IS NULL AND s.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000))`;
+
+function wake(toSql: string, kind: 'asked' | 'answered'): string {
+  return `pg_notify('${CALLS_CHANNEL}', json_build_object('to', ${toSql}, 'kind', '${kind}')::text)`;
+}
+
+/**
+ * One statement for a batch: a row per host whose live connection another server holds,
+ * asked of that server's process, and one wake-up per holder.
+ */
+export async function askCalls(
+  db: Queryable,
+  downAfterMs: number,
+  asker: string,
+  hostIds: readonly number[],
+  request: { method: string; params: unknown; timeoutMs: number },
+): Promise<AskedCall[]> {
+  const result = await db.query<{ id: string; host_id: string; holder: string }>(
+    `WITH asked AS (
+       INSERT INTO calls (host_id, holder, holder_instance, asker, method, params, timeout_ms)
+       SELECT c.host_id, c.server, c.instance, $2, $4, $5::jsonb, $6
+       FROM host_connections c
+       JOIN servers s ON s.address = c.server AND s.instance = c.instance
+       JOIN hosts h ON h.id = c.host_id
+       WHERE c.host_id = ANY($3::bigint[]) AND c.server <> $2 AND c.disconnected_at IS NULL AND s.stopped_at IS NULL
+         AND s.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)
+       RETURNING id, host_id, holder
+     ), woken AS (
+       SELECT ${wake('holder', 'asked')} FROM (SELECT DISTINCT holder FROM asked) d
+     )
+     SELECT id, host_id, holder FROM asked WHERE (SELECT count(*) FROM woken) >= 0 ORDER BY id`,
+    [downAfterMs, asker, hostIds, request.method, request.params === undefined ? null : JSON.stringify(request.params), request.timeoutMs],
+  );
+  return result.rows.map((row) => ({ id: Number(row.id), hostId: Number(row.host_id), holder: row.holder }));
+}
+
+/** Marks taken, once and for all, the calls asked of this process; a given-up call is never taken. */
+export async function takeCalls(db: Queryable, holder: string, instance: string): Promise<CarriedCall[]> {
+  const result = await db.query<{ id: string; host_id: string; asker: string; method: string; params: unknown; timeout_ms: number }>(
+    `UPDATE calls SET taken_at = now()
+     WHERE holder = $1 AND holder_instance = $2 AND taken_at IS NULL AND done_at IS NULL
+     RETURNING id, host_id, asker, method, params, timeout_ms`,
+    [holder, instance],
+  );
+  return result.rows
+    .map((row) => ({ id: Number(row.id), hostId: Number(row.host_id), asker: row.asker, method: row.method, params: row.params ?? undefined, timeoutMs: row.timeout_ms }))
+    .sort((a, b) => a.id - b.id);
+}
+
+export async function answerCall(db: Queryable, id: number, line: unknown): Promise<void> {
+  await db.query(
+    `WITH done AS (
+       UPDATE calls SET line = $2::jsonb, done_at = now() WHERE id = $1 AND done_at IS NULL RETURNING asker
+     )
+     SELECT ${wake('asker', 'answered')} FROM done`,
+    [id, JSON.stringify(line)],
+  );
+}
+
+export async function collectCalls(db: Queryable, ids: readonly number[]): Promise<Map<number, unknown>> {
+  const result = await db.query<{ id: string; line: unknown }>(
+    'DELETE FROM calls WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL RETURNING id, line',
+    [ids],
+  );
+  return new Map(result.rows.map((row) => [Number(row.id), row.line]));
+}
+
+/** Deletes those of `ids` still open whose holder process is gone or stopped: never run after this. */
+export async function endLostCalls(db: Queryable, downAfterMs: number, ids: readonly number[]): Promise<number[]> {
+  const result = await db.query<{ id: string }>(
+    `DELETE FROM calls k WHERE k.id = ANY($2::bigint[]) AND k.done_at IS NULL AND NOT ${HOLDER_LIVE} RETURNING k.id`,
+    [downAfterMs, ids],
+  );
+  return result.rows.map((row) => Number(row.id));
+}
+
+/** Deletes those of `ids` still open (the asker gave up): not taken, never run; taken, its answer is dropped. */
+export async function giveUpCalls(db: Queryable, ids: readonly number[]): Promise<number[]> {
+  const result = await db.query<{ id: string }>('DELETE FROM calls WHERE id = ANY($1::bigint[]) AND done_at IS NULL RETURNING id', [ids]);
+  return result.rows.map((row) => Number(row.id));
+}
+
+/** A starting server's leftovers: calls a previous process at its address asked (their callers are gone). */
+export async function forgetAskedCalls(db: Queryable, asker: string): Promise<void> {
+  await db.query('DELETE FROM calls WHERE asker = $1', [asker]);
+}
