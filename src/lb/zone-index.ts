@@ -139,25 +139,10 @@ export class ZoneIndex implements ZoneView {
   /** Replaces every id with `ids` (any order, duplicates ignored): O(n log n) once. */
   reset(ids: readonly number[]): void {
     for (const id of ids) checkHostId(id);
-    const sorted = Float64Array.from(ids).sort();
     this.blocks = [];
     this.blockOf = new Map();
-    let current: Block | undefined;
-    let count = 0;
-    for (let i = 0; i < sorted.length; i++) {
-      const id = sorted[i]!;
-      if (i > 0 && id === sorted[i - 1]) continue;
-      if (current === undefined || current.ids.length === BUILT_BLOCK) {
-        current = { ids: [], start: count };
-        this.blocks.push(current);
-      }
-      current.ids.push(id);
-      this.blockOf.set(id, current);
-      count += 1;
-    }
-    this.steps += count;
-    this.count = count;
-    this.snapshot = undefined;
+    // fill() in one go: with an infinite slice it never pauses.
+    for (const _ of this.fill(ids, Number.POSITIVE_INFINITY));
   }
 
   /**
