@@ -11,7 +11,7 @@
  * remembering where each came from, so that an error names the file and `--check-config` can
  * print the effective configuration with its sources and with secrets masked.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseProperties, PropertiesError } from '../../agent/properties';
 import { UsageError } from './args';
 
@@ -45,7 +45,15 @@ export async function readConfigFile(file: string, spec: FlagSpec): Promise<Conf
   let text: string;
   let mode: number;
   try {
-    [text, mode] = await Promise.all([readFile(file, 'latin1'), stat(file).then((s) => s.mode & 0o777)]);
+    // One open, then the mode and the text of that very file: a single error source (the
+    // open's), and no window where the path could be swapped between the two reads.
+    const handle = await open(file, 'r');
+    try {
+      mode = (await handle.stat()).mode & 0o777;
+      text = await handle.readFile('latin1');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     throw new UsageError(`cannot read the config file ${file}: ${(error as Error).message}`);
   }
