@@ -283,7 +283,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         : new CallRouter({
             carrier,
             address: registryAddress(options.advertise, agentAddress),
-            runHere: (call) => runsHere!.callHere(call.hostId, { method: call.method, params: call.params as CallRequest['params'], timeoutMs: call.timeoutMs }, { address: `routed from ${call.asker}` }),
+            runHere: (call) => runsHere!.callHere(call.hostId, { method: call.method, params: call.params as CallRequest['params'], timeoutMs: call.timeoutMs }, { address: call.caller ?? call.asker, via: call.asker }),
             onError: (error) => logger.warn({ err: (error as Error).message }, 'routed call: store error'),
           });
     const calls = new CallService({

@@ -102,7 +102,7 @@ export function logServerEvents(events: ServerEvents, logger: Logger, connection
     ),
     // One line per host called: method, host, caller, outcome, duration; never params or values.
     events.on('call', (e) =>
-      enabled('info') && logger.info({ event: 'call', method: e.method, hostId: e.hostId, guid: e.guid, caller: e.caller, outcome: e.status, code: e.code, ms: e.ms }, 'call'),
+      enabled('info') && logger.info({ event: 'call', method: e.method, hostId: e.hostId, guid: e.guid, caller: e.caller, via: e.via, outcome: e.status, code: e.code, ms: e.ms }, 'call'),
     ),
     events.on('listenerError', (e) => logger.error({ event: 'internal_error', source: e.event, err: e.error }, 'internal error contained')),
   ];

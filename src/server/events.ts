@@ -114,7 +114,8 @@ export interface ServerEventMap {
    * One host's call ended (README "Calls"): never its params or value, which may hold secrets.
    * `status` is the fan-out line's; `code` the error code when it failed.
    */
-  call: { method: string; hostId: number; guid: string; caller: string; status: string; code?: string; ms: number };
+  /** `via`: the server that carried the call here from `caller` (cluster routing). */
+  call: { method: string; hostId: number; guid: string; caller: string; via?: string; status: string; code?: string; ms: number };
   /** A subscriber threw; reported here instead of breaking the socket handler that emitted. */
   /** A known host said hello with another zone and was moved there (both zones re-planned). */
   zoneChanged: { host: HostRecord; fromZone: string; toZone: string };

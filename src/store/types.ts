@@ -311,12 +311,26 @@ export function asStoreFull(error: unknown, file: string): unknown {
 export interface CarriedCall {
   id: number;
   hostId: number;
-  /** The server that asked (the `caller` of the holder's log line). */
+  /** The server that asked. */
   asker: string;
+  /** The address of the client that asked the asker (null: a row from a version-7 server). */
+  caller: string | null;
   method: string;
   /** undefined: the call carries no params. */
   params: unknown;
+  /** What is left of the call's timeout when it was taken (the trip through the store used the rest). */
   timeoutMs: number;
+}
+
+/** A call to be asked of the holders of its hosts. */
+export interface AskRequest {
+  method: string;
+  params: unknown;
+  timeoutMs: number;
+  /** The address of the client that asked (the holder logs it). */
+  caller: string;
+  /** How long after asking the row may be swept (the asker has reported the call by then). */
+  keepMs: number;
 }
 
 /** A call written to the holder of its host: its id, the host and the holder's address. */
@@ -336,8 +350,11 @@ export interface CallCarrier {
    * statement for the batch, a wake-up per holder. Hosts with no live holder elsewhere are
    * absent from the answer.
    */
-  ask(asker: string, hostIds: readonly number[], request: { method: string; params: unknown; timeoutMs: number }): Promise<AskedCall[]>;
-  /** The calls asked of this process (`holder`, this instance), each returned once, ever. */
+  ask(asker: string, hostIds: readonly number[], request: AskRequest): Promise<AskedCall[]>;
+  /**
+   * The calls asked of this process (`holder`, this instance), each returned once, ever; a call
+   * whose timeout passed before it was taken is never returned (its asker reports it timed out).
+   */
   take(holder: string): Promise<CarriedCall[]>;
   /** Writes call `id`'s line for its asker and wakes it; a call given up meanwhile keeps its end. */
   answer(id: number, line: unknown): Promise<void>;
@@ -350,6 +367,11 @@ export interface CallCarrier {
   endLost(ids: readonly number[]): Promise<number[]>;
   /** Ends those of `ids` still open (deadline passed, caller gone); returns the ids it ended. */
   giveUp(ids: readonly number[]): Promise<number[]>;
+  /**
+   * Deletes at most `limit` rows past their expiry (left by askers that died, or that could
+   * not give them up): oldest first, along an index; returns how many.
+   */
+  sweepExpired(limit: number): Promise<number>;
   /** Deletes the calls `asker` asked (a previous process at this address, gone with its callers). */
   forgetAsked(asker: string): Promise<void>;
   /** Wake-ups for `address`: calls asked of it, or answered for it; also after a reconnect. */

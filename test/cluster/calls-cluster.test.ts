@@ -80,6 +80,10 @@ t.test('calls routed between server processes through PostgreSQL', async (t) => 
     t.equal(answer.status, 200);
     t.match(answer.body, { hostId, guid: 'b1', server: b.name, status: 'ok', ok: true, value: 'x on b1' });
     t.same(calls.filter((entry) => entry === 'b1:x'), ['b1:x'], 'run once, on b1');
+    // B logs the call once, naming the client that asked A (not A) and A as the carrier.
+    const logged = await b.process.waitForLog((line) => line.event === 'call' && line['method'] === 'x');
+    t.match(logged, { hostId, outcome: 'ok', caller: /^(::ffff:)?127\.0\.0\.1:\d+$/, via: a.name });
+    t.notOk(a.process.logs.some((line) => line.event === 'call' && line['method'] === 'x'), 'A did not log it a second time');
   });
 
   await t.test('a fan-out through A over agents on A and on B returns every line', async (t) => {

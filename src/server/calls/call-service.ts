@@ -41,7 +41,18 @@ export interface CallServiceDeps {
   /** This server's address as the fleet knows it (the `server` of a line). */
   serverName: string;
   maxFrame?: number;
+  /**
+   * A fan-out's calls for hosts held elsewhere wait at most this long for a batch to fill
+   * (a quarter of its concurrency) before they are carried; default REFILL_DELAY_MS.
+   */
+  refillDelayMs?: number;
 }
+
+/**
+ * How long freed fan-out slots for hosts held elsewhere wait for company: long enough for the
+ * lines of one read of the store to free their slots together, short against any timeout.
+ */
+export const REFILL_DELAY_MS = 20;
 
 export interface FanoutOptions {
   concurrency: number;
@@ -52,6 +63,8 @@ export interface FanoutOptions {
 /** Who asked, for the log (never params or values: they may hold secrets). */
 export interface Caller {
   address: string;
+  /** A call carried here from another server: that server (`address` is its client's). */
+  via?: string;
 }
 
 export class CallService {
@@ -112,6 +125,12 @@ export class CallService {
   /**
    * Calls every host `targets` yields, at most `concurrency` at once; yields each host's line
    * as it finishes, then the summary. Ids with no host are yielded as not_connected.
+   *
+   * Hosts held by other servers are carried in batches, one statement each: the first fill
+   * is one batch, and slots that free up later are refilled once a quarter of `concurrency`
+   * waits, or after refillDelayMs, or when nothing else is in flight or left to start. Lines
+   * come back one by one, so refilling each freed slot at once drifted toward one statement
+   * per host.
    */
   async *callMany(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncGenerator<CallLine | CallSummary> {
     const started = performance.now();
@@ -122,8 +141,20 @@ export class CallService {
     let running = 0;
     let exhausted = false;
     let wake: (() => void) | undefined;
+    const elsewhere: { host: HostRecord; finished: (line: CallLine) => void }[] = [];
+    const refillBatch = Math.ceil(options.concurrency / 4);
+    let refillTimer: NodeJS.Timeout | undefined;
+    const carry = (): void => {
+      clearTimeout(refillTimer);
+      refillTimer = undefined;
+      const batch = elsewhere.splice(0);
+      if (batch.length === 0) return;
+      for (const [index, promise] of this.routeMany(batch.map((entry) => entry.host), request, caller, live).entries()) void promise.then(batch[index]!.finished);
+    };
     const onAbort = (): void => {
       for (const call of live) call.cancel();
+      // Not carried yet: nothing was asked, nothing runs.
+      for (const entry of elsewhere.splice(0)) entry.finished(this.line(entry.host, entry.host.id, 'error', { code: 'cancelled', message: 'the caller went away before the call was carried to its server' }, 0));
       wake?.();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -132,7 +163,8 @@ export class CallService {
         const next = source.next();
         if (next.done === true) {
           exhausted = true;
-          return;
+          // Not return: hosts for other servers picked in this pass are still to be carried.
+          break;
         }
         running++;
         const host = this.deps.host(next.value);
@@ -148,12 +180,10 @@ export class CallService {
         else void this.callHost(host, request, caller, live, false).then(finished);
       }
       // Hosts held by other servers: one statement for the batch (one row per host, a wake-up per holder).
-      if (elsewhere.length > 0) {
-        for (const [index, promise] of this.routeMany(elsewhere.map((entry) => entry.host), request, caller, live).entries()) void promise.then(elsewhere[index]!.finished);
-        elsewhere.length = 0;
-      }
+      if (elsewhere.length === 0) return;
+      if (elsewhere.length >= refillBatch || exhausted || elsewhere.length === running) carry();
+      else refillTimer ??= setTimeout(carry, this.deps.refillDelayMs ?? REFILL_DELAY_MS);
     };
-    const elsewhere: { host: HostRecord; finished: (line: CallLine) => void }[] = [];
     try {
       for (;;) {
         startMore();
@@ -167,6 +197,7 @@ export class CallService {
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
+      clearTimeout(refillTimer);
       options.signal?.removeEventListener('abort', onAbort);
       // The reader stopped early (closed stream): nothing it will not read keeps running.
       for (const call of live) call.cancel();
@@ -179,7 +210,7 @@ export class CallService {
     const started = performance.now();
     const finish = (status: CallStatus, error?: CallError, value?: CallValue): CallLine => {
       const line = this.line(host, host.id, status, error, performance.now() - started, value);
-      this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, status, ms: line.ms, ...(error === undefined ? {} : { code: error.code }) });
+      this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, ...(caller.via === undefined ? {} : { via: caller.via }), status, ms: line.ms, ...(error === undefined ? {} : { code: error.code }) });
       return line;
     };
     const connection = this.deps.connection(host.id);
@@ -225,7 +256,7 @@ export class CallService {
       this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, status, ms: line.ms, code: error.code });
       return line;
     };
-    const routed = this.deps.router!.route(hosts.map((host) => host.id), request);
+    const routed = this.deps.router!.route(hosts.map((host) => host.id), request, caller.address);
     return hosts.map(async (host) => {
       let calls: RoutedCall[];
       try {

@@ -5,10 +5,16 @@
  * already share PostgreSQL, behind its own authentication and TLS.
  *
  * At most once: the holder takes a call once (a restarted holder is another process and
- * never takes its predecessor's); a call whose holder died, or whose deadline passed, is
- * deleted before it is reported, so it is never run afterwards; nothing is retried. The asker
- * checks its open calls every `checkMs` (holder liveness from the heartbeats, deadlines, and
- * a read that makes up for a lost wake-up): one statement each for all open calls.
+ * never takes its predecessor's), and only within its timeout; a call whose holder died, or
+ * whose deadline passed, is deleted before it is reported, so it is never run afterwards;
+ * nothing is retried. The asker checks its open calls every `checkMs` (holder liveness from
+ * the heartbeats, deadlines, and a read that makes up for a lost wake-up): one statement each
+ * for all open calls. A deadline passes even when the store cannot be reached: the call is
+ * reported timed out then, and its row, which no holder takes any more, is left to the sweep.
+ *
+ * The sweep: every `sweepMs` each server deletes rows past their expiry (a call's timeout, the
+ * margin and a minute after it was asked), in batches of SWEEP_BATCH along an index: what an
+ * asker that died with calls open, or one cut off from the store, left behind.
  */
 import type { CallLine } from '../../api/calls';
 import type { CallCarrier, CarriedCall, Store } from '../../store/types';
@@ -48,8 +54,16 @@ export interface CallRouterOptions {
   checkMs?: number;
   /** Added to a call's timeout for the trip through the store before it is reported timed out. */
   marginMs?: number;
+  /** How often expired rows are swept (any server's leftovers). */
+  sweepMs?: number;
   onError?(error: unknown): void;
 }
+
+/** Rows deleted per sweep statement, and statements per sweep at most (a backlog takes several sweeps). */
+export const SWEEP_BATCH = 1_000;
+const SWEEP_STATEMENTS = 10;
+/** How long past its asker's deadline a row is kept before any server may sweep it. */
+const SWEEP_GRACE_MS = 60_000;
 
 interface Open {
   hostId: number;
@@ -61,6 +75,8 @@ interface Open {
 export class CallRouter {
   private readonly open = new Map<number, Open>();
   private timer: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
   private taking: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -72,15 +88,35 @@ export class CallRouter {
     await this.options.carrier.forgetAsked(this.options.address).catch((error) => this.options.onError?.(error));
     await this.options.carrier.listen(this.options.address, (kind) => (kind === 'asked' ? this.takeAsked() : void this.collect()));
     this.takeAsked();
+    this.sweeper = setInterval(() => {
+      this.sweeping = this.sweeping.then(async () => void (await this.sweep()));
+    }, this.options.sweepMs ?? 60_000);
+    this.sweeper.unref();
+  }
+
+  /** Deletes expired rows: at most SWEEP_STATEMENTS batches now, the rest at the next sweep. */
+  async sweep(): Promise<number> {
+    let swept = 0;
+    try {
+      for (let statement = 0; statement < SWEEP_STATEMENTS && !this.closed; statement++) {
+        const deleted = await this.options.carrier.sweepExpired(SWEEP_BATCH);
+        swept += deleted;
+        if (deleted < SWEEP_BATCH) break;
+      }
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+    return swept;
   }
 
   /**
    * Asks the holders of `hostIds` to run `request`, one statement for the batch; hosts that
    * no other live server holds are absent from the answer.
    */
-  async route(hostIds: readonly number[], request: CallRequest): Promise<RoutedCall[]> {
-    const asked = await this.options.carrier.ask(this.options.address, hostIds, request);
-    const deadline = Date.now() + request.timeoutMs + (this.options.marginMs ?? 2_000);
+  async route(hostIds: readonly number[], request: CallRequest, caller: string): Promise<RoutedCall[]> {
+    const marginMs = this.options.marginMs ?? 2_000;
+    const asked = await this.options.carrier.ask(this.options.address, hostIds, { ...request, caller, keepMs: request.timeoutMs + marginMs + SWEEP_GRACE_MS });
+    const deadline = Date.now() + request.timeoutMs + marginMs;
     const calls = asked.map((entry): RoutedCall => {
       let settle!: (outcome: RoutedOutcome) => void;
       const outcome = new Promise<RoutedOutcome>((resolve) => (settle = resolve));
@@ -104,11 +140,12 @@ export class CallRouter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.sweeper);
     const ids = [...this.open.keys()];
     for (const entry of this.open.values()) entry.settle({ kind: 'failed', holder: entry.holder, message: 'this server is shutting down' });
     this.open.clear();
     await this.options.carrier.giveUp(ids).catch(() => undefined);
-    await this.taking;
+    await Promise.all([this.taking, this.sweeping]);
   }
 
   /** Takes the calls asked of this process (serially: one take at a time) and runs each. */
@@ -154,21 +191,37 @@ export class CallRouter {
     for (const [id, line] of lines) this.settle(id, { kind: 'line', line: line as CallLine });
   }
 
-  /** Lines that came back, holders that died, deadlines that passed. */
+  /**
+   * Lines that came back, holders that died, deadlines that passed. Each step stands alone: a
+   * store that cannot be reached fails the first two, and the deadlines pass all the same.
+   */
   private async check(): Promise<void> {
     await this.collect();
     const ids = [...this.open.keys()];
     if (ids.length === 0) return;
     try {
       for (const id of await this.options.carrier.endLost(ids)) this.settle(id, { kind: 'lost', holder: this.open.get(id)?.holder ?? '' });
-      const now = Date.now();
-      const late = [...this.open].filter(([, entry]) => entry.deadline <= now).map(([id]) => id);
-      for (const id of await this.options.carrier.giveUp(late)) this.settle(id, { kind: 'timeout', holder: this.open.get(id)?.holder ?? '' });
-      // Answered just before being given up: the line is there to read.
-      if (late.some((id) => this.open.has(id))) await this.collect();
     } catch (error) {
       this.options.onError?.(error);
     }
+    const now = Date.now();
+    const late = [...this.open].filter(([, entry]) => entry.deadline <= now).map(([id]) => id);
+    if (late.length === 0) return;
+    try {
+      for (const id of await this.options.carrier.giveUp(late)) this.timedOut(id);
+      // Answered just before being given up: the line is there to read.
+      if (late.some((id) => this.open.has(id))) await this.collect();
+    } catch (error) {
+      // The store cannot be reached: the row stays, but no holder takes it after its timeout
+      // (take's own condition), and the sweep deletes it.
+      this.options.onError?.(error);
+    }
+    // Past the deadline with no line to be had (its read failed too): timed out all the same.
+    for (const id of late) this.timedOut(id);
+  }
+
+  private timedOut(id: number): void {
+    this.settle(id, { kind: 'timeout', holder: this.open.get(id)?.holder ?? '' });
   }
 
   private settle(id: number, outcome: RoutedOutcome): void {

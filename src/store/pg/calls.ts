@@ -1,12 +1,13 @@
 /**
- * The statements behind CallCarrier in PostgreSQL (schema version 7, table `calls`): calls
- * asked of the server holding the agent, taken by it at most once, answered back. Wake-ups
+ * The statements behind CallCarrier in PostgreSQL (schema versions 7 and 8, table `calls`):
+ * calls asked of the server holding the agent, taken by it at most once and only within their
+ * timeout, answered back; rows past their expiry swept in bounded batches. Wake-ups
  * go on NOTIFY on CALLS_CHANNEL, `{"to": address, "kind": "asked" | "answered"}`, sent in the
  * statement that made the change (delivered on commit); a payload names no call, so a
  * receiver reads its rows, and a wake-up lost with the LISTEN connection is made up for by
  * reading again after reconnecting.
  */
-import type { AskedCall, CarriedCall } from '../types';
+import type { AskedCall, AskRequest, CarriedCall } from '../types';
 import type { Queryable } from './queries';
 
 export const CALLS_CHANNEL = 'agentlb_calls';
@@ -28,12 +29,12 @@ export async function askCalls(
   downAfterMs: number,
   asker: string,
   hostIds: readonly number[],
-  request: { method: string; params: unknown; timeoutMs: number },
+  request: AskRequest,
 ): Promise<AskedCall[]> {
   const result = await db.query<{ id: string; host_id: string; holder: string }>(
     `WITH asked AS (
-       INSERT INTO calls (host_id, holder, holder_instance, asker, method, params, timeout_ms)
-       SELECT c.host_id, c.server, c.instance, $2, $4, $5::jsonb, $6
+       INSERT INTO calls (host_id, holder, holder_instance, asker, method, params, timeout_ms, caller, expires_at)
+       SELECT c.host_id, c.server, c.instance, $2, $4, $5::jsonb, $6, $7, now() + make_interval(secs => $8::double precision / 1000)
        FROM host_connections c
        JOIN servers s ON s.address = c.server AND s.instance = c.instance
        JOIN hosts h ON h.id = c.host_id
@@ -44,21 +45,29 @@ export async function askCalls(
        SELECT ${wake('holder', 'asked')} FROM (SELECT DISTINCT holder FROM asked) d
      )
      SELECT id, host_id, holder FROM asked WHERE (SELECT count(*) FROM woken) >= 0 ORDER BY id`,
-    [downAfterMs, asker, hostIds, request.method, request.params === undefined ? null : JSON.stringify(request.params), request.timeoutMs],
+    [downAfterMs, asker, hostIds, request.method, request.params === undefined ? null : JSON.stringify(request.params), request.timeoutMs, request.caller, request.keepMs],
   );
   return result.rows.map((row) => ({ id: Number(row.id), hostId: Number(row.host_id), holder: row.holder }));
 }
 
-/** Marks taken, once and for all, the calls asked of this process; a given-up call is never taken. */
+/**
+ * Marks taken, once and for all, the calls asked of this process; a given-up call is never
+ * taken, nor one whose timeout passed (its asker may have reported it timed out without
+ * reaching the database, during an outage). Each comes with what is left of its timeout, by
+ * the database's clock (the one that stamped asked_at), so the holder's answer is due when
+ * the asker expects it.
+ */
 export async function takeCalls(db: Queryable, holder: string, instance: string): Promise<CarriedCall[]> {
-  const result = await db.query<{ id: string; host_id: string; asker: string; method: string; params: unknown; timeout_ms: number }>(
+  const result = await db.query<{ id: string; host_id: string; asker: string; caller: string | null; method: string; params: unknown; left_ms: number }>(
     `UPDATE calls SET taken_at = now()
      WHERE holder = $1 AND holder_instance = $2 AND taken_at IS NULL AND done_at IS NULL
-     RETURNING id, host_id, asker, method, params, timeout_ms`,
+       AND asked_at + make_interval(secs => timeout_ms::double precision / 1000) > now()
+     RETURNING id, host_id, asker, caller, method, params,
+       GREATEST(1, timeout_ms - floor(extract(epoch FROM now() - asked_at) * 1000))::integer AS left_ms`,
     [holder, instance],
   );
   return result.rows
-    .map((row) => ({ id: Number(row.id), hostId: Number(row.host_id), asker: row.asker, method: row.method, params: row.params ?? undefined, timeoutMs: row.timeout_ms }))
+    .map((row) => ({ id: Number(row.id), hostId: Number(row.host_id), asker: row.asker, caller: row.caller, method: row.method, params: row.params ?? undefined, timeoutMs: row.left_ms }))
     .sort((a, b) => a.id - b.id);
 }
 
@@ -93,6 +102,20 @@ export async function endLostCalls(db: Queryable, downAfterMs: number, ids: read
 export async function giveUpCalls(db: Queryable, ids: readonly number[]): Promise<number[]> {
   const result = await db.query<{ id: string }>('DELETE FROM calls WHERE id = ANY($1::bigint[]) AND done_at IS NULL RETURNING id', [ids]);
   return result.rows.map((row) => Number(row.id));
+}
+
+/**
+ * Deletes at most `limit` rows past their expiry, oldest first (index calls_expiry; rows
+ * another server is sweeping at the same moment are skipped, not waited for).
+ */
+export async function sweepExpiredCalls(db: Queryable, limit: number): Promise<number> {
+  const result = await db.query(
+    `DELETE FROM calls WHERE id IN (
+       SELECT id FROM calls WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+     )`,
+    [limit],
+  );
+  return result.rowCount ?? 0;
 }
 
 /** A starting server's leftovers: calls a previous process at its address asked (their callers are gone). */

@@ -269,6 +269,22 @@ CREATE TABLE calls (
 CREATE INDEX calls_waiting ON calls (holder, holder_instance) WHERE taken_at IS NULL AND done_at IS NULL;
 `;
 
+/**
+ * Version 8: what the calls of version 7 lacked. `caller`: the address of the client that
+ * asked the asking server (the holder's `call` log line names it, not the asking server).
+ * `expires_at`: past it the asker has reported the call and nobody will read its row, so any
+ * server's age sweep deletes it (rows a dead asker left, done or not), in bounded batches along
+ * the index. A version-7 server (same release line) writes neither: its rows expire an hour
+ * and a minute after they were asked (the longest timeout the API allows, plus a margin), and
+ * name no caller.
+ */
+const V8_DDL = `
+ALTER TABLE calls ADD COLUMN caller text,
+  ADD COLUMN expires_at timestamptz NOT NULL DEFAULT now() + interval '61 minutes';
+UPDATE calls SET expires_at = asked_at + make_interval(secs => timeout_ms::double precision / 1000) + interval '1 minute';
+CREATE INDEX calls_expiry ON calls (expires_at);
+`;
+
 /** The advisory lock (two-int form) held while granting rebalance moves. */
 export const REBALANCE_BUDGET_LOCK = [8250, 2] as const;
 
@@ -325,6 +341,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'calls carried between servers',
     async apply(client) {
       await client.query(V7_DDL);
+    },
+  },
+  {
+    version: 8,
+    name: 'calls: the caller, and an expiry for the age sweep',
+    async apply(client) {
+      await client.query(V8_DDL);
     },
   },
 ];

@@ -26,7 +26,7 @@ import {
   writeConnections,
 } from './connections';
 import { NOTIFY_CHANNEL } from './notify';
-import { answerCall, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, takeCalls } from './calls';
+import { answerCall, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, sweepExpiredCalls, takeCalls } from './calls';
 import {
   addRunCounts,
   endActiveRun,
@@ -57,6 +57,7 @@ import {
   SettingsConflictError,
   StoreUnavailableError,
   type AskedCall,
+  type AskRequest,
   type CallCarrier,
   type CarriedCall,
   type ConnectionChange,
@@ -286,7 +287,7 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
     return this.call(() => replaceConnections(this.db, server, this.instanceId, held));
   }
 
-  ask(asker: string, hostIds: readonly number[], request: { method: string; params: unknown; timeoutMs: number }): Promise<AskedCall[]> {
+  ask(asker: string, hostIds: readonly number[], request: AskRequest): Promise<AskedCall[]> {
     if (hostIds.length === 0) return Promise.resolve([]);
     return this.call(() => askCalls(this.db, this.serverDownAfterMs, asker, hostIds, request));
   }
@@ -351,6 +352,10 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
     );
     this.callListeners.push({ listener, stop: () => clearTimeout(retry) });
     await listener.connect();
+  }
+
+  sweepExpired(limit: number): Promise<number> {
+    return this.call(() => sweepExpiredCalls(this.db, limit));
   }
 
   forgetAsked(asker: string): Promise<void> {
