@@ -2,7 +2,8 @@
  * Prometheus counters for the protective limits and TLS refusals, on the registry passed in
  * (registered by src/admin/metrics.ts with the server's other metrics).
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { EventCounter } from './event-counter';
 import type { LimitName } from '../security/admission';
 import type { ServerEvents } from '../server/events';
 
@@ -17,23 +18,22 @@ const KNOWN_TLS_CODES = ['client_certificate', 'agent_refused_certificate', 'tls
 
 /** Registers the counters and feeds them from `events`; returns the unsubscribe function. */
 export function registerLimitMetrics(registry: Registry, events: ServerEvents): () => void {
-  const limits = new Counter({
-    name: 'agentlb_limit_hits_total',
-    help:
-      'Connections refused or dropped by a protective limit: max_connections, max_handshakes, source_handshakes, connection_rate ' +
+  const limits = new EventCounter(
+    registry,
+    'agentlb_limit_hits_total',
+    'Connections refused or dropped by a protective limit: max_connections, max_handshakes, source_handshakes, connection_rate ' +
       '(refused at accept), max_hosts, new_host_rate (refused at registration), max_frame, handshake_timeout, write_buffer (dropped).',
-    labelNames: ['limit'] as const,
-    registers: [registry],
-  });
-  const tls = new Counter({
-    name: 'agentlb_tls_failures_total',
-    help: 'Agent connections refused during or right after the TLS handshake, by code (client_certificate: refused for its certificate; agent_refused_certificate: the agent refused the server certificate).',
-    labelNames: ['code'] as const,
-    registers: [registry],
-  });
-  for (const limit of LIMIT_NAMES) limits.inc({ limit }, 0);
-  for (const code of KNOWN_TLS_CODES) tls.inc({ code }, 0);
-  const off = [events.on('limitReached', (e) => limits.inc({ limit: e.limit })), events.on('tlsFailed', (e) => tls.inc({ code: e.code }))];
+    'limit',
+    LIMIT_NAMES,
+  );
+  const tls = new EventCounter(
+    registry,
+    'agentlb_tls_failures_total',
+    'Agent connections refused during or right after the TLS handshake, by code (client_certificate: refused for its certificate; agent_refused_certificate: the agent refused the server certificate).',
+    'code',
+    KNOWN_TLS_CODES,
+  );
+  const off = [events.on('limitReached', (e) => limits.inc(e.limit)), events.on('tlsFailed', (e) => tls.inc(e.code))];
   return () => {
     for (const unsubscribe of off) unsubscribe();
   };

@@ -12,6 +12,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { EventCounter } from './event-counter';
 import { registerLimitMetrics } from './limit-metrics';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
 import { ERROR_CODES } from '../protocol/messages';
@@ -180,11 +181,7 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     },
   });
   /** A counter by one label, every known value of it exported from the start at 0. */
-  const counter = <L extends string>(name: string, help: string, label: L, known: readonly string[] = []): Counter<L> => {
-    const made = new Counter({ name, help, labelNames: [label] as const, registers });
-    for (const value of known) made.inc({ [label]: value } as Partial<Record<L, string>>, 0);
-    return made;
-  };
+  const counter = (name: string, help: string, label: string, known: readonly string[] = []): EventCounter => new EventCounter(registry, name, help, label, known);
   const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
   const handshakes = counter('agentlb_handshakes_total', 'Finished handshakes by result: ok, or the error code the agent was sent.', 'result', HANDSHAKE_RESULTS);
   const handshakeDuration = histogram(
@@ -276,27 +273,26 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       this.set(sources.rebalancePending?.() ?? 0);
     },
   });
-  const rebalanceMoves = counter('agentlb_rebalance_moves_total', 'Agents told to move by a rebalance, by outcome (moved, not_moved).', 'outcome');
-  for (const outcome of ['moved', 'not_moved']) rebalanceMoves.inc({ outcome }, 0);
+  const rebalanceMoves = counter('agentlb_rebalance_moves_total', 'Agents told to move by a rebalance, by outcome (moved, not_moved).', 'outcome', ['moved', 'not_moved']);
 
   const { events } = sources;
   const unsubscribe = [
-    events.on('rebalanceMove', (e) => rebalanceMoves.inc({ outcome: e.outcome })),
+    events.on('rebalanceMove', (e) => rebalanceMoves.inc(e.outcome)),
     events.on('call', (e) => {
       callsTotal.inc({ method: methodLabel(e.method), outcome: e.status });
       callDuration.observe(e.ms / 1000);
     }),
     events.on('handshake', (e) => {
-      handshakes.inc({ result: e.result });
+      handshakes.inc(e.result);
       if (e.result === 'ok') handshakeDuration.observe(e.durationMs / 1000);
     }),
-    events.on('hostsSent', (e) => hostsSent.inc({ cause: e.cause })),
+    events.on('hostsSent', (e) => hostsSent.inc(e.cause)),
     events.on('acked', (e) => {
-      hostsAcked.inc({ result: e.ok ? 'ok' : 'error' });
+      hostsAcked.inc(e.ok ? 'ok' : 'error');
       if (e.latencyMs !== undefined) ackLatency.observe(e.latencyMs / 1000);
     }),
-    events.on('protocolError', (e) => protocolErrors.inc({ code: e.code })),
-    events.on('disconnected', (e) => disconnects.inc({ reason: e.reason })),
+    events.on('protocolError', (e) => protocolErrors.inc(e.code)),
+    events.on('disconnected', (e) => disconnects.inc(e.reason)),
     registerLimitMetrics(registry, events),
   ];
 

@@ -88,7 +88,9 @@ export class Admission {
     if (maxHandshakes > 0 && this.counts.handshaking >= maxHandshakes) {
       return { limit: 'max_handshakes', message: `this server has its maximum of ${maxHandshakes} handshakes in progress` };
     }
-    const source = maxHandshakesPerSource > 0 ? sourceKey(address, this.limits.rateLimitLoopback) : undefined;
+    // Keyed once for both the per-source cap and the rate (a regular expression or two each).
+    const key = sourceKey(address, this.limits.rateLimitLoopback);
+    const source = maxHandshakesPerSource > 0 ? key : undefined;
     const fromSource = source === undefined ? 0 : (this.counts.bySource.get(source) ?? 0);
     if (source !== undefined && fromSource >= maxHandshakesPerSource) {
       return {
@@ -97,7 +99,7 @@ export class Admission {
       };
     }
     // Last, so a connection refused for another reason does not use up its source's tokens.
-    if (!this.rate.take(address)) {
+    if (!this.rate.takeForSource(key)) {
       return { limit: 'connection_rate', message: `too many new connections from ${address ?? 'this address'} (limit ${maxConnectionRate} per second)` };
     }
     this.counts.open++;

@@ -44,10 +44,13 @@ export class ConnectionRateLimiter {
 
   /** Takes one token for `address`; false when its bucket is empty (refuse the connection). */
   take(address: string | undefined): boolean {
+    return this.options.ratePerSecond === 0 || this.takeForSource(sourceKey(address, this.options.limitLoopback));
+  }
+
+  /** take() for a source already keyed by sourceKey (undefined: not limited). */
+  takeForSource(key: string | undefined): boolean {
     const { ratePerSecond, burst } = this.options;
-    if (ratePerSecond === 0) return true;
-    const key = sourceKey(address, this.options.limitLoopback);
-    if (key === undefined) return true;
+    if (ratePerSecond === 0 || key === undefined) return true;
     const now = this.now();
     if (now - this.lastSweep >= SWEEP_EVERY_MS) this.sweep(now);
     const bucket = this.buckets.get(key);
