@@ -26,6 +26,11 @@
  *       stats           answer at once
  *       close           close everything, answer, exit
  *     A held agent acks every `hosts` (with its seq) and answers every ping, like an agent.
+ *     It speaks protocol version 2 (the hello the Node side encodes says so) and answers
+ *     every `call` at once with one `result` (protocol.md 4.4): `agentlb.ping` -> ok "pong",
+ *     any other method -> unknown_method. It counts calls per agent since the mark, so
+ *     `stats` says how many agents were called once and how many more than once (a fan-out
+ *     must call each exactly once), and the `cancel` frames received.
  *
  * The hello frames are encoded by the Node side (one codec for the whole project) and passed
  * in as hex; this client only writes each agent's index as fixed-width decimal digits at
@@ -283,21 +288,34 @@ static size_t map_find(const unsigned char *p, size_t len, const char *key) {
   return 0;
 }
 
-/* Copies the `type` string into `out`; returns 0 when there is none. */
-static int frame_type(const unsigned char *p, size_t len, char *out, size_t out_size) {
-  size_t pos = map_find(p, len, "type"), start, slen;
+/* Copies the string `key` into `out`; returns 0 when there is none (or it does not fit). */
+static int frame_str(const unsigned char *p, size_t len, const char *key, char *out, size_t out_size) {
+  size_t pos = map_find(p, len, key), start, slen;
   if (pos == 0 || !read_str(p, pos, len, &start, &slen) || slen >= out_size) return 0;
   memcpy(out, p + start, slen);
   out[slen] = 0;
   return 1;
 }
 
-/* Reads the unsigned integer `key`; returns 0 when absent or not an unsigned integer. */
+static int frame_type(const unsigned char *p, size_t len, char *out, size_t out_size) {
+  return frame_str(p, len, "type", out, out_size);
+}
+
+/* Reads the unsigned integer `key` (an integral float 64 too); returns 0 when absent or not an unsigned integer. */
 static int frame_uint(const unsigned char *p, size_t len, const char *key, uint64_t *out) {
   size_t pos = map_find(p, len, key);
   if (pos == 0 || !need(pos, 1, len)) return 0;
   unsigned char b = p[pos];
   if (b <= 0x7f) { *out = b; return 1; }
+  if (b == 0xcb && need(pos + 1, 8, len)) {
+    /* protocol.md section 3: JavaScript encoders write integers above 2^32 as float 64. */
+    uint64_t bits = be(p + pos + 1, 8);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(uint64_t)d) return 0;
+    *out = (uint64_t)d;
+    return 1;
+  }
   int width = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : b == 0xcf ? 8 : 0;
   if (width == 0 || !need(pos + 1, (size_t)width, len)) return 0;
   *out = be(p + pos + 1, width);
@@ -625,6 +643,7 @@ struct agent {
   uint8_t welcomed;
   uint8_t attempts;
   uint8_t has_list; /* got a list once: reconnects send the up-to-date rehello */
+  uint16_t calls;   /* `call` frames received since the mark: a fan-out must make this 1 */
   uint32_t have;
   uint64_t started_ns; /* or, in A_RETRY, when to retry */
   unsigned char buf[HOLD_BUFFER];
@@ -640,6 +659,8 @@ struct hold {
   uint32_t q_head, q_len, inflight;
   /* counters since the last mark */
   uint32_t attempts, completed, welcomed, hosts_received, acked, dropped, lost;
+  uint32_t calls, results, cancels, ping_calls;
+  uint64_t last_result_ns;
   uint32_t failures[F_KINDS];
   uint64_t mark_ns, last_completed_ns, last_ack_ns;
   struct samples handshake, hosts_since_mark;
@@ -657,25 +678,61 @@ static int send_all(int fd, const unsigned char *bytes, size_t len) {
   return send(fd, bytes, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-/* {type: 'ack', seq, ok: true}, framed. */
-static int send_ack(int fd, uint64_t seq) {
-  unsigned char f[32];
-  size_t n = 4;
-  static const unsigned char head[] = {0x83, 0xa4, 't', 'y', 'p', 'e', 0xa3, 'a', 'c', 'k', 0xa3, 's', 'e', 'q'};
-  memcpy(f + n, head, sizeof head);
-  n += sizeof head;
-  if (seq <= 0x7f) f[n++] = (unsigned char)seq;
-  else if (seq <= 0xff) { f[n++] = 0xcc; f[n++] = (unsigned char)seq; }
-  else if (seq <= 0xffff) { f[n++] = 0xcd; f[n++] = (unsigned char)(seq >> 8); f[n++] = (unsigned char)seq; }
-  else {
+/* Appends `v` as a msgpack unsigned integer in its smallest form; returns the new length. */
+static size_t put_uint(unsigned char *f, size_t n, uint64_t v) {
+  if (v <= 0x7f) f[n++] = (unsigned char)v;
+  else if (v <= 0xff) { f[n++] = 0xcc; f[n++] = (unsigned char)v; }
+  else if (v <= 0xffff) { f[n++] = 0xcd; f[n++] = (unsigned char)(v >> 8); f[n++] = (unsigned char)v; }
+  else if (v <= 0xffffffffull) {
+    f[n++] = 0xce;
+    for (int i = 3; i >= 0; i--) f[n++] = (unsigned char)(v >> (8 * i));
+  } else {
     f[n++] = 0xcf;
-    for (int i = 7; i >= 0; i--) f[n++] = (unsigned char)(seq >> (8 * i));
+    for (int i = 7; i >= 0; i--) f[n++] = (unsigned char)(v >> (8 * i));
   }
-  f[n++] = 0xa2; f[n++] = 'o'; f[n++] = 'k'; f[n++] = 0xc3;
+  return n;
+}
+
+static size_t put_bytes(unsigned char *f, size_t n, const unsigned char *bytes, size_t len) {
+  memcpy(f + n, bytes, len);
+  return n + len;
+}
+
+/* Writes the 4-byte length of the payload after it, and sends the frame. */
+static int send_framed(int fd, unsigned char *f, size_t n) {
   uint32_t payload = (uint32_t)(n - 4);
   f[0] = (unsigned char)(payload >> 24); f[1] = (unsigned char)(payload >> 16);
   f[2] = (unsigned char)(payload >> 8); f[3] = (unsigned char)payload;
   return send_all(fd, f, n);
+}
+
+/* {type: 'ack', seq, ok: true}, framed. */
+static int send_ack(int fd, uint64_t seq) {
+  unsigned char f[32];
+  static const unsigned char head[] = {0x83, 0xa4, 't', 'y', 'p', 'e', 0xa3, 'a', 'c', 'k', 0xa3, 's', 'e', 'q'};
+  static const unsigned char tail[] = {0xa2, 'o', 'k', 0xc3};
+  size_t n = put_bytes(f, 4, head, sizeof head);
+  n = put_uint(f, n, seq);
+  n = put_bytes(f, n, tail, sizeof tail);
+  return send_framed(fd, f, n);
+}
+
+/*
+ * The result of call `id` (protocol.md 4.4, keys in the table's order): the built-in
+ * agentlb.ping answers {ok: true, value: "pong"} as the real agent does; any other method is
+ * {ok: false, error: {code: "unknown_method", message}} (this client runs no handlers).
+ */
+static int send_result(int fd, uint64_t id, int is_ping) {
+  unsigned char f[96];
+  static const unsigned char head[] = {0x84, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'r', 'e', 's', 'u', 'l', 't', 0xa2, 'i', 'd'};
+  static const unsigned char pong[] = {0xa2, 'o', 'k', 0xc3, 0xa5, 'v', 'a', 'l', 'u', 'e', 0xa4, 'p', 'o', 'n', 'g'};
+  static const unsigned char unknown[] = {0xa2, 'o', 'k', 0xc2, 0xa5, 'e', 'r', 'r', 'o', 'r', 0x82,
+                                          0xa4, 'c', 'o', 'd', 'e', 0xae, 'u', 'n', 'k', 'n', 'o', 'w', 'n', '_', 'm', 'e', 't', 'h', 'o', 'd',
+                                          0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0xae, 'n', 'o', ' ', 's', 'u', 'c', 'h', ' ', 'm', 'e', 't', 'h', 'o', 'd'};
+  size_t n = put_bytes(f, 4, head, sizeof head);
+  n = put_uint(f, n, id);
+  n = is_ping ? put_bytes(f, n, pong, sizeof pong) : put_bytes(f, n, unknown, sizeof unknown);
+  return send_framed(fd, f, n);
 }
 
 static void enqueue(struct hold *h, uint32_t i) {
@@ -778,6 +835,24 @@ static int on_frame(struct hold *h, uint32_t i, const unsigned char *p, uint32_t
     if (handshaking && a->welcomed && strcmp(h->o->until, "hosts") == 0) handshake_done(h, i);
     return 1;
   }
+  if (strcmp(type, "call") == 0) {
+    uint64_t id = 0;
+    char method[130];
+    /* A call without an id cannot be answered; counted, so the bench sees it. */
+    if (!frame_uint(p, len, "id", &id)) { h->failures[F_BAD_FRAME]++; return 1; }
+    int is_ping = frame_str(p, len, "method", method, sizeof method) && strcmp(method, "agentlb.ping") == 0;
+    h->calls++;
+    h->ping_calls += (uint32_t)is_ping;
+    if (a->calls < UINT16_MAX) a->calls++;
+    if (!send_result(a->fd, id, is_ping)) {
+      h->failures[F_IO]++; h->dropped++; close_agent(a); a->state = A_DOWN;
+      return 0;
+    }
+    h->results++;
+    h->last_result_ns = now_ns();
+    return 1;
+  }
+  if (strcmp(type, "cancel") == 0) { h->cancels++; return 1; }
   if (strcmp(type, "ping") == 0) send_all(a->fd, PONG, sizeof PONG);
   return 1;
 }
@@ -826,11 +901,17 @@ static void hold_timers(struct hold *h, uint64_t now) {
 }
 
 static void print_hold_stats(struct hold *h, const char *event) {
-  uint32_t up = 0;
-  for (uint32_t i = 0; i < h->o->count; i++) up += h->agents[i].state == A_UP;
+  uint32_t up = 0, called_once = 0, called_more = 0;
+  for (uint32_t i = 0; i < h->o->count; i++) {
+    up += h->agents[i].state == A_UP;
+    called_once += h->agents[i].calls == 1;
+    called_more += h->agents[i].calls > 1;
+  }
   printf("{\"event\":\"%s\",\"up\":%u,\"attempts\":%u,\"completed\":%u,\"welcomed\":%u,\"hostsReceived\":%u,"
          "\"acked\":%u,\"dropped\":%u,\"lost\":%u,",
          event, up, h->attempts, h->completed, h->welcomed, h->hosts_received, h->acked, h->dropped, h->lost);
+  printf("\"calls\":%u,\"pingCalls\":%u,\"results\":%u,\"cancels\":%u,\"calledOnce\":%u,\"calledMore\":%u,\"lastResultNs\":\"%llu\",",
+         h->calls, h->ping_calls, h->results, h->cancels, called_once, called_more, (unsigned long long)h->last_result_ns);
   print_failures(h->failures);
   printf(",\"lastCompletedNs\":\"%llu\",\"lastAckNs\":\"%llu\",", (unsigned long long)h->last_completed_ns, (unsigned long long)h->last_ack_ns);
   print_latency("handshakeMs", &h->handshake);
@@ -844,6 +925,9 @@ static void print_hold_stats(struct hold *h, const char *event) {
 
 static void mark(struct hold *h, uint64_t at) {
   h->attempts = h->completed = h->welcomed = h->hosts_received = h->acked = h->dropped = h->lost = 0;
+  h->calls = h->results = h->cancels = h->ping_calls = 0;
+  h->last_result_ns = 0;
+  for (uint32_t i = 0; i < h->o->count; i++) h->agents[i].calls = 0;
   memset(h->failures, 0, sizeof h->failures);
   h->handshake.n = h->hosts_since_mark.n = 0;
   h->mark_ns = at;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { sampleProcess } from './proc-stats';
 import { startPostgres, type TestPostgres } from './postgres';
 import type { AdminTarget } from './admin-client';
-import { removeDataDir, spawnAgentlbServer, type AgentlbProcess } from './servers';
+import { removeDataDir, spawnAgentlbServer, type AgentlbProcess, type AgentlbSpawnOptions } from './servers';
 
 /** One process holds at most ~19 000 agents here (20 000 open files); beyond: server_busy. */
 export const MAX_AGENTS_PER_SERVER = 19_000;
@@ -32,8 +32,16 @@ function serverArgs(url: string, extra: readonly string[]): string[] {
   return ['--store', url, '--heartbeat-interval', '1', '--max-connections', String(MAX_AGENTS_PER_SERVER), ...extra];
 }
 
+/** How each server is started beyond its flags (calls: the log level and file, node's --cpu-prof). */
+export type ClusterSpawn = Pick<AgentlbSpawnOptions, 'logLevel' | 'nodeArgs'> & { logFile?: (index: number) => string };
+
 /** `extraArgs`: more flags for every server (the rebalance scenario sets --drain-rate). */
-export async function startCluster(count: number, extraArgs: readonly string[] = []): Promise<BenchCluster> {
+export async function startCluster(count: number, extraArgs: readonly string[] = [], spawn: ClusterSpawn = {}): Promise<BenchCluster> {
+  const how = (index: number): AgentlbSpawnOptions => ({
+    ...(spawn.logLevel === undefined ? {} : { logLevel: spawn.logLevel }),
+    ...(spawn.nodeArgs === undefined ? {} : { nodeArgs: spawn.nodeArgs }),
+    ...(spawn.logFile === undefined ? {} : { logFile: spawn.logFile(index) }),
+  });
   const pg: TestPostgres = await startPostgres();
   const servers: AgentlbProcess[] = [];
   const stopAll = async (): Promise<void> => {
@@ -43,7 +51,7 @@ export async function startCluster(count: number, extraArgs: readonly string[] =
   };
   try {
     // One after another: the first migrates the schema, the others find it done.
-    for (let i = 0; i < count; i++) servers.push(await spawnAgentlbServer({ extraArgs: serverArgs(pg.url, extraArgs) }));
+    for (let i = 0; i < count; i++) servers.push(await spawnAgentlbServer({ ...how(i), extraArgs: serverArgs(pg.url, extraArgs) }));
   } catch (err) {
     await stopAll();
     throw err;
@@ -58,6 +66,7 @@ export async function startCluster(count: number, extraArgs: readonly string[] =
       const old = servers[index]!;
       await old.stop();
       const next = await spawnAgentlbServer({
+        ...how(index),
         dataDir: old.dataDir,
         port: old.port,
         adminPort: old.adminPort,

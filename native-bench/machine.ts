@@ -1,6 +1,7 @@
 /**
  * The machine a run was made on, as BENCHMARKS.md states it: figures mean little without it.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { MachineInfo } from './results';
 
@@ -20,4 +21,19 @@ export function machineInfo(loadAtStart: number, now = new Date()): MachineInfo 
     kernel: `${os.type()} ${os.release()}`,
     date: now.toISOString(),
   };
+}
+
+/**
+ * The open-files limit (soft, `ulimit -n`) this process and the children it spawns start with,
+ * from /proc/self/limits; undefined when it cannot be read (not Linux) or is unlimited.
+ */
+export function openFilesLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): number | undefined {
+  let text: string;
+  try {
+    text = read();
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\d+|unlimited)\s/m.exec(text)?.[1];
+  return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
 }

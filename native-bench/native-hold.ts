@@ -1,8 +1,8 @@
 /**
  * The native client in hold mode (client.c --mode hold): N agents that stay connected, driven
- * one stdin command at a time, each answered by one JSON line. It does for storm, propagate
- * and idle what the native handshake mode does for handshakes: keep the client's CPU off the
- * two cores the server needs.
+ * one stdin command at a time, each answered by one JSON line. It does for storm, propagate,
+ * idle and calls what the native handshake mode does for handshakes: keep the client's CPU off
+ * the two cores the server needs. Its agents speak protocol 2 and answer `agentlb.ping` calls.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
@@ -42,6 +42,15 @@ export interface HoldStats {
   acked: number;
   dropped: number;
   lost: number;
+  /** `call` frames received since the mark (each answered at once with one `result`), and of them agentlb.ping. */
+  calls: number;
+  pingCalls: number;
+  results: number;
+  cancels: number;
+  /** Agents called exactly once since the mark, and more than once. */
+  calledOnce: number;
+  calledMore: number;
+  lastResultNs: string;
   errorKinds: Record<string, number>;
   lastCompletedNs: string;
   lastAckNs: string;

@@ -20,7 +20,7 @@ export class BenchUsageError extends Error {
 /** The scenarios sized by a number of agents. */
 export type AgentScenario = Exclude<ScenarioName, 'admin-http' | 'scale'>;
 
-export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000 };
+export const ISSUE_SIZES: Readonly<Record<AgentScenario, number>> = { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000, calls: 15_000 };
 /** `rebalance`: moves per second across the fleet (the servers' --drain-rate, the default K). */
 export const REBALANCE_RATE = 50;
 
@@ -75,6 +75,11 @@ Scenarios (all of them, at issue 5's sizes, when none is given; that run rewrite
               placement by the automatic rebalance, then kill -9 and restart of M3; time until
               every server is within 5 % of plan, peak moves/s, agents without a server.
               Updates the rebalance section of BENCHMARKS.md
+  calls       (only when named) agentlb.ping fanned out to N agents (native hold client,
+              protocol 2) on one server, then over three cluster servers on PostgreSQL asked
+              of one; time to the last result, event-loop p99/max, RSS, lines by status
+              (each agent answered exactly once); single-call latency next to an admin GET.
+              Updates the calls section of BENCHMARKS.md
 
 Flags:
   --agents N          agents (default: 20000 handshake, 15000 otherwise)
@@ -87,7 +92,8 @@ Flags:
   --rate K            rebalance: moves per second across the fleet (default 50)
   --hosts N           scale: hosts registered (default 100000)
   --connected K       scale: agents of them held connected (default 15000, at most 18000)
-  --cpu-prof DIR      scale: run the server under node --cpu-prof, profiles into DIR (one per
+  --cpu-prof DIR      calls: every agentlb server under node --cpu-prof, profiles into DIR;
+                      scale: run the server under node --cpu-prof, profiles into DIR (one per
                       server process: the first covers registration, the second every step);
                       handshake: profile both agentlb servers (info to a file, then warn)
   --admin HOST:PORT   their admin API (propagate); --token T its bearer token
@@ -208,7 +214,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
   if ((values.hosts !== undefined || values.connected !== undefined) && !isScale) {
     throw new BenchUsageError('--hosts and --connected apply to scale only');
   }
-  if (values['cpu-prof'] !== undefined && !isScale && scenario !== 'handshake') throw new BenchUsageError('--cpu-prof applies to scale and handshake only');
+  if (values['cpu-prof'] !== undefined && !isScale && scenario !== 'handshake' && scenario !== 'calls') throw new BenchUsageError('--cpu-prof applies to scale, handshake and calls only');
   if (values.rate !== undefined && scenario !== 'rebalance') throw new BenchUsageError('--rate applies to rebalance only');
   const rebalanceRate = positiveInt('--rate', values.rate) ?? REBALANCE_RATE;
   const scaleHosts = positiveInt('--hosts', values.hosts) ?? SCALE_HOSTS;
@@ -238,6 +244,7 @@ export function parseBenchArgs(argv: string[], isTty = false): BenchOptions | 'h
       propagate: agents ?? ISSUE_SIZES.propagate,
       idle: agents ?? ISSUE_SIZES.idle,
       rebalance: agents ?? ISSUE_SIZES.rebalance,
+      calls: agents ?? ISSUE_SIZES.calls,
     },
     rebalanceRate,
     concurrency: positiveInt('--concurrency', values.concurrency) ?? 200,

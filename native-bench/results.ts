@@ -5,10 +5,10 @@
 import type { PoolHandoff } from './pool-handoff';
 import type { LatencySummary } from './swarm/latency';
 
-export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http' | 'scale' | 'rebalance';
+export type ScenarioName = 'handshake' | 'storm' | 'propagate' | 'idle' | 'admin-http' | 'scale' | 'rebalance' | 'calls';
 /** What a bare `npm run bench` runs; `scale` (issue 12, minutes of CPU) runs only when named. */
 export const SCENARIOS: readonly ScenarioName[] = ['handshake', 'storm', 'propagate', 'idle', 'admin-http'];
-export const NAMED_ONLY_SCENARIOS: readonly ScenarioName[] = ['scale', 'rebalance'];
+export const NAMED_ONLY_SCENARIOS: readonly ScenarioName[] = ['scale', 'rebalance', 'calls'];
 
 export type ServerKind = 'agentlb' | 'raw';
 export type ClientKind = 'native' | 'node';
@@ -274,7 +274,78 @@ export interface RebalanceResult {
   notes: string[];
 }
 
-export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult | ScaleResult | RebalanceResult;
+/** One fan-out of `calls`: `agentlb.ping` to every agent, asked of one server. */
+export interface CallsFanout {
+  name: string;
+  /** Servers holding the agents (the fan-out is asked of the first). */
+  servers: number;
+  agents: number;
+  /** The request's `concurrency`; undefined: none named (the server's default). */
+  concurrency?: number;
+  /** 1-minute load average when the fan-out began. */
+  load: number;
+  /** Host lines received (the summary line not counted). */
+  lines: number;
+  byStatus: Record<string, number>;
+  /** Host lines by the `server` that held the agent. */
+  byServer: Record<string, number>;
+  /** Error codes of the lines that were not ok, and the first such line (host, status, code, message). */
+  errorCodes: Record<string, number>;
+  firstError?: string;
+  /** Host ids that came back in more than one line. */
+  duplicateLines: number;
+  /** Agents of the fleet with no `ok` line. */
+  missing: number;
+  /** What the agents saw (the hold clients' counters): calls received, agents called once / more, cancels. */
+  agentSide: { calls: number; calledOnce: number; calledMore: number; cancels: number };
+  /** The summary line's counts agree with the lines counted. */
+  summaryMatches: boolean;
+  /** POST sent -> first host line, last host line, summary line. */
+  firstLineMs: number;
+  lastResultMs: number;
+  summaryMs: number;
+  /** The asked server's event-loop delay during the fan-out (prom-client's histogram since the previous scrape). */
+  loopP99Ms?: number;
+  loopMaxMs?: number;
+  /** The other servers' worst event-loop delay in the same window (cluster only). */
+  othersLoopMaxMs?: number;
+  /** The asked server's RSS before, and its peak sampled every 20 ms during the fan-out. */
+  rssBeforeBytes: number;
+  rssPeakBytes: number;
+  /**
+   * CPU time (user + system, /proc) each server used during the fan-out, asked server first,
+   * and all of it per host line (µs): steadier than times on a shared machine, since it does
+   * not count the time spent waiting for a CPU.
+   */
+  serverCpuMs: number[];
+  cpuPerCallUs: number;
+}
+
+/** Sequential single calls to one idle agent, next to admin GETs of the same server, same run. */
+export interface CallsLatency {
+  name: string;
+  load: number;
+  /** POST /api/hosts/ID/call agentlb.ping, one after another on one keep-alive connection. */
+  callMs: LatencySummary;
+  /** GET /api/settings on the same connection: an admin round trip with no agent in it. */
+  baselineMs: LatencySummary;
+  /** callMs / baselineMs at p50 and p99. */
+  ratioP50: number;
+  ratioP99: number;
+  errors: number;
+}
+
+/** `calls` (issue 14): fan-outs of agentlb.ping and single-call latency. */
+export interface CallsResult {
+  scenario: 'calls';
+  agents: number;
+  fanouts: CallsFanout[];
+  latency: CallsLatency[];
+  notes: string[];
+  verdicts: Verdict[];
+}
+
+export type ScenarioResult = HandshakeResult | StormResult | PropagateResult | IdleResult | AdminHttpResult | ClusterStormResult | ScaleResult | RebalanceResult | CallsResult;
 
 export interface MachineInfo {
   nproc: number;

@@ -26,6 +26,8 @@ import { updateScaleSection } from './report/scale-markdown';
 import { runScale } from './scenarios/scale';
 import { runRebalance } from './scenarios/rebalance';
 import { updateRebalanceSection } from './report/rebalance-markdown';
+import { runCalls } from './scenarios/calls';
+import { updateCallsSection } from './report/calls-markdown';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
@@ -35,6 +37,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioRe
   'admin-http': runAdminHttp,
   scale: runScale,
   rebalance: runRebalance,
+  calls: runCalls,
 };
 
 export interface BenchIo {
@@ -60,7 +63,12 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
-  if (opts.scenarios.includes('rebalance')) {
+  if (opts.scenarios.includes('calls')) {
+    // The calls run keeps its own section of BENCHMARKS.md (report/calls-markdown.ts).
+    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
+    await updateCallsSection(file, report);
+    io.log(`bench: wrote the calls section of ${file}`);
+  } else if (opts.scenarios.includes('rebalance')) {
     // The rebalance run keeps its own section of BENCHMARKS.md (report/rebalance-markdown.ts).
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
     await updateRebalanceSection(file, report);

@@ -6,6 +6,7 @@ import type { ScenarioResult, Verdict } from '../results';
 import type { LatencySummary } from '../swarm/latency';
 import { clusterStormTables } from './cluster-tables';
 import { scaleTables } from './scale-tables';
+import { callsTables } from './calls-tables';
 
 export interface TableModel {
   title: string;
@@ -126,6 +127,8 @@ export function tablesFor(result: ScenarioResult): TableModel[] {
       return clusterStormTables(result);
     case 'scale':
       return scaleTables(result);
+    case 'calls':
+      return callsTables(result);
     case 'rebalance':
       return [
         {

@@ -21,7 +21,7 @@ t.test('no scenario: every scenario at the issue sizes, and the run writes BENCH
   t.same(opts.scenarios, ['handshake', 'storm', 'propagate', 'idle', 'admin-http']);
   t.equal(opts.all, true);
   t.same(opts.agents, ISSUE_SIZES);
-  t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000 });
+  t.same(opts.agents, { handshake: 20_000, storm: 15_000, propagate: 15_000, idle: 15_000, rebalance: 15_000, calls: 15_000 });
   t.equal(opts.concurrency, 200);
   t.equal(opts.progress, false, 'no bar without a terminal');
   t.same(opts.pools, ['off', 'on'], 'the pool is measured both ways');
@@ -60,7 +60,7 @@ t.test('--help', async (t) => {
 });
 
 t.test('bad input is refused with a message that names it', async () => {
-  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http, scale, rebalance)');
+  fails(['nope'], 'unknown scenario "nope" (expected handshake, storm, propagate, idle, admin-http, scale, rebalance, calls)');
   fails(['storm', '--rate', '5'], '--rate applies to rebalance only');
   fails(['rebalance', '--rate', '0'], '--rate needs an integer >= 1, got "0"');
   fails(['idle', 'storm'], 'one scenario at most, got "idle storm"');
@@ -75,7 +75,7 @@ t.test('bad input is refused with a message that names it', async () => {
   fails(['propagate', '--servers', '127.0.0.1:1'], 'propagate against --servers needs --admin HOST:PORT (and --token)');
   fails(['--bogus'], 'unknown flag --bogus');
   fails(['storm', '--hosts', '10'], '--hosts and --connected apply to scale only');
-  fails(['storm', '--cpu-prof', 'x'], '--cpu-prof applies to scale and handshake only');
+  fails(['storm', '--cpu-prof', 'x'], '--cpu-prof applies to scale, handshake and calls only');
   fails(['handshake', '--cpu-prof', ' '], '--cpu-prof needs a directory, got ""');
   fails(['scale', '--hosts', '10', '--connected', '20'], '--connected (20) cannot exceed --hosts (10)');
   fails(['scale', '--connected', '19000'], '--connected must be at most 18000 (one process\'s open files), got 19000');
