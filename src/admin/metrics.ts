@@ -11,8 +11,9 @@
  * metrics (`nodejs_eventloop_lag_*_seconds`, `process_*`), registered on the same registry.
  */
 import { readdir } from 'node:fs/promises';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { EventCounter } from './event-counter';
+import { EventHistogram } from './event-histogram';
 import { registerLimitMetrics } from './limit-metrics';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
 import { ERROR_CODES } from '../protocol/messages';
@@ -182,7 +183,7 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   });
   /** A counter by one label, every known value of it exported from the start at 0. */
   const counter = (name: string, help: string, label: string, known: readonly string[] = []): EventCounter => new EventCounter(registry, name, help, label, known);
-  const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
+  const histogram = (name: string, help: string, buckets: number[]): EventHistogram => new EventHistogram(registry, name, help, buckets);
   const handshakes = counter('agentlb_handshakes_total', 'Finished handshakes by result: ok, or the error code the agent was sent.', 'result', HANDSHAKE_RESULTS);
   const handshakeDuration = histogram(
     'agentlb_handshake_duration_seconds',
@@ -280,16 +281,16 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
     events.on('rebalanceMove', (e) => rebalanceMoves.inc(e.outcome)),
     events.on('call', (e) => {
       callsTotal.inc({ method: methodLabel(e.method), outcome: e.status });
-      callDuration.observe(e.ms / 1000);
+      callDuration.record(e.ms / 1000);
     }),
     events.on('handshake', (e) => {
       handshakes.inc(e.result);
-      if (e.result === 'ok') handshakeDuration.observe(e.durationMs / 1000);
+      if (e.result === 'ok') handshakeDuration.record(e.durationMs / 1000);
     }),
     events.on('hostsSent', (e) => hostsSent.inc(e.cause)),
     events.on('acked', (e) => {
       hostsAcked.inc(e.ok ? 'ok' : 'error');
-      if (e.latencyMs !== undefined) ackLatency.observe(e.latencyMs / 1000);
+      if (e.latencyMs !== undefined) ackLatency.record(e.latencyMs / 1000);
     }),
     events.on('protocolError', (e) => protocolErrors.inc(e.code)),
     events.on('disconnected', (e) => disconnects.inc(e.reason)),
