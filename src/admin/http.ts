@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches } from './auth';
-import { JsonArrayBody, writeJsonArray } from './json-array';
+import { JsonArrayBody, writeJsonArray, type JsonArraySource } from './json-array';
 import type { Logger } from '../log';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -65,8 +65,11 @@ export function json(status: number, body: unknown, headers?: Record<string, str
   return headers === undefined ? { status, body } : { status, body, headers };
 }
 
-/** A JSON array written a slice per turn of the loop (json-array.ts): for lists of the whole fleet. */
-export function jsonArray(status: number, items: readonly unknown[], headers?: Record<string, string>): AdminResponse {
+/**
+ * A JSON array written a slice per turn of the loop (json-array.ts): for lists of the whole
+ * fleet, given whole or as pages pulled as the client takes them.
+ */
+export function jsonArray(status: number, items: JsonArraySource, headers?: Record<string, string>): AdminResponse {
   return json(status, new JsonArrayBody(items), headers);
 }
 
@@ -177,11 +180,16 @@ async function sendStream(response: http.ServerResponse, result: AdminResponse, 
   if (!gone()) response.end();
 }
 
-function send(response: http.ServerResponse, result: AdminResponse): void {
+function send(response: http.ServerResponse, result: AdminResponse, logger: Logger): void {
   if (result.body instanceof JsonArrayBody) {
-    // Chunked: the length is not known before the last slice is serialized.
+    // Chunked: the length is not known before the last slice is serialized. A page that fails
+    // (the database lost mid-listing) cuts the body short: the client sees an incomplete
+    // response, never a short list that parses as whole.
     response.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...result.headers });
-    void writeJsonArray(response, result.body.items).catch(() => response.destroy());
+    void writeJsonArray(response, result.body.items).catch((error: unknown) => {
+      logger.warn({ err: error }, 'admin response cut short');
+      response.destroy();
+    });
     return;
   }
   const isText = result.contentType !== undefined && typeof result.body === 'string';
@@ -292,7 +300,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       .then((result) => {
         if (result.status === 401 || result.status === 413) refuseBody(request, response);
         if (result.stream !== undefined) return sendStream(response, result, result.stream);
-        send(response, result);
+        send(response, result, options.logger);
         return undefined;
       })
       .catch((error: unknown) => options.logger.error({ err: error }, 'admin response failed'));

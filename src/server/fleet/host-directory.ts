@@ -8,6 +8,7 @@
  * for the hosts it holds. A connection this server took in the last moments may not be
  * recorded yet; its own agent registry wins for the hosts it holds.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { HostView, HostViewScope, UpdateScope } from '../../api/hosts';
 import { StoreUnavailableError, type ConnectionRegistry, type HostQuery, type HostRecord, type HostWhereabouts } from '../../store/types';
 import type { AgentRegistry } from './agent-registry';
@@ -23,7 +24,13 @@ import type { FleetController } from './controller';
 export const LISTING_CHUNK = 1_000;
 
 export interface HostListing {
-  hosts: HostView[];
+  /**
+   * The hosts by ascending id, a chunk (at most LISTING_CHUNK) at a time, each read from the
+   * registry only when the one before was taken: a listing of the whole fleet is streamed,
+   * never held whole. The first chunk is read before the listing is returned (it decides
+   * `scope`); a later one can fail (the database lost mid-listing) with StoreUnavailableError.
+   */
+  pages: AsyncIterable<HostView[]>;
   /** `this-server`: the database was unavailable; other servers' connections are unknown. */
   scope: HostViewScope;
 }
@@ -48,13 +55,16 @@ export class HostDirectory {
 
   /** Hosts by ascending id, filtered and paged as `query` says; every host without limit. */
   async list(query: HostQuery): Promise<HostListing> {
+    const chunks = this.fromRegistry(query);
+    let first: IteratorResult<HostView[]>;
     try {
-      return { hosts: await this.fromRegistry(query), scope: 'fleet' };
+      first = await chunks.next();
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       // Reads answer from memory while the database is down (README, Cluster mode).
-      return { hosts: this.fromMemory(query), scope: 'this-server' };
+      return { pages: this.fromMemory(query), scope: 'this-server' };
     }
+    return { pages: startingWith(first, chunks), scope: 'fleet' };
   }
 
   /**
@@ -89,15 +99,17 @@ export class HostDirectory {
   }
 
   /** Read in chunks (a page of `limit`, or every host), so no single result is large. */
-  private async fromRegistry(query: HostQuery): Promise<HostView[]> {
+  private async *fromRegistry(query: HostQuery): AsyncGenerator<HostView[]> {
     const { connections } = this.options;
-    const views: HostView[] = [];
     let after = query.after;
+    let listed = 0;
     for (;;) {
-      const want = query.limit === undefined ? LISTING_CHUNK : Math.min(LISTING_CHUNK, query.limit - views.length);
+      const want = query.limit === undefined ? LISTING_CHUNK : Math.min(LISTING_CHUNK, query.limit - listed);
       const page = await connections.listHosts({ ...query, limit: want, ...(after === undefined ? {} : { after }) });
-      for (const view of this.merge(page, query)) views.push(view);
-      if (page.length < want || (query.limit !== undefined && views.length >= query.limit)) return views;
+      const views = this.merge(page, query);
+      listed += views.length;
+      if (views.length > 0) yield views;
+      if (page.length < want || (query.limit !== undefined && listed >= query.limit)) return;
       after = page[page.length - 1]!.id;
     }
   }
@@ -117,30 +129,67 @@ export class HostDirectory {
     return views;
   }
 
-  private fromMemory(query: HostQuery): HostView[] {
+  /**
+   * From this server's memory, by ascending id: the ids are sorted once per listing as
+   * numbers (a Float64Array: ~10 ms at 100 000 hosts, where sorting the records took ~60),
+   * then turned into views a chunk per turn of the loop.
+   */
+  private async *fromMemory(query: HostQuery): AsyncGenerator<HostView[]> {
+    const { controller, agents } = this.options;
     const self = this.options.self();
-    const after = query.after ?? 0;
-    const hosts = [...this.options.controller.allHosts()].filter((host) => host.id > after).sort((a, b) => a.id - b.id);
-    const views: HostView[] = [];
-    for (const host of hosts) {
-      if (query.limit !== undefined && views.length === query.limit) break;
-      if (query.zone !== undefined && host.zone !== query.zone) continue;
-      const connection = this.options.agents.byHost(host.id);
-      const where: HostWhereabouts = {
-        ...host,
-        connected: false,
-        server: null,
-        connectedSince: null,
-        remoteAddress: null,
-        lastServer: null,
-        lastSeen: null,
-      };
-      const view = connection === undefined ? withoutLocal(where) : withLocal(where, connection, self);
-      if (query.connected !== undefined && view.connected !== query.connected) continue;
-      if (query.server !== undefined && view.server !== query.server) continue;
-      views.push(view);
+    const ids = sortedIdsAfter(controller.allHosts(), query.after ?? 0);
+    let listed = 0;
+    for (let start = 0; start < ids.length; start += LISTING_CHUNK) {
+      if (start > 0) await nextTurn();
+      const views: HostView[] = [];
+      const end = Math.min(ids.length, start + LISTING_CHUNK);
+      for (let i = start; i < end && (query.limit === undefined || listed < query.limit); i++) {
+        const host = controller.host(ids[i]!);
+        // Removed since the sort: it is not listed.
+        if (host === undefined) continue;
+        if (query.zone !== undefined && host.zone !== query.zone) continue;
+        const connection = agents.byHost(host.id);
+        const where: HostWhereabouts = {
+          ...host,
+          connected: false,
+          server: null,
+          connectedSince: null,
+          remoteAddress: null,
+          lastServer: null,
+          lastSeen: null,
+        };
+        const view = connection === undefined ? withoutLocal(where) : withLocal(where, connection, self);
+        if (query.connected !== undefined && view.connected !== query.connected) continue;
+        if (query.server !== undefined && view.server !== query.server) continue;
+        views.push(view);
+        listed += 1;
+      }
+      if (views.length > 0) yield views;
+      if (query.limit !== undefined && listed >= query.limit) return;
     }
-    return views;
+  }
+}
+
+/** The ids above `after` of `hosts`, ascending. */
+function sortedIdsAfter(hosts: Iterable<HostRecord>, after: number): Float64Array {
+  const ids: number[] = [];
+  for (const host of hosts) if (host.id > after) ids.push(host.id);
+  return Float64Array.from(ids).sort();
+}
+
+/** `first` (already read from `rest`), then the rest. */
+async function* startingWith<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    if (first.done === true) return;
+    yield first.value;
+    for (;;) {
+      const next = await rest.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    // A client gone mid-listing: the registry reads stop here.
+    await rest.return?.(undefined);
   }
 }
 

@@ -9,7 +9,7 @@
  * and passes the threshold in milliseconds as `$1`.
  */
 import type { ConnectionChange, HostQuery, HostWhereabouts } from '../types';
-import type { Queryable } from './queries';
+import { isoText, type Queryable } from './queries';
 
 const LIVE = `(c.disconnected_at IS NULL AND s.address IS NOT NULL AND s.stopped_at IS NULL
   AND s.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000))`;
@@ -104,12 +104,13 @@ interface WhereaboutsRow {
   id: string;
   guid: string;
   zone: string;
-  registered_at: Date;
+  /** The three times as ISO-8601 text, made by PostgreSQL (isoText): no Date per row. */
+  registered_at: string;
   last_server: string | null;
   remote_address: string | null;
-  connected_since: Date | null;
+  connected_since: string | null;
   live: boolean;
-  last_seen: Date | null;
+  last_seen: string | null;
 }
 
 /**
@@ -118,7 +119,9 @@ interface WhereaboutsRow {
  */
 export async function readWhereabouts(db: Queryable, downAfterMs: number, query: HostQuery): Promise<HostWhereabouts[]> {
   const result = await db.query<WhereaboutsRow>(
-    `SELECT * FROM (
+    `SELECT w.id, w.guid, w.zone, ${isoText('w.registered_at')} AS registered_at, w.last_server, w.remote_address,
+            ${isoText('w.connected_since')} AS connected_since, w.live, ${isoText('w.last_seen')} AS last_seen
+     FROM (
        SELECT h.id, h.guid, h.zone, h.registered_at, c.server AS last_server, c.remote_address, c.connected_since,
               COALESCE(${LIVE}, false) AS live,
               CASE WHEN c.host_id IS NULL THEN NULL
@@ -139,12 +142,12 @@ export async function readWhereabouts(db: Queryable, downAfterMs: number, query:
     id: Number(row.id),
     guid: row.guid,
     zone: row.zone,
-    registeredAt: row.registered_at.toISOString(),
+    registeredAt: row.registered_at,
     connected: row.live,
     server: row.live ? row.last_server : null,
-    connectedSince: row.live && row.connected_since !== null ? row.connected_since.toISOString() : null,
+    connectedSince: row.live ? row.connected_since : null,
     remoteAddress: row.live ? row.remote_address : null,
     lastServer: row.last_server,
-    lastSeen: row.last_seen === null ? null : row.last_seen.toISOString(),
+    lastSeen: row.last_seen,
   }));
 }

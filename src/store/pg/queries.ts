@@ -53,11 +53,25 @@ interface HostRow {
   id: string;
   guid: string;
   zone: string;
-  registered_at: Date;
+  /** ISO-8601 text, made by PostgreSQL (isoText). */
+  registered_at: string;
 }
 
 const SETTINGS_COLUMNS = 'host, algorithm, check_interval, rebalance, rebalance_threshold, rebalance_grace, version';
+/**
+ * A timestamptz as the ISO-8601 text Date.toISOString() gives (UTC, milliseconds, both
+ * truncating the microseconds). Made by PostgreSQL, not by parsing each row into a Date on the
+ * loop and formatting it again: that pair was a fifth of a 10 000-row page's conversion, and
+ * the Date objects garbage for the major GC, at 100 000 hosts.
+ */
+export function isoText(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/** The columns of a host as stored (RETURNING inside a statement). */
 const HOST_COLUMNS = 'id, guid, zone, registered_at';
+/** The columns of a host as read out (toHost): registered_at as ISO text. */
+const HOST_OUT = `id, guid, zone, ${isoText('registered_at')} AS registered_at`;
 
 function toSettings(row: SettingsRow): VersionedSettings {
   return {
@@ -75,7 +89,7 @@ function toSettings(row: SettingsRow): VersionedSettings {
 }
 
 function toHost(row: HostRow): HostRecord {
-  return { id: Number(row.id), guid: row.guid, zone: row.zone, registeredAt: row.registered_at.toISOString() };
+  return { id: Number(row.id), guid: row.guid, zone: row.zone, registeredAt: row.registered_at };
 }
 
 function onlySettingsRow(result: QueryResult<SettingsRow>): VersionedSettings {
@@ -120,7 +134,7 @@ export async function readAllHosts(db: Queryable, pageRows = HOST_PAGE_ROWS): Pr
   const hosts: HostRecord[] = [];
   let after = 0;
   for (;;) {
-    const result = await db.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM hosts WHERE id > $1 ORDER BY id LIMIT $2`, [after, pageRows]);
+    const result = await db.query<HostRow>(`SELECT ${HOST_OUT} FROM hosts WHERE id > $1 ORDER BY id LIMIT $2`, [after, pageRows]);
     for (const row of result.rows) hosts.push(toHost(row));
     if (result.rows.length < pageRows) return hosts;
     after = hosts[hosts.length - 1]!.id;
@@ -129,13 +143,13 @@ export async function readAllHosts(db: Queryable, pageRows = HOST_PAGE_ROWS): Pr
 
 /** The hosts among `ids` that still exist, ascending by id. */
 export async function readHostsById(db: Queryable, ids: readonly number[]): Promise<HostRecord[]> {
-  const result = await db.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM hosts WHERE id = ANY($1::bigint[]) ORDER BY id`, [ids]);
+  const result = await db.query<HostRow>(`SELECT ${HOST_OUT} FROM hosts WHERE id = ANY($1::bigint[]) ORDER BY id`, [ids]);
   return result.rows.map(toHost);
 }
 
 /** The hosts among `guids` that exist, in no particular order. */
 export async function readHostsByGuid(db: Queryable, guids: readonly string[]): Promise<HostRecord[]> {
-  const result = await db.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM hosts WHERE guid = ANY($1::text[])`, [guids]);
+  const result = await db.query<HostRow>(`SELECT ${HOST_OUT} FROM hosts WHERE guid = ANY($1::text[])`, [guids]);
   return result.rows.map(toHost);
 }
 
@@ -159,9 +173,9 @@ export async function insertHosts(db: Queryable, requests: readonly HostRequest[
        ON CONFLICT (guid) DO NOTHING
        RETURNING ${HOST_COLUMNS}
      )
-     SELECT ${HOST_COLUMNS} FROM inserted
+     SELECT ${HOST_OUT} FROM inserted
      UNION ALL
-     SELECT ${HOST_COLUMNS} FROM hosts WHERE guid = ANY($1::text[])`,
+     SELECT ${HOST_OUT} FROM hosts WHERE guid = ANY($1::text[])`,
     [requests.map((r) => r.guid), requests.map((r) => r.zone)],
   );
   return result.rows.map(toHost);
@@ -172,7 +186,7 @@ export async function deleteHost(db: Queryable, id: number): Promise<HostRecord 
   const result = await db.query<HostRow>(
     `WITH gone AS (DELETE FROM hosts WHERE id = $1 RETURNING ${HOST_COLUMNS}),
           connection AS (DELETE FROM host_connections WHERE host_id IN (SELECT id FROM gone))
-     SELECT ${HOST_COLUMNS} FROM gone`,
+     SELECT ${HOST_OUT} FROM gone`,
     [id],
   );
   const row = result.rows[0];
@@ -182,7 +196,7 @@ export async function deleteHost(db: Queryable, id: number): Promise<HostRecord 
 /** Moves a host to `zone` (announced as `host-moved` by the schema's trigger when it changes). */
 export async function updateHostZone(db: Queryable, id: number, zone: string): Promise<HostRecord | undefined> {
   const result = await db.query<HostRow>(
-    `UPDATE hosts SET zone = $2 WHERE id = $1 AND zone IS DISTINCT FROM $2 RETURNING ${HOST_COLUMNS}`,
+    `UPDATE hosts SET zone = $2 WHERE id = $1 AND zone IS DISTINCT FROM $2 RETURNING ${HOST_OUT}`,
     [id, zone],
   );
   const row = result.rows[0];
