@@ -8,12 +8,13 @@
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { AGENT_USAGE } from '../../agent/main';
+import { BINARY, ensureBinary, ROOT } from '../helpers/agent-binary';
 import { nextEvent, startTestServer } from '../helpers/server';
 import { tempDir } from './harness';
 
@@ -21,35 +22,10 @@ import { tempDir } from './harness';
 // (measured here): the root test tells the runner, which then waits that long for the file.
 t.setTimeout(300_000);
 
-const ROOT = resolve(__dirname, '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { PIN } = require('../../scripts/node-runtime.js') as { PIN: { version: string } };
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const BINARY = join(ROOT, 'dist', 'agentlb-agent');
 const NO_NODE = { PATH: '', NODE_PATH: '' };
-
-async function newestSource(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts')) {
-      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-    }
-  }
-  return newest;
-}
-
-/** Build the binary unless one newer than every source file is already there. */
-async function ensureBinary(): Promise<void> {
-  const built = await stat(BINARY).then((s) => s.mtimeMs, () => 0);
-  const sources = Math.max(
-    await newestSource(join(ROOT, 'agent')),
-    await newestSource(join(ROOT, 'src')),
-    (await stat(join(ROOT, 'scripts', 'build-agent.js'))).mtimeMs,
-    (await stat(join(ROOT, 'scripts', 'node-runtime.json'))).mtimeMs,
-  );
-  if (built > sources) return;
-  await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'build-agent.js')], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
-}
 
 t.before(async () => {
   await ensureBinary();
