@@ -54,6 +54,12 @@ export interface CallServiceDeps {
  */
 export const REFILL_DELAY_MS = 20;
 
+/**
+ * Calls a fan-out starts in one turn of the event loop at most: each is a socket write (about
+ * 20-60 µs here), so a turn stays far below the 50 ms event-loop budget whatever `concurrency` is.
+ */
+export const STARTS_PER_TURN = 256;
+
 export interface FanoutOptions {
   concurrency: number;
   /** Aborted when the caller went away: calls in flight are cancelled, nothing more starts. */
@@ -131,12 +137,18 @@ export class CallService {
    * waits, or after refillDelayMs, or when nothing else is in flight or left to start. Lines
    * come back one by one, so refilling each freed slot at once drifted toward one statement
    * per host.
+   *
+   * Work goes in turns of the event loop, never chained from one agent's result to the next
+   * call: the results read in one poll phase are handed over together in its check phase
+   * (setImmediate), then at most STARTS_PER_TURN calls are started. Refilling each freed slot
+   * from the result's own callback kept libuv in its poll phase (it polls again while events
+   * keep coming), so 15 000 agents that answer at once starved every timer for seconds.
    */
   async *callMany(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncGenerator<CallLine | CallSummary> {
     const started = performance.now();
     const counts = Object.fromEntries(CALL_STATUSES.map((status) => [status, 0])) as Record<CallStatus, number>;
     const source = targets[Symbol.iterator]();
-    const ready: CallLine[] = [];
+    let ready: CallLine[] = [];
     const live = new Set<InFlightCall>();
     let running = 0;
     let exhausted = false;
@@ -151,6 +163,17 @@ export class CallService {
       if (batch.length === 0) return;
       for (const [index, promise] of this.routeMany(batch.map((entry) => entry.host), request, caller, live).entries()) void promise.then(batch[index]!.finished);
     };
+    let wakeSoon: NodeJS.Immediate | undefined;
+    const finished = (line: CallLine): void => {
+      running--;
+      ready.push(line);
+      wakeSoon ??= setImmediate(() => {
+        wakeSoon = undefined;
+        const resume = wake;
+        wake = undefined;
+        resume?.();
+      });
+    };
     const onAbort = (): void => {
       for (const call of live) call.cancel();
       // Not carried yet: nothing was asked, nothing runs.
@@ -159,7 +182,8 @@ export class CallService {
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const startMore = (): void => {
-      while (!exhausted && running < options.concurrency && ready.length < options.concurrency && options.signal?.aborted !== true) {
+      let starts = 0;
+      while (!exhausted && running < options.concurrency && ready.length < options.concurrency && starts++ < STARTS_PER_TURN && options.signal?.aborted !== true) {
         const next = source.next();
         if (next.done === true) {
           exhausted = true;
@@ -168,13 +192,6 @@ export class CallService {
         }
         running++;
         const host = this.deps.host(next.value);
-        const finished = (line: CallLine): void => {
-          running--;
-          ready.push(line);
-          const resume = wake;
-          wake = undefined;
-          resume?.();
-        };
         if (host === undefined) finished(this.line(undefined, next.value, 'not_connected', { code: 'not_connected', message: `no host with id ${next.value}` }, 0));
         else if (this.deps.router !== undefined && this.deps.connection(host.id) === undefined) elsewhere.push({ host, finished });
         else void this.callHost(host, request, caller, live, false).then(finished);
@@ -187,17 +204,22 @@ export class CallService {
     try {
       for (;;) {
         startMore();
-        while (ready.length > 0) {
-          const line = ready.shift()!;
+        if (ready.length === 0) {
+          if ((exhausted || options.signal?.aborted === true) && running === 0) break;
+          // running > 0 here (startMore started what it could): a finish wakes this.
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        const batch = ready;
+        ready = [];
+        for (const line of batch) {
           counts[line.status]++;
           yield line;
-          startMore();
         }
-        if ((exhausted || options.signal?.aborted === true) && running === 0) break;
-        await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
       clearTimeout(refillTimer);
+      clearImmediate(wakeSoon);
       options.signal?.removeEventListener('abort', onAbort);
       // The reader stopped early (closed stream): nothing it will not read keeps running.
       for (const call of live) call.cancel();
