@@ -39,9 +39,10 @@ import { CallRouter, isCallCarrier } from '../server/calls/routed-calls';
 import type { CallRequest } from '../server/calls/agent-calls';
 import { FleetController } from '../server/fleet/controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
-import { agentAuthorizer } from '../security/agent-auth';
-import { FileCertificateBook, type CertificateBook } from '../security/certificate-book';
-import { DEFAULT_ENROL_CERT_DAYS, Enroller, loadSigningCa } from '../security/enroller';
+import { DEFAULT_ENROL_CERT_DAYS, EnrollerError } from '../security/enroller';
+import type { ServerTlsFiles } from '../security/tls-files';
+import type { ReloadOutcome } from '../admin/certificate-metrics';
+import { SecuritySetup, type ReloadInput, type SharedCertificates } from './security-setup';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE, RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { openAgentPortWarning } from '../security/open-port-warning';
@@ -79,6 +80,8 @@ export interface ServerOptions extends ListenerOptions {
   pool: PoolOptions;
   /** How often this server records itself in the server registry (cluster.ts). */
   heartbeatIntervalMs: number;
+  /** The files `tls` was read from: a reload (ServerHandle.reload) reads them again. */
+  tlsFiles?: ServerTlsFiles | undefined;
   /** Enrol agents with the CA in this directory (needs `tls`); undefined: hello.csr is ignored. */
   caDir: string | undefined;
   /** Lifetime of the certificates signed for agents, in days. */
@@ -161,6 +164,12 @@ export interface ServerHandle {
   /** Calls to this server's agents (what POST /api/hosts/ID/call and /api/calls use). */
   readonly calls: CallService;
   /**
+   * Reads the TLS files, the CA directory, the CRL and the tokens again (SIGHUP) without
+   * dropping agents; `read` gives the options as they are now. Each part that cannot be used
+   * keeps the one in use and is logged as a warning saying why (outcome `failed`).
+   */
+  reload(read: () => Promise<ReloadInput>): Promise<ReloadOutcome>;
+  /**
    * Stops accepting, sends `error shutting_down` to every agent, waits for them to close
    * (each at most closeGraceMs), stops the admin API and closes the store. Idempotent.
    */
@@ -198,10 +207,28 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     // In cluster mode with an explicit token the data dir is not used: leave it alone.
     if (store instanceof FileStore || token.path !== undefined) await warnTightened(options.dataDir, logger);
 
-    // Client certificates are requested: remember which guids hold one (roll-out hijack).
-    const book = options.tls?.ca === undefined ? undefined : await FileCertificateBook.open(options.dataDir);
-    if (book !== undefined) cleanups.push(() => book.close());
-    const enroller = options.caDir === undefined || book === undefined ? undefined : await startEnroller(options, book, logger);
+    // The book, revocations, enroller, tokens and TLS material, and what reloads them.
+    let security: SecuritySetup;
+    try {
+      security = await SecuritySetup.open({
+        tls: options.tls,
+        tlsFiles: options.tlsFiles,
+        caDir: options.caDir,
+        dataDir: options.dataDir,
+        agentToken: options.agentToken,
+        adminToken: token.token,
+        adminTokenFromFile: token.source !== 'explicit',
+        certLifetimeMs: options.certLifetimeMs ?? options.certDays * 86_400_000,
+        logger,
+        metricsRegistry: options.metricsRegistry,
+        shared: sharedCertificatesOf(store),
+      });
+    } catch (error) {
+      if (error instanceof EnrollerError) throw new ServerStartError('bad_ca_dir', error.message, { cause: error });
+      throw error;
+    }
+    cleanups.push(() => security.close());
+    const { book, enroller } = security;
     const events = options.events ?? new ServerEvents();
     cleanups.push(logServerEvents(events, logger));
     cleanups.push(logLimitEvents(events, logger));
@@ -223,8 +250,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       { maxHosts: options.maxHosts, newHostRate: options.newHostRate, limitLoopback: options.rateLimitLoopback },
       () => fleet.hostCount,
     );
-    const listener = new AgentListener(options, events, {
-      authorize: agentAuthorizer({ token: options.agentToken, book }),
+    const listener = new AgentListener({ ...options, tls: security.listenerTls }, events, {
+      authorize: security.authorize,
       ...(enroller === undefined ? {} : { enrol: (hello, socket) => enroller.enrol(hello, socket) }),
       // A known guid skips the new-host limits but still goes through the controller, which
       // moves it when its hello names another zone (synchronous when it does not).
@@ -239,6 +266,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     });
     const posture = securityPosture({ tls: options.tls, agentToken: options.agentToken, embeddedStore: store instanceof FileStore });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    await security.attach(listener);
     // Before any agent is served (no I/O turn since the listen callback): a server nobody
     // configured hands out its own address, never a placeholder that strands agents.
     const ownEntry = ownHostEntry(options.advertise, agentAddress);
@@ -347,7 +375,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
 
     let shuttingDown = false;
     const admin = createAdminServer({
-      token: token.token,
+      // Read at each request: a reload may change it.
+      get token() {
+        return security.adminToken;
+      },
       maxBodyBytes: options.maxBodyBytes,
       logger,
       routes: [
@@ -431,8 +462,11 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       adminAddress,
       events,
       controller,
-      adminToken: token.token,
+      get adminToken() {
+        return security.adminToken;
+      },
       adminTokenPath: token.path,
+      reload: (read) => security.reload(read),
       calls,
       get agentCount() {
         return agents.size;
@@ -457,23 +491,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
   }
 }
 
-async function startEnroller(options: ServerOptions, book: CertificateBook, logger: Logger): Promise<Enroller> {
-  let ca;
-  try {
-    ca = await loadSigningCa(options.caDir!);
-  } catch (error) {
-    throw new ServerStartError('bad_ca_dir', (error as Error).message, { cause: error });
-  }
-  return new Enroller(ca, {
-    book,
-    certLifetimeMs: options.certLifetimeMs ?? options.certDays * 86_400_000,
-    tokenRequired: () => options.agentToken !== undefined,
-    issued: (guid, certificate, renewal) =>
-      logger.info(
-        { event: 'certificate_issued', guid, serial: certificate.serial, notAfter: certificate.notAfter.toISOString(), renewal },
-        renewal ? `certificate renewed for ${guid}` : `agent ${guid} enrolled`,
-      ),
-  });
+/** Cluster mode: issued certificates and revocations shared through the store; undefined on the embedded one. */
+function sharedCertificatesOf(_store: Store): SharedCertificates | undefined {
+  return undefined;
 }
 
 /** `degraded` while the embedded store's writes fail (a full disk), with the cause; else nothing. */

@@ -16,6 +16,7 @@ import { startServer as startDaemon, type ServerHandle, type ServerOptionsInput 
 
 export { ServerStartError, serverOptions } from './daemon';
 export type { ServerHandle, ServerOptions, ServerOptionsInput, ServerStartErrorCode } from './daemon';
+export type { ReloadInput } from './security-setup';
 export { CALL_STATUSES } from '../api/calls';
 export type { CallLine, CallStatus, CallSummary } from '../api/calls';
 export type { CallValue } from '../protocol/messages';

@@ -1,13 +1,17 @@
 /**
- * `agentlb ca init DIR` and `agentlb ca issue DIR --name NAME [--server|--agent] [--san ...]`:
- * mutual TLS for the agent channel in two commands.
+ * `agentlb ca init DIR`, `agentlb ca issue DIR --name NAME [--server|--agent] [--san ...]`:
+ * mutual TLS for the agent channel in two commands; `agentlb ca revoke DIR --name NAME |
+ * --serial S` adds certificates to the CA's revocation list (DIR/ca.crl).
  */
 import { CaError, checkName, DEFAULT_CA_DAYS, DEFAULT_CERT_DAYS, initCa, issueCertificate, type IssuedFiles } from '../security/ca';
+import { revokeInCaDir, type RevokeResult } from '../security/ca-ledger';
+import { normalSerial } from '../security/crl';
 import { parseSan, SanError, type SubjectAltName } from '../security/san';
 import { EXIT_FAILURE, EXIT_OK, nonEmpty, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 
 export const CA_USAGE = `Usage: agentlb ca init DIR [--days N]
        agentlb ca issue DIR --name NAME [--server | --agent] [--san SAN ...] [--days N]
+       agentlb ca revoke DIR (--name NAME | --serial SERIAL)
 
 A small certificate authority for the agent channel, kept in DIR.
 
@@ -15,6 +19,12 @@ A small certificate authority for the agent channel, kept in DIR.
           already holds a CA
   issue   writes DIR/NAME.crt and DIR/NAME.key (mode 0600), signed by the CA in DIR;
           refuses if they exist
+  revoke  adds to DIR/ca.crl (a CRL signed by the CA, PEM) every certificate the CA issued
+          for NAME (by \`ca issue\` or by a server enrolling agents with --ca-dir DIR), or
+          the one with SERIAL (hex, as \`openssl x509 -serial\` prints it); a certificate
+          already listed is left as it is. Servers reading the list (--ca-dir DIR or
+          --tls-crl FILE) refuse those certificates and drop agents connected with them once
+          they reload it (SIGHUP)
 
 Options:
   --name NAME     the certificate's subject CN and file name. For an agent, its guid: with
@@ -25,6 +35,7 @@ Options:
   --agent         an agent (client) certificate (clientAuth); the default
   --san SAN       a subject alternative name: DNS:name, IP:addr, URI:uri, or a bare name or
                   address; repeat for more
+  --serial SERIAL the certificate to revoke (ca revoke only; excludes --name)
   --days N        validity in days (default ${DEFAULT_CERT_DAYS} for issue, ${DEFAULT_CA_DAYS} for init)
   -h, --help      print this help and exit
 
@@ -33,7 +44,8 @@ Example:
   agentlb ca issue /etc/agentlb/ca --server --name mgmt1.example.com --san 10.0.0.5
   agentlb ca issue /etc/agentlb/ca --name "$(awk -F= '$1=="guid"{print $2}' agent.properties)"
 
-Exit status: 0 on success, 1 when files exist or the CA cannot be read, 2 for a bad command line.
+Exit status: 0 on success, 1 when files exist, the CA cannot be read or (revoke) it issued no
+such certificate, 2 for a bad command line.
 `;
 
 const FLAGS = {
@@ -41,6 +53,7 @@ const FLAGS = {
   server: { type: 'boolean' },
   agent: { type: 'boolean' },
   san: { type: 'string', multiple: true },
+  serial: { type: 'string' },
   days: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -65,12 +78,14 @@ async function runCa(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const [action, dirArg, ...extra] = positionals;
-  if (action !== 'init' && action !== 'issue') {
-    throw new UsageError(action === undefined ? 'missing action: init or issue' : `unknown action ${JSON.stringify(action)} (expected init or issue)`);
+  if (action !== 'init' && action !== 'issue' && action !== 'revoke') {
+    throw new UsageError(action === undefined ? 'missing action: init, issue or revoke' : `unknown action ${JSON.stringify(action)} (expected init, issue or revoke)`);
   }
   if (dirArg === undefined) throw new UsageError(`ca ${action} needs the CA directory`);
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   const dir = nonEmpty('DIR', dirArg);
+  if (action !== 'revoke' && values.serial !== undefined) throw new UsageError(`--serial is for ca revoke, not ca ${action}`);
+  if (action === 'revoke') return runRevoke(dir, values, io);
   const days = values.days === undefined ? undefined : parseInteger('--days', values.days, 1, 36_500);
   try {
     if (action === 'init') {
@@ -93,8 +108,36 @@ async function runCa(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
+
+async function runRevoke(dir: string, values: Values, io: CliIo): Promise<number> {
+  for (const flag of ['server', 'agent', 'san', 'days'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is not for ca revoke`);
+  }
+  if (values.name !== undefined && values.serial !== undefined) throw new UsageError('ca revoke takes --name or --serial, not both');
+  if (values.name === undefined && values.serial === undefined) throw new UsageError('ca revoke needs --name NAME or --serial SERIAL');
+  if (values.serial !== undefined && normalSerial(values.serial) === undefined) {
+    throw new UsageError(`--serial must be a hexadecimal serial number (1 to 128 digits, colons allowed), got ${JSON.stringify(values.serial)}`);
+  }
+  const target = values.name !== undefined ? { name: nonEmpty('--name', values.name) } : { serial: values.serial! };
+  let result: RevokeResult;
+  try {
+    result = await revokeInCaDir(dir, target);
+  } catch (error) {
+    if (!(error instanceof CaError)) throw error;
+    io.err(`agentlb ca: ${error.message}\n`);
+    return EXIT_FAILURE;
+  }
+  const lines = [
+    ...result.revoked.map((entry) => `revoked ${entry.serial} (${entry.name}, valid until ${entry.notAfter})`),
+    ...result.already.map((entry) => `already revoked ${entry.serial} (${entry.name})`),
+  ];
+  io.out(`${lines.join('\n')}\n  revocation list: ${result.crlFile}\n`);
+  return EXIT_OK;
+}
+
 export const caCommand: Command = {
   name: 'ca',
-  summary: 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)',
+  summary: 'create a CA, issue server and agent certificates, revoke them (init DIR, issue DIR --name NAME, revoke DIR --name NAME)',
   run: (argv, io) => withUsage(io, 'agentlb ca', () => runCa(argv, io)),
 };

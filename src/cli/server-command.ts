@@ -1,5 +1,6 @@
 /**
- * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT.
+ * `agentlb server`: runs the management server daemon until SIGTERM or SIGINT; SIGHUP reloads
+ * the TLS files, the CA directory, the CRL and the tokens (the options read again as at start).
  */
 import { DEFAULT_ENROL_CERT_DAYS } from '../security/enroller';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
@@ -9,7 +10,7 @@ import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, 
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, PROTOCOL_VERSIONS } from '../protocol/messages';
-import { ServerStartError, startServer } from '../app/index';
+import { ServerStartError, startServer, type ReloadInput } from '../app/index';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
 import { loadServerTls } from '../security/tls-files';
@@ -41,6 +42,15 @@ Runs the management server: agents connect on the agent port, operators use the 
 API. Logs are JSON lines on stdout. Stops on SIGTERM or SIGINT: it stops accepting, sends
 \`error shutting_down\` to every agent (which move to their next server at once), closes and
 exits 0. A second signal exits at once with status 1.
+
+SIGHUP reloads, without dropping agents: the TLS certificate and key, the client CA and the
+CRL (--tls-cert, --tls-key, --tls-ca, --tls-crl), the CA of --ca-dir, and the agent and admin
+tokens, as the flags, environment and --config file now give them (the admin token is read
+again from DATA_DIR/admin.token when it came from there). New handshakes use the new
+certificate; agents connected with a certificate the new CRL lists are dropped (\`error
+unauthorized\` "certificate revoked"). A part that cannot be read or does not fit (a key of
+another certificate, bad PEM, a CRL another CA signed) keeps the one in use and is logged as
+a warning (event reload_failed) saying why. Other options take effect at the next start.
 
 Options:
   --listen HOST:PORT          agent listener (default ${D.host}:${D.port}; port 0 = any free port)
@@ -161,6 +171,7 @@ export const CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
   'tls-cert': 'unset: plain TCP',
   'tls-key': 'unset: plain TCP',
   'tls-ca': 'unset: no client certificates requested',
+  'tls-crl': 'unset: CA_DIR/ca.crl with --ca-dir, else no revocation list',
   'require-client-cert': 'false',
   'max-handshakes': String(D.maxHandshakes),
   'max-handshakes-per-source': String(D.maxHandshakesPerSource),
@@ -249,14 +260,7 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const config = flags.config === undefined ? undefined : await readConfigFile(nonEmpty('--config', flags.config), FLAGS);
-  const merged = mergeConfig(flags, config, io.env);
-  let parsed;
-  try {
-    parsed = parseServerOptions(merged.values as FlagValuesOf, io.env);
-  } catch (error) {
-    throw error instanceof UsageError ? inFileTerms(error, merged.sources) : error;
-  }
+  const { config, merged, parsed } = await readOptions(flags, io.env);
   const { level, options, storeUrl, tlsFiles, maxBufferBytes } = parsed;
   const exposed = config !== undefined && exposesSecrets(config);
   const exposedWarning = exposed
@@ -277,7 +281,23 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
 
-  return startAndWait(level, options, storeUrl, tlsFiles, maxBufferBytes, exposedWarning, config?.file, io);
+  // SIGHUP: the same reading again, the command line and environment as they were.
+  const reread = async (): Promise<ReloadInput> => {
+    const again = (await readOptions(flags, io.env)).parsed;
+    return { tlsFiles: again.tlsFiles, agentToken: again.options.agentToken, adminToken: again.options.adminToken };
+  };
+  return startAndWait(level, options, storeUrl, tlsFiles, maxBufferBytes, exposedWarning, config?.file, io, reread);
+}
+
+/** The flags merged with the environment and the --config file, every option checked. */
+async function readOptions(flags: FlagValuesOf, env: NodeJS.ProcessEnv) {
+  const config = flags.config === undefined ? undefined : await readConfigFile(nonEmpty('--config', flags.config), FLAGS);
+  const merged = mergeConfig(flags, config, env);
+  try {
+    return { config, merged, parsed: parseServerOptions(merged.values as FlagValuesOf, env) };
+  } catch (error) {
+    throw error instanceof UsageError ? inFileTerms(error, merged.sources) : error;
+  }
 }
 
 /** Every option checked (UsageError naming the flag), none used yet: shared by start and --check-config. */
@@ -334,6 +354,7 @@ async function startAndWait(
   exposedWarning: string | undefined,
   configFile: string | undefined,
   io: CliIo,
+  reread: () => Promise<ReloadInput>,
 ): Promise<number> {
   const logger = createLogger({ level, maxBufferBytes });
   exitOnFatalError(logger);
@@ -344,7 +365,7 @@ async function startAndWait(
     const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_SERVER_HEARTBEAT_MS;
     const store = storeUrl === undefined ? undefined : createClusterStore(storeUrl, { logger, heartbeatIntervalMs });
     const tls = tlsFiles && (await loadServerTls(tlsFiles));
-    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, tls });
+    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, tls, tlsFiles });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
     // The reason, not a stack trace: an operator reads this line on a terminal or in the
@@ -360,10 +381,18 @@ async function startAndWait(
     return EXIT_FAILURE;
   }
 
+  // Without a handler SIGHUP would end the process at once (Node's default), dropping every agent.
+  const started = handle;
+  const onHangUp = (): void => {
+    logger.info({ event: 'signal', signal: 'SIGHUP' }, 'SIGHUP received: reloading the TLS files, CA, CRL and tokens');
+    void started.reload(reread);
+  };
+  process.on('SIGHUP', onHangUp);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  process.off('SIGHUP', onHangUp);
   // A second signal means "now": the operator does not want to wait for the grace period.
   const hurry = (): void => process.exit(EXIT_FAILURE);
   process.once('SIGTERM', hurry);

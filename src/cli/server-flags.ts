@@ -7,6 +7,7 @@ import { DEFAULT_LISTENER_OPTIONS as D } from '../app/options';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
 import type { ServerTlsFiles } from '../security/tls-files';
 import { CA_CERT_FILE } from '../security/ca';
+import { CRL_FILE } from '../security/ca-dir';
 import { DEFAULT_ENROL_CERT_DAYS } from '../security/enroller';
 import path from 'node:path';
 
@@ -14,6 +15,7 @@ export const SECURITY_FLAGS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
+  'tls-crl': { type: 'string' },
   'require-client-cert': { type: 'boolean' },
   'max-handshakes': { type: 'string' },
   'max-handshakes-per-source': { type: 'string' },
@@ -31,6 +33,9 @@ export const SECURITY_USAGE = `  --tls-cert FILE             speak TLS to agents
   --tls-ca FILE               request client certificates signed by this PEM CA: a presented
                               certificate must chain to it and name the agent's guid (CN or a
                               DNS/URI SAN), else \`error unauthorized\`
+  --tls-crl FILE              refuse client certificates this PEM CRL lists (signed by the
+                              --tls-ca CA; \`agentlb ca revoke\` writes one): \`error unauthorized\`
+                              "certificate revoked" (default with --ca-dir: DIR/ca.crl once it exists)
   --require-client-cert       refuse agents without such a certificate (needs --tls-ca)
   --ca-dir DIR                enrol agents: sign the certificate request an agent sends with
                               the enrolment token (hello.csr) with the CA in DIR (from
@@ -60,6 +65,7 @@ export interface SecurityFlagValues {
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   'tls-ca'?: string | undefined;
+  'tls-crl'?: string | undefined;
   'require-client-cert'?: boolean | undefined;
   'max-handshakes'?: string | undefined;
   'max-handshakes-per-source'?: string | undefined;
@@ -92,7 +98,7 @@ export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions 
   const key = values['tls-key'];
   const caDir = values['ca-dir'];
   const requireClientCert = values['require-client-cert'] === true;
-  for (const [flag, value] of [['--tls-cert', cert], ['--tls-key', key], ['--tls-ca', values['tls-ca']], ['--ca-dir', caDir]] as const) {
+  for (const [flag, value] of [['--tls-cert', cert], ['--tls-key', key], ['--tls-ca', values['tls-ca']], ['--tls-crl', values['tls-crl']], ['--ca-dir', caDir]] as const) {
     if (value === '') throw new UsageError(`${flag} must not be empty`);
   }
   if (caDir !== undefined && cert === undefined) throw new UsageError('--ca-dir needs --tls-cert and --tls-key (enrolment runs over TLS)');
@@ -103,13 +109,16 @@ export function parseSecurityFlags(values: SecurityFlagValues): SecurityOptions 
   if (cert === undefined && (ca !== undefined || requireClientCert)) {
     throw new UsageError(`${ca !== undefined ? '--tls-ca' : '--require-client-cert'} needs --tls-cert and --tls-key`);
   }
+  if (values['tls-crl'] !== undefined && ca === undefined) throw new UsageError('--tls-crl needs --tls-ca (the CA that signed the list)');
+  // The CA directory's list, once `agentlb ca revoke` wrote one (missing until then: no revocations).
+  const crl = values['tls-crl'] !== undefined ? { crlFile: values['tls-crl'] } : caDir === undefined ? {} : { crlFile: path.join(caDir, CRL_FILE), crlOptional: true };
   if (requireClientCert && ca === undefined) throw new UsageError('--require-client-cert needs --tls-ca (the CA that issues agent certificates)');
   const integer = (flag: keyof SecurityFlagValues, min: number, max: number): number | undefined => {
     const value = values[flag];
     return typeof value === 'string' ? parseInteger(`--${flag}`, value, min, max) : undefined;
   };
   return {
-    tlsFiles: cert === undefined || key === undefined ? undefined : { certFile: cert, keyFile: key, caFile: ca, requireClientCert },
+    tlsFiles: cert === undefined || key === undefined ? undefined : { certFile: cert, keyFile: key, caFile: ca, requireClientCert, ...crl },
     maxHandshakes: integer('max-handshakes', 0, 10_000_000),
     maxHandshakesPerSource: integer('max-handshakes-per-source', 0, 10_000_000),
     maxConnectionRate: integer('max-connection-rate', 0, 1_000_000),

@@ -10,7 +10,9 @@ import { secretsEqual } from './secrets';
 import { LIMITS } from '../protocol/limits';
 import type { Hello } from '../protocol/messages';
 import type { CertificateBook } from './certificate-book';
+import { normalSerial } from './crl';
 import { certificateNames, presentedCertificate, untrustedCertificate } from './identity';
+import { revokedCertificate } from './tls-terminator';
 
 export type AgentAuthorizer = (hello: Hello, socket: Socket) => string | undefined;
 
@@ -19,11 +21,13 @@ export interface AgentAuthOptions {
   token: string | undefined | (() => string | undefined);
   /** Guids that hold a certificate; undefined when client certificates are not requested. */
   book?: CertificateBook | undefined;
+  /** Revoked serials (asked again at hello: a revocation may land between TLS and hello). */
+  isRevoked?: ((serial: string) => boolean) | undefined;
 }
 
 export function agentAuthorizer(options: AgentAuthOptions): AgentAuthorizer {
   const token = typeof options.token === 'function' ? options.token : () => options.token as string | undefined;
-  return (hello, socket) => refuseToken(token(), hello.token) ?? refuseIdentity(hello.guid, socket, options.book);
+  return (hello, socket) => refuseToken(token(), hello.token) ?? revokedCertificate(socket, options.isRevoked) ?? refuseIdentity(hello.guid, socket, options.book);
 }
 
 /** Why a hello's enrolment token is refused; undefined when none is required or it matches. */
@@ -52,7 +56,7 @@ export function refuseIdentity(guid: string, socket: Socket, book?: CertificateB
   if (names.includes(guid)) {
     // Remembered from now on: without this certificate the guid is refused (fire and forget:
     // the handshake does not wait for the disk; a lost line is written again next time).
-    book?.record({ guid, serial: cert.serialNumber.toLowerCase(), notAfter: new Date(cert.valid_to).toISOString() }).catch(() => undefined);
+    book?.record({ guid, serial: normalSerial(cert.serialNumber) ?? cert.serialNumber.toLowerCase(), notAfter: new Date(cert.valid_to).toISOString() }).catch(() => undefined);
     return undefined;
   }
   const shown = names.slice(0, 4).map(quoteShort);

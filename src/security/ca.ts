@@ -15,27 +15,15 @@ import path from 'node:path';
 import forge from 'node-forge';
 import { writeFileAtomic } from '../util/atomic-file';
 import { sanForName, type SubjectAltName } from './san';
+import { CA_CERT_FILE, CA_KEY_FILE, CaError, recordIssued } from './ca-dir';
 
-export const CA_CERT_FILE = 'ca.crt';
-export const CA_KEY_FILE = 'ca.key';
+export { CA_CERT_FILE, CA_KEY_FILE, CaError, type CaErrorCode } from './ca-dir';
 
 export const DEFAULT_CA_DAYS = 3650;
 /** The longest validity browsers accept for a leaf; a sane ceiling for ours too. */
 export const DEFAULT_CERT_DAYS = 825;
 const KEY_BITS = 2048;
 const DAY_MS = 86_400_000;
-
-export type CaErrorCode = 'ca_exists' | 'ca_missing' | 'ca_unreadable' | 'cert_exists' | 'bad_name';
-
-export class CaError extends Error {
-  constructor(
-    readonly code: CaErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CaError';
-  }
-}
 
 /** File-system safe and usable as a certificate CN: a host name, an IP address or a guid. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -108,6 +96,8 @@ export async function issueCertificate(dir: string, options: IssueOptions): Prom
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   await writePair(files, cert, keys.privateKey);
+  // In the CA's ledger, so `agentlb ca revoke --name` finds it.
+  await recordIssued(dir, { serial: cert.serialNumber, name, notAfter: cert.validity.notAfter.toISOString() });
   return files;
 }
 

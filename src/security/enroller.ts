@@ -21,7 +21,9 @@ import forge from 'node-forge';
 import type { Hello } from '../protocol/messages';
 import { CA_CERT_FILE, CA_KEY_FILE } from './ca';
 import type { CertificateBook } from './certificate-book';
+import type { IssuedEntry } from './ca-dir';
 import { presentedCertificate } from './identity';
+import { CERTIFICATE_REVOKED, revokedCertificate } from './tls-terminator';
 import { checkCsr, CsrError, signAgentCertificate, type SignedCertificate, type SigningCa } from './x509-async';
 
 export const DEFAULT_ENROL_CERT_DAYS = 90;
@@ -34,6 +36,10 @@ export interface EnrollerOptions {
   certLifetimeMs: number;
   /** Whether the server requires an enrolment token (read at each request: a reload changes it). */
   tokenRequired: () => boolean;
+  /** Whether a serial is revoked: a revoked certificate is no proof for a renewal. */
+  isRevoked?: (serial: string) => boolean;
+  /** Puts each certificate in the CA's ledger (what `ca revoke --name` searches) before it is returned. */
+  recordIssued?: (entry: IssuedEntry) => Promise<void>;
   /** Told of each certificate signed (logs, metrics). */
   issued?: (guid: string, certificate: SignedCertificate, renewal: boolean) => void;
   now?: () => Date;
@@ -86,6 +92,8 @@ export class Enroller {
   async enrol(hello: Hello, socket: Socket): Promise<EnrolResult> {
     const guid = hello.guid;
     const renewal = socket instanceof TLSSocket && socket.authorized && presentedCertificate(socket) !== undefined;
+    // The authorizer refused it already; asked again because a revocation can land meanwhile.
+    if (renewal && revokedCertificate(socket, this.options.isRevoked) !== undefined) return { refusal: CERTIFICATE_REVOKED };
     if (!renewal) {
       if (!(socket instanceof TLSSocket)) return { refusal: 'enrolment needs TLS' };
       if (this.options.book.entry(guid) !== undefined || this.pending.has(guid)) {
@@ -111,7 +119,9 @@ export class Enroller {
     }
     try {
       const signed = await signAgentCertificate(this.ca, guid, csr.publicKey, this.options.certLifetimeMs, this.options.now?.());
-      await this.options.book.record({ guid, serial: signed.serial, notAfter: signed.notAfter.toISOString() });
+      const notAfter = signed.notAfter.toISOString();
+      await this.options.recordIssued?.({ serial: signed.serial, name: guid, notAfter });
+      await this.options.book.record({ guid, serial: signed.serial, notAfter });
       this.options.issued?.(guid, signed, renewal);
       return { certificate: signed.pem };
     } finally {

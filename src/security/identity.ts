@@ -3,12 +3,32 @@
  * subject alternative names. An agent's hello.guid must be one of them, so an agent holding a
  * valid certificate still cannot take another host's id.
  */
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
+import { normalSerial } from './crl';
 
 /** The client certificate the peer presented, or undefined (Node gives an empty object). */
 export function presentedCertificate(socket: TLSSocket): PeerCertificate | undefined {
   const cert = socket.getPeerCertificate();
   return cert !== null && Object.keys(cert).length > 0 ? cert : undefined;
+}
+
+/**
+ * The serial (crl.ts normalSerial form) of the certificate a TLS peer presented, or undefined.
+ * Remembered per socket (a WeakMap, gone with the socket): a revocation asks every connection
+ * once, and Node builds a new certificate object at each getPeerCertificate.
+ */
+const serials = new WeakMap<Socket, string | null>();
+
+export function certificateSerial(socket: Socket): string | undefined {
+  let serial = serials.get(socket);
+  if (serial === undefined) {
+    const cert = socket instanceof TLSSocket ? presentedCertificate(socket) : undefined;
+    serial = (cert === undefined ? undefined : normalSerial(cert.serialNumber)) ?? null;
+    // Only once the handshake is over: before, the peer has shown nothing yet.
+    if (!(socket instanceof TLSSocket) || socket.encrypted) serials.set(socket, serial);
+  }
+  return serial ?? undefined;
 }
 
 /** Why a presented certificate is refused for its chain, or undefined when it chains to the CA. */

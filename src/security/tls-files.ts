@@ -5,6 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
+import { readFileIfExists } from '../util/atomic-file';
+import { parseCrl, type Crl } from './crl';
 
 export class TlsFilesError extends Error {
   readonly code = 'bad_tls_files';
@@ -22,6 +24,10 @@ export interface ListenerTls {
   ca: Buffer | undefined;
   /** Refuse agents that present no (trusted) client certificate. Needs `ca`. */
   requireClientCert: boolean;
+  /** The revocation list read with them (verified with `ca`); undefined: none. */
+  crl?: Crl | undefined;
+  /** Whether a client certificate's serial is revoked (the server's RevocationList). */
+  isRevoked?: ((serial: string) => boolean) | undefined;
 }
 
 export interface ServerTlsFiles {
@@ -29,15 +35,33 @@ export interface ServerTlsFiles {
   keyFile: string;
   caFile: string | undefined;
   requireClientCert: boolean;
+  /** A PEM CRL signed by the CA in caFile; undefined: none. */
+  crlFile?: string | undefined;
+  /** crlFile may be missing (the CA directory's ca.crl before the first revocation). */
+  crlOptional?: boolean | undefined;
 }
 
 export async function loadServerTls(files: ServerTlsFiles): Promise<ListenerTls> {
   if (files.requireClientCert && files.caFile === undefined) {
     throw new TlsFilesError('requiring client certificates needs the CA that issues them (--tls-ca)');
   }
-  const [cert, key, ca] = await Promise.all([read(files.certFile), read(files.keyFile), files.caFile === undefined ? undefined : read(files.caFile)]);
+  const [cert, key, ca, crlPem] = await Promise.all([
+    read(files.certFile),
+    read(files.keyFile),
+    files.caFile === undefined ? undefined : read(files.caFile),
+    files.crlFile === undefined ? undefined : files.crlOptional === true ? readFileIfExists(files.crlFile) : read(files.crlFile),
+  ]);
   checkContext({ cert, key, ca }, [files.certFile, files.keyFile, files.caFile]);
-  return { cert, key, ca, requireClientCert: files.requireClientCert };
+  let crl: Crl | undefined;
+  if (crlPem !== undefined) {
+    if (ca === undefined) throw new TlsFilesError(`a revocation list (${files.crlFile}) needs the CA that signed it (--tls-ca)`);
+    try {
+      crl = parseCrl(crlPem.toString('utf8'), ca);
+    } catch (error) {
+      throw new TlsFilesError(`unusable revocation list ${files.crlFile}: ${(error as Error).message}`);
+    }
+  }
+  return { cert, key, ca, requireClientCert: files.requireClientCert, crl };
 }
 
 export interface AgentTlsFiles {

@@ -8,8 +8,9 @@
  * OpenSSL's rejectUnauthorized: that would cut an untrusted agent off with a bare close; this
  * way it is told `error unauthorized` and why, before any of its frames is read.
  */
+import type net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
-import { presentedCertificate, untrustedCertificate } from './identity';
+import { certificateSerial, presentedCertificate, untrustedCertificate } from './identity';
 import type { ListenerTls } from './tls-files';
 
 export interface TlsTerminatorHandlers {
@@ -37,16 +38,25 @@ export const AGENT_TLS_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/** The secure-context part of the options: what a reload replaces (tls.Server.setSecureContext). */
+export function secureContextOptions(config: ListenerTls): tls.SecureContextOptions {
+  return {
+    cert: config.cert,
+    key: config.key,
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+    minVersion: 'TLSv1.2',
+    ciphers: AGENT_TLS_CIPHERS,
+    honorCipherOrder: true,
+  };
+}
+
 export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: number, handlers: TlsTerminatorHandlers): tls.Server {
   const server = tls.createServer(
     {
-      cert: config.cert,
-      key: config.key,
-      ...(config.ca === undefined ? {} : { ca: config.ca, requestCert: true }),
+      ...secureContextOptions(config),
+      // Decided once: whether client certificates are asked for is not a reloadable choice.
+      ...(config.ca === undefined ? {} : { requestCert: true }),
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-      ciphers: AGENT_TLS_CIPHERS,
-      honorCipherOrder: true,
       handshakeTimeout: handshakeTimeoutMs,
     },
     (socket) => handlers.secure(socket),
@@ -63,5 +73,15 @@ export function createTlsTerminator(config: ListenerTls, handshakeTimeoutMs: num
 export function refuseCertificate(socket: TLSSocket, config: ListenerTls): string | undefined {
   if (config.ca === undefined) return undefined;
   if (presentedCertificate(socket) === undefined) return config.requireClientCert ? 'this server requires a client certificate' : undefined;
-  return untrustedCertificate(socket);
+  return untrustedCertificate(socket) ?? revokedCertificate(socket, config.isRevoked);
+}
+
+/** The refusal of a revoked certificate (protocol.md 1.1), the same at accept, at hello and for a connected agent. */
+export const CERTIFICATE_REVOKED = 'certificate revoked';
+
+/** CERTIFICATE_REVOKED when the peer's certificate is revoked, else undefined. */
+export function revokedCertificate(socket: net.Socket, isRevoked: ((serial: string) => boolean) | undefined): string | undefined {
+  if (isRevoked === undefined) return undefined;
+  const serial = certificateSerial(socket);
+  return serial !== undefined && isRevoked(serial) ? CERTIFICATE_REVOKED : undefined;
 }

@@ -118,8 +118,8 @@ t.test('bad command lines exit 2 naming the problem', async (t) => {
   const usage = (message: string) => ({ code: 2, out: '', err: `agentlb ca: ${message}\nRun \`agentlb ca --help\` for usage.\n` });
   const dir = t.testdir();
   const cases: [string[], string][] = [
-    [['ca'], 'missing action: init or issue'],
-    [['ca', 'make', dir], 'unknown action "make" (expected init or issue)'],
+    [['ca'], 'missing action: init, issue or revoke'],
+    [['ca', 'make', dir], 'unknown action "make" (expected init, issue or revoke)'],
     [['ca', 'init'], 'ca init needs the CA directory'],
     [['ca', 'init', dir, 'extra'], 'unexpected argument "extra"'],
     [['ca', 'init', dir, '--name', 'x'], '--name is for ca issue, not ca init'],

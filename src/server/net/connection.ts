@@ -133,7 +133,8 @@ export class AgentConnection implements FanoutAgent {
 
   constructor(
     readonly connId: number,
-    private readonly socket: Socket,
+    /** Public for the listener's failWhere (a revoked certificate); the connection alone writes to it. */
+    readonly socket: Socket,
     private readonly context: ConnectionContext,
   ) {
     this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);

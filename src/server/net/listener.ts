@@ -14,7 +14,7 @@ import { DEFAULT_MAX_FRAME, PROTOCOL_VERSIONS, type ErrorCode } from '../../prot
 import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from '../../security/admission';
 import { defaultMaxConnections } from '../../security/fd-limit';
 import type { ListenerTls } from '../../security/tls-files';
-import { createTlsTerminator, refuseCertificate } from '../../security/tls-terminator';
+import { createTlsTerminator, refuseCertificate, secureContextOptions } from '../../security/tls-terminator';
 import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificate, rawSocketOf } from '../../security/tls-refused';
 import { formatAddress } from '../../util/address';
 import { AgentConnection, type ConnectionContext, type ConnectionLimits } from './connection';
@@ -68,6 +68,8 @@ function ignoreSocketError(): void {}
 export class AgentListener {
   private readonly server: net.Server;
   private readonly tlsTerminator: TlsServer | undefined;
+  /** The TLS material in use (replaced by setTls on reload). */
+  private tls: ListenerTls | undefined;
   private readonly admission: Admission;
   /** Every open connection with its admission ticket (released when it closes). */
   private readonly connections = new Map<AgentConnection, AdmissionTicket>();
@@ -101,6 +103,7 @@ export class AgentListener {
       connectionClosed: (connection) => this.onConnectionClosed(connection),
     };
     this.admission = new Admission(options);
+    this.tls = options.tls;
     this.tlsTerminator =
       options.tls &&
       createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
@@ -125,6 +128,27 @@ export class AgentListener {
         resolve(address);
       });
     });
+  }
+
+  /**
+   * New TLS material (SIGHUP): handshakes from now on use it, connected agents keep theirs.
+   * Throws, changing nothing, when this listener speaks no TLS or the material is unusable.
+   */
+  setTls(tls: ListenerTls): void {
+    if (this.tlsTerminator === undefined) throw new Error('this server speaks plain TCP to agents: TLS cannot be added without a restart');
+    this.tlsTerminator.setSecureContext(secureContextOptions(tls));
+    this.tls = tls;
+  }
+
+  /** Sends `error {code}` to every connected agent whose socket matches and closes it; returns how many. */
+  failWhere(match: (socket: net.Socket) => boolean, code: ErrorCode, message: string): number {
+    let failed = 0;
+    for (const connection of this.connections.keys()) {
+      if (!connection.isOpen || !match(connection.socket)) continue;
+      connection.fail(code, message);
+      failed++;
+    }
+    return failed;
   }
 
   /** Refuses every new connection with `refusal` (undefined: admit again); open ones stay. */
@@ -195,7 +219,7 @@ export class AgentListener {
       socket.destroy(); // its raw socket is gone or we are closing: nobody counts it any more
       return;
     }
-    const refusal = refuseCertificate(socket, this.options.tls!);
+    const refusal = refuseCertificate(socket, this.tls!);
     if (refusal !== undefined) {
       pending.ticket.handshakeDone();
       this.events.emit('tlsFailed', { remoteAddress, code: 'client_certificate', message: refusal });
