@@ -84,6 +84,10 @@ t.test('draining one of three cluster servers', async (t) => {
 
     const before = plan(agents.map((a) => a.hostId!));
     const first = firstChoiceLoads(before);
+    // An agent counts itself moved once its new connection is up (make-before-break); the
+    // server it left counts it until that close reaches it, a moment later at load.
+    const planned = servers.map((s) => first.get(s)).join(',');
+    await pollUntil(async () => members.map((m) => m.agentCount).join(',') === planned, SETTLE_MS);
     t.same(
       members.map((m) => m.agentCount),
       servers.map((s) => first.get(s)),
