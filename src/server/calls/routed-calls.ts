@@ -79,6 +79,8 @@ export class CallRouter {
   private sweeping: Promise<void> = Promise.resolve();
   private taking: Promise<void> = Promise.resolve();
   private closed = false;
+  private collecting: Promise<void> | undefined;
+  private collectAgain = false;
 
   constructor(private readonly options: CallRouterOptions) {}
 
@@ -86,7 +88,7 @@ export class CallRouter {
   async start(): Promise<void> {
     // What a previous process at this address asked is nobody's any more: never run it.
     await this.options.carrier.forgetAsked(this.options.address).catch((error) => this.options.onError?.(error));
-    await this.options.carrier.listen(this.options.address, (kind) => (kind === 'asked' ? this.takeAsked() : void this.collect()));
+    await this.options.carrier.listen(this.options.address, (kind) => (kind === 'asked' ? this.takeAsked() : this.collectSoon()));
     this.takeAsked();
     this.sweeper = setInterval(() => {
       this.sweeping = this.sweeping.then(async () => void (await this.sweep()));
@@ -175,6 +177,24 @@ export class CallRouter {
       void this.check().finally(() => this.schedule());
     }, this.options.checkMs ?? 1_000);
     this.timer.unref();
+  }
+
+  /**
+   * One read for any number of wake-ups: a fan-out's holders send one `answered` per line, and
+   * each read names every open call, so reading once per wake-up would be O(open) per line.
+   * While a read is in flight, later wake-ups ask for one more read after it, no more.
+   */
+  private collectSoon(): void {
+    if (this.collecting !== undefined) {
+      this.collectAgain = true;
+      return;
+    }
+    this.collecting = this.collect().finally(() => {
+      this.collecting = undefined;
+      if (!this.collectAgain) return;
+      this.collectAgain = false;
+      this.collectSoon();
+    });
   }
 
   /** Reads the lines of open calls that are done. */
