@@ -36,7 +36,7 @@ const SUMMARIES: ReadonlyArray<readonly [name: string, summary: string]> = [
   ['hosts', 'list the registered hosts, or remove one (remove ID)'],
   ['servers', 'list the management servers of the fleet, up, down or stopped (forget ADDRESS)'],
   ['plan', 'what-if: loads per server and agents moved, for a proposed setting or failure'],
-  ['ca', 'create a CA and issue server and agent certificates (init DIR, issue DIR --name NAME)'],
+  ['ca', 'create a CA, issue server and agent certificates, revoke them (init DIR, issue DIR --name NAME, revoke DIR --name NAME)'],
   ['call', 'run a method on one agent or on many (call ID METHOD [JSON], call --all METHOD)'],
   ['agent', 'run the agent on this host (agentlb agent --properties PATH)'],
 ];

@@ -33,7 +33,7 @@ t.test('server --help lists exactly the flags the parser accepts', async (t) => 
   t.same(listed, [
     'admin', 'admin-token', 'advertise', 'agent-token', 'ca-dir', 'cert-days', 'check-config', 'close-grace', 'config', 'connection-burst', 'data-dir', 'drain-rate', 'handshake-timeout', 'heartbeat-interval', 'help', 'listen',
     'log-buffer', 'log-level', 'max-calls-in-flight', 'max-connection-rate', 'max-connections', 'max-frame', 'max-handshakes', 'max-handshakes-per-source', 'max-hosts', 'max-missed-pings', 'max-write-buffer', 'new-host-rate', 'ping-interval', 'pool', 'pool-threshold', 'protocol', 'rate-limit-loopback',
-    'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-key',
+    'require-client-cert', 'store', 'tls-ca', 'tls-cert', 'tls-crl', 'tls-key',
   ]);
   // With --help the command parses every flag, then prints help and returns.
   const switches = new Set(['check-config', 'help', 'rate-limit-loopback', 'require-client-cert']);
