@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches } from './auth';
-import { JsonArrayBody, writeJsonArray, type JsonArraySource } from './json-array';
+import { drained, JsonArrayBody, writeJsonArray, type JsonArraySource } from './json-array';
 import type { Logger } from '../log';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -165,17 +165,7 @@ async function sendStream(response: http.ServerResponse, result: AdminResponse, 
   const gone = (): boolean => response.destroyed || response.writableEnded;
   for await (const chunk of stream) {
     if (gone()) break; // leaving the loop returns the iterator: its producer stops
-    if (!response.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          response.off('drain', done);
-          response.off('close', done);
-          resolve();
-        };
-        response.on('drain', done);
-        response.on('close', done);
-      });
-    }
+    if (!response.write(chunk)) await drained(response);
   }
   if (!gone()) response.end();
 }

@@ -27,7 +27,7 @@ export class JsonArrayBody {
 }
 
 /** Resolves on 'drain' or 'close', whichever comes first, leaving no listener behind. */
-function drained(response: http.ServerResponse): Promise<void> {
+export function drained(response: http.ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       response.off('drain', done).off('close', done);

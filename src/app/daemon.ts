@@ -42,7 +42,7 @@ import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner'
 import { DEFAULT_ENROL_CERT_DAYS, EnrollerError } from '../security/enroller';
 import type { ServerTlsFiles } from '../security/tls-files';
 import type { ReloadOutcome } from '../admin/certificate-metrics';
-import { SecuritySetup, type ReloadInput, type SharedCertificates } from './security-setup';
+import { SecuritySetup, type ReloadInput } from './security-setup';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE, RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { openAgentPortWarning } from '../security/open-port-warning';
@@ -221,7 +221,6 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         certLifetimeMs: options.certLifetimeMs ?? options.certDays * 86_400_000,
         logger,
         metricsRegistry: options.metricsRegistry,
-        shared: sharedCertificatesOf(store),
       });
     } catch (error) {
       if (error instanceof EnrollerError) throw new ServerStartError('bad_ca_dir', error.message, { cause: error });
@@ -266,7 +265,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     });
     const posture = securityPosture({ tls: options.tls, agentToken: options.agentToken, embeddedStore: store instanceof FileStore });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
-    await security.attach(listener);
+    security.attach(listener);
     // Before any agent is served (no I/O turn since the listen callback): a server nobody
     // configured hands out its own address, never a placeholder that strands agents.
     const ownEntry = ownHostEntry(options.advertise, agentAddress);
@@ -489,11 +488,6 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     await unwind();
     throw error;
   }
-}
-
-/** Cluster mode: issued certificates and revocations shared through the store; undefined on the embedded one. */
-function sharedCertificatesOf(_store: Store): SharedCertificates | undefined {
-  return undefined;
 }
 
 /** `degraded` while the embedded store's writes fail (a full disk), with the cause; else nothing. */

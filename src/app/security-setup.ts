@@ -3,9 +3,9 @@
  * the revocation list, the enroller (--ca-dir), the agent authorizer, the TLS material the
  * listener uses, the tokens; and what changes them while agents stay connected:
  *
- * - a revocation (a new CRL at reload, or one the cluster store announces) refuses the
- *   certificate from then on and drops every agent connected with it (`error unauthorized`,
- *   "certificate revoked": protocol.md 1.1);
+ * - a revocation (a new CRL at reload) refuses the certificate from then on and drops every
+ *   agent connected with it (`error unauthorized`, "certificate revoked": protocol.md 1.1).
+ *   Each server reads its own CRL: cluster mode does not share revocations through the store;
  * - a reload (SIGHUP) reads the TLS files, the CA directory and the tokens again. Each part
  *   that cannot be read or does not fit (a key of another certificate, bad PEM, a CRL of
  *   another CA) keeps what is in use and is logged as a warning saying why; the rest applies.
@@ -19,7 +19,7 @@ import { registerCertificateMetrics, type CertificateMetrics, type ReloadOutcome
 import { readTokenFile, AdminTokenError } from '../api/token';
 import type { Logger } from '../log';
 import { agentAuthorizer, type AgentAuthorizer } from '../security/agent-auth';
-import { recordIssued, type IssuedEntry } from '../security/ca-dir';
+import { recordIssued } from '../security/ca-dir';
 import { FileCertificateBook, type CertificateBook } from '../security/certificate-book';
 import { Enroller, loadSigningCa } from '../security/enroller';
 import { certificateSerial } from '../security/identity';
@@ -42,15 +42,6 @@ export interface TlsListener {
   failWhere(match: (socket: Socket) => boolean, code: 'unauthorized', message: string): number;
 }
 
-/** Where issued certificates and revocations are shared (cluster mode: PostgreSQL). */
-export interface SharedCertificates {
-  /** The book shared by every server (trust on first enrolment cluster-wide). */
-  book: CertificateBook;
-  recordIssued(entry: IssuedEntry): Promise<void>;
-  /** Revoked serials now, then each one announced; returns the unsubscribe function. */
-  watchRevocations(onRevoked: (serials: string[]) => void): Promise<() => Promise<void>>;
-}
-
 export interface SecuritySetupOptions {
   tls: ListenerTls | undefined;
   /** The files `tls` was read from (a reload without new ones reads these again). */
@@ -64,7 +55,6 @@ export interface SecuritySetupOptions {
   certLifetimeMs: number;
   logger: Logger;
   metricsRegistry: Registry | undefined;
-  shared: SharedCertificates | undefined;
 }
 
 export class SecuritySetup {
@@ -77,8 +67,9 @@ export class SecuritySetup {
   private adminTokenValue: string;
   private listener: TlsListener | undefined;
   private readonly metrics: CertificateMetrics | undefined;
-  private unwatch: (() => Promise<void>) | undefined;
   private reloading: Promise<ReloadOutcome> = Promise.resolve('ok');
+  /** notAfter of the server certificate in use, unix seconds: parsed when it changes, not per scrape. */
+  private expiry: number | undefined;
 
   private constructor(
     private readonly options: SecuritySetupOptions,
@@ -90,12 +81,13 @@ export class SecuritySetup {
     this.adminTokenValue = options.adminToken;
     this.tls = options.tls && { ...options.tls, isRevoked: (serial) => this.revocations.has(serial) };
     this.revocations.replaceFile(options.tls?.crl);
+    this.expiry = options.tls === undefined ? undefined : certificateExpiry(options.tls.cert);
     this.authorize = agentAuthorizer({ token: () => this.agentTokenValue, book, isRevoked: (serial) => this.revocations.has(serial) });
     this.metrics =
       options.metricsRegistry &&
       registerCertificateMetrics(options.metricsRegistry, {
         revocations: () => this.revocations.size,
-        serverCertificateExpiry: () => (this.tls === undefined ? undefined : certificateExpiry(this.tls.cert)),
+        serverCertificateExpiry: () => this.expiry,
       });
     this.enroller = enroller(this);
   }
@@ -103,9 +95,9 @@ export class SecuritySetup {
   /** Throws with a message for the operator when the book or the CA cannot be opened. */
   static async open(options: SecuritySetupOptions): Promise<SecuritySetup> {
     // Client certificates are requested: remember which guids hold one (roll-out hijack).
-    const book = options.tls?.ca === undefined ? undefined : (options.shared?.book ?? (await FileCertificateBook.open(options.dataDir)));
+    const book = options.tls?.ca === undefined ? undefined : await FileCertificateBook.open(options.dataDir);
     const ca = options.caDir === undefined || book === undefined ? undefined : await loadSigningCa(options.caDir);
-    const { logger, caDir, shared } = options;
+    const { logger, caDir } = options;
     const setup = new SecuritySetup(options, book, (self) =>
       ca === undefined || book === undefined || caDir === undefined
         ? undefined
@@ -114,11 +106,8 @@ export class SecuritySetup {
             certLifetimeMs: options.certLifetimeMs,
             tokenRequired: () => self.agentTokenValue !== undefined,
             isRevoked: (serial) => self.revocations.has(serial),
-            // The CA directory's ledger always (`ca revoke DIR --name` reads it), the store's too in cluster mode.
-            recordIssued: async (entry) => {
-              await recordIssued(caDir, entry);
-              await shared?.recordIssued(entry);
-            },
+            // The CA directory's ledger: `ca revoke DIR --name` reads it.
+            recordIssued: (entry) => recordIssued(caDir, entry),
             issued: (guid, certificate, renewal) => {
               self.metrics?.issued(renewal);
               logger.info(
@@ -144,16 +133,12 @@ export class SecuritySetup {
     return this.adminTokenValue;
   }
 
-  /** Once the listener exists: revocations announced by the store drop agents from now on. */
-  async attach(listener: TlsListener): Promise<void> {
+  /** Once the listener exists: a reload replaces its TLS material and drops revoked agents from it. */
+  attach(listener: TlsListener): void {
     this.listener = listener;
-    if (this.options.shared !== undefined && this.tls?.ca !== undefined) {
-      this.unwatch = await this.options.shared.watchRevocations((serials) => this.revoked(this.revocations.addFromStore(serials), 'store'));
-    }
   }
 
   async close(): Promise<void> {
-    await this.unwatch?.();
     await this.book?.close();
   }
 
@@ -216,7 +201,8 @@ export class SecuritySetup {
     if (next.ca !== undefined && this.tls.ca !== undefined && !next.ca.equals(this.tls.ca)) changed.push('client CA');
     this.tls = material;
     const before = this.revocations.size;
-    this.revoked(this.revocations.replaceFile(next.crl), 'crl');
+    this.expiry = certificateExpiry(next.cert);
+    this.revoked(this.revocations.replaceFile(next.crl));
     if (this.revocations.size !== before) changed.push('CRL');
   }
 
@@ -250,7 +236,7 @@ export class SecuritySetup {
   private reloaded(kept: string[], changed: string[]): ReloadOutcome {
     const outcome: ReloadOutcome = kept.length === 0 ? 'ok' : 'failed';
     this.metrics?.reloaded(outcome);
-    const expiry = this.tls === undefined ? undefined : certificateExpiry(this.tls.cert);
+    const expiry = this.expiry;
     this.options.logger.info(
       { event: 'reloaded', outcome, changed, kept, ...(expiry === undefined ? {} : { certificateNotAfter: new Date(expiry * 1000).toISOString() }) },
       kept.length === 0 ? `reloaded (${changed.length === 0 ? 'nothing changed' : `changed: ${changed.join(', ')}`})` : `reloaded in part: kept ${kept.join(', ')}`,
@@ -258,14 +244,14 @@ export class SecuritySetup {
     return outcome;
   }
 
-  /** Drops every agent connected with a certificate among `serials` (newly revoked). */
-  private revoked(serials: string[], source: 'crl' | 'store'): void {
+  /** Drops every agent connected with a certificate among `serials` (newly revoked by the CRL). */
+  private revoked(serials: string[]): void {
     if (serials.length === 0) return;
     const set = new Set(serials);
     const dropped = this.listener?.failWhere((socket) => set.has(certificateSerial(socket) ?? ''), 'unauthorized', CERTIFICATE_REVOKED) ?? 0;
     this.options.logger.warn(
-      { event: 'certificates_revoked', source, serials: serials.slice(0, 20), count: serials.length, dropped },
-      `${serials.length} certificate(s) revoked (${source === 'crl' ? 'revocation list' : 'cluster store'}); ${dropped} agent(s) connected with them dropped`,
+      { event: 'certificates_revoked', source: 'crl', serials: serials.slice(0, 20), count: serials.length, dropped },
+      `${serials.length} certificate(s) revoked (revocation list); ${dropped} agent(s) connected with them dropped`,
     );
   }
 }

@@ -1,7 +1,6 @@
 /**
  * The serials this server refuses: those of the CRL file it reads (--ca-dir DIR's ca.crl or
- * --tls-crl FILE, replaced as a whole on reload) and, in cluster mode, those the store holds
- * (added as they are announced). A handshake asks `has` once, from memory.
+ * --tls-crl FILE, replaced as a whole on reload). A handshake asks `has` once, from memory.
  *
  * Each change reports the serials that were not refused before, so the caller drops the
  * agents connected with them; a serial that leaves the file (an operator edited it) is
@@ -11,17 +10,14 @@ import type { Crl } from './crl';
 
 export class RevocationList {
   private fromFile = new Set<string>();
-  private readonly fromStore = new Set<string>();
 
   has(serial: string): boolean {
-    return this.fromFile.has(serial) || this.fromStore.has(serial);
+    return this.fromFile.has(serial);
   }
 
-  /** Distinct serials refused (the metric); O(revocations), asked at a scrape. */
+  /** Serials refused (the metric). */
   get size(): number {
-    let extra = 0;
-    for (const serial of this.fromStore) if (!this.fromFile.has(serial)) extra++;
-    return this.fromFile.size + extra;
+    return this.fromFile.size;
   }
 
   /** The CRL file's list replaces the previous one; returns the serials newly refused. */
@@ -29,16 +25,6 @@ export class RevocationList {
     const next = new Set((crl?.entries ?? []).map((entry) => entry.serial));
     const added = [...next].filter((serial) => !this.has(serial));
     this.fromFile = next;
-    return added;
-  }
-
-  /** Serials the store holds (at start, then as announced); returns those newly refused. */
-  addFromStore(serials: Iterable<string>): string[] {
-    const added: string[] = [];
-    for (const serial of serials) {
-      if (!this.has(serial)) added.push(serial);
-      this.fromStore.add(serial);
-    }
     return added;
   }
 }
