@@ -22,8 +22,9 @@ import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { startPostgres } from '../../native-bench/postgres';
 import { BINARY, ensureBinary } from '../helpers/agent-binary';
-import { cleanEnv, startServerProcess, type ServerProcess } from '../helpers/cli';
+import { cleanEnv } from '../helpers/cli';
 import { pollUntil } from '../helpers/pg-store-fixtures';
+import { startMemberProcess, type MemberProcess } from '../cluster/cluster-helpers';
 import { api, TEST_TOKEN } from '../helpers/server';
 import { bundleFixture } from '../fixtures/bundle-fixture';
 
@@ -32,18 +33,6 @@ import { bundleFixture } from '../fixtures/bundle-fixture';
 t.setTimeout(300_000);
 
 type Kind = 'ok' | 'large' | 'unknown' | 'v1' | 'refused' | 'doomed';
-
-interface Member {
-  process: ServerProcess;
-  adminUrl: string;
-  agentPort: number;
-  name: string;
-}
-
-async function member(t: Test, url: string, name: string): Promise<Member> {
-  const process = await startServerProcess(t, ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN], cleanEnv());
-  return { process, adminUrl: `http://127.0.0.1:${process.adminPort}`, agentPort: process.agentPort, name };
-}
 
 /** JSON lines a child prints, each as it comes, with a wait for the first that matches. */
 class Facts {
@@ -109,7 +98,7 @@ t.test('calls across a three-server cluster with the binary agent and 299 librar
   const url = await pg.database();
   const root = t.testdir();
   const script = bundleFixture('calls-agents', join(root, 'bin'));
-  const [a, b, c] = await Promise.all([member(t, url, 'a.example:8250'), member(t, url, 'b.example:8250'), member(t, url, 'c.example:8250')]);
+  const [a, b, c] = await Promise.all([startMemberProcess(t, url, 'a.example:8250'), startMemberProcess(t, url, 'b.example:8250'), startMemberProcess(t, url, 'c.example:8250')]);
 
   // Handler dirs: the binary's (an answer, and one that sleeps past its timeout in a process
   // group with a TERM-ignoring child), and one whose `work` anybody may rewrite.
@@ -150,7 +139,7 @@ t.test('calls across a three-server cluster with the binary agent and 299 librar
     refused: { status: 'error', code: 'handler_refused' },
     doomed: { status: 'disconnected', code: 'disconnected' },
   };
-  const plan = (server: Member, counts: Partial<Record<Kind, number>>) =>
+  const plan = (server: MemberProcess, counts: Partial<Record<Kind, number>>) =>
     Object.entries(counts).flatMap(([kind, count]) =>
       Array.from({ length: count }, (_, i) => {
         const guid = `${server.name.slice(0, 1)}-${kind}-${i}`;

@@ -5,31 +5,15 @@
  * and on B returns every line (each named by the server that ran it); B killed mid-call gives
  * server_lost (502) within the call's timeout, and the call was sent to the agent once.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { startPostgres } from '../../native-bench/postgres';
-import { cleanEnv, startServerProcess, type ServerProcess } from '../helpers/cli';
 import { pollUntil } from '../helpers/pg-store-fixtures';
+import { startMemberProcess, type MemberProcess } from './cluster-helpers';
 import { api, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 
-interface Member {
-  process: ServerProcess;
-  adminUrl: string;
-  agentPort: number;
-  name: string;
-}
-
-async function member(t: Test, url: string, name: string): Promise<Member> {
-  const process = await startServerProcess(
-    t,
-    ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN],
-    cleanEnv(),
-  );
-  return { process, adminUrl: `http://127.0.0.1:${process.adminPort}`, agentPort: process.agentPort, name };
-}
-
 /** A scripted agent on `server` that answers every call with `answer(method)`, or never for `hang`. */
-async function agentOn(server: Member, guid: string, calls: string[]): Promise<{ agent: TestAgent; hostId: number }> {
+async function agentOn(server: MemberProcess, guid: string, calls: string[]): Promise<{ agent: TestAgent; hostId: number }> {
   const agent = await TestAgent.connect(server.agentPort);
   const { hostId } = await agent.hello({ guid });
   agent.sock.on('message', (message) => {
@@ -41,7 +25,7 @@ async function agentOn(server: Member, guid: string, calls: string[]): Promise<{
 }
 
 /** Every server knows that each of `hostIds` is connected to the server it expects. */
-async function everyoneKnows(servers: Member[], where: Map<number, string>): Promise<boolean> {
+async function everyoneKnows(servers: MemberProcess[], where: Map<number, string>): Promise<boolean> {
   return pollUntil(async () => {
     for (const server of servers) {
       const hosts = (await api(server, 'GET', '/api/hosts')).body as { id: number; server: string | null }[] | undefined;
@@ -52,7 +36,7 @@ async function everyoneKnows(servers: Member[], where: Map<number, string>): Pro
   }, 20_000);
 }
 
-async function fanout(server: Member, body: unknown): Promise<Record<string, unknown>[]> {
+async function fanout(server: MemberProcess, body: unknown): Promise<Record<string, unknown>[]> {
   const response = await fetch(`${server.adminUrl}/api/calls`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
@@ -65,8 +49,8 @@ t.test('calls routed between server processes through PostgreSQL', async (t) => 
   const pg = await startPostgres();
   t.teardown(() => pg.stop());
   const url = await pg.database();
-  const a = await member(t, url, 'a.example:8250');
-  const b = await member(t, url, 'b.example:8250');
+  const a = await startMemberProcess(t, url, 'a.example:8250');
+  const b = await startMemberProcess(t, url, 'b.example:8250');
   const calls: string[] = [];
   const onA = await Promise.all(['a1', 'a2'].map((guid) => agentOn(a, guid, calls)));
   const onB = await Promise.all(['b1', 'b2', 'b3'].map((guid) => agentOn(b, guid, calls)));

@@ -1,12 +1,14 @@
 /**
- * In-process cluster members for tests: real servers (startTestServer) on a PgStore with
- * short timers, and waits on cross-server facts that no event reports.
+ * Cluster members for tests: real servers in-process (startTestServer) on a PgStore with
+ * short timers, or as `agentlb server` processes (startMemberProcess); and waits on
+ * cross-server facts that no event reports.
  */
 import type { Test } from 'tap';
 import { Registry } from 'prom-client';
 import { PgStore } from '../../src/store/pg/store';
+import { cleanEnv, startServerProcess, type ServerProcess } from '../helpers/cli';
 import { TEST_STORE_OPTIONS, pollUntil } from '../helpers/pg-store-fixtures';
-import { api, startTestServer, type TestServer } from '../helpers/server';
+import { api, startTestServer, TEST_TOKEN, type TestServer } from '../helpers/server';
 
 /** Fast heartbeats, so a member's count and state travel in a tenth of a second. */
 export const TEST_HEARTBEAT_MS = 100;
@@ -29,6 +31,19 @@ export async function startMember(t: Test, url: string, advertise?: string): Pro
     ...(advertise === undefined ? {} : { advertise }),
   });
   return Object.assign(server, { store });
+}
+
+/** A cluster member as an `agentlb server` process, advertised as `name`, heartbeat 1 s. */
+export interface MemberProcess {
+  process: ServerProcess;
+  adminUrl: string;
+  agentPort: number;
+  name: string;
+}
+
+export async function startMemberProcess(t: Test, url: string, name: string): Promise<MemberProcess> {
+  const process = await startServerProcess(t, ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN], cleanEnv());
+  return { process, adminUrl: `http://127.0.0.1:${process.adminPort}`, agentPort: process.agentPort, name };
 }
 
 export interface Health {
