@@ -22,12 +22,10 @@ import { runStorm } from './scenarios/storm';
 import { runClusterStorm } from './scenarios/cluster-storm';
 import { updateClusterSection } from './report/cluster-markdown';
 import { updateAlgorithmsSection } from './report/algorithms-markdown';
-import { updateScaleSection } from './report/scale-markdown';
 import { runScale } from './scenarios/scale';
 import { runRebalance } from './scenarios/rebalance';
-import { updateRebalanceSection } from './report/rebalance-markdown';
 import { runCalls } from './scenarios/calls';
-import { updateCallsSection } from './report/calls-markdown';
+import { CALLS_SECTION, REBALANCE_SECTION, SCALE_SECTION } from './report/scenario-markdown';
 
 const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
   handshake: runHandshake,
@@ -63,21 +61,12 @@ export async function runBench(opts: BenchOptions, command: string, io: BenchIo)
   const verdicts = results.flatMap((r) => ('verdicts' in r ? r.verdicts : []));
   if (verdicts.length > 0) io.out(renderTerminal([verdictTable(verdicts)], io.color) + '\n');
   if (opts.json !== undefined) await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
-  if (opts.scenarios.includes('calls')) {
-    // The calls run keeps its own section of BENCHMARKS.md (report/calls-markdown.ts).
+  const own = [CALLS_SECTION, REBALANCE_SECTION, SCALE_SECTION].find((section) => opts.scenarios.includes(section.scenario));
+  if (own !== undefined) {
+    // A named-only scenario keeps its own section of BENCHMARKS.md (report/scenario-markdown.ts).
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
-    await updateCallsSection(file, report);
-    io.log(`bench: wrote the calls section of ${file}`);
-  } else if (opts.scenarios.includes('rebalance')) {
-    // The rebalance run keeps its own section of BENCHMARKS.md (report/rebalance-markdown.ts).
-    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
-    await updateRebalanceSection(file, report);
-    io.log(`bench: wrote the rebalance section of ${file}`);
-  } else if (opts.scenarios.includes('scale')) {
-    // The scale run keeps its own section of BENCHMARKS.md (report/scale-markdown.ts).
-    const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');
-    await updateScaleSection(file, report);
-    io.log(`bench: wrote the scale section of ${file}`);
+    await own.update(file, report);
+    io.log(`bench: wrote the ${own.scenario} section of ${file}`);
   } else if (opts.cluster !== undefined) {
     // A cluster run keeps its own section of BENCHMARKS.md (report/cluster-markdown.ts).
     const file = opts.markdown ?? path.join(paths.root(), 'BENCHMARKS.md');

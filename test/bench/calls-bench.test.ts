@@ -11,7 +11,7 @@ import t from 'tap';
 import { parseBenchArgs, type BenchOptions } from '../../native-bench/options';
 import type { BenchReport, CallsResult } from '../../native-bench/results';
 import { runBench } from '../../native-bench/run';
-import { CALLS_MARKERS } from '../../native-bench/report/calls-markdown';
+import { CALLS_SECTION } from '../../native-bench/report/scenario-markdown';
 import { checkOpenFiles, SINGLE_CALLS } from '../../native-bench/scenarios/calls';
 import { openFilesLimit } from '../../native-bench/machine';
 
@@ -68,7 +68,7 @@ t.test('calls at 50 agents: every fan-out answers each agent once; the report an
   t.ok(out.join('\n').includes('calls: single call / admin GET'), 'tables were printed');
   const text = await readFile(markdown, 'utf8');
   t.ok(text.includes('hand-written text stays'), 'the rest of the file is kept');
-  t.ok(text.includes(CALLS_MARKERS.begin) && text.includes(CALLS_MARKERS.end), 'the calls section between its markers');
+  t.ok(text.includes(CALLS_SECTION.markers.begin) && text.includes(CALLS_SECTION.markers.end), 'the calls section between its markers');
   t.ok(text.includes('Targets (issue 14)'));
 });
 
