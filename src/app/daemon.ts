@@ -4,8 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
-import type { Registry } from 'prom-client';
-import { createAdminServer, DEFAULT_MAX_BODY_BYTES, listenHttp, type Route } from '../admin/http';
+import { createAdminServer, listenHttp, type Route } from '../admin/http';
 import { reissueRoute } from '../admin/reissue-route';
 import { healthRoute, type Health } from '../admin/health-route';
 import { registerServerMetrics } from '../admin/metrics';
@@ -23,7 +22,6 @@ import { securityPosture } from '../server/posture';
 import { agentlbVersion } from '../util/version';
 import { ownEntryKeys, ownHostEntry, selfNotInHostWarning } from '../server/fleet/self-address';
 import {
-  DEFAULT_SERVER_HEARTBEAT_MS,
   type ConnectionRegistry,
   type HostRecord,
   type Store,
@@ -33,101 +31,29 @@ import { SETTING_HOST, type Settings } from '../settings/types';
 import { AgentRegistry } from '../server/fleet/agent-registry';
 import { connectionRegistryFor, isConnectionRegistry, type FleetConnections } from '../server/cluster/connections';
 import { HostDirectory } from '../server/fleet/host-directory';
-import { BurstPool, DEFAULT_POOL_OPTIONS, type PoolOptions } from '../server/burst/pool';
+import { BurstPool } from '../server/burst/pool';
 import { joinFleet, registryAddress } from '../server/cluster/membership';
 import { CallRouter, isCallCarrier } from '../server/calls/routed-calls';
 import type { CallRequest } from '../server/calls/agent-calls';
 import { FleetController } from '../server/fleet/controller';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner';
-import { DEFAULT_ENROL_CERT_DAYS, EnrollerError } from '../security/enroller';
-import type { ServerTlsFiles } from '../security/tls-files';
+import { EnrollerError } from '../security/enroller';
 import type { ReloadOutcome } from '../admin/certificate-metrics';
 import { SecuritySetup, type ReloadInput } from './security-setup';
-import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE, RegistrationLimits } from '../security/registration-limits';
+import { RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { openAgentPortWarning } from '../security/open-port-warning';
 import { logServerEvents } from '../server/event-log';
 import { ServerEvents } from '../server/events';
 import { Fleet, FleetSettingsError } from '../server/fleet/fleet';
-import { AgentListener, DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from '../server/net/listener';
+import { AgentListener } from '../server/net/listener';
 import { DEFAULT_ZONE } from '../server/net/connection';
-import { DEFAULT_DRAIN_RATE } from '../api/drain';
 import { setUpDrain } from './drain-setup';
-import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { setUpRebalance, type RebalanceSetup } from './rebalance-setup';
+import { serverOptions, type ServerOptionsInput } from './options';
 
-export interface ServerOptions extends ListenerOptions {
-  adminHost: string;
-  adminPort: number;
-  dataDir: string;
-  /** The admin bearer token; undefined: DATA_DIR/admin.token (generated on first start). */
-  adminToken: string | undefined;
-  /** When set, agents must present it as hello.token. */
-  agentToken: string | undefined;
-  maxBodyBytes: number;
-  logger: Logger;
-  /** Default: the embedded file store in dataDir. */
-  store: Store | undefined;
-  /** Subscribe before start to see every event (metrics); default: a new emitter. */
-  events: ServerEvents | undefined;
-  /** More admin routes. */
-  extraRoutes: readonly Route[];
-  /** Serve GET /metrics from this prom-client registry (one per server; no global one). */
-  metricsRegistry: Registry | undefined;
-  /** Agents a draining server hands over per second when the drain names no rate (`--drain-rate`). */
-  drainRate: number;
-  /** The worker pool for bursts (settings changes that reach many agents). */
-  pool: PoolOptions;
-  /** How often this server records itself in the server registry (cluster.ts). */
-  heartbeatIntervalMs: number;
-  /** The files `tls` was read from: a reload (ServerHandle.reload) reads them again. */
-  tlsFiles?: ServerTlsFiles | undefined;
-  /** Enrol agents with the CA in this directory (needs `tls`); undefined: hello.csr is ignored. */
-  caDir: string | undefined;
-  /** Lifetime of the certificates signed for agents, in days. */
-  certDays: number;
-  /** The same in milliseconds, overriding certDays (tests: a renewal due in seconds). */
-  certLifetimeMs?: number | undefined;
-  /** Hosts the registry may hold; new guids beyond it get `server_busy` (0 = no limit). */
-  maxHosts: number;
-  /** New guids per second per source address (0 = no limit; loopback exempt unless rateLimitLoopback). */
-  newHostRate: number;
-}
-
-
-export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR };
-
-export type ServerOptionsInput = Partial<ServerOptions> & Pick<ServerOptions, 'logger'>;
-
-export function serverOptions(input: ServerOptionsInput): ServerOptions {
-  const options: ServerOptions = {
-    ...DEFAULT_LISTENER_OPTIONS,
-    adminHost: DEFAULT_ADMIN_HOST,
-    adminPort: DEFAULT_ADMIN_PORT,
-    dataDir: DEFAULT_DATA_DIR,
-    adminToken: undefined,
-    agentToken: undefined,
-    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-    store: undefined,
-    events: undefined,
-    extraRoutes: [],
-    metricsRegistry: undefined,
-    drainRate: DEFAULT_DRAIN_RATE,
-    pool: DEFAULT_POOL_OPTIONS,
-    heartbeatIntervalMs: DEFAULT_SERVER_HEARTBEAT_MS,
-    caDir: undefined,
-    certDays: DEFAULT_ENROL_CERT_DAYS,
-    maxHosts: DEFAULT_MAX_HOSTS,
-    newHostRate: DEFAULT_NEW_HOST_RATE,
-    logger: input.logger,
-    ...definedOnly(input),
-  };
-  return options;
-}
-
-function definedOnly<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
+export { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
+export { serverOptions, type ServerOptions, type ServerOptionsInput } from './options';
 
 export type ServerStartErrorCode = 'bad_ca_dir' | 'bad_stored_settings' | 'bad_admin_token' | 'listen_failed' | 'store_failed';
 
@@ -202,7 +128,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     if (fleet instanceof FleetSettingsError) {
       throw new ServerStartError('bad_stored_settings', `the stored settings are unusable: ${fleet.message}`);
     }
-    const token = await resolveAdminToken(options.adminToken, options.dataDir);
+    const token = await resolveAdminToken(options.admin.token, options.dataDir);
     if (token instanceof AdminTokenError) throw new ServerStartError('bad_admin_token', token.message);
     // In cluster mode with an explicit token the data dir is not used: leave it alone.
     if (store instanceof FileStore || token.path !== undefined) await warnTightened(options.dataDir, logger);
@@ -211,14 +137,14 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     let security: SecuritySetup;
     try {
       security = await SecuritySetup.open({
-        tls: options.tls,
-        tlsFiles: options.tlsFiles,
-        caDir: options.caDir,
+        tls: options.security.tls,
+        tlsFiles: options.security.tlsFiles,
+        caDir: options.security.caDir,
         dataDir: options.dataDir,
-        agentToken: options.agentToken,
+        agentToken: options.security.agentToken,
         adminToken: token.token,
         adminTokenFromFile: token.source !== 'explicit',
-        certLifetimeMs: options.certLifetimeMs ?? options.certDays * 86_400_000,
+        certLifetimeMs: options.security.certLifetimeMs ?? options.security.certDays * 86_400_000,
         logger,
         metricsRegistry: options.metricsRegistry,
       });
@@ -246,10 +172,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     cleanups.push(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
 
     const registrations = new RegistrationLimits(
-      { maxHosts: options.maxHosts, newHostRate: options.newHostRate, limitLoopback: options.rateLimitLoopback },
+      { ...options.registration, limitLoopback: options.admission.rateLimitLoopback },
       () => fleet.hostCount,
     );
-    const listener = new AgentListener({ ...options, tls: security.listenerTls }, events, {
+    const listener = new AgentListener({ listen: options.listen, connection: options.connection, admission: options.admission, tls: security.listenerTls }, events, {
       authorize: security.authorize,
       ...(enroller === undefined ? {} : { enrol: (hello, socket) => enroller.enrol(hello, socket) }),
       // A known guid skips the new-host limits but still goes through the controller, which
@@ -263,12 +189,12 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       listToSend: (state) => fleet.listToSend(state),
       hostsFrame: (hosts) => fleet.hostsFrame(hosts),
     });
-    const posture = securityPosture({ tls: options.tls, agentToken: options.agentToken, embeddedStore: store instanceof FileStore });
-    const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.host, options.port);
+    const posture = securityPosture({ tls: options.security.tls, agentToken: options.security.agentToken, embeddedStore: store instanceof FileStore });
+    const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.listen.host, options.listen.port);
     security.attach(listener);
     // Before any agent is served (no I/O turn since the listen callback): a server nobody
     // configured hands out its own address, never a placeholder that strands agents.
-    const ownEntry = ownHostEntry(options.advertise, agentAddress);
+    const ownEntry = ownHostEntry(options.listen.advertise, agentAddress);
     controller.useDefaultHost(ownEntry);
     // Drain (and the what-if planner): lists put draining servers last; a draining server admits nobody.
     const drain = setUpDrain({
@@ -278,10 +204,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       agents,
       listener,
       events,
-      advertise: options.advertise,
+      advertise: options.listen.advertise,
       listen: agentAddress,
-      defaultRate: options.drainRate,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      defaultRate: options.drain.rate,
+      heartbeatIntervalMs: options.cluster.heartbeatIntervalMs,
     });
     cleanups.push(() => drain.close());
     // Rebalance: misplaced agents back to their plan, paced across the fleet; a drain holds it back.
@@ -291,10 +217,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       agents,
       connections: connections.registry,
       events,
-      advertise: options.advertise,
+      advertise: options.listen.advertise,
       listen: agentAddress,
-      defaultRate: options.drainRate,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      defaultRate: options.drain.rate,
+      heartbeatIntervalMs: options.cluster.heartbeatIntervalMs,
       draining: () => drain.drain.anyDraining,
     });
     cleanups.push(() => rebalance.close());
@@ -309,7 +235,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         ? undefined
         : new CallRouter({
             carrier,
-            address: registryAddress(options.advertise, agentAddress),
+            address: registryAddress(options.listen.advertise, agentAddress),
             runHere: (call) => runsHere!.callHere(call.hostId, { method: call.method, params: call.params as CallRequest['params'], timeoutMs: call.timeoutMs }, { address: call.caller ?? call.asker, via: call.asker }),
             onError: (error) => logger.warn({ err: (error as Error).message }, 'routed call: store error'),
           });
@@ -320,8 +246,8 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       holderOf: (hostId) => connections.registry.holderOf(hostId),
       ...(router === undefined ? {} : { router }),
       events,
-      serverName: registryAddress(options.advertise, agentAddress),
-      maxFrame: options.maxFrame,
+      serverName: registryAddress(options.listen.advertise, agentAddress),
+      maxFrame: options.connection.maxFrame,
     });
     runsHere = calls;
 
@@ -329,7 +255,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     if (options.metricsRegistry !== undefined) {
       const metrics = registerServerMetrics(options.metricsRegistry, {
         events,
-        server: () => options.advertise ?? `${agentAddress.address}:${agentAddress.port}`,
+        server: () => options.listen.advertise ?? `${agentAddress.address}:${agentAddress.port}`,
         connectedByZone: () => controller.connectedByZone(),
         settingsVersion: () => fleet.settingsVersion,
         registeredHosts: () => controller.registeredHosts,
@@ -346,14 +272,14 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       metricsRoutes.push(metrics.route);
     }
 
-    const ownAddress = registryAddress(options.advertise, agentAddress);
+    const ownAddress = registryAddress(options.listen.advertise, agentAddress);
     connections.start(ownAddress);
     // The server registry (heartbeat, GET /api/servers) and the store's health.
     const membership = await joinFleet({
       store,
       address: ownAddress,
       agents: () => agents.size,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      heartbeatIntervalMs: options.cluster.heartbeatIntervalMs,
       logger,
       metricsRegistry: options.metricsRegistry,
     });
@@ -378,7 +304,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       get token() {
         return security.adminToken;
       },
-      maxBodyBytes: options.maxBodyBytes,
+      maxBodyBytes: options.admin.maxBodyBytes,
       logger,
       routes: [
         ...settingsRoutes(controller),
@@ -414,10 +340,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
         ...metricsRoutes,
         ...drain.routes,
         ...rebalance.routes,
-        ...options.extraRoutes,
+        ...options.admin.extraRoutes,
       ],
     });
-    const adminAddress = await listenOrFail(() => listenHttp(admin, options.adminHost, options.adminPort), 'admin', options.adminHost, options.adminPort);
+    const adminAddress = await listenOrFail(() => listenHttp(admin, options.admin.host, options.admin.port), 'admin', options.admin.host, options.admin.port);
     cleanups.push(() => closeHttp(admin));
 
     logger.info(
@@ -437,9 +363,9 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       },
       token.source === 'generated' ? `server started; admin token generated into ${token.path}` : 'server started',
     );
-    const openPort = openAgentPortWarning({ address: agentAddress.address, tls: options.tls !== undefined, token: options.agentToken !== undefined });
+    const openPort = openAgentPortWarning({ address: agentAddress.address, tls: options.security.tls !== undefined, token: options.security.agentToken !== undefined });
     if (openPort !== undefined) logger.warn({ event: 'open_agent_port', agentHost: agentAddress.address }, openPort);
-    const ownKeys = ownEntryKeys(options.advertise, agentAddress);
+    const ownKeys = ownEntryKeys(options.listen.advertise, agentAddress);
     const warnIfNotSelf = (settings: Settings): void => {
       const warning = selfNotInHostWarning(settings, ownKeys, ownEntry);
       if (warning !== undefined) logger.warn({ event: 'self_not_in_host', host: settings[SETTING_HOST], self: ownEntry }, warning);

@@ -5,17 +5,32 @@
  * `callMany(targets, method, params)` yields one line per host as each finishes, then the
  * summary, holding only what is in flight.
  *
- *   const server = await startServer({ logger, host: '0.0.0.0', port: 8250 });
+ *   const server = await startServer({ logger, listen: { host: '0.0.0.0', port: 8250 } });
  *   const line = await server.call(42, 'agentlb.ping');
  *   for await (const line of server.callMany({ zone: 'rack-7' }, 'uptime')) console.log(line);
  */
 import { silentLogger } from '../log';
 import type { CallValue } from '../protocol/messages';
 import { DEFAULT_CALL_TIMEOUT_S, DEFAULT_FANOUT_CONCURRENCY, type CallLine, type CallSummary } from '../api/calls';
-import { startServer as startDaemon, type ServerHandle, type ServerOptionsInput } from './daemon';
+import { startServer as startDaemon, type ServerHandle } from './daemon';
+import type { ServerOptionsInput } from './options';
 
-export { ServerStartError, serverOptions } from './daemon';
-export type { ServerHandle, ServerOptions, ServerOptionsInput, ServerStartErrorCode } from './daemon';
+export { ServerStartError } from './daemon';
+export type { ServerHandle, ServerStartErrorCode } from './daemon';
+export { serverOptions } from './options';
+export type {
+  AdminOptions,
+  AdmissionLimits,
+  ClusterOptions,
+  ConnectionLimits,
+  DrainOptions,
+  ListenOptions,
+  PoolOptions,
+  RegistrationOptions,
+  SecurityOptions,
+  ServerOptions,
+  ServerOptionsInput,
+} from './options';
 export type { ReloadInput } from './security-setup';
 export { CALL_STATUSES } from '../api/calls';
 export type { CallLine, CallStatus, CallSummary } from '../api/calls';

@@ -10,12 +10,20 @@ import { createLogger, DEFAULT_LOG_BUFFER_BYTES, exitOnFatalError, flushLogger, 
 import { HostListError, parseHostEntry } from '../protocol/host-list';
 import { LIMITS } from '../protocol/limits';
 import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, PROTOCOL_VERSIONS } from '../protocol/messages';
-import { ServerStartError, startServer, type ReloadInput } from '../app/index';
+import { ServerStartError, startServer, type ReloadInput, type ServerOptionsInput } from '../app/index';
 import { DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_DATA_DIR } from '../api/defaults';
 import { parseSecurityFlags, SECURITY_FLAGS, SECURITY_USAGE } from './server-flags';
 import { loadServerTls } from '../security/tls-files';
 import { DEFAULT_DRAIN_RATE, MAX_DRAIN_RATE } from '../api/drain';
-import { DEFAULT_LISTENER_OPTIONS, DEFAULT_POOL_OPTIONS, POOL_MODES, type PoolMode } from '../app/options';
+import {
+  DEFAULT_ADMISSION_LIMITS,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_LISTEN_OPTIONS,
+  DEFAULT_POOL_OPTIONS,
+  defaultAdmissionLimits,
+  POOL_MODES,
+  type PoolMode,
+} from '../app/options';
 import { checkStoreUrl, createClusterStore } from './cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
 import { exposesSecrets, formatEffectiveConfig, inFileTerms, mergeConfig, readConfigFile } from './server-config';
@@ -33,10 +41,17 @@ import {
   type Command,
 } from './args';
 
-const D = DEFAULT_LISTENER_OPTIONS;
+const L = DEFAULT_LISTEN_OPTIONS;
+const C = DEFAULT_CONNECTION_LIMITS;
+const A = DEFAULT_ADMISSION_LIMITS;
 const P = DEFAULT_POOL_OPTIONS;
 
-export const SERVER_USAGE = `Usage: agentlb server [options]
+/**
+ * The help text. A function: the agent limit's default shown in it comes from the open-file
+ * limit, read when help is printed, not when the CLI loads.
+ */
+export function serverUsage(maxConnections = defaultAdmissionLimits().maxConnections): string {
+  return `Usage: agentlb server [options]
 
 Runs the management server: agents connect on the agent port, operators use the admin HTTP
 API. Logs are JSON lines on stdout. Stops on SIGTERM or SIGINT: it stops accepting, sends
@@ -53,7 +68,7 @@ another certificate, bad PEM, a CRL another CA signed) keeps the one in use and 
 a warning (event reload_failed) saying why. Other options take effect at the next start.
 
 Options:
-  --listen HOST:PORT          agent listener (default ${D.host}:${D.port}; port 0 = any free port)
+  --listen HOST:PORT          agent listener (default ${L.host}:${L.port}; port 0 = any free port)
   --admin HOST:PORT           admin HTTP API (default ${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT})
   --data-dir DIR              settings, host registry and admin.token (default ${DEFAULT_DATA_DIR})
   --store URL                 cluster mode: settings, hosts and the server registry in
@@ -71,20 +86,20 @@ Options:
   --agent-token TOKEN         require agents to send this hello.token, 16 to 256 bytes
                               (default: env AGENTLB_AGENT_TOKEN, else no token required;
                               an empty one is refused, it would turn enrolment off)
-  --handshake-timeout SECONDS time allowed from connect to hello (default ${D.handshakeTimeoutMs / 1000})
+  --handshake-timeout SECONDS time allowed from connect to hello (default ${C.handshakeTimeoutMs / 1000})
   --ping-interval SECONDS     ping every interval; an agent silent for --max-missed-pings
-                              intervals is dropped (default ${D.pingIntervalMs / 1000})
-  --max-missed-pings N        intervals of silence before an agent is dropped (default ${D.maxMissedPings})
+                              intervals is dropped (default ${C.pingIntervalMs / 1000})
+  --max-missed-pings N        intervals of silence before an agent is dropped (default ${C.maxMissedPings})
   --max-connections N         agents beyond N get \`error server_busy\` (default: the open-file
-                              limit minus 256, here ${D.maxConnections}; 0 = no limit)
-  --max-frame BYTES           largest frame accepted from an agent, 64..${DEFAULT_MAX_FRAME} (default ${D.maxFrame})
-  --max-calls-in-flight N     calls in flight per agent; one more is refused 429 (default ${D.maxCallsInFlight})
+                              limit minus 256, here ${maxConnections}; 0 = no limit)
+  --max-frame BYTES           largest frame accepted from an agent, 64..${DEFAULT_MAX_FRAME} (default ${C.maxFrame})
+  --max-calls-in-flight N     calls in flight per agent; one more is refused 429 (default ${C.maxCallsInFlight})
   --protocol N                the newest protocol version spoken: 2 (default) or 1 (no calls;
                               version 2 agents fall back to 1, as with an older server)
   --max-write-buffer BYTES    output queued for an agent that stops reading before it is
-                              dropped (default ${D.maxWriteBufferBytes})
+                              dropped (default ${C.maxWriteBufferBytes})
   --close-grace SECONDS       time a closing connection gets to flush before it is cut
-                              (default ${D.closeGraceMs / 1000})
+                              (default ${C.closeGraceMs / 1000})
   --pool MODE                 worker threads for bursts (a settings change reaching many
                               agents is planned and encoded on them, in batches): on, off,
                               or auto = only for bursts of --pool-threshold agents or more
@@ -109,6 +124,7 @@ SECONDS may have a fraction (0.5). Exit status: 0 after SIGTERM/SIGINT, 1 when t
 cannot start (port in use, unusable data dir, admin token, stored settings or TLS files, or
 in cluster mode no database) or on a second signal, 2 for a bad command line.
 `;
+}
 
 const FLAGS = {
   ...SECURITY_FLAGS,
@@ -145,44 +161,46 @@ type FlagValuesOf = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
  * What each option is when nothing sets it, as `--check-config` prints it: from the same
  * constants the help text and the daemon use. Every flag has an entry (test/ops/config-file.test.ts).
  */
-export const CONFIG_DEFAULTS: Readonly<Record<string, string>> = {
-  listen: `${D.host}:${D.port}`,
-  admin: `${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT}`,
-  'data-dir': DEFAULT_DATA_DIR,
-  store: 'unset: the embedded store in data-dir',
-  'heartbeat-interval': String(DEFAULT_SERVER_HEARTBEAT_MS / 1000),
-  advertise: 'unset: the address agents connect to, with the listen port',
-  'admin-token': 'unset: read from, or generated into, DATA_DIR/admin.token',
-  'agent-token': 'unset: agents are admitted without a token',
-  'handshake-timeout': String(D.handshakeTimeoutMs / 1000),
-  'ping-interval': String(D.pingIntervalMs / 1000),
-  'max-missed-pings': String(D.maxMissedPings),
-  'max-connections': `${D.maxConnections} (the open-file limit minus 256)`,
-  'max-frame': String(D.maxFrame),
-  'max-calls-in-flight': String(D.maxCallsInFlight),
-  protocol: '2',
-  'max-write-buffer': String(D.maxWriteBufferBytes),
-  'close-grace': String(D.closeGraceMs / 1000),
-  pool: P.mode,
-  'pool-threshold': String(P.threshold),
-  'drain-rate': String(DEFAULT_DRAIN_RATE),
-  'log-level': 'info',
-  'log-buffer': String(DEFAULT_LOG_BUFFER_BYTES),
-  'tls-cert': 'unset: plain TCP',
-  'tls-key': 'unset: plain TCP',
-  'tls-ca': 'unset: no client certificates requested',
-  'tls-crl': 'unset: CA_DIR/ca.crl with --ca-dir, else no revocation list',
-  'require-client-cert': 'false',
-  'max-handshakes': String(D.maxHandshakes),
-  'max-handshakes-per-source': String(D.maxHandshakesPerSource),
-  'max-connection-rate': String(D.maxConnectionRate),
-  'connection-burst': String(D.connectionBurst),
-  'rate-limit-loopback': 'false',
-  'max-hosts': String(DEFAULT_MAX_HOSTS),
-  'new-host-rate': String(DEFAULT_NEW_HOST_RATE),
-  'ca-dir': 'unset: agents are not enrolled (no certificate requests signed)',
-  'cert-days': String(DEFAULT_ENROL_CERT_DAYS),
-};
+export function configDefaults(maxConnections = defaultAdmissionLimits().maxConnections): Readonly<Record<string, string>> {
+  return {
+    listen: `${L.host}:${L.port}`,
+    admin: `${DEFAULT_ADMIN_HOST}:${DEFAULT_ADMIN_PORT}`,
+    'data-dir': DEFAULT_DATA_DIR,
+    store: 'unset: the embedded store in data-dir',
+    'heartbeat-interval': String(DEFAULT_SERVER_HEARTBEAT_MS / 1000),
+    advertise: 'unset: the address agents connect to, with the listen port',
+    'admin-token': 'unset: read from, or generated into, DATA_DIR/admin.token',
+    'agent-token': 'unset: agents are admitted without a token',
+    'handshake-timeout': String(C.handshakeTimeoutMs / 1000),
+    'ping-interval': String(C.pingIntervalMs / 1000),
+    'max-missed-pings': String(C.maxMissedPings),
+    'max-connections': `${maxConnections} (the open-file limit minus 256)`,
+    'max-frame': String(C.maxFrame),
+    'max-calls-in-flight': String(C.maxCallsInFlight),
+    protocol: '2',
+    'max-write-buffer': String(C.maxWriteBufferBytes),
+    'close-grace': String(C.closeGraceMs / 1000),
+    pool: P.mode,
+    'pool-threshold': String(P.threshold),
+    'drain-rate': String(DEFAULT_DRAIN_RATE),
+    'log-level': 'info',
+    'log-buffer': String(DEFAULT_LOG_BUFFER_BYTES),
+    'tls-cert': 'unset: plain TCP',
+    'tls-key': 'unset: plain TCP',
+    'tls-ca': 'unset: no client certificates requested',
+    'tls-crl': 'unset: CA_DIR/ca.crl with --ca-dir, else no revocation list',
+    'require-client-cert': 'false',
+    'max-handshakes': String(A.maxHandshakes),
+    'max-handshakes-per-source': String(A.maxHandshakesPerSource),
+    'max-connection-rate': String(A.maxConnectionRate),
+    'connection-burst': String(A.connectionBurst),
+    'rate-limit-loopback': 'false',
+    'max-hosts': String(DEFAULT_MAX_HOSTS),
+    'new-host-rate': String(DEFAULT_NEW_HOST_RATE),
+    'ca-dir': 'unset: agents are not enrolled (no certificate requests signed)',
+    'cert-days': String(DEFAULT_ENROL_CERT_DAYS),
+  };
+}
 
 function nonBlank(value: string | undefined): string | undefined {
   return value === '' ? undefined : value;
@@ -256,7 +274,7 @@ function optional<T>(value: string | undefined, parse: (value: string) => T): T 
 async function runServer(argv: string[], io: CliIo): Promise<number> {
   const { values: flags, positionals } = parseFlags(argv, FLAGS, true);
   if (flags.help === true) {
-    io.out(SERVER_USAGE);
+    io.out(serverUsage());
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
@@ -277,14 +295,14 @@ async function runServer(argv: string[], io: CliIo): Promise<number> {
       }
     }
     if (exposedWarning !== undefined) io.err(`agentlb server: warning: ${exposedWarning}\n`);
-    io.out(formatEffectiveConfig(FLAGS, merged, io.env, CONFIG_DEFAULTS));
+    io.out(formatEffectiveConfig(FLAGS, merged, io.env, configDefaults()));
     return EXIT_OK;
   }
 
   // SIGHUP: the same reading again, the command line and environment as they were.
   const reread = async (): Promise<ReloadInput> => {
     const again = (await readOptions(flags, io.env)).parsed;
-    return { tlsFiles: again.tlsFiles, agentToken: again.options.agentToken, adminToken: again.options.adminToken };
+    return { tlsFiles: again.tlsFiles, agentToken: again.options.security.agentToken, adminToken: again.options.admin.token };
   };
   return startAndWait(level, options, storeUrl, tlsFiles, maxBufferBytes, exposedWarning, config?.file, io, reread);
 }
@@ -308,35 +326,45 @@ function parseServerOptions(values: FlagValuesOf, env: NodeJS.ProcessEnv) {
   const admin = optional(values.admin, (v) => parseHostPort('--admin', v));
   const adminToken = tokenOption(values['admin-token'], '--admin-token', env, 'AGENTLB_ADMIN_TOKEN', adminTokenProblem);
   const agentToken = agentTokenOption(values['agent-token'], env);
-  const { tlsFiles, ...limits } = parseSecurityFlags(values);
-  // One option per flag; undefined = the default (daemon.ts serverOptions).
+  const security = parseSecurityFlags(values);
+  // Checked one by one in this order: of several bad flags, the first here is the one reported.
+  const dataDir = optional(values['data-dir'], (v) => nonEmpty('--data-dir', v));
+  const advertise = optional(values.advertise, parseAdvertise);
+  const handshakeTimeoutMs = optional(values['handshake-timeout'], (v) => parseSecondsAsMs('--handshake-timeout', v));
+  const pingIntervalMs = optional(values['ping-interval'], (v) => parseSecondsAsMs('--ping-interval', v));
+  const maxMissedPings = optional(values['max-missed-pings'], (v) => parseInteger('--max-missed-pings', v, 1, 1000));
+  const maxConnections = optional(values['max-connections'], (v) => parseInteger('--max-connections', v, 0, 10_000_000));
+  const maxFrame = optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME));
+  const maxCallsInFlight = optional(values['max-calls-in-flight'], (v) => parseInteger('--max-calls-in-flight', v, 1, 10_000));
+  const protocolVersions = optional(values.protocol, (v) => PROTOCOL_VERSIONS.slice(0, parseInteger('--protocol', v, 1, PROTOCOL_VERSION)));
+  const maxWriteBufferBytes = optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30));
+  const closeGraceMs = optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v));
+  const drainRate = optional(values['drain-rate'], (v) => parseInteger('--drain-rate', v, 1, MAX_DRAIN_RATE));
+  const poolMode = optional(values.pool, parsePoolMode);
+  const poolThreshold = optional(values['pool-threshold'], (v) => parseInteger('--pool-threshold', v, 1, 10_000_000));
+  const heartbeatIntervalMs = optional(values['heartbeat-interval'], (v) => parseSecondsAsMs('--heartbeat-interval', v));
+  // The daemon's options, nested per owner; undefined = the default (app/options.ts serverOptions).
+  // TLS material is read at start (startAndWait), from tlsFiles.
   const options = {
-    ...limits,
-    host: listen?.host,
-    port: listen?.port,
-    adminHost: admin?.host,
-    adminPort: admin?.port,
-    dataDir: optional(values['data-dir'], (v) => nonEmpty('--data-dir', v)),
-    advertise: optional(values.advertise, parseAdvertise),
-    adminToken,
-    agentToken,
-    handshakeTimeoutMs: optional(values['handshake-timeout'], (v) => parseSecondsAsMs('--handshake-timeout', v)),
-    pingIntervalMs: optional(values['ping-interval'], (v) => parseSecondsAsMs('--ping-interval', v)),
-    maxMissedPings: optional(values['max-missed-pings'], (v) => parseInteger('--max-missed-pings', v, 1, 1000)),
-    maxConnections: optional(values['max-connections'], (v) => parseInteger('--max-connections', v, 0, 10_000_000)),
-    maxFrame: optional(values['max-frame'], (v) => parseInteger('--max-frame', v, 64, DEFAULT_MAX_FRAME)),
-    maxCallsInFlight: optional(values['max-calls-in-flight'], (v) => parseInteger('--max-calls-in-flight', v, 1, 10_000)),
-    protocolVersions: optional(values.protocol, (v) => PROTOCOL_VERSIONS.slice(0, parseInteger('--protocol', v, 1, PROTOCOL_VERSION))),
-    maxWriteBufferBytes: optional(values['max-write-buffer'], (v) => parseInteger('--max-write-buffer', v, 1024, 1 << 30)),
-    closeGraceMs: optional(values['close-grace'], (v) => parseSecondsAsMs('--close-grace', v)),
-    drainRate: optional(values['drain-rate'], (v) => parseInteger('--drain-rate', v, 1, MAX_DRAIN_RATE)),
-    pool: {
-      ...P,
-      mode: optional(values.pool, parsePoolMode) ?? P.mode,
-      threshold: optional(values['pool-threshold'], (v) => parseInteger('--pool-threshold', v, 1, 10_000_000)) ?? P.threshold,
+    dataDir,
+    listen: { host: listen?.host, port: listen?.port, advertise },
+    connection: { handshakeTimeoutMs, pingIntervalMs, maxMissedPings, maxFrame, maxCallsInFlight, protocolVersions, maxWriteBufferBytes, closeGraceMs },
+    admission: {
+      maxConnections,
+      maxHandshakes: security.maxHandshakes,
+      maxHandshakesPerSource: security.maxHandshakesPerSource,
+      maxConnectionRate: security.maxConnectionRate,
+      connectionBurst: security.connectionBurst,
+      rateLimitLoopback: security.rateLimitLoopback,
     },
-    heartbeatIntervalMs: optional(values['heartbeat-interval'], (v) => parseSecondsAsMs('--heartbeat-interval', v)),
-  };
+    registration: { maxHosts: security.maxHosts, newHostRate: security.newHostRate },
+    security: { agentToken, caDir: security.caDir, certDays: security.certDays },
+    admin: { host: admin?.host, port: admin?.port, token: adminToken },
+    pool: { mode: poolMode, threshold: poolThreshold },
+    drain: { rate: drainRate },
+    cluster: { heartbeatIntervalMs },
+  } satisfies Omit<ServerOptionsInput, 'logger'>;
+  const { tlsFiles } = security;
   const storeUrl = optional(values.store ?? nonBlank(env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
 
   const maxBufferBytes = optional(values['log-buffer'], (v) => parseInteger('--log-buffer', v, 4096, 1 << 30));
@@ -362,10 +390,10 @@ async function startAndWait(
   let handle;
   try {
     // The one metrics registry of this process, made here and passed in (no global registry).
-    const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_SERVER_HEARTBEAT_MS;
+    const heartbeatIntervalMs = options.cluster.heartbeatIntervalMs ?? DEFAULT_SERVER_HEARTBEAT_MS;
     const store = storeUrl === undefined ? undefined : createClusterStore(storeUrl, { logger, heartbeatIntervalMs });
     const tls = tlsFiles && (await loadServerTls(tlsFiles));
-    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, tls, tlsFiles });
+    handle = await startServer({ ...options, logger, metricsRegistry: new Registry(), store, security: { ...options.security, tls, tlsFiles } });
   } catch (error) {
     const message = error instanceof ServerStartError ? error.message : `cannot start: ${(error as Error).message}`;
     // The reason, not a stack trace: an operator reads this line on a terminal or in the

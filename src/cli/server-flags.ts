@@ -3,7 +3,7 @@
  * help text and their parsing, kept together so the server command only spreads them in.
  */
 import { parseInteger, UsageError } from './args';
-import { DEFAULT_LISTENER_OPTIONS as D } from '../app/options';
+import { DEFAULT_ADMISSION_LIMITS as D } from '../app/options';
 import { DEFAULT_MAX_HOSTS, DEFAULT_NEW_HOST_RATE } from '../security/registration-limits';
 import type { ServerTlsFiles } from '../security/tls-files';
 import { CA_CERT_FILE } from '../security/ca';

@@ -9,6 +9,7 @@
  * ended (either way) and `closed` when the socket closed. Both are idempotent, so a socket that
  * closes mid-handshake is counted out exactly once.
  */
+import { defaultMaxConnections } from './fd-limit';
 import { ConnectionRateLimiter, sourceKey } from './rate-limit';
 
 export interface AdmissionLimits {
@@ -27,6 +28,23 @@ export interface AdmissionLimits {
   connectionBurst: number;
   /** Apply the rate limit and the per-source handshake cap to loopback sources too. */
   rateLimitLoopback: boolean;
+}
+
+/** The defaults besides the agent limit, which depends on the process (defaultAdmissionLimits). */
+export const DEFAULT_ADMISSION_LIMITS: Readonly<Omit<AdmissionLimits, 'maxConnections'>> = Object.freeze({
+  maxHandshakes: 1_000,
+  maxHandshakesPerSource: 100,
+  maxConnectionRate: 50,
+  connectionBurst: 200,
+  rateLimitLoopback: false,
+});
+
+/**
+ * Every default. A function, not a constant: the agent limit comes from the open-file limit
+ * (/proc/self/limits), read when a server starts or help is printed, never at import.
+ */
+export function defaultAdmissionLimits(): AdmissionLimits {
+  return { maxConnections: defaultMaxConnections(), ...DEFAULT_ADMISSION_LIMITS };
 }
 
 /** The limits that can refuse or drop a connection, as metrics and logs name them. */

@@ -36,7 +36,7 @@ t.test('every /api call needs the bearer token', async (t) => {
 });
 
 t.test('bodies: bad JSON, too large, not an object', async (t) => {
-  const server = await startTestServer(t, { maxBodyBytes: 100 });
+  const server = await startTestServer(t, { admin: { maxBodyBytes: 100 } });
   const bad = await api(server, 'PUT', '/api/settings', { rawBody: '{"host": ' });
   t.equal(bad.status, 400);
   t.match(bad.body, { error: /^body is not valid JSON: / });
@@ -195,7 +195,9 @@ t.test('GET /healthz', async (t) => {
 
 t.test('extra routes mount next to the API (the /metrics hook)', async (t) => {
   const server = await startTestServer(t, {
-    extraRoutes: [{ method: 'GET', path: '/metrics', handle: () => ({ status: 200, body: 'up 1\n', contentType: 'text/plain; version=0.0.4' }) }],
+    admin: {
+      extraRoutes: [{ method: 'GET', path: '/metrics', handle: () => ({ status: 200, body: 'up 1\n', contentType: 'text/plain; version=0.0.4' }) }],
+    },
   });
   const response = await fetch(`${server.adminUrl}/metrics`);
   t.equal(response.status, 200);
@@ -218,10 +220,12 @@ t.test('a request target that is not a URL is 400 naming it (not a 500)', async 
 
 t.test('a route that throws answers 500 and the server keeps serving', async (t) => {
   const server = await startTestServer(t, {
-    extraRoutes: [
-      { method: 'GET', path: '/boom', handle: () => { throw new Error('bug'); } },
-      { method: 'GET', path: '/echo/:word', handle: (request) => json(200, { word: request.params['word'] }) },
-    ],
+    admin: {
+      extraRoutes: [
+        { method: 'GET', path: '/boom', handle: () => { throw new Error('bug'); } },
+        { method: 'GET', path: '/echo/:word', handle: (request) => json(200, { word: request.params['word'] }) },
+      ],
+    },
   });
   t.same(await api(server, 'GET', '/boom').then((a) => [a.status, a.body]), [500, { error: 'internal error' }]);
   t.same(await api(server, 'GET', '/echo/a%20b').then((a) => [a.status, a.body]), [200, { word: 'a b' }]);
@@ -229,7 +233,7 @@ t.test('a route that throws answers 500 and the server keeps serving', async (t)
 
 t.test('the admin token: generated 0600 on first start, reused after, refused when malformed', async (t) => {
   const dataDir = t.testdir();
-  const first = await startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, logger: silentLogger() });
+  const first = await startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0 } });
   const file = path.join(dataDir, 'admin.token');
   t.equal(first.adminTokenPath, file);
   t.equal((await stat(file)).mode & 0o777, 0o600);
@@ -239,17 +243,17 @@ t.test('the admin token: generated 0600 on first start, reused after, refused wh
   t.equal((await api({ adminUrl }, 'PUT', '/api/settings', { body: { host: 'M1' }, token: first.adminToken })).status, 200);
   await first.close();
 
-  const second = await startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, logger: silentLogger() });
+  const second = await startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0 } });
   t.equal(second.adminToken, first.adminToken, 'read back from the file');
   await second.close();
 
-  const given = await startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, adminToken: 'explicit-one', logger: silentLogger() });
+  const given = await startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0, token: 'explicit-one' } });
   t.equal(given.adminToken, 'explicit-one');
   t.equal(given.adminTokenPath, undefined);
   await given.close();
 
   await writeFile(file, 'has space\n');
-  await t.rejects(startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, logger: silentLogger() }), {
+  await t.rejects(startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0 } }), {
     name: 'ServerStartError',
     code: 'bad_admin_token',
     message: `${file} must be non-empty printable ASCII without spaces`,
@@ -259,21 +263,21 @@ t.test('the admin token: generated 0600 on first start, reused after, refused wh
 t.test('start failures are typed and release what was opened', async (t) => {
   const server = await startTestServer(t);
   const dataDir = t.testdir();
-  const inUse = startServer({ host: '127.0.0.1', port: server.agentPort, adminPort: 0, dataDir, adminToken: 'x', logger: silentLogger() });
+  const inUse = startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: server.agentPort }, admin: { port: 0, token: 'x' } });
   await t.rejects(inUse, { code: 'listen_failed', message: new RegExp(`^cannot listen for agent connections on 127\\.0\\.0\\.1:${server.agentPort}: listen EADDRINUSE`) });
-  const adminInUse = startServer({ host: '127.0.0.1', port: 0, adminPort: server.adminAddress.port, dataDir, adminToken: 'x', logger: silentLogger() });
+  const adminInUse = startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: server.adminAddress.port, token: 'x' } });
   await t.rejects(adminInUse, ServerStartError);
   // The store was closed on failure: the same directory opens again at once.
-  const again = await startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, adminToken: 'x', logger: silentLogger() });
+  const again = await startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0, token: 'x' } });
   await again.close();
 
   await writeFile(path.join(dataDir, 'settings.json'), JSON.stringify({ version: 3, settings: { host: '', 'indirect.agent.lb.algorithm': 'static' } }));
-  await t.rejects(startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, adminToken: 'x', logger: silentLogger() }), {
+  await t.rejects(startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0, token: 'x' } }), {
     code: 'bad_stored_settings',
     message: 'the stored settings are unusable: host "" is refused: empty host list',
   });
   await writeFile(path.join(dataDir, 'settings.json'), 'not json');
-  await t.rejects(startServer({ host: '127.0.0.1', port: 0, adminPort: 0, dataDir, adminToken: 'x', logger: silentLogger() }), {
+  await t.rejects(startServer({ dataDir, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, admin: { port: 0, token: 'x' } }), {
     code: 'store_failed',
     message: /^cannot open the store: .*settings\.json: not valid JSON/,
   });

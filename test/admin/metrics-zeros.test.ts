@@ -30,7 +30,7 @@ function families(text: string): Map<string, boolean> {
 }
 
 t.test('a fresh server with no agents exports every agentlb series, at 0', async (t) => {
-  const server = await startTestServer(t, { metricsRegistry: new Registry(), advertise: 'm1.example:8250' });
+  const server = await startTestServer(t, { metricsRegistry: new Registry(), listen: { advertise: 'm1.example:8250' } });
   const text = await scrape(server);
   const agentlb = [...families(text)].filter(([name]) => name.startsWith('agentlb_'));
   t.ok(agentlb.length >= 20, `${agentlb.length} agentlb families`);
@@ -53,7 +53,7 @@ t.test('a fresh server with no agents exports every agentlb series, at 0', async
 });
 
 t.test('a zone whose agents all left stays at 0', async (t) => {
-  const server = await startTestServer(t, { metricsRegistry: new Registry(), advertise: 'm1.example:8250' });
+  const server = await startTestServer(t, { metricsRegistry: new Registry(), listen: { advertise: 'm1.example:8250' } });
   const agent = await TestAgent.connect(server.agentPort);
   await agent.hello({ guid: 'z-1', zone: 'z1' });
   t.equal(metricValue(await scrape(server), 'agentlb_connected_agents', { zone: 'z1', server: 'm1.example:8250' }), 1);
@@ -64,7 +64,7 @@ t.test('a zone whose agents all left stays at 0', async (t) => {
 });
 
 t.test('agentlb_drain_active is 1 while this server drains', async (t) => {
-  const server = await startTestServer(t, { metricsRegistry: new Registry(), advertise: 'm1.example:8250' });
+  const server = await startTestServer(t, { metricsRegistry: new Registry(), listen: { advertise: 'm1.example:8250' } });
   t.equal((await api(server, 'PUT', '/api/settings', { body: { host: 'm1.example:8250,m2.example:8250' } })).status, 200);
   const drained = await api(server, 'POST', '/api/servers/drain', { body: {} });
   t.equal(drained.status, 200, JSON.stringify(drained.body));

@@ -14,7 +14,7 @@ import { startFreezeProxy } from './freeze-proxy';
 import { makeAgent, next, until, type TestAgent } from './harness';
 
 /** Server pings every 200 ms: agents declare a silent server dead after 600 ms. */
-const SERVER_TIMERS = { pingIntervalMs: 200, maxMissedPings: 3 };
+const SERVER_TIMERS = { connection: { pingIntervalMs: 200, maxMissedPings: 3 } };
 const addr = (port: number): string => `127.0.0.1:${port}`;
 
 async function startFleet(t: Test, count: number): Promise<TestServer[]> {

@@ -106,7 +106,7 @@ t.test('runs against a real server until SIGTERM, then exits 0', async (t) => {
 
 /** A server that requires an enrolment token, and a properties file pointing at it. */
 async function tokenServer(t: Test): Promise<{ port: number; path: string }> {
-  const server = await startTestServer(t, { agentToken: 'enrol-me' });
+  const server = await startTestServer(t, { security: { agentToken: 'enrol-me' } });
   const path = join(await tempDir(t), 'agent.properties');
   await writeFile(path, `host=127.0.0.1:${server.agentPort}\n`);
   return { port: server.agentPort, path };

@@ -4,7 +4,9 @@
  */
 import t from 'tap';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { SERVER_USAGE } from '../../src/cli/server-command';
+import { serverUsage } from '../../src/cli/server-command';
+
+const SERVER_USAGE = serverUsage();
 import { SETTINGS_USAGE } from '../../src/cli/settings-command';
 import { HOSTS_USAGE } from '../../src/cli/hosts-command';
 import { cleanEnv, runCliProcess, runCliInProcess as runInProcess, startServerProcess } from '../helpers/cli';

@@ -26,9 +26,9 @@ export async function startMember(t: Test, url: string, advertise?: string): Pro
   const store = new PgStore({ ...TEST_STORE_OPTIONS, connectionString: url, serverDownAfterMs: TEST_SERVER_DOWN_AFTER_MS });
   const server = await startTestServer(t, {
     store,
-    heartbeatIntervalMs: TEST_HEARTBEAT_MS,
     metricsRegistry: new Registry(),
-    ...(advertise === undefined ? {} : { advertise }),
+    listen: { advertise },
+    cluster: { heartbeatIntervalMs: TEST_HEARTBEAT_MS },
   });
   return Object.assign(server, { store });
 }

@@ -138,7 +138,7 @@ t.test('cluster members', async (t) => {
 });
 
 t.test('with the embedded store, /api/servers lists the one server', async (t) => {
-  const server = await startTestServer(t, { advertise: 'solo.example:8250' });
+  const server = await startTestServer(t, { listen: { advertise: 'solo.example:8250' } });
   t.match(await servers(server), [{ address: 'solo.example:8250', up: true, agents: 0 }]);
   t.equal((await servers(server)).length, 1);
   t.notOk('store' in (await health(server)), '/healthz has no store fields without a database');

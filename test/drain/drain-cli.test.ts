@@ -8,7 +8,7 @@ import { api, startTestServer } from '../helpers/server';
 import { cli } from './in-process-cli';
 
 t.test('drain, list, undrain', async (t) => {
-  const server = await startTestServer(t, { advertise: 'M1' });
+  const server = await startTestServer(t, { listen: { advertise: 'M1' } });
   await api(server, 'PUT', '/api/settings', { body: { host: 'M1,M2,M3' } });
   const admin = ['--admin', `127.0.0.1:${server.adminAddress.port}`];
 

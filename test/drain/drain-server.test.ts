@@ -175,7 +175,7 @@ t.test('bad drain requests are refused with a 400 naming what is wrong', async (
 });
 
 t.test('--advertise names this server; a drain of it is a drain of itself', async (t) => {
-  const server = await startTestServer(t, { advertise: 'M2', drainRate: 7 });
+  const server = await startTestServer(t, { listen: { advertise: 'M2' }, drain: { rate: 7 } });
   await seed(server, 'M1,M2,M3');
   const changes: unknown[] = [];
   server.events.on('drainChanged', (event) => changes.push(event));

@@ -4,7 +4,8 @@
  */
 import type { Test } from 'tap';
 import { silentLogger } from '../../src/log';
-import { startServer, type ServerHandle, type ServerOptionsInput } from '../../src/app/daemon';
+import { startServer, type ServerHandle } from '../../src/app/daemon';
+import type { ServerOptionsInput } from '../../src/app/options';
 import type { ServerEventMap, ServerEventName, ServerEvents } from '../../src/server/events';
 
 export type TestServer = ServerHandle & {
@@ -19,14 +20,11 @@ export const TEST_TOKEN = 'test-admin-token';
 export async function startTestServer(t: Test, overrides: Partial<ServerOptionsInput> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? t.testdir();
   const handle = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    adminHost: '127.0.0.1',
-    adminPort: 0,
-    adminToken: TEST_TOKEN,
     logger: silentLogger(),
-    closeGraceMs: 500,
     ...overrides,
+    listen: { host: '127.0.0.1', port: 0, ...overrides.listen },
+    admin: { host: '127.0.0.1', port: 0, token: TEST_TOKEN, ...overrides.admin },
+    connection: { closeGraceMs: 500, ...overrides.connection },
     dataDir,
   });
   t.teardown(() => handle.close());

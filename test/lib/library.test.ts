@@ -24,7 +24,7 @@ t.test('exports resolve to the built entry points, with their types', async (t) 
 
 t.test('startServer + startAgent: handle(), call(), callMany(), events', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agentlb-lib-'));
-  const handle = await server.startServer({ host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, dataDir: join(dir, 'data'), adminToken: 'library-test-token' });
+  const handle = await server.startServer({ dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0, token: 'library-test-token' } });
   t.teardown(() => handle.close());
   const properties = join(dir, 'agent.properties');
   // @roundrobin: not what the server runs (static), so it sends its list and `list` fires.

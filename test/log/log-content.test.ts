@@ -94,7 +94,7 @@ t.test('handshake_failed says which enrolment check refused the agent', async (t
   for (const [i, { token, reason }] of cases.entries()) {
     // A server each: failed handshakes of one kind are logged once per 10 s window.
     const log = capture('info');
-    const server = await startTestServer(t, { logger: log.logger, agentToken: 'the-right-token' });
+    const server = await startTestServer(t, { logger: log.logger, security: { agentToken: 'the-right-token' } });
     const agent = await TestAgent.connect(server.agentPort);
     agent.sendHello({ guid: `refused-${i}`, ...(token === undefined ? {} : { token }) });
     t.match(await agent.next(), { type: 'error', code: 'unauthorized', message: reason });
@@ -107,7 +107,7 @@ t.test('handshake_failed says which enrolment check refused the agent', async (t
 
 t.test('handshake_failed names a client certificate that does not name the guid', async (t) => {
   const log = capture('info');
-  const server = await startTestServer(t, { logger: log.logger, tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { logger: log.logger, security: { tls: listenerTls(pki, true) } });
   const sock = await connectTls(server.agentPort, pki, pki.agent);
   const reason = 'guid "agent-2" is not a name of the client certificate ("agent-1")';
   t.match(await helloOver(sock, 'agent-2'), { type: 'error', code: 'unauthorized', message: reason });
@@ -130,7 +130,7 @@ t.test('an unsupported version says what the agent spoke', async (t) => {
 
 t.test('an agent that refuses the server certificate is named as such, with its address', async (t) => {
   const log = capture('info');
-  const server = await startTestServer(t, { logger: log.logger, tls: listenerTls(pki, false, false) });
+  const server = await startTestServer(t, { logger: log.logger, security: { tls: listenerTls(pki, false, false) } });
   // The agent trusts another CA: it closes the TLS handshake once it has the certificate.
   const refused = await connectTls(server.agentPort, pki, undefined, { ca: pki.stranger.cert }).catch((error: unknown) => error);
   t.match(refused, { code: 'connect_failed', cause: { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' } });
@@ -141,7 +141,7 @@ t.test('an agent that refuses the server certificate is named as such, with its 
 
   // A TCP connection closed before any TLS byte (a port probe) is not called a refusal.
   const probe = capture('info');
-  const other = await startTestServer(t, { logger: probe.logger, tls: listenerTls(pki, false, false) });
+  const other = await startTestServer(t, { logger: probe.logger, security: { tls: listenerTls(pki, false, false) } });
   const socket = net.connect(other.agentPort, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise((resolve) => socket.once('connect', resolve));

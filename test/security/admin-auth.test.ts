@@ -54,5 +54,5 @@ t.test('/healthz and /metrics stay open for probes and scrapers', async (t) => {
 
 t.test('the admin listener binds to loopback unless told otherwise', async (t) => {
   t.equal(DEFAULT_ADMIN_HOST, '127.0.0.1');
-  t.equal(serverOptions({ logger: silentLogger() }).adminHost, '127.0.0.1');
+  t.equal(serverOptions({ logger: silentLogger() }).admin.host, '127.0.0.1');
 });

@@ -16,7 +16,7 @@ t.test('a new data dir is 0700 and every file the server writes 0600, under umas
   const old = process.umask(0o022);
   t.teardown(() => process.umask(old));
   const dataDir = path.join(t.testdir(), 'fresh');
-  const server = await startTestServer(t, { dataDir, adminToken: undefined });
+  const server = await startTestServer(t, { dataDir, admin: { token: undefined } });
   t.equal((await api(server, 'PUT', '/api/settings', { body: { host: 'M1,M2' }, token: server.adminToken })).status, 200);
   const agent = await TestAgent.connect(server.agentPort);
   await agent.hello({ guid: 'h1' });

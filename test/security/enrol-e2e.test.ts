@@ -80,7 +80,7 @@ async function agentDir(t: Parameters<typeof tempDir>[0], port: number, guid: st
 }
 
 t.test('only tls.ca and the token: the agent enrols, reconnects with its certificate and is served', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN } });
   const handshakes: ServerEventMap['handshake'][] = [];
   server.events.on('handshake', (e) => handshakes.push(e));
   const { dir, file } = await agentDir(t, server.agentPort, 'e2e-agent');
@@ -96,7 +96,7 @@ t.test('only tls.ca and the token: the agent enrols, reconnects with its certifi
   t.ok(cert.verify(new X509Certificate(pki.ca).publicKey));
 
   // The saved pair is what it presents from now on: a server that requires one admits it.
-  const strict = await startTestServer(t, { tls: listenerTls(pki, true), agentToken: TOKEN });
+  const strict = await startTestServer(t, { security: { tls: listenerTls(pki, true), agentToken: TOKEN } });
   await writeFile(file, [`host=127.0.0.1:${strict.agentPort}`, 'guid=e2e-agent', `token=${TOKEN}`, `tls.ca=${pki.caFile}`, ''].join('\n'));
   const again = startAgent(file);
   await again.logged('connected to ');
@@ -105,7 +105,7 @@ t.test('only tls.ca and the token: the agent enrols, reconnects with its certifi
 });
 
 t.test('a second agent with the same token cannot enrol that guid', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN } });
   const first = await agentDir(t, server.agentPort, 'taken-guid');
   const owner = startAgent(first.file);
   await owner.logged('connected to ', 2);
@@ -118,7 +118,7 @@ t.test('a second agent with the same token cannot enrol that guid', async (t) =>
 });
 
 t.test('a renewal due soon happens over a new connection; the agent is never without its server', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN, certLifetimeMs: 9_000 });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN, certLifetimeMs: 9_000 } });
   const gone: ServerEventMap['disconnected'][] = [];
   server.events.on('disconnected', (e) => gone.push(e));
   const { dir, file } = await agentDir(t, server.agentPort, 'renewing-agent');

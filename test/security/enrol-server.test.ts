@@ -34,7 +34,7 @@ async function enrol(port: number, guid: string, csr: string, options: { token?:
 const refused = (message: string) => ({ type: 'error', code: 'unauthorized', message });
 
 t.test('enrol with the token, then connect with the certificate; the token alone cannot enrol the guid again', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN, certDays: 30 });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN, certDays: 30 } });
   const welcome = await enrol(server.agentPort, 'new-agent', await createCsr('new-agent', keys[0]!), { token: TOKEN });
   t.match(welcome, { type: 'welcome', hostId: 1, certificate: /^-----BEGIN CERTIFICATE-----/ });
   const pem = (welcome as { certificate: string }).certificate;
@@ -63,7 +63,7 @@ t.test('enrol with the token, then connect with the certificate; the token alone
 });
 
 t.test('bad requests are refused naming why', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN } });
   t.same(await enrol(server.agentPort, 'g1', await createCsr('someone-else', keys[0]!), { token: TOKEN }), refused('hello.csr names "someone-else", not the guid "g1"'));
   t.match(await enrol(server.agentPort, 'g1', 'not a request', { token: TOKEN }), { type: 'error', code: 'unauthorized', message: /^hello\.csr is not a PEM PKCS#10 request with an RSA key: / });
   t.same(await enrol(server.agentPort, 'g1', await createCsr('g1', keys[0]!)), refused('this server requires an enrolment token'), 'no token');
@@ -72,26 +72,26 @@ t.test('bad requests are refused naming why', async (t) => {
 });
 
 t.test('a server with --ca-dir but no enrolment token enrols nobody; without --ca-dir hello.csr is ignored', async (t) => {
-  const noToken = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir });
+  const noToken = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir } });
   t.same(
     await enrol(noToken.agentPort, 'g2', await createCsr('g2', keys[0]!)),
     refused('this server enrols agents only with an enrolment token, and none is configured (--agent-token)'),
   );
-  const plain = await startTestServer(t, { tls: listenerTls(pki, false, false), agentToken: TOKEN });
+  const plain = await startTestServer(t, { security: { tls: listenerTls(pki, false, false), agentToken: TOKEN } });
   const welcome = await enrol(plain.agentPort, 'g3', await createCsr('g3', keys[0]!), { token: TOKEN });
   t.match(welcome, { type: 'welcome' });
   t.notOk('certificate' in welcome, 'no certificate: served without one');
 });
 
 t.test('hosts reissue: the guid may enrol again with the token; unknown hosts and servers without certificates say so', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false), caDir: pki.dir, agentToken: TOKEN } });
   t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[0]!), { token: TOKEN }), { type: 'welcome', hostId: 1 });
   t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[1]!), { token: TOKEN }), { type: 'error', code: 'unauthorized' });
   const cli = (args: string[]) => runCliInProcess(['hosts', ...args, '--admin', `127.0.0.1:${server.adminAddress.port}`, '--token', TEST_TOKEN]);
   t.same(await cli(['reissue', '1']), { code: 0, out: 'host 1 (lost-key): its certificate is forgotten; the next agent with the enrolment token may enrol it\n', err: '' });
   t.match(await enrol(server.agentPort, 'lost-key', await createCsr('lost-key', keys[1]!), { token: TOKEN }), { type: 'welcome', hostId: 1, certificate: /BEGIN CERTIFICATE/ }, 'enrolled again, same host id');
   t.same(await cli(['reissue', '9']), { code: 1, out: '', err: 'agentlb hosts: POST /api/hosts/9/reissue failed (HTTP 404): no host 9\n' });
-  const plain = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const plain = await startTestServer(t, { security: { tls: listenerTls(pki, false, false) } });
   const none = await api(plain, 'POST', '/api/hosts/1/reissue');
   t.same([none.status, none.body], [409, { error: 'this server keeps no agent certificates (start it with --tls-ca or --ca-dir)' }]);
 });

@@ -57,7 +57,7 @@ async function properties(dir: string, lines: string[]): Promise<string> {
 
 // A missing or wrong token refused with its exact message: test/server/handshake.test.ts.
 t.test('the token property enrols the agent; the environment token wins over it', async (t) => {
-  const server = await startTestServer(t, { agentToken: 'enrol-me' });
+  const server = await startTestServer(t, { security: { agentToken: 'enrol-me' } });
   // (t.testdir() again would replace the server's data directory)
   const dir = await tempDir(t);
   const lines = [`host=127.0.0.1:${server.agentPort}`, 'guid=h-prop', 'token=enrol-me'];
@@ -72,7 +72,7 @@ t.test('the token property enrols the agent; the environment token wins over it'
 });
 
 t.test('an agent with tls.ca, tls.cert and tls.key (relative paths) is welcomed over mutual TLS', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const file = await properties(pki.dir, [`host=127.0.0.1:${server.agentPort}`, 'guid=agent-1', 'tls.ca=ca.crt', 'tls.cert=agent-1.crt', 'tls.key=agent-1.key']);
   const run = await runAgent(file, 'connected to ');
   t.equal(run.code, 0);
@@ -80,7 +80,7 @@ t.test('an agent with tls.ca, tls.cert and tls.key (relative paths) is welcomed 
 });
 
 t.test('an agent whose guid is not its certificate name is refused unauthorized, and says so', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const file = await properties(await tempDir(t), [
     `host=127.0.0.1:${server.agentPort}`,
     'guid=agent-2',

@@ -20,7 +20,7 @@ function limitEvents(server: TestServer): ServerEventMap['limitReached'][] {
 const connectFrom = (port: number, localAddress: string): Promise<TestAgent> => TestAgent.connect(port, localAddress);
 
 t.test('handshakes in progress: beyond the limit new connections are told server_busy, until one ends', async (t) => {
-  const server = await startTestServer(t, { maxHandshakes: 2 });
+  const server = await startTestServer(t, { admission: { maxHandshakes: 2 } });
   const seen = limitEvents(server);
   const slow = [await TestAgent.connect(server.agentPort), await TestAgent.connect(server.agentPort)];
   const refused = await TestAgent.connect(server.agentPort);
@@ -37,7 +37,7 @@ t.test('handshakes in progress: beyond the limit new connections are told server
 });
 
 t.test('connection rate per source: the burst, then server_busy naming the source', async (t) => {
-  const server = await startTestServer(t, { maxConnectionRate: 1, connectionBurst: 2, rateLimitLoopback: true });
+  const server = await startTestServer(t, { admission: { maxConnectionRate: 1, connectionBurst: 2, rateLimitLoopback: true } });
   const seen = limitEvents(server);
   const first = await connectFrom(server.agentPort, '127.0.0.2');
   const second = await connectFrom(server.agentPort, '127.0.0.2');
@@ -51,7 +51,7 @@ t.test('connection rate per source: the burst, then server_busy naming the sourc
 });
 
 t.test('loopback sources are exempt from the rate limit unless asked', async (t) => {
-  const server = await startTestServer(t, { maxConnectionRate: 1, connectionBurst: 1 });
+  const server = await startTestServer(t, { admission: { maxConnectionRate: 1, connectionBurst: 1 } });
   const agents = [];
   for (let i = 0; i < 5; i++) {
     const agent = await TestAgent.connect(server.agentPort);
@@ -62,7 +62,7 @@ t.test('loopback sources are exempt from the rate limit unless asked', async (t)
 });
 
 t.test('an oversized frame length is refused from its header, and counted as max_frame', async (t) => {
-  const server = await startTestServer(t, { maxFrame: 1024 });
+  const server = await startTestServer(t, { connection: { maxFrame: 1024 } });
   const limit = nextEvent(server.events, 'limitReached');
   const agent = await TestAgent.connect(server.agentPort);
   agent.send(Buffer.from([0x00, 0x00, 0x04, 0x01])); // 1025: no payload needs to follow
@@ -72,7 +72,7 @@ t.test('an oversized frame length is refused from its header, and counted as max
 });
 
 t.test('a silent connection gets handshake_timeout, counted as a limit', async (t) => {
-  const server = await startTestServer(t, { handshakeTimeoutMs: 50 });
+  const server = await startTestServer(t, { connection: { handshakeTimeoutMs: 50 } });
   const limit = nextEvent(server.events, 'limitReached');
   const agent = await TestAgent.connect(server.agentPort);
   t.same(await agent.next(), { type: 'error', code: 'handshake_timeout', message: 'no hello within 50 ms' });
@@ -82,7 +82,7 @@ t.test('a silent connection gets handshake_timeout, counted as a limit', async (
 t.test('output beyond the write-buffer cap drops the agent, counted as write_buffer', async (t) => {
   // A cap below one welcome frame: the first write exceeds it, as if the kernel's buffers to an
   // agent that stopped reading were full (test/fuzz/server-fuzz.test.ts does that for real).
-  const server = await startTestServer(t, { maxWriteBufferBytes: 16, metricsRegistry: new Registry() });
+  const server = await startTestServer(t, { metricsRegistry: new Registry(), connection: { maxWriteBufferBytes: 16 } });
   const dropped = nextEvent(server.events, 'disconnected');
   const limit = nextEvent(server.events, 'limitReached');
   const agent = await TestAgent.connect(server.agentPort);
@@ -94,7 +94,7 @@ t.test('output beyond the write-buffer cap drops the agent, counted as write_buf
 });
 
 t.test('every refusal at accept is counted on /metrics by limit', async (t) => {
-  const server = await startTestServer(t, { maxConnections: 1, metricsRegistry: new Registry() });
+  const server = await startTestServer(t, { metricsRegistry: new Registry(), admission: { maxConnections: 1 } });
   const held = await TestAgent.connect(server.agentPort);
   for (let i = 0; i < 3; i++) {
     const refused = await TestAgent.connect(server.agentPort);

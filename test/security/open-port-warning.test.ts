@@ -20,7 +20,7 @@ t.test('which bindings and postures warn', async (t) => {
 
 t.test('a server on 0.0.0.0 with neither TLS nor a token warns at start; with a token it does not', async (t) => {
   const { logger, lines } = captureLogger('info');
-  await startTestServer(t, { host: '0.0.0.0', logger });
+  await startTestServer(t, { logger, listen: { host: '0.0.0.0' } });
   t.same(
     lines.filter((line) => line.event === 'open_agent_port').map(({ level, msg }) => ({ level, msg })),
     [
@@ -34,10 +34,10 @@ t.test('a server on 0.0.0.0 with neither TLS nor a token warns at start; with a 
     ],
   );
   const quiet = captureLogger('info');
-  await startTestServer(t, { host: '0.0.0.0', agentToken: 'an-enrolment-token', logger: quiet.logger });
+  await startTestServer(t, { logger: quiet.logger, listen: { host: '0.0.0.0' }, security: { agentToken: 'an-enrolment-token' } });
   const loopback = captureLogger('info');
   await startTestServer(t, { logger: loopback.logger });
   const tls = captureLogger('info');
-  await startTestServer(t, { host: '0.0.0.0', tls: listenerTls(await makePki(t.testdir()), false, false), logger: tls.logger });
+  await startTestServer(t, { logger: tls.logger, listen: { host: '0.0.0.0' }, security: { tls: listenerTls(await makePki(t.testdir()), false, false) } });
   for (const captured of [quiet, loopback, tls]) t.same(captured.lines.filter((line) => line.event === 'open_agent_port'), []);
 });

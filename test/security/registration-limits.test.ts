@@ -11,7 +11,7 @@ import { TestAgent } from '../helpers/test-agent';
 const busy = (message: string) => ({ type: 'error', code: 'server_busy', message });
 
 t.test('--max-hosts: a new guid beyond it gets server_busy; known guids still connect', async (t) => {
-  const server = await startTestServer(t, { maxHosts: 2 });
+  const server = await startTestServer(t, { registration: { maxHosts: 2 } });
   const seen: ServerEventMap['limitReached'][] = [];
   server.events.on('limitReached', (e) => seen.push(e));
   const agents = [await TestAgent.connect(server.agentPort), await TestAgent.connect(server.agentPort)];
@@ -29,7 +29,7 @@ t.test('--max-hosts: a new guid beyond it gets server_busy; known guids still co
 });
 
 t.test('new hosts per source: ten seconds worth at once, then server_busy; other sources and known guids pass', async (t) => {
-  const server = await startTestServer(t, { newHostRate: 1, rateLimitLoopback: true, maxConnectionRate: 0 });
+  const server = await startTestServer(t, { admission: { rateLimitLoopback: true, maxConnectionRate: 0 }, registration: { newHostRate: 1 } });
   const seen: ServerEventMap['limitReached'][] = [];
   server.events.on('limitReached', (e) => seen.push(e));
   const agents: TestAgent[] = [];
@@ -51,7 +51,7 @@ t.test('new hosts per source: ten seconds worth at once, then server_busy; other
 });
 
 t.test('loopback is exempt by default', async (t) => {
-  const server = await startTestServer(t, { newHostRate: 1 });
+  const server = await startTestServer(t, { registration: { newHostRate: 1 } });
   for (let i = 0; i < 15; i++) {
     const agent = await TestAgent.connect(server.agentPort);
     await agent.hello({ guid: `local-${i}` });

@@ -136,7 +136,7 @@ t.test('a revoked certificate is refused at the handshake and its connected agen
   const files = serverFiles(pki, dir);
   const registry = new Registry();
   const { logger, lines } = captureLogger();
-  const server = await startTestServer(t, { tls: await loadServerTls(files), tlsFiles: files, metricsRegistry: registry, logger, dataDir: path.join(dir, 'data') });
+  const server = await startTestServer(t, { metricsRegistry: registry, logger, dataDir: path.join(dir, 'data'), security: { tls: await loadServerTls(files), tlsFiles: files } });
   const reread = async () => ({ tlsFiles: files, agentToken: undefined, adminToken: TEST_TOKEN });
 
   const revokedAgent = await connectTls(server.agentPort, pki, pki.agent);
@@ -177,7 +177,7 @@ t.test('a reload with a new server certificate keeps agents connected; a bad one
   await copyFile(path.join(pki.dir, 'localhost.key'), path.join(dir, 'server.key'));
   const files = serverFiles(pki, dir);
   const registry = new Registry();
-  const server = await startTestServer(t, { tls: await loadServerTls(files), tlsFiles: files, metricsRegistry: registry, dataDir: path.join(dir, 'data') });
+  const server = await startTestServer(t, { metricsRegistry: registry, dataDir: path.join(dir, 'data'), security: { tls: await loadServerTls(files), tlsFiles: files } });
   const reread = async () => ({ tlsFiles: files, agentToken: undefined, adminToken: TEST_TOKEN });
   const serialOf = (sock: FramedSocket): string => (sock.socket as TLSSocket).getPeerCertificate().serialNumber;
 

@@ -17,7 +17,7 @@ const HOLDS = 'guid "agent-1" holds a certificate: connect with it (tls.cert and
 
 t.test('a guid once seen with its certificate is refused without one, and the real agent stays', async (t) => {
   const dataDir = t.testdir();
-  const server = await startTestServer(t, { dataDir, tls: listenerTls(pki, false) });
+  const server = await startTestServer(t, { dataDir, security: { tls: listenerTls(pki, false) } });
   const real = await connectTls(server.agentPort, pki, pki.agent);
   t.match(await helloOver(real, 'agent-1'), { type: 'welcome', hostId: 1 });
 
@@ -37,7 +37,7 @@ t.test('a guid once seen with its certificate is refused without one, and the re
   await nextEvent(server.events, 'disconnected', (e) => e.guid === 'agent-1');
   await server.close();
 
-  const restarted = await startTestServer(t, { dataDir, tls: listenerTls(pki, false) });
+  const restarted = await startTestServer(t, { dataDir, security: { tls: listenerTls(pki, false) } });
   const again = await connectTls(restarted.agentPort, pki);
   t.same(await helloOver(again, 'agent-1'), { type: 'error', code: 'unauthorized', message: HOLDS }, 'remembered across a restart');
   const back = await connectTls(restarted.agentPort, pki, pki.agent);

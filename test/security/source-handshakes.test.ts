@@ -54,7 +54,7 @@ t.test('loopback is exempt unless rateLimitLoopback; 0 turns the cap off', async
 });
 
 t.test('real sockets: two sources that never say hello cannot lock out an agent from a third', async (t) => {
-  const server = await startTestServer(t, { maxHandshakes: 8, maxHandshakesPerSource: 3, rateLimitLoopback: true, maxConnectionRate: 0 });
+  const server = await startTestServer(t, { admission: { maxHandshakes: 8, maxHandshakesPerSource: 3, rateLimitLoopback: true, maxConnectionRate: 0 } });
   const seen: ServerEventMap['limitReached'][] = [];
   server.events.on('limitReached', (e) => seen.push(e));
   const silent: TestAgent[] = [];

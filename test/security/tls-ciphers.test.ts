@@ -26,7 +26,7 @@ function handshake(port: number, options: tls.ConnectionOptions): Promise<string
 }
 
 t.test('TLS 1.2 without forward secrecy or without AEAD is refused; ECDHE with GCM or ChaCha20 is accepted', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false, false) } });
   const tls12 = { maxVersion: 'TLSv1.2' as const };
   for (const cipher of ['AES128-SHA', 'AES256-SHA', 'AES128-GCM-SHA256', 'ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES256-SHA384', 'DHE-RSA-AES128-GCM-SHA256']) {
     t.match(await handshake(server.agentPort, { ...tls12, ciphers: cipher }), /^refused /, `${cipher} refused`);
@@ -37,13 +37,13 @@ t.test('TLS 1.2 without forward secrecy or without AEAD is refused; ECDHE with G
 });
 
 t.test('TLS 1.3 is unchanged: each of its three suites is accepted', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false, false) } });
   for (const suite of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
     t.equal(await handshake(server.agentPort, { minVersion: 'TLSv1.3', ciphers: suite }), `TLSv1.3 ${suite}`);
   }
 });
 
 t.test('a TLS 1.1 client is refused', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false, false) } });
   t.match(await handshake(server.agentPort, { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), /^refused /);
 });

@@ -72,7 +72,7 @@ t.test('a TLS agent dialling a plain server is told the server does not speak TL
 
 t.test('a plain agent dialling a TLS server is told it expects TLS; the server logs the plain client once, keeping the code', async (t) => {
   const { logger, lines } = collectingLogger();
-  const server = await startTestServer(t, { tls: listenerTls(pki, true), logger });
+  const server = await startTestServer(t, { logger, security: { tls: listenerTls(pki, true) } });
   const failed = nextEvent(server.events, 'tlsFailed');
   const f = await failure(server.agentPort, PLAIN);
   t.equal(f.code, 'closed');

@@ -17,7 +17,7 @@ t.before(async () => {
 const unauthorized = (message: string) => ({ type: 'error', code: 'unauthorized', message });
 
 t.test('a valid client certificate whose CN is the guid is welcomed', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const sock = await connectTls(server.agentPort, pki, pki.agent);
   // helloOver says the newest version (2 since calls, issue 14): the welcome answers in it.
   t.match(await helloOver(sock, 'agent-1'), { type: 'welcome', version: PROTOCOL_VERSION, hostId: 1 });
@@ -25,7 +25,7 @@ t.test('a valid client certificate whose CN is the guid is welcomed', async (t) 
 });
 
 t.test('a URI or DNS SAN names the guid as well as the CN', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   for (const guid of ['agent-2', 'urn:agentlb:agent-2b', 'agent-2c']) {
     const sock = await connectTls(server.agentPort, pki, pki.agentWithSans);
     t.match(await helloOver(sock, guid), { type: 'welcome' }, guid);
@@ -34,7 +34,7 @@ t.test('a URI or DNS SAN names the guid as well as the CN', async (t) => {
 });
 
 t.test('a guid the certificate does not name is refused: no agent takes another host id', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const sock = await connectTls(server.agentPort, pki, pki.agent);
   t.same(await helloOver(sock, 'agent-2'), unauthorized('guid "agent-2" is not a name of the client certificate ("agent-1")'));
   t.equal(await closeError(sock), undefined, 'then closed cleanly');
@@ -47,7 +47,7 @@ t.test('a guid the certificate does not name is refused: no agent takes another 
 });
 
 t.test('required client certificates: none, or one from another CA, is refused before any frame is read', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const failures: string[] = [];
   server.events.on('tlsFailed', (e) => failures.push(`${e.code}: ${e.message}`));
   const handshakes: string[] = [];
@@ -67,7 +67,7 @@ t.test('required client certificates: none, or one from another CA, is refused b
 });
 
 t.test('with --tls-ca but not required: no certificate is admitted, an untrusted one is not', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false) } });
   const none = await connectTls(server.agentPort, pki);
   t.match(await helloOver(none, 'anyone'), { type: 'welcome' });
   const stranger = await connectTls(server.agentPort, pki, pki.stranger);
@@ -78,7 +78,7 @@ t.test('with --tls-ca but not required: no certificate is admitted, an untrusted
 });
 
 t.test('server-only TLS: agents verify the server; a client trusting another CA refuses it', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, false, false) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, false, false) } });
   const sock = await connectTls(server.agentPort, pki);
   t.match(await helloOver(sock, 'h1'), { type: 'welcome' });
   sock.destroy();
@@ -90,7 +90,7 @@ t.test('server-only TLS: agents verify the server; a client trusting another CA 
 });
 
 t.test('a plain-TCP client of a TLS listener is closed, and the TLS failure is reported', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const failed = nextEvent(server.events, 'tlsFailed');
   const socket = net.connect(server.agentPort, '127.0.0.1');
   socket.on('error', () => undefined);
@@ -100,7 +100,7 @@ t.test('a plain-TCP client of a TLS listener is closed, and the TLS failure is r
 });
 
 t.test('a TLS handshake that never starts ends at the handshake timeout, and frees its slot', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true), handshakeTimeoutMs: 200, maxHandshakes: 1 });
+  const server = await startTestServer(t, { connection: { handshakeTimeoutMs: 200 }, admission: { maxHandshakes: 1 }, security: { tls: listenerTls(pki, true) } });
   const failed = nextEvent(server.events, 'tlsFailed');
   const socket = net.connect(server.agentPort, '127.0.0.1');
   await new Promise((resolve) => socket.on('close', resolve));
@@ -111,7 +111,7 @@ t.test('a TLS handshake that never starts ends at the handshake timeout, and fre
 });
 
 t.test('a refusal at accept over TLS (agent limit) closes without a frame: nothing can be told yet', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true), maxConnections: 1 });
+  const server = await startTestServer(t, { admission: { maxConnections: 1 }, security: { tls: listenerTls(pki, true) } });
   const first = await connectTls(server.agentPort, pki, pki.agent);
   t.match(await helloOver(first, 'agent-1'), { type: 'welcome' });
   const limit = nextEvent(server.events, 'limitReached');
@@ -122,7 +122,7 @@ t.test('a refusal at accept over TLS (agent limit) closes without a frame: nothi
 });
 
 t.test('closing the server closes connections still in their TLS handshake', async (t) => {
-  const server = await startTestServer(t, { tls: listenerTls(pki, true) });
+  const server = await startTestServer(t, { security: { tls: listenerTls(pki, true) } });
   const socket = net.connect(server.agentPort, '127.0.0.1');
   await new Promise((resolve) => socket.on('connect', resolve));
   const closed = new Promise((resolve) => socket.on('close', resolve));

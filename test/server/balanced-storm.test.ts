@@ -15,7 +15,9 @@ import { FleetController } from '../../src/server/fleet/controller';
 import { ServerEvents } from '../../src/server/events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../../src/server/fleet/fanout-runner';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
-import { AgentListener, DEFAULT_LISTENER_OPTIONS } from '../../src/server/net/listener';
+import { AgentListener, DEFAULT_LISTEN_OPTIONS } from '../../src/server/net/listener';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/net/connection';
+import { defaultAdmissionLimits } from '../../src/security/admission';
 import { FileStore } from '../../src/store/file-store';
 import { SETTING_ALGORITHM, SETTING_CHECK_INTERVAL, SETTING_HOST } from '../../src/settings/types';
 import { connectAgents, type TestAgent } from '../helpers/test-agent';
@@ -49,14 +51,23 @@ async function startStormServer(t: Test) {
       return () => timers.splice(timers.indexOf(run) >>> 0, 1);
     },
   });
-  const listener = new AgentListener({ ...DEFAULT_LISTENER_OPTIONS, host: '127.0.0.1', port: 0, closeGraceMs: 200 }, events, {
-    authorize: agentAuthorizer({ token: undefined }),
-    register: (guid, zone) => controller.registerHost(guid, zone),
-    attach: (connection) => agents.attach(connection),
-    detach: (connection) => agents.detach(connection),
-    listToSend: (state) => fleet.listToSend(state),
-    hostsFrame: (hosts) => fleet.hostsFrame(hosts),
-  });
+  const listener = new AgentListener(
+    {
+      listen: { ...DEFAULT_LISTEN_OPTIONS, host: '127.0.0.1', port: 0 },
+      connection: { ...DEFAULT_CONNECTION_LIMITS, closeGraceMs: 200 },
+      admission: defaultAdmissionLimits(),
+      tls: undefined,
+    },
+    events,
+    {
+      authorize: agentAuthorizer({ token: undefined }),
+      register: (guid, zone) => controller.registerHost(guid, zone),
+      attach: (connection) => agents.attach(connection),
+      detach: (connection) => agents.detach(connection),
+      listToSend: (state) => fleet.listToSend(state),
+      hostsFrame: (hosts) => fleet.hostsFrame(hosts),
+    },
+  );
   const { port } = await listener.listen();
   t.teardown(async () => {
     controller.close();

@@ -41,7 +41,7 @@ function captureLogger(lines: Record<string, unknown>[]): Logger {
 t.test('a single call: 200 with the value; each refusal names its reason', async (t) => {
   const logs: Record<string, unknown>[] = [];
   const registry = new Registry();
-  const server = await startTestServer(t, { maxCallsInFlight: 1, logger: captureLogger(logs), metricsRegistry: registry });
+  const server = await startTestServer(t, { logger: captureLogger(logs), metricsRegistry: registry, connection: { maxCallsInFlight: 1 } });
   const { agent, hostId } = await agentOn(t, server, 'g-one');
   let release: (() => void) | undefined;
   agent.handle('echo', (params) => params);

@@ -36,7 +36,7 @@ t.test('seed example: M1,M2,M3 roundrobin, four agents in order get H1..H4 lists
 });
 
 t.test('welcome carries the version, host id, advertised address and ping interval', async (t) => {
-  const server = await startTestServer(t, { advertise: 'mgmt-1.example:8250', pingIntervalMs: 12_345 });
+  const server = await startTestServer(t, { listen: { advertise: 'mgmt-1.example:8250' }, connection: { pingIntervalMs: 12_345 } });
   const agent = await TestAgent.connect(server.agentPort);
   t.same(await agent.hello({ guid: 'g1' }), {
     type: 'welcome',
@@ -52,7 +52,7 @@ t.test('welcome carries the version, host id, advertised address and ping interv
 });
 
 t.test('a server with protocol 2 switched off refuses version 2 and serves version 1', async (t) => {
-  const server = await startTestServer(t, { protocolVersions: [1] });
+  const server = await startTestServer(t, { connection: { protocolVersions: [1] } });
   const v2 = await TestAgent.connect(server.agentPort);
   v2.sendHello({ guid: 'g2' });
   t.same(await v2.next(), { type: 'error', code: 'unsupported_version', message: 'supported versions: 1' });
@@ -144,7 +144,7 @@ t.test('roundrobin positions are per zone', async (t) => {
 });
 
 t.test('refusals', async (t) => {
-  const server = await startTestServer(t, { handshakeTimeoutMs: 50, agentToken: undefined });
+  const server = await startTestServer(t, { connection: { handshakeTimeoutMs: 50 }, security: { agentToken: undefined } });
 
   t.test('unsupported version', async (t) => {
     const agent = await TestAgent.connect(server.agentPort);
@@ -189,7 +189,7 @@ t.test('refusals', async (t) => {
 });
 
 t.test('enrolment token', async (t) => {
-  const server = await startTestServer(t, { agentToken: 'join-me' });
+  const server = await startTestServer(t, { security: { agentToken: 'join-me' } });
   const missing = await TestAgent.connect(server.agentPort);
   missing.sendHello({ guid: 'x' });
   t.same(await missing.next(), { type: 'error', code: 'unauthorized', message: 'this server requires an enrolment token' });

@@ -16,7 +16,7 @@ t.test('a silent agent is pinged, then dropped after the ping deadline', async (
   // 250 ms, not 20: the server pings at its first tick unless the whole deadline (750 ms) is
   // already silent, so with 20 ms a server whose loop stalled 60 ms on a loaded machine dropped
   // the agent at that tick without a ping, and the test saw none.
-  const server = await startTestServer(t, { pingIntervalMs: 250, maxMissedPings: 3 });
+  const server = await startTestServer(t, { connection: { pingIntervalMs: 250, maxMissedPings: 3 } });
   const agent = await TestAgent.connect(server.agentPort);
   const dropped = nextEvent(server.events, 'disconnected');
   // Listening from before the hello: on a loaded machine the first pings can arrive in the
@@ -38,7 +38,7 @@ t.test('a silent agent is pinged, then dropped after the ping deadline', async (
 t.test('an agent that answers pings stays connected past the deadline', async (t) => {
   // The deadline (10 x 30 ms) is generous so a busy test machine cannot fake a silence; the
   // agent outlives it by answering 12 pings (360 ms).
-  const server = await startTestServer(t, { pingIntervalMs: 30, maxMissedPings: 10 });
+  const server = await startTestServer(t, { connection: { pingIntervalMs: 30, maxMissedPings: 10 } });
   const agent = await TestAgent.connect(server.agentPort);
   await agent.hello({ guid: 'lively' });
   let pings = 0;
@@ -85,7 +85,7 @@ t.test('an agent that closes mid-handshake is reported as closed', async (t) => 
 });
 
 t.test('beyond --max-connections, agents are sent server_busy', async (t) => {
-  const server = await startTestServer(t, { maxConnections: 1 });
+  const server = await startTestServer(t, { admission: { maxConnections: 1 } });
   const first = await TestAgent.connect(server.agentPort);
   await first.hello({ guid: 'one' });
   const second = await TestAgent.connect(server.agentPort);
@@ -96,7 +96,7 @@ t.test('beyond --max-connections, agents are sent server_busy', async (t) => {
 
 t.test('output beyond the write-buffer cap drops the agent instead of buffering it', async (t) => {
   // A cap below one welcome frame: the very first write would exceed it.
-  const server = await startTestServer(t, { maxWriteBufferBytes: 16 });
+  const server = await startTestServer(t, { connection: { maxWriteBufferBytes: 16 } });
   const dropped = nextEvent(server.events, 'disconnected');
   const agent = await TestAgent.connect(server.agentPort);
   agent.sendHello({ guid: 'slow' });

@@ -10,6 +10,8 @@ import { FrameTooLargeError } from '../../protocol/frame-decoder';
 import { MessageReader } from '../../protocol/message-decoder';
 import {
   CALLS_VERSION,
+  DEFAULT_MAX_FRAME,
+  PROTOCOL_VERSIONS,
   ProtocolError,
   type Ack,
   type AgentMessage,
@@ -41,6 +43,17 @@ export interface ConnectionLimits {
   /** Calls in flight per agent (protocol.md section 4.4); one more is refused as busy. */
   maxCallsInFlight: number;
 }
+
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  handshakeTimeoutMs: 10_000,
+  pingIntervalMs: 15_000,
+  maxMissedPings: 3,
+  maxFrame: DEFAULT_MAX_FRAME,
+  maxWriteBufferBytes: 1_048_576,
+  closeGraceMs: 2_000,
+  protocolVersions: PROTOCOL_VERSIONS,
+  maxCallsInFlight: 8,
+});
 
 /** What a connection needs from the rest of the server; given, never imported. */
 export interface ConnectionContext {

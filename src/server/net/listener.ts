@@ -10,9 +10,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket, type Server as TlsServer } from 'node:tls';
 import { encodeMessage } from '../../protocol/encoder';
-import { DEFAULT_MAX_FRAME, PROTOCOL_VERSIONS, type ErrorCode } from '../../protocol/messages';
+import type { ErrorCode } from '../../protocol/messages';
 import { Admission, isRefusal, type AdmissionLimits, type AdmissionTicket } from '../../security/admission';
-import { defaultMaxConnections } from '../../security/fd-limit';
 import type { ListenerTls } from '../../security/tls-files';
 import { createTlsTerminator, refuseCertificate, secureContextOptions } from '../../security/tls-terminator';
 import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificate, rawSocketOf } from '../../security/tls-refused';
@@ -20,39 +19,26 @@ import { formatAddress } from '../../util/address';
 import { AgentConnection, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from '../events';
 
-export interface ListenerOptions extends ConnectionLimits, AdmissionLimits {
+/** Where the agent listener listens, and the name it gives agents. */
+export interface ListenOptions {
   host: string;
   port: number;
   /** `welcome.server`; default: the local address the agent reached, with the listen port. */
   advertise: string | undefined;
+}
+
+export const DEFAULT_LISTEN_OPTIONS: Readonly<ListenOptions> = Object.freeze({ host: '0.0.0.0', port: 8250, advertise: undefined });
+
+/** The listener's options, one group per owner: it keeps `listen`, hands the rest on. */
+export interface ListenerOptions {
+  listen: ListenOptions;
+  /** Given to every connection as its `limits`. */
+  connection: ConnectionLimits;
+  /** The socket admission's limits (src/security/admission.ts). */
+  admission: AdmissionLimits;
   /** Speak TLS to agents (certificate, key, optional client CA); undefined: plain TCP. */
   tls: ListenerTls | undefined;
 }
-
-export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
-  host: '0.0.0.0',
-  port: 8250,
-  handshakeTimeoutMs: 10_000,
-  pingIntervalMs: 15_000,
-  maxMissedPings: 3,
-  maxFrame: DEFAULT_MAX_FRAME,
-  maxWriteBufferBytes: 1_048_576,
-  closeGraceMs: 2_000,
-  protocolVersions: PROTOCOL_VERSIONS,
-  maxCallsInFlight: 8,
-  // A getter: /proc/self/limits is read when a default is taken (a server starts, help is
-  // printed), not when this module loads.
-  get maxConnections() {
-    return defaultMaxConnections();
-  },
-  maxHandshakes: 1_000,
-  maxHandshakesPerSource: 100,
-  maxConnectionRate: 50,
-  connectionBurst: 200,
-  rateLimitLoopback: false,
-  advertise: undefined,
-  tls: undefined,
-};
 
 /** The parts of a ConnectionContext the listener does not supply itself. */
 export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'handshakeDone' | 'connectionClosed'>;
@@ -96,17 +82,17 @@ export class AgentListener {
   ) {
     this.context = {
       ...services,
-      limits: options,
+      limits: options.connection,
       events,
       advertisedAddress: (socket) => this.advertisedAddress(socket),
       handshakeDone: (connection) => this.onHandshakeDone(connection),
       connectionClosed: (connection) => this.onConnectionClosed(connection),
     };
-    this.admission = new Admission(options);
+    this.admission = new Admission(options.admission);
     this.tls = options.tls;
     this.tlsTerminator =
       options.tls &&
-      createTlsTerminator(options.tls, options.handshakeTimeoutMs, {
+      createTlsTerminator(options.tls, options.connection.handshakeTimeoutMs, {
         secure: (socket) => this.onSecure(socket),
         failed: (error, socket) => this.onTlsFailed(error, socket),
       });
@@ -116,11 +102,11 @@ export class AgentListener {
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      this.server.listen(this.options.listen.port, this.options.listen.host, () => {
         this.server.off('error', reject);
         const address = this.server.address() as AddressInfo;
         this.port = address.port;
-        const timeoutMs = this.options.handshakeTimeoutMs;
+        const timeoutMs = this.options.connection.handshakeTimeoutMs;
         // After a stall of the event loop, timers run before pending input is read: judge
         // only once what already arrived has been read (setImmediate runs after the poll phase).
         this.handshakeSweep = setInterval(() => setImmediate(() => this.sweepHandshakes()), sweepIntervalMs(timeoutMs));
@@ -252,7 +238,7 @@ export class AgentListener {
   /** Times out every handshake older than handshakeTimeoutMs (oldest first). */
   private sweepHandshakes(): void {
     const now = performance.now();
-    const timeoutMs = this.options.handshakeTimeoutMs;
+    const timeoutMs = this.options.connection.handshakeTimeoutMs;
     for (const connection of this.handshaking.values()) {
       if (connection.ageAt(now) < timeoutMs) break; // accept order: the rest are younger
       connection.timeOutHandshake(); // one still registering is left alone
@@ -282,10 +268,10 @@ export class AgentListener {
       return;
     }
     socket.end(encodeMessage({ type: 'error', code, message }));
-    socket.setTimeout(this.options.closeGraceMs, () => socket.destroy());
+    socket.setTimeout(this.options.connection.closeGraceMs, () => socket.destroy());
   }
 
   private advertisedAddress(socket: net.Socket): string {
-    return this.options.advertise ?? formatAddress(socket.localAddress, this.port);
+    return this.options.listen.advertise ?? formatAddress(socket.localAddress, this.port);
   }
 }
