@@ -8,7 +8,7 @@
  * what makes protocol.md's hex examples reproducible.
  */
 import { Packr } from 'msgpackr';
-import { DEFAULT_MAX_FRAME, Message } from './messages';
+import { DEFAULT_MAX_FRAME, Message, Welcome } from './messages';
 
 /**
  * variableMapSize: fixmap for small maps (msgpackr writes map16 for every object otherwise).
@@ -96,5 +96,76 @@ function frameOf(payload: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
   frame.writeUInt32BE(payload.length, 0);
   frame.set(payload, HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * A welcome's bytes around its hostId: everything else in it (version, server, pingInterval)
+ * is the same for every agent of a server, so only the id is encoded per handshake.
+ */
+interface WelcomeTemplate {
+  version: number;
+  server: string;
+  pingInterval: number | undefined;
+  /** Frame header room + payload up to the hostId value. */
+  head: Buffer;
+  /** The payload after the hostId value. */
+  tail: Buffer;
+}
+
+/** The last template made: a server has one (or one per local address it is reached on). */
+let welcomeTemplate: WelcomeTemplate | undefined;
+
+function templateOf(version: number, server: string, pingInterval: number | undefined): WelcomeTemplate {
+  const cached = welcomeTemplate;
+  if (cached !== undefined && cached.version === version && cached.server === server && cached.pingInterval === pingInterval) return cached;
+  // Encoded twice, with ids 0 and 1 (one byte each): where they differ is the id's place.
+  const message = (hostId: number): Welcome => ({ type: 'welcome', version, hostId, server, ...(pingInterval === undefined ? {} : { pingInterval }) });
+  const zero = encodeMessage(message(0));
+  const one = encodeMessage(message(1));
+  let at = HEADER_BYTES;
+  while (zero[at] === one[at]) at++;
+  welcomeTemplate = { version, server, pingInterval, head: zero.subarray(0, at), tail: zero.subarray(at + 1) };
+  return welcomeTemplate;
+}
+
+/** Bytes of msgpack's shortest encoding of a non-negative integer below 2^32 (what msgpackr writes). */
+function uintBytes(value: number): number {
+  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
+}
+
+function writeUint(frame: Buffer, at: number, value: number): void {
+  if (value < 0x80) frame[at] = value;
+  else if (value < 0x100) {
+    frame[at] = 0xcc;
+    frame[at + 1] = value;
+  } else if (value < 0x10000) {
+    frame[at] = 0xcd;
+    frame.writeUInt16BE(value, at + 1);
+  } else {
+    frame[at] = 0xce;
+    frame.writeUInt32BE(value, at + 1);
+  }
+}
+
+/**
+ * encodeMessage(welcome), byte for byte, followed by `after` (the first `hosts` frame) in the
+ * same buffer: one allocation and one write per handshake, and no msgpack encoding but the
+ * hostId's (test/protocol/encoder.test.ts compares it with encodeMessage).
+ */
+export function encodeWelcome(welcome: Welcome, after?: Buffer): Buffer {
+  if (welcome.certificate !== undefined || !(welcome.hostId >= 0 && welcome.hostId < 2 ** 32 && Number.isInteger(welcome.hostId))) {
+    const frame = encodeMessage(welcome);
+    return after === undefined ? frame : Buffer.concat([frame, after], frame.length + after.length);
+  }
+  const { head, tail } = templateOf(welcome.version, welcome.server, welcome.pingInterval);
+  const idBytes = uintBytes(welcome.hostId);
+  const length = head.length + idBytes + tail.length;
+  const frame = Buffer.allocUnsafe(length + (after === undefined ? 0 : after.length));
+  head.copy(frame, 0);
+  frame.writeUInt32BE(length - HEADER_BYTES, 0);
+  writeUint(frame, head.length, welcome.hostId);
+  tail.copy(frame, head.length + idBytes);
+  if (after !== undefined) after.copy(frame, length);
   return frame;
 }

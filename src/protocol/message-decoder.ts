@@ -4,6 +4,7 @@
  */
 import { Options, Unpackr } from 'msgpackr';
 import { FrameDecoder } from './frame-decoder';
+import { decodeHello } from './hello-decoder';
 import { AgentMessage, ProtocolError, ServerMessage } from './messages';
 import { scanPayload } from './msgpack-subset';
 import { validateAgentMessage, validateServerMessage } from './validate';
@@ -58,14 +59,22 @@ export interface MessageReaderOptions<D extends Direction> {
 }
 
 /** Returning a ProtocolError stops the reader; it is poisoned with that error. */
-export type MessageHandler<M> = (message: M) => ProtocolError | void;
+export type MessageHandler<M, This = unknown> = (this: This, message: M) => ProtocolError | void;
 
 export class MessageReader<D extends Direction> {
   private readonly frames: FrameDecoder;
   private readonly validate: (value: unknown) => AcceptedMessage<D> | ProtocolError;
+  /** Agent messages: a plain hello takes the one-pass decoder (hello-decoder.ts). */
+  private readonly fastHello: boolean;
+  /** The handler of the push in progress (push is synchronous), and its `this`: no closure per chunk. */
+  private onMessage: MessageHandler<AcceptedMessage<D>, unknown> | undefined;
+  private thisArg: unknown;
+  /** Made once per reader, not once per push. */
+  private readonly onFrame = (payload: Buffer): ProtocolError | void => this.frame(payload);
 
   constructor(opts: MessageReaderOptions<D>) {
     this.frames = new FrameDecoder({ maxFrame: opts.maxFrame });
+    this.fastHello = opts.accept === 'agent';
     this.validate = (opts.accept === 'agent' ? validateAgentMessage : validateServerMessage) as (
       value: unknown,
     ) => AcceptedMessage<D> | ProtocolError;
@@ -77,16 +86,31 @@ export class MessageReader<D extends Direction> {
   }
 
   /**
-   * Feeds bytes; calls onMessage for each complete valid message in order. Returns the first
-   * error (framing, decoding, validation, or one returned by onMessage); later pushes return it too.
+   * Feeds bytes; calls onMessage (with `thisArg` as its this) for each complete valid message
+   * in order. Returns the first error (framing, decoding, validation, or one returned by
+   * onMessage); later pushes return it too.
    */
-  push(chunk: Buffer, onMessage: MessageHandler<AcceptedMessage<D>>): ProtocolError | undefined {
-    return this.frames.push(chunk, (payload) => {
-      const value = decodePayload(payload);
-      if (value instanceof ProtocolError) return value;
-      const message = this.validate(value);
-      if (message instanceof ProtocolError) return message;
-      return onMessage(message);
-    });
+  push<This = undefined>(chunk: Buffer, onMessage: MessageHandler<AcceptedMessage<D>, This>, thisArg?: This): ProtocolError | undefined {
+    // Saved and restored: a handler may push into this same reader again.
+    const outer = this.onMessage;
+    const outerThis = this.thisArg;
+    this.onMessage = onMessage as MessageHandler<AcceptedMessage<D>, unknown>;
+    this.thisArg = thisArg;
+    try {
+      return this.frames.push(chunk, this.onFrame);
+    } finally {
+      this.onMessage = outer;
+      this.thisArg = outerThis;
+    }
+  }
+
+  private frame(payload: Buffer): ProtocolError | void {
+    const hello = this.fastHello ? decodeHello(payload) : undefined;
+    if (hello !== undefined) return this.onMessage!.call(this.thisArg, hello as AcceptedMessage<D>);
+    const value = decodePayload(payload);
+    if (value instanceof ProtocolError) return value;
+    const message = this.validate(value);
+    if (message instanceof ProtocolError) return message;
+    return this.onMessage!.call(this.thisArg, message);
   }
 }

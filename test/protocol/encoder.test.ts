@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
-import { encodeMessage } from '../../src/protocol/encoder';
+import { encodeMessage, encodeWelcome } from '../../src/protocol/encoder';
 import { decodePayload, MessageReader } from '../../src/protocol/message-decoder';
 import { ERROR_CODES, Message } from '../../src/protocol/messages';
 
@@ -115,5 +115,23 @@ t.test('property: every valid message survives encode -> MessageReader unchanged
       { numRuns: 150 },
     );
     t.pass(`${accept} messages round-trip`);
+  }
+});
+
+t.test('encodeWelcome gives encodeMessage\'s bytes, with the bytes after it in the same buffer', async (t) => {
+  const ids = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 1];
+  const after = encodeMessage({ type: 'hosts', seq: 3, hosts: ['a:1'], algorithm: 'static', checkInterval: 0 });
+  for (const welcome of [
+    { type: 'welcome', version: 2, server: '127.0.0.1:8250', pingInterval: 15_000 },
+    { type: 'welcome', version: 1, server: 's'.repeat(255), pingInterval: 2_147_483_647 },
+    { type: 'welcome', version: 2, server: 'h\u00f4te:1' },
+    { type: 'welcome', version: 2, server: 's', pingInterval: 1, certificate: 'PEM' },
+  ] as const) {
+    for (const hostId of ids) {
+      const message = { ...welcome, hostId };
+      const expected = encodeMessage(message).toString('hex');
+      t.equal(encodeWelcome(message).toString('hex'), expected, `${welcome.server.slice(0, 12)} ${hostId}`);
+      t.equal(encodeWelcome(message, after).toString('hex'), expected + after.toString('hex'), `${hostId}, with a hosts frame after it`);
+    }
   }
 });

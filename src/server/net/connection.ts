@@ -5,7 +5,7 @@
  * socket; nothing thrown can reach the listener or another agent's connection.
  */
 import type { Socket } from 'node:net';
-import { encodeMessage } from '../../protocol/encoder';
+import { encodeMessage, encodeWelcome } from '../../protocol/encoder';
 import { FrameTooLargeError } from '../../protocol/frame-decoder';
 import { MessageReader } from '../../protocol/message-decoder';
 import {
@@ -17,6 +17,7 @@ import {
   type AgentMessage,
   type ErrorCode,
   type Hello,
+  type Welcome,
 } from '../../protocol/messages';
 import type { LimitName } from '../../security/admission';
 import { RegistrationRefused } from '../../security/registration-limits';
@@ -108,6 +109,13 @@ const MAX_PENDING_ACKS = 32;
 const PING_FRAME = encodeMessage({ type: 'ping' });
 const PONG_FRAME = encodeMessage({ type: 'pong' });
 
+/**
+ * The connection a socket belongs to, read by the shared 'data' and 'close' listeners: two
+ * functions for every socket instead of two closures per socket (a server holds 15 000).
+ */
+const CONNECTION = Symbol('agentlb.connection');
+type OwnedSocket = Socket & { [CONNECTION]?: AgentConnection };
+
 export interface LastSent {
   seq: number;
   hosts: readonly string[];
@@ -133,7 +141,8 @@ export class AgentConnection implements FanoutAgent {
   private closeReason: DisconnectReason | undefined;
   private state: AgentListState | undefined;
   private host: HostRecord | undefined;
-  private pendingAcks: PendingAck[] = [];
+  /** Made with the first `hosts` frame. */
+  private pendingAcks: PendingAck[] | undefined;
   private sent: LastSent | undefined;
   private ackedOk: boolean | undefined;
   private handshakeReported = false;
@@ -156,20 +165,33 @@ export class AgentConnection implements FanoutAgent {
 
   /** Wires the socket; call once, right after accept. */
   start(): void {
-    const { socket } = this;
+    const socket = this.socket as OwnedSocket;
     socket.setNoDelay(true);
-    // Two closures per socket, no more: a server holds 15 000 of them. The socket's 'error'
-    // needs no handler of ours (the listener attached a shared one): `hadError` says it.
-    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
-    socket.on('close', (hadError: boolean) => {
-      // An agent that ended its side first closed the connection, whatever followed.
-      this.closeReason ??= hadError && !socket.readableEnded ? 'socket_error' : 'closed_by_agent';
-      this.guard(() => this.onClose());
-      this.socketClosed = true;
-      this.closedWaiter?.resolve();
-      this.context.connectionClosed?.(this);
-    });
+    // Shared listeners, no closure per socket. The socket's 'error' needs no handler of ours
+    // (the listener attached a shared one): `hadError` says it.
+    socket[CONNECTION] = this;
+    socket.on('data', AgentConnection.onSocketData);
+    socket.on('close', AgentConnection.onSocketClose);
     this.context.events.emit('connected', { connId: this.connId, remoteAddress: this.remoteAddress });
+  }
+
+  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
+    const connection = this[CONNECTION]!;
+    try {
+      connection.onData(chunk);
+    } catch (error) {
+      connection.contain(error);
+    }
+  }
+
+  private static onSocketClose(this: OwnedSocket, hadError: boolean): void {
+    const connection = this[CONNECTION]!;
+    // An agent that ended its side first closed the connection, whatever followed.
+    connection.closeReason ??= hadError && !this.readableEnded ? 'socket_error' : 'closed_by_agent';
+    connection.guard(() => connection.onClose());
+    connection.socketClosed = true;
+    connection.closedWaiter?.resolve();
+    connection.context.connectionClosed?.(connection);
   }
 
   /** Milliseconds since accept, at `now` (performance.now()). */
@@ -220,7 +242,7 @@ export class AgentConnection implements FanoutAgent {
 
   /** Whether the last `hosts` frame was acked ok (undefined: none sent, or not acked yet). */
   get acked(): boolean | undefined {
-    return this.pendingAcks.length > 0 ? undefined : this.ackedOk;
+    return this.pendingAcks !== undefined && this.pendingAcks.length > 0 ? undefined : this.ackedOk;
   }
 
   get isOpen(): boolean {
@@ -260,16 +282,20 @@ export class AgentConnection implements FanoutAgent {
 
   /**
    * Sends an already encoded `hosts` frame (planned in a burst, maybe on a worker thread).
-   * `before`: bytes to put ahead of it in the same write (the handshake's welcome).
+   * `welcome`: the handshake's welcome, put ahead of it in the same buffer and write.
    */
-  sendHostsFrame(frame: HostsFrame, cause: HostsCause, before?: Buffer): void {
+  sendHostsFrame(frame: HostsFrame, cause: HostsCause, welcome?: Welcome): void {
     if (this.phase !== 'ready' || this.state === undefined || this.host === undefined) return;
-    if (!this.write(before === undefined ? frame.frame : Buffer.concat([before, frame.frame], before.length + frame.frame.length))) return;
+    if (!this.write(welcome === undefined ? frame.frame : encodeWelcome(welcome, frame.frame))) return;
     const { hostId, zone } = this.state;
     this.state = { hostId, zone, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval };
     this.sent = { seq: frame.seq, hosts: frame.hosts, algorithm: frame.algorithm, checkInterval: frame.checkInterval, atMs: Date.now() };
-    if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
-    this.pendingAcks.push({ seq: frame.seq, sentAt: performance.now() });
+    const pending: PendingAck = { seq: frame.seq, sentAt: performance.now() };
+    if (this.pendingAcks === undefined) this.pendingAcks = [pending];
+    else {
+      if (this.pendingAcks.length >= MAX_PENDING_ACKS) this.pendingAcks.shift();
+      this.pendingAcks.push(pending);
+    }
     this.context.events.emit('hostsSent', {
       connId: this.connId,
       hostId: this.host.id,
@@ -306,7 +332,7 @@ export class AgentConnection implements FanoutAgent {
   private onData(chunk: Buffer): void {
     if (!this.isOpen) return; // draining what the peer still sends while we close
     this.lastInboundAt = performance.now();
-    const error = this.reader.push(chunk, (message) => this.onMessage(message));
+    const error = this.reader.push(chunk, this.onMessage, this);
     if (error !== undefined && this.isOpen) {
       this.context.events.emit('protocolError', {
         connId: this.connId,
@@ -430,26 +456,27 @@ export class AgentConnection implements FanoutAgent {
       hosts: hello.hosts,
       checkInterval: hello.checkInterval,
     };
-    const welcome = encodeMessage({
+    const welcome: Welcome = {
       type: 'welcome',
       version: this.version,
       hostId: host.id,
       server: this.context.advertisedAddress(this.socket),
       pingInterval: this.context.limits.pingIntervalMs,
-      ...(this.certificate === undefined ? {} : { certificate: this.certificate }),
-    });
+    };
+    if (this.certificate !== undefined) welcome.certificate = this.certificate;
     this.certificate = undefined; // sent once; not kept for the connection's life
     this.emitHandshake('ok', host.guid);
     const hosts = this.context.listToSend(this.state);
-    // welcome and the first list in ONE write: a loopback write costs ~7 µs of kernel time,
-    // the largest single cost of a handshake (profiled), and the agent reads both at once.
-    if (hosts === undefined) this.write(welcome);
+    // welcome and the first list in ONE buffer and write: a loopback write costs ~7 µs of
+    // kernel time, the largest single cost of a handshake (profiled), and the agent reads
+    // both at once. encodeWelcome encodes only the hostId (the rest is cached).
+    if (hosts === undefined) this.write(encodeWelcome(welcome));
     else this.sendHostsFrame(this.context.hostsFrame(hosts), 'handshake', welcome);
     this.schedulePing(this.context.limits.pingIntervalMs);
   }
 
   private onAck(ack: Ack): ProtocolError | undefined {
-    if (this.host === undefined) return undefined;
+    if (this.host === undefined || this.pendingAcks === undefined) return undefined;
     // Frames are acked in order: an ack for seq S settles the oldest frame sent with S and any
     // older one whose ack went missing. protocol.md: an ack for a seq not sent is ignored.
     const index = this.pendingAcks.findIndex((pending) => pending.seq === ack.seq);
@@ -557,9 +584,13 @@ export class AgentConnection implements FanoutAgent {
     try {
       run();
     } catch (error) {
-      this.closeReason ??= 'socket_error';
-      this.context.events.emit('listenerError', { event: `connection ${this.connId}`, error });
-      this.socket.destroy();
+      this.contain(error);
     }
+  }
+
+  private contain(error: unknown): void {
+    this.closeReason ??= 'socket_error';
+    this.context.events.emit('listenerError', { event: `connection ${this.connId}`, error });
+    this.socket.destroy();
   }
 }
