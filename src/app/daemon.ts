@@ -25,6 +25,7 @@ import { DEFAULT_SLICE_SIZE, FanoutRunner } from '../server/fleet/fanout-runner'
 import { EnrollerError } from '../security/enroller';
 import type { ReloadOutcome } from '../admin/certificate-metrics';
 import { SecuritySetup, type ReloadInput } from './security-setup';
+import { isCertificateRegistry } from '../security/store-certificate-book';
 import { RegistrationLimits } from '../security/registration-limits';
 import { logLimitEvents } from '../server/limit-log';
 import { logServerEvents } from '../server/event-log';
@@ -81,27 +82,6 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
   try {
     const { store, fleet, token } = await openStore({ store: options.store, dataDir: options.dataDir, adminToken: options.admin.token, logger }, cleanups);
 
-    // The book, revocations, enroller, tokens and TLS material, and what reloads them.
-    let security: SecuritySetup;
-    try {
-      security = await SecuritySetup.open({
-        tls: options.security.tls,
-        tlsFiles: options.security.tlsFiles,
-        caDir: options.security.caDir,
-        dataDir: options.dataDir,
-        agentToken: options.security.agentToken,
-        adminToken: token.token,
-        adminTokenFromFile: token.source !== 'explicit',
-        certLifetimeMs: options.security.certLifetimeMs ?? options.security.certDays * 86_400_000,
-        logger,
-        metricsRegistry: options.metricsRegistry,
-      });
-    } catch (error) {
-      if (error instanceof EnrollerError) throw new ServerStartError('bad_ca_dir', error.message, { cause: error });
-      throw error;
-    }
-    cleanups.add(() => security.close());
-    const { book, enroller } = security;
     const events = options.events ?? new ServerEvents();
     cleanups.add(logServerEvents(events, logger));
     cleanups.add(logLimitEvents(events, logger));
@@ -118,6 +98,30 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     const controller = new FleetController(store, fleet, agents, events, fanout);
     cleanups.add(() => controller.close());
     cleanups.add(store.subscribe((change: StoreChange) => controller.onStoreChange(change)));
+
+    // The book, revocations, enroller, tokens and TLS material, and what reloads them. After
+    // the controller's subscription: the store hands the changes it held back to the first subscriber.
+    let security: SecuritySetup;
+    try {
+      security = await SecuritySetup.open({
+        tls: options.security.tls,
+        tlsFiles: options.security.tlsFiles,
+        caDir: options.security.caDir,
+        dataDir: options.dataDir,
+        agentToken: options.security.agentToken,
+        adminToken: token.token,
+        adminTokenFromFile: token.source !== 'explicit',
+        certLifetimeMs: options.security.certLifetimeMs ?? options.security.certDays * 86_400_000,
+        logger,
+        metricsRegistry: options.metricsRegistry,
+        shared: isCertificateRegistry(store) ? store : undefined,
+      });
+    } catch (error) {
+      if (error instanceof EnrollerError) throw new ServerStartError('bad_ca_dir', error.message, { cause: error });
+      throw error;
+    }
+    cleanups.add(() => security.close());
+    const { book, enroller } = security;
 
     const registrations = new RegistrationLimits(
       { ...options.registration, limitLoopback: options.admission.rateLimitLoopback },
@@ -139,7 +143,7 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
     });
     const posture = securityPosture({ tls: options.security.tls, agentToken: options.security.agentToken, embeddedStore: store instanceof FileStore });
     const agentAddress = await listenOrFail(() => listener.listen(), 'agent', options.listen.host, options.listen.port);
-    security.attach(listener);
+    security.attach(listener, registryAddress(options.listen.advertise, agentAddress));
     // Before any agent is served (no I/O turn since the listen callback): a server nobody
     // configured hands out its own address, never a placeholder that strands agents.
     const ownEntry = ownHostEntry(options.listen.advertise, agentAddress);

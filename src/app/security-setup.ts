@@ -3,9 +3,11 @@
  * the revocation list, the enroller (--ca-dir), the agent authorizer, the TLS material the
  * listener uses, the tokens; and what changes them while agents stay connected:
  *
- * - a revocation (a new CRL at reload) refuses the certificate from then on and drops every
- *   agent connected with it (`error unauthorized`, "certificate revoked": protocol.md 1.1).
- *   Each server reads its own CRL: cluster mode does not share revocations through the store;
+ * - a revocation (a new CRL at reload, or, in cluster mode, one the store announces) refuses
+ *   the certificate from then on and drops every agent connected with it (`error
+ *   unauthorized`, "certificate revoked": protocol.md 1.1);
+ * - in cluster mode (a store that is a CertificateRegistry: PostgreSQL) the certificate book,
+ *   the issued certificates and the revocations live in the store, shared by every server;
  * - a reload (SIGHUP) reads the TLS files, the CA directory and the tokens again. Each part
  *   that cannot be read or does not fit (a key of another certificate, bad PEM, a CRL of
  *   another CA) keeps what is in use and is logged as a warning saying why; the rest applies.
@@ -24,6 +26,10 @@ import { FileCertificateBook, type CertificateBook } from '../security/certifica
 import { Enroller, loadSigningCa } from '../security/enroller';
 import { certificateSerial } from '../security/identity';
 import { RevocationList } from '../security/revocations';
+import { StoreCertificateBook } from '../security/store-certificate-book';
+import { StoreRevocations } from '../security/store-revocations';
+import type { CertificateRegistry, Store } from '../store/types';
+import { normalSerial } from '../security/crl';
 import { loadServerTls, type ListenerTls, type ServerTlsFiles } from '../security/tls-files';
 import { CERTIFICATE_REVOKED } from '../security/tls-terminator';
 
@@ -55,6 +61,8 @@ export interface SecuritySetupOptions {
   certLifetimeMs: number;
   logger: Logger;
   metricsRegistry: Registry | undefined;
+  /** Cluster mode: the store that shares the book, the issued certificates and the revocations. */
+  shared: (Store & CertificateRegistry) | undefined;
 }
 
 export class SecuritySetup {
@@ -68,6 +76,9 @@ export class SecuritySetup {
   private listener: TlsListener | undefined;
   private readonly metrics: CertificateMetrics | undefined;
   private reloading: Promise<ReloadOutcome> = Promise.resolve('ok');
+  private storeRevocations: StoreRevocations | undefined;
+  /** This server's registry address (known once it listens): who issued, in the store's ledger. */
+  private serverName = '';
   /** notAfter of the server certificate in use, unix seconds: parsed when it changes, not per scrape. */
   private expiry: number | undefined;
 
@@ -95,9 +106,15 @@ export class SecuritySetup {
   /** Throws with a message for the operator when the book or the CA cannot be opened. */
   static async open(options: SecuritySetupOptions): Promise<SecuritySetup> {
     // Client certificates are requested: remember which guids hold one (roll-out hijack).
-    const book = options.tls?.ca === undefined ? undefined : await FileCertificateBook.open(options.dataDir);
+    const { logger, caDir, shared } = options;
+    const storeError = (error: unknown): void => logger.warn({ err: (error as Error).message }, 'certificates: store error');
+    const book =
+      options.tls?.ca === undefined
+        ? undefined
+        : shared !== undefined
+          ? await StoreCertificateBook.open(shared, storeError)
+          : await FileCertificateBook.open(options.dataDir);
     const ca = options.caDir === undefined || book === undefined ? undefined : await loadSigningCa(options.caDir);
-    const { logger, caDir } = options;
     const setup = new SecuritySetup(options, book, (self) =>
       ca === undefined || book === undefined || caDir === undefined
         ? undefined
@@ -106,8 +123,12 @@ export class SecuritySetup {
             certLifetimeMs: options.certLifetimeMs,
             tokenRequired: () => self.agentTokenValue !== undefined,
             isRevoked: (serial) => self.revocations.has(serial),
-            // The CA directory's ledger: `ca revoke DIR --name` reads it.
-            recordIssued: (entry) => recordIssued(caDir, entry),
+            // The CA directory's ledger (`ca revoke DIR --name` reads it), and the store's in
+            // cluster mode (`ca revoke --store` finds what any server issued).
+            recordIssued: async (entry) => {
+              await recordIssued(caDir, entry);
+              await shared?.recordIssued({ ...entry, serial: normalSerial(entry.serial) ?? entry.serial }, self.serverName);
+            },
             issued: (guid, certificate, renewal) => {
               self.metrics?.issued(renewal);
               logger.info(
@@ -117,6 +138,10 @@ export class SecuritySetup {
             },
           }),
     );
+    // Client certificates are checked: revocations made anywhere in the cluster apply here.
+    if (shared !== undefined && options.tls?.ca !== undefined) {
+      setup.storeRevocations = await StoreRevocations.open(shared, setup.revocations, (serials) => setup.revoked(serials, 'store'), storeError);
+    }
     return setup;
   }
 
@@ -133,12 +158,17 @@ export class SecuritySetup {
     return this.adminTokenValue;
   }
 
-  /** Once the listener exists: a reload replaces its TLS material and drops revoked agents from it. */
-  attach(listener: TlsListener): void {
+  /**
+   * Once the listener exists: a reload or a revocation the store announces drops revoked
+   * agents from it. `serverName` (its registry address) is recorded with what it issues.
+   */
+  attach(listener: TlsListener, serverName: string): void {
     this.listener = listener;
+    this.serverName = serverName;
   }
 
   async close(): Promise<void> {
+    this.storeRevocations?.close();
     await this.book?.close();
   }
 
@@ -202,7 +232,7 @@ export class SecuritySetup {
     this.tls = material;
     const before = this.revocations.size;
     this.expiry = certificateExpiry(next.cert);
-    this.revoked(this.revocations.replaceFile(next.crl));
+    this.revoked(this.revocations.replaceFile(next.crl), 'crl');
     if (this.revocations.size !== before) changed.push('CRL');
   }
 
@@ -244,14 +274,14 @@ export class SecuritySetup {
     return outcome;
   }
 
-  /** Drops every agent connected with a certificate among `serials` (newly revoked by the CRL). */
-  private revoked(serials: string[]): void {
+  /** Drops every agent connected with a certificate among `serials` (newly revoked by the CRL or the store). */
+  private revoked(serials: string[], source: 'crl' | 'store'): void {
     if (serials.length === 0) return;
     const set = new Set(serials);
     const dropped = this.listener?.failWhere((socket) => set.has(certificateSerial(socket) ?? ''), 'unauthorized', CERTIFICATE_REVOKED) ?? 0;
     this.options.logger.warn(
-      { event: 'certificates_revoked', source: 'crl', serials: serials.slice(0, 20), count: serials.length, dropped },
-      `${serials.length} certificate(s) revoked (revocation list); ${dropped} agent(s) connected with them dropped`,
+      { event: 'certificates_revoked', source, serials: serials.slice(0, 20), count: serials.length, dropped },
+      `${serials.length} certificate(s) revoked (${source === 'crl' ? 'revocation list' : 'cluster store'}); ${dropped} agent(s) connected with them dropped`,
     );
   }
 }

@@ -1,17 +1,20 @@
 /**
  * `agentlb ca init DIR`, `agentlb ca issue DIR --name NAME [--server|--agent] [--san ...]`:
  * mutual TLS for the agent channel in two commands; `agentlb ca revoke DIR --name NAME |
- * --serial S` adds certificates to the CA's revocation list (DIR/ca.crl).
+ * --serial S [--store URL]` adds certificates to the CA's revocation list (DIR/ca.crl) and,
+ * in cluster mode, to the store's revocations, which every server applies at once.
  */
 import { CaError, checkName, DEFAULT_CA_DAYS, DEFAULT_CERT_DAYS, initCa, issueCertificate, type IssuedFiles } from '../security/ca';
 import { revokeInCaDir, type RevokeResult } from '../security/ca-ledger';
 import { normalSerial } from '../security/crl';
 import { parseSan, SanError, type SubjectAltName } from '../security/san';
+import { insertRevocations, readIssued } from '../store/pg/certificates';
+import { StoreCommandError, storeUrlOption, withStoreConnection } from './cluster-store';
 import { EXIT_FAILURE, EXIT_OK, nonEmpty, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 
 export const CA_USAGE = `Usage: agentlb ca init DIR [--days N]
        agentlb ca issue DIR --name NAME [--server | --agent] [--san SAN ...] [--days N]
-       agentlb ca revoke DIR (--name NAME | --serial SERIAL)
+       agentlb ca revoke DIR (--name NAME | --serial SERIAL) [--store URL]
 
 A small certificate authority for the agent channel, kept in DIR.
 
@@ -24,7 +27,9 @@ A small certificate authority for the agent channel, kept in DIR.
           the one with SERIAL (hex, as \`openssl x509 -serial\` prints it); a certificate
           already listed is left as it is. Servers reading the list (--ca-dir DIR or
           --tls-crl FILE) refuse those certificates and drop agents connected with them once
-          they reload it (SIGHUP)
+          they reload it (SIGHUP). With --store (or AGENTLB_STORE) the certificates any
+          server of the cluster issued are found in PostgreSQL too, and the revocations are
+          recorded there: every server refuses them and drops their agents at once
 
 Options:
   --name NAME     the certificate's subject CN and file name. For an agent, its guid: with
@@ -36,6 +41,8 @@ Options:
   --san SAN       a subject alternative name: DNS:name, IP:addr, URI:uri, or a bare name or
                   address; repeat for more
   --serial SERIAL the certificate to revoke (ca revoke only; excludes --name)
+  --store URL     ca revoke only: the cluster's PostgreSQL (as \`agentlb server --store\`;
+                  default AGENTLB_STORE)
   --days N        validity in days (default ${DEFAULT_CERT_DAYS} for issue, ${DEFAULT_CA_DAYS} for init)
   -h, --help      print this help and exit
 
@@ -54,6 +61,7 @@ const FLAGS = {
   agent: { type: 'boolean' },
   san: { type: 'string', multiple: true },
   serial: { type: 'string' },
+  store: { type: 'string' },
   days: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -85,6 +93,7 @@ async function runCa(argv: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   const dir = nonEmpty('DIR', dirArg);
   if (action !== 'revoke' && values.serial !== undefined) throw new UsageError(`--serial is for ca revoke, not ca ${action}`);
+  if (action !== 'revoke' && values.store !== undefined) throw new UsageError(`--store is for ca revoke, not ca ${action}`);
   if (action === 'revoke') return runRevoke(dir, values, io);
   const days = values.days === undefined ? undefined : parseInteger('--days', values.days, 1, 36_500);
   try {
@@ -120,19 +129,36 @@ async function runRevoke(dir: string, values: Values, io: CliIo): Promise<number
     throw new UsageError(`--serial must be a hexadecimal serial number (1 to 128 digits, colons allowed), got ${JSON.stringify(values.serial)}`);
   }
   const target = values.name !== undefined ? { name: nonEmpty('--name', values.name) } : { serial: values.serial! };
+  // The store keeps serials in normal form (checked above to have one).
+  const storeTarget = 'name' in target ? target : { serial: normalSerial(target.serial)! };
+  const storeUrl = storeUrlOption(values.store, io.env);
   let result: RevokeResult;
+  let recorded: string[] | undefined;
   try {
-    result = await revokeInCaDir(dir, target);
+    if (storeUrl === undefined) {
+      result = await revokeInCaDir(dir, target);
+    } else {
+      // The CRL first, then the store: a store write that fails is made up for by running
+      // the command again (the store takes what the list already held too).
+      [result, recorded] = await withStoreConnection(storeUrl, async (db) => {
+        const revoke = await revokeInCaDir(dir, target, { alsoIssued: await readIssued(db, storeTarget) });
+        return [revoke, await insertRevocations(db, [...revoke.revoked, ...revoke.already], 'agentlb ca revoke')] as const;
+      });
+    }
   } catch (error) {
-    if (!(error instanceof CaError)) throw error;
+    if (!(error instanceof CaError) && !(error instanceof StoreCommandError)) throw error;
     io.err(`agentlb ca: ${error.message}\n`);
     return EXIT_FAILURE;
   }
   const lines = [
     ...result.revoked.map((entry) => `revoked ${entry.serial} (${entry.name}, valid until ${entry.notAfter})`),
     ...result.already.map((entry) => `already revoked ${entry.serial} (${entry.name})`),
+    `  revocation list: ${result.crlFile}`,
   ];
-  io.out(`${lines.join('\n')}\n  revocation list: ${result.crlFile}\n`);
+  if (recorded !== undefined) {
+    lines.push(`  cluster store: ${recorded.length === 0 ? 'held every one already' : `${recorded.length} revocation(s) recorded; every server refuses them now`}`);
+  }
+  io.out(`${lines.join('\n')}\n`);
   return EXIT_OK;
 }
 

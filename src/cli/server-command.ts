@@ -24,7 +24,7 @@ import {
   POOL_MODES,
   type PoolMode,
 } from '../app/options';
-import { checkStoreUrl, createClusterStore } from './cluster-store';
+import { createClusterStore, storeUrlOption } from './cluster-store';
 import { DEFAULT_SERVER_HEARTBEAT_MS } from '../store/types';
 import { exposesSecrets, formatEffectiveConfig, inFileTerms, mergeConfig, readConfigFile } from './server-config';
 import {
@@ -202,10 +202,6 @@ export function configDefaults(maxConnections = defaultAdmissionLimits().maxConn
   };
 }
 
-function nonBlank(value: string | undefined): string | undefined {
-  return value === '' ? undefined : value;
-}
-
 /** A token from its flag, else its environment variable; errors name where it came from, never the token. */
 function tokenOption(
   flagValue: string | undefined,
@@ -247,12 +243,6 @@ function agentTokenOption(flagValue: string | undefined, env: NodeJS.ProcessEnv)
 
 function adminTokenProblem(token: string): string | undefined {
   return isUsableAdminToken(token) ? undefined : ADMIN_TOKEN_RULE;
-}
-
-function checkedStoreUrl(flag: string, value: string): string {
-  const problem = checkStoreUrl(value);
-  if (problem !== undefined) throw new UsageError(`${flag} ${problem.message}`);
-  return value;
 }
 
 /** --advertise is this server's entry in `host` (and its default): it must be a valid one. */
@@ -365,7 +355,7 @@ function parseServerOptions(values: FlagValuesOf, env: NodeJS.ProcessEnv) {
     cluster: { heartbeatIntervalMs },
   } satisfies Omit<ServerOptionsInput, 'logger'>;
   const { tlsFiles } = security;
-  const storeUrl = optional(values.store ?? nonBlank(env['AGENTLB_STORE']), (v) => checkedStoreUrl(values.store === undefined ? 'AGENTLB_STORE' : '--store', v));
+  const storeUrl = storeUrlOption(values.store, env);
 
   const maxBufferBytes = optional(values['log-buffer'], (v) => parseInteger('--log-buffer', v, 4096, 1 << 30));
   return { level, options, storeUrl, tlsFiles, maxBufferBytes };

@@ -29,6 +29,12 @@ export interface CertificateBook {
   entry(guid: string): CertificateEntry | undefined;
   /** Records a certificate for its guid (seen or issued); resolves once durable. */
   record(entry: CertificateEntry): Promise<void>;
+  /**
+   * Records an enrolment's certificate only if the guid holds none; false when it does (then
+   * nothing is written). With the cluster store this is decided by PostgreSQL, so of two
+   * servers enrolling one guid at once exactly one wins (store-certificate-book.ts).
+   */
+  claim(entry: CertificateEntry): Promise<boolean>;
   /** Operator reset: the guid may enrol with the token alone again. False when it held none. */
   reset(guid: string): Promise<boolean>;
   /** How many guids hold a certificate (metrics). */
@@ -80,6 +86,12 @@ export class FileCertificateBook implements CertificateBook {
     const line: Line = { op: 'cert', guid: entry.guid, serial: entry.serial, notAfter: entry.notAfter };
     this.apply(line); // in memory at once: a second connection in the same tick sees it
     return this.append(line);
+  }
+
+  async claim(entry: CertificateEntry): Promise<boolean> {
+    if (this.entries.has(entry.guid)) return false;
+    await this.record(entry);
+    return true;
   }
 
   async reset(guid: string): Promise<boolean> {

@@ -97,9 +97,7 @@ export class Enroller {
     if (!renewal) {
       if (!(socket instanceof TLSSocket)) return { refusal: 'enrolment needs TLS' };
       if (this.options.book.entry(guid) !== undefined || this.pending.has(guid)) {
-        return {
-          refusal: `guid ${JSON.stringify(guid.slice(0, 64))} is already enrolled: renew with its current certificate, or have an operator run \`agentlb hosts reissue\` for it`,
-        };
+        return { refusal: alreadyEnrolled(guid) };
       }
       if (!this.options.tokenRequired()) return { refusal: 'this server enrols agents only with an enrolment token, and none is configured (--agent-token)' };
     }
@@ -120,12 +118,20 @@ export class Enroller {
     try {
       const signed = await signAgentCertificate(this.ca, guid, csr.publicKey, this.options.certLifetimeMs, this.options.now?.());
       const notAfter = signed.notAfter.toISOString();
+      // The ledger first: a certificate recorded there but never handed out is harmless.
       await this.options.recordIssued?.({ serial: signed.serial, name: guid, notAfter });
-      await this.options.book.record({ guid, serial: signed.serial, notAfter });
+      const entry = { guid, serial: signed.serial, notAfter };
+      if (renewal) await this.options.book.record(entry);
+      // Another server of the cluster may have enrolled the guid meanwhile: the book decides.
+      else if (!(await this.options.book.claim(entry))) return { refusal: alreadyEnrolled(guid) };
       this.options.issued?.(guid, signed, renewal);
       return { certificate: signed.pem };
     } finally {
       this.pending.delete(guid);
     }
   }
+}
+
+function alreadyEnrolled(guid: string): string {
+  return `guid ${JSON.stringify(guid.slice(0, 64))} is already enrolled: renew with its current certificate, or have an operator run \`agentlb hosts reissue\` for it`;
 }

@@ -33,7 +33,11 @@ export type StoreChange =
   /** The drains changed (DrainRegistry): read them again with listDrains(). */
   | { kind: 'drains' }
   /** The rebalance run changed (RebalanceRegistry): read it again with latestRun(). */
-  | { kind: 'rebalance' };
+  | { kind: 'rebalance' }
+  /** Guids' certificate records changed (CertificateRegistry), as now committed. */
+  | { kind: 'certified'; records: CertifiedRecord[] }
+  /** Certificates revoked (CertificateRegistry): their serials. */
+  | { kind: 'revoked'; serials: string[] };
 
 export interface Store {
   /** Open (creating or migrating as needed) and return the committed state. */
@@ -377,4 +381,46 @@ export interface CallCarrier {
   /** Wake-ups for `address`: calls asked of it, or answered for it; also after a reconnect. */
   listen(address: string, wake: (kind: 'asked' | 'answered') => void): Promise<void>;
   closeCalls(): Promise<void>;
+}
+
+/** The certificate a guid holds (trust on first enrolment), as the cluster store keeps it. */
+export interface CertifiedRecord {
+  guid: string;
+  /** Hex serial (normal form) of its newest certificate; null once an operator reset it. */
+  serial: string | null;
+  /** ISO-8601 end of that certificate's validity; null when reset. */
+  notAfter: string | null;
+}
+
+/** A certificate a CA signed, as recorded for `agentlb ca revoke --name` to find. */
+export interface IssuedCertificate {
+  /** Hex serial, normal form (lower case, no leading zeros). */
+  serial: string;
+  /** Its CN: a guid for an agent. */
+  name: string;
+  /** ISO-8601 end of validity. */
+  notAfter: string;
+}
+
+/**
+ * The certificates of the whole fleet (cluster mode, PostgreSQL): which guid holds which
+ * certificate (trust on first enrolment holds cluster-wide: `claimCertificate` lets one
+ * server win a guid), what was issued, and what is revoked. Changes made elsewhere arrive
+ * through `subscribe` as `certified` and `revoked` StoreChanges; after a `resync` read them
+ * again whole. Optional: the embedded store keeps none of this (the data dir's
+ * certificates.log and the CA dir's files do).
+ */
+export interface CertificateRegistry {
+  /** Records `record` for its guid only if the guid holds none (never had, or reset); true when this call won it. */
+  claimCertificate(record: CertifiedRecord & { serial: string; notAfter: string }): Promise<boolean>;
+  /** Records the guid's newest certificate (seen over TLS, or renewed), whatever it held. */
+  recordCertificate(record: CertifiedRecord & { serial: string; notAfter: string }): Promise<void>;
+  /** Operator reset: the guid may enrol with the token again; false when it held none. */
+  resetCertificate(guid: string): Promise<boolean>;
+  /** Every guid holding a certificate now. */
+  listCertified(): Promise<CertifiedRecord[]>;
+  /** One signed certificate, by `issuedBy` (a server's address). */
+  recordIssued(entry: IssuedCertificate, issuedBy: string): Promise<void>;
+  /** Every serial revoked. */
+  listRevoked(): Promise<string[]>;
 }

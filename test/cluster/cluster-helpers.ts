@@ -41,8 +41,9 @@ export interface MemberProcess {
   name: string;
 }
 
-export async function startMemberProcess(t: Test, url: string, name: string): Promise<MemberProcess> {
-  const process = await startServerProcess(t, ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN], cleanEnv());
+/** `extra`: more flags for the server (TLS, --ca-dir, tokens). */
+export async function startMemberProcess(t: Test, url: string, name: string, extra: readonly string[] = []): Promise<MemberProcess> {
+  const process = await startServerProcess(t, ['--store', url, '--advertise', name, '--heartbeat-interval', '1', '--admin-token', TEST_TOKEN, ...extra], cleanEnv());
   return { process, adminUrl: `http://127.0.0.1:${process.adminPort}`, agentPort: process.agentPort, name };
 }
 

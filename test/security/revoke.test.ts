@@ -74,6 +74,28 @@ t.test('ca revoke: every refusal names the bad value; --name and --serial add to
     err: 'agentlb ca: --serial is for ca revoke, not ca issue\nRun `agentlb ca --help` for usage.\n',
   });
 
+  // --store (cluster mode): checked like the server's, never echoing the URL (it may hold a password).
+  t.same(await runCliInProcess(['ca', 'revoke', dir, '--name', 'host-1', '--store', 'mysql://u:secret@db/x']), {
+    code: 2,
+    out: '',
+    err: 'agentlb ca: --store must be a postgres:// or postgresql:// URL, got a mysql:// URL\nRun `agentlb ca --help` for usage.\n',
+  });
+  t.same(await runCliInProcess(['ca', 'revoke', dir, '--name', 'host-1'], { AGENTLB_STORE: 'not a url' }), {
+    code: 2,
+    out: '',
+    err: 'agentlb ca: AGENTLB_STORE must be a URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE\nRun `agentlb ca --help` for usage.\n',
+  });
+  t.same(await runCliInProcess(['ca', 'issue', dir, '--name', 'x', '--store', 'postgres://db/x']), {
+    code: 2,
+    out: '',
+    err: 'agentlb ca: --store is for ca revoke, not ca issue\nRun `agentlb ca --help` for usage.\n',
+  });
+  const unreachable = await runCliInProcess(['ca', 'revoke', dir, '--name', 'host-1', '--store', 'postgres://u:secret@127.0.0.1:1/x']);
+  t.equal(unreachable.code, 1);
+  t.match(unreachable.err, /^agentlb ca: cannot use the cluster store: connect ECONNREFUSED 127\.0\.0\.1:1/);
+  t.notMatch(unreachable.err, /secret/, 'the password is not repeated');
+  t.equal((await readCaDirCrl(dir)).entries.length, 0, 'nothing revoked when the store cannot be used');
+
   const lower = serial.toLowerCase().replace(/^0+/, '');
   const notAfter = new Date(JSON.parse((await readFile(path.join(dir, 'issued.log'), 'utf8')).trim()).notAfter as string).toISOString();
   t.same(await runCliInProcess(['ca', 'revoke', dir, '--serial', serial]), {

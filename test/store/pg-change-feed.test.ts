@@ -45,6 +45,12 @@ class MemorySource implements ChangeSource {
   readHostsById(ids: readonly number[]) {
     return this.read(ids.flatMap((id) => (this.hosts.has(id) ? [this.hosts.get(id) as HostRecord] : [])));
   }
+  readCertifiedById(ids: readonly number[]) {
+    return this.read(ids.map((id) => ({ guid: `g${id}`, serial: `${id.toString(16)}`, notAfter: '2030-01-01T00:00:00.000Z' })));
+  }
+  readRevokedById(ids: readonly number[]) {
+    return this.read(ids.map((id) => id.toString(16)));
+  }
   readSnapshot(): Promise<StoreSnapshot> {
     return this.read({ settings: { ...DEFAULT_SETTINGS }, settingsVersion: this.settingsVersion, hosts: [...this.hosts.values()] });
   }

@@ -15,13 +15,16 @@
 import type { Logger } from '../../log';
 import { parseAnnouncement, AnnouncementError, type Announcement } from './notify';
 import type { VersionedSettings } from './queries';
-import type { HostRecord, StoreChange, StoreSnapshot } from '../types';
+import type { CertifiedRecord, HostRecord, StoreChange, StoreSnapshot } from '../types';
 
 export interface ChangeSource {
   /** This process's instance id: announcements `from` it are our own changes, skipped. */
   readonly instanceId: string;
   readSettings(): Promise<VersionedSettings>;
   readHostsById(ids: readonly number[]): Promise<HostRecord[]>;
+  /** Rows of certified_guids and revocations by id (schema version 9). */
+  readCertifiedById(ids: readonly number[]): Promise<CertifiedRecord[]>;
+  readRevokedById(ids: readonly number[]): Promise<string[]>;
   readSnapshot(): Promise<StoreSnapshot>;
   /** Resolves when the store is available again; rejects when it is closed. */
   whenAvailable(): Promise<void>;
@@ -207,6 +210,15 @@ export class ChangeFeed {
       case 'rebalance':
         // The current run is read again by whoever keeps the rebalance board.
         return [{ kind: 'rebalance' }];
+      case 'certified': {
+        // The rows as committed now (a reset one with serial null); a later change is read again.
+        const records = await this.source.readCertifiedById(announcement.ids);
+        return records.length === 0 ? [] : [{ kind: 'certified', records }];
+      }
+      case 'revoked': {
+        const serials = await this.source.readRevokedById(announcement.ids);
+        return serials.length === 0 ? [] : [{ kind: 'revoked', serials }];
+      }
     }
   }
 

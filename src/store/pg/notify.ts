@@ -25,7 +25,9 @@ export type Announcement =
   | (AnnouncementBase & { kind: 'host-removed'; ids: number[] })
   | (AnnouncementBase & { kind: 'host-moved'; ids: number[] })
   | (AnnouncementBase & { kind: 'drains' })
-  | (AnnouncementBase & { kind: 'rebalance' });
+  | (AnnouncementBase & { kind: 'rebalance' })
+  | (AnnouncementBase & { kind: 'certified'; ids: number[] })
+  | (AnnouncementBase & { kind: 'revoked'; ids: number[] });
 
 /** A payload on the channel that is not an announcement this code understands. */
 export class AnnouncementError extends Error {
@@ -65,6 +67,8 @@ export function parseAnnouncement(payload: string): Announcement | AnnouncementE
     case 'host-added':
     case 'host-removed':
     case 'host-moved':
+    case 'certified':
+    case 'revoked':
       if (!Array.isArray(fields.ids) || fields.ids.length === 0 || !fields.ids.every(isId)) {
         return new AnnouncementError(`${fields.kind} announcement has no valid "ids"`);
       }

@@ -285,6 +285,76 @@ UPDATE calls SET expires_at = asked_at + make_interval(secs => timeout_ms::doubl
 CREATE INDEX calls_expiry ON calls (expires_at);
 `;
 
+/**
+ * Version 9: certificates in cluster mode (README "Security"), so every server agrees at once.
+ *
+ * - `certified_guids`: the certificate each guid holds (trust on first enrolment). An
+ *   enrolment claims a guid with INSERT ... ON CONFLICT that takes the row only when it holds
+ *   no certificate, so of two servers enrolling one guid at once exactly one wins. An operator
+ *   reset (`agentlb hosts reissue`) keeps the row with `serial` NULL (not a DELETE), so the
+ *   change is announced by id like any other and read as "holds none".
+ * - `issued_certificates`: every certificate a server signed (`ca revoke --name` finds them
+ *   there, whichever server's CA directory signed them).
+ * - `revocations`: revoked serials (`agentlb ca revoke --store`); every server refuses them
+ *   and drops agents connected with them.
+ *
+ * Changes of `certified_guids` and `revocations` are announced as `certified` / `revoked`
+ * with row ids, chunked like the hosts'; receivers read the rows. A version-8 server takes the
+ * unknown kinds as a reason to resync, which is harmless.
+ */
+const V9_DDL = `
+CREATE TABLE certified_guids (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  guid text NOT NULL UNIQUE,
+  serial text,
+  not_after timestamptz,
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  CHECK ((serial IS NULL) = (not_after IS NULL))
+);
+
+CREATE TABLE issued_certificates (
+  serial text PRIMARY KEY,
+  guid text NOT NULL,
+  not_after timestamptz NOT NULL,
+  issued_at timestamptz NOT NULL DEFAULT now(),
+  issued_by text
+);
+CREATE INDEX issued_certificates_guid ON issued_certificates (guid);
+
+CREATE TABLE revocations (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  serial text NOT NULL UNIQUE,
+  guid text,
+  revoked_at timestamptz NOT NULL DEFAULT now(),
+  reason text
+);
+
+CREATE FUNCTION agentlb_announce_certificates() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  chunk bigint[];
+BEGIN
+  FOR chunk IN
+    SELECT array_agg(id ORDER BY id)
+    FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS k FROM changed) numbered
+    GROUP BY k ORDER BY k
+  LOOP
+    PERFORM pg_notify('${NOTIFY_CHANNEL}', json_build_object(
+      'from', current_setting('${INSTANCE_SETTING}', true),
+      'kind', TG_ARGV[0],
+      'ids', chunk)::text);
+  END LOOP;
+  RETURN NULL;
+END $$;
+
+-- A trigger with transition tables takes one event: INSERT and UPDATE are two triggers.
+CREATE TRIGGER certified_announce_inserted AFTER INSERT ON certified_guids
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_certificates('certified');
+CREATE TRIGGER certified_announce_updated AFTER UPDATE ON certified_guids
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_certificates('certified');
+CREATE TRIGGER revocations_announce AFTER INSERT ON revocations
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_certificates('revoked');
+`;
+
 /** The advisory lock (two-int form) held while granting rebalance moves. */
 export const REBALANCE_BUDGET_LOCK = [8250, 2] as const;
 
@@ -348,6 +418,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'calls: the caller, and an expiry for the age sweep',
     async apply(client) {
       await client.query(V8_DDL);
+    },
+  },
+  {
+    version: 9,
+    name: 'certificates: certified guids, issued certificates, revocations',
+    async apply(client) {
+      await client.query(V9_DDL);
     },
   },
 ];

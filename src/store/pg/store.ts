@@ -26,6 +26,16 @@ import {
   writeConnections,
 } from './connections';
 import { NOTIFY_CHANNEL } from './notify';
+import {
+  claimCertified,
+  insertIssued,
+  readCertified,
+  readCertifiedById,
+  readRevoked,
+  readRevokedById,
+  recordCertified,
+  resetCertified,
+} from './certificates';
 import { answerCall, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, sweepExpiredCalls, takeCalls } from './calls';
 import {
   addRunCounts,
@@ -58,6 +68,9 @@ import {
   StoreUnavailableError,
   type AskedCall,
   type AskRequest,
+  type CertificateRegistry,
+  type CertifiedRecord,
+  type IssuedCertificate,
   type CallCarrier,
   type CarriedCall,
   type ConnectionChange,
@@ -119,7 +132,9 @@ export interface PgStoreStatistics {
 
 type Lifecycle = 'new' | 'opening' | 'open' | 'closed';
 
-export class PgStore implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder, RebalanceRegistry, CallCarrier {
+export class PgStore
+  implements Store, ServerRegistry, DrainRegistry, ConnectionRegistry, ConnectionRecorder, RebalanceRegistry, CallCarrier, CertificateRegistry
+{
   readonly instanceId: string;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -184,6 +199,8 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
         instanceId: this.instanceId,
         readSettings: () => readSettings(this.db),
         readHostsById: (ids) => readHostsById(this.db, ids),
+        readCertifiedById: (ids) => readCertifiedById(this.db, ids),
+        readRevokedById: (ids) => readRevokedById(this.db, ids),
         readSnapshot: () => this.withClient((client) => readSnapshot(client)),
         whenAvailable: () => this.availability.whenAvailable(),
         readFailed: (err) => this.markDown(describeError(err)),
@@ -463,6 +480,38 @@ export class PgStore implements Store, ServerRegistry, DrainRegistry, Connection
         }
       }),
     );
+  }
+
+  claimCertificate(record: CertifiedRecord & { serial: string; notAfter: string }): Promise<boolean> {
+    const refused = checkText('guid', record.guid);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => claimCertified(this.db, record));
+  }
+
+  recordCertificate(record: CertifiedRecord & { serial: string; notAfter: string }): Promise<void> {
+    const refused = checkText('guid', record.guid);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => recordCertified(this.db, record));
+  }
+
+  resetCertificate(guid: string): Promise<boolean> {
+    const refused = checkText('guid', guid);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => resetCertified(this.db, guid));
+  }
+
+  listCertified(): Promise<CertifiedRecord[]> {
+    return this.call(() => readCertified(this.db));
+  }
+
+  recordIssued(entry: IssuedCertificate, issuedBy: string): Promise<void> {
+    const refused = checkText('name', entry.name);
+    if (refused) return Promise.reject(refused);
+    return this.call(() => insertIssued(this.db, entry, issuedBy));
+  }
+
+  listRevoked(): Promise<string[]> {
+    return this.call(() => readRevoked(this.db));
   }
 
   status(): StoreStatus {
