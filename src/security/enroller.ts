@@ -22,6 +22,7 @@ import type { Hello } from '../protocol/messages';
 import { CA_CERT_FILE, CA_KEY_FILE } from './ca';
 import type { CertificateBook } from './certificate-book';
 import type { IssuedEntry } from './ca-dir';
+import { normalSerial } from './crl';
 import { presentedCertificate } from './identity';
 import { CERTIFICATE_REVOKED, revokedCertificate } from './tls-terminator';
 import { checkCsr, CsrError, signAgentCertificate, type SignedCertificate, type SigningCa } from './x509-async';
@@ -119,8 +120,10 @@ export class Enroller {
       const signed = await signAgentCertificate(this.ca, guid, csr.publicKey, this.options.certLifetimeMs, this.options.now?.());
       const notAfter = signed.notAfter.toISOString();
       // The ledger first: a certificate recorded there but never handed out is harmless.
-      await this.options.recordIssued?.({ serial: signed.serial, name: guid, notAfter });
-      const entry = { guid, serial: signed.serial, notAfter };
+      // Normal form (no leading zero nibble), as certificateSerial reads it back off a socket.
+      const serial = normalSerial(signed.serial) ?? signed.serial;
+      await this.options.recordIssued?.({ serial, name: guid, notAfter });
+      const entry = { guid, serial, notAfter };
       if (renewal) await this.options.book.record(entry);
       // Another server of the cluster may have enrolled the guid meanwhile: the book decides.
       else if (!(await this.options.book.claim(entry))) return { refusal: alreadyEnrolled(guid) };
