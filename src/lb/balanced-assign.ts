@@ -20,6 +20,7 @@
  * are found with Bellman–Ford; the graph has only `cols` nodes. The number of augmentations
  * is the initial overflow, about √(rows) per column, so the whole solve is near-linear.
  */
+import { UNSLICED, runNow, type SliceClock, type Sliced } from '../util/slices';
 import { RowHeap } from './balanced-heap';
 
 export interface AssignmentProblem {
@@ -56,10 +57,11 @@ function checkProblem(problem: AssignmentProblem): void {
 }
 
 /** Every row on its highest-weight column (ties: the lower column). */
-function bestColumns(problem: AssignmentProblem): Int32Array {
+function* bestColumns(problem: AssignmentProblem, clock: SliceClock): Sliced<Int32Array> {
   const { weights, rows, cols } = problem;
   const assigned = new Int32Array(rows);
   for (let row = 0; row < rows; row++) {
+    if (clock.due(cols)) yield;
     const base = row * cols;
     let best = 0;
     for (let col = 1; col < cols; col++) {
@@ -78,26 +80,34 @@ class Solver {
   private readonly dist: Float64Array;
   private readonly pred: Int32Array;
 
-  constructor(
+  private constructor(
     private readonly problem: AssignmentProblem,
     private readonly assigned: Int32Array,
   ) {
-    const { rows, cols, weights } = problem;
+    const { rows, cols } = problem;
     this.load = new Array<number>(cols).fill(0);
     for (let row = 0; row < rows; row++) this.load[assigned[row]!]!++;
     // Every row now on column a has an entry in each heap (a, b): size them for that.
     this.heaps = Array.from({ length: cols * cols }, (_, pair) => new RowHeap(this.load[Math.floor(pair / cols)]!));
-    for (let row = 0; row < rows; row++) {
-      const from = assigned[row]!;
-      const base = row * cols;
-      for (let to = 0; to < cols; to++) {
-        if (to !== from) this.heaps[from * cols + to]!.append(row, weights[base + from]! - weights[base + to]!);
-      }
-    }
-    for (const heap of this.heaps) heap.heapify();
     this.edge = new Float64Array(cols * cols);
     this.dist = new Float64Array(cols);
     this.pred = new Int32Array(cols);
+  }
+
+  /** The solver for `assigned` (every row on its best column), its heaps filled a slice at a time. */
+  static *build(problem: AssignmentProblem, assigned: Int32Array, clock: SliceClock): Sliced<Solver> {
+    const solver = new Solver(problem, assigned);
+    const { rows, cols, weights } = problem;
+    for (let row = 0; row < rows; row++) {
+      if (clock.due(cols)) yield;
+      const from = assigned[row]!;
+      const base = row * cols;
+      for (let to = 0; to < cols; to++) {
+        if (to !== from) solver.heaps[from * cols + to]!.append(row, weights[base + from]! - weights[base + to]!);
+      }
+    }
+    for (const heap of solver.heaps) yield* heap.heapifyInSlices(clock);
+    return solver;
   }
 
   overflow(): number {
@@ -180,10 +190,23 @@ class Solver {
  * Throws AssignmentError (code `bad_capacities`) when the problem is malformed.
  */
 export function assignWithCapacities(problem: AssignmentProblem): Int32Array {
+  return runNow(assignInSlices(problem, UNSLICED));
+}
+
+/**
+ * assignWithCapacities, pausing whenever `clock` says a slice is full: the same result,
+ * whatever the slices (the work and its order do not depend on them).
+ */
+export function* assignInSlices(problem: AssignmentProblem, clock: SliceClock): Sliced<Int32Array> {
   checkProblem(problem);
-  const assigned = bestColumns(problem);
+  const assigned = yield* bestColumns(problem, clock);
   if (problem.rows === 0 || problem.cols < 2) return assigned;
-  const solver = new Solver(problem, assigned);
-  for (let overflow = solver.overflow(); overflow > 0; overflow--) solver.augment();
+  const solver = yield* Solver.build(problem, assigned, clock);
+  const { cols } = problem;
+  for (let overflow = solver.overflow(); overflow > 0; overflow--) {
+    // An augmentation is a Bellman-Ford over the columns plus a few heap pops.
+    if (clock.due(cols * cols * cols)) yield;
+    solver.augment();
+  }
   return assigned;
 }

@@ -7,6 +7,7 @@
  * `roundrobin` only needs the zone index's id -> position map.
  */
 import type { AlgorithmName } from '../protocol/algorithms';
+import type { SliceClock, Sliced } from '../util/slices';
 
 /** Read-only view of one zone's hosts, ordered by id. */
 export interface ZoneView {
@@ -34,6 +35,13 @@ export interface Algorithm {
   /** True when a list must be recomputed whenever the zone's host set changes. */
   readonly dependsOnHostSet: boolean;
   plan(servers: readonly string[], zone: ZoneView): ListPlanner;
+  /**
+   * plan() for an algorithm whose plan is O(zone) (balanced): the planner of the zone holding
+   * `ids` (ascending, ZoneView.ids()), built by a generator that pauses whenever `clock` says a
+   * slice is full, so that a server can re-plan 100 000 hosts between other work. Its planner
+   * answers exactly as plan()'s would for the same ids, and reads nothing live afterwards.
+   */
+  planInSlices?(servers: readonly string[], ids: readonly number[], clock: SliceClock): Sliced<ListPlanner>;
   /** Whether `agentList` is up to date against `expected` under this algorithm's rule. */
   isUpToDate(agentList: readonly string[], expected: readonly string[]): boolean;
 }

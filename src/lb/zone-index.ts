@@ -44,7 +44,7 @@ interface Block {
 }
 
 /** Index of the first element of `sorted` not below `id`. */
-function lowerBound(sorted: readonly number[], id: number): number {
+export function lowerBound(sorted: readonly number[], id: number): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {

@@ -36,6 +36,10 @@ async function startStormServer(t: Test) {
       plans++;
       return balanced.plan(servers, zone);
     },
+    planInSlices(servers, ids, clock) {
+      plans++;
+      return balanced.planInSlices!(servers, ids, clock);
+    },
   };
   const store = new FileStore({ dataDir: t.testdir() });
   const fleet = Fleet.fromSnapshot(await store.open(), new Map([...ALGORITHMS, ['balanced', counted]]));

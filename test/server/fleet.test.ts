@@ -3,6 +3,7 @@ import t, { type Test } from 'tap';
 import { ALGORITHMS, balanced } from '../../src/lb/index';
 import { firstChoiceLoads, planLists } from '../../src/lb/plan-stats';
 import type { Algorithm } from '../../src/lb/types';
+import type { SliceClock } from '../../src/util/slices';
 import { decodePayload } from '../../src/protocol/message-decoder';
 import { Fleet, FleetSettingsError } from '../../src/server/fleet/fleet';
 import type { AgentListState } from '../../src/server/fleet/fanout';
@@ -95,16 +96,25 @@ t.test('removeHost and replaceHosts', async (t) => {
   t.same(f.expectedFor(10, 'default'), ['M2', 'M3', 'M1']);
 });
 
-/** The real algorithm `name`, wrapped to count its plan() calls. */
+/** The real algorithm `name`, wrapped to count its plans (in one piece or in slices). */
 function counting(name: 'balanced' | 'roundrobin'): { algorithms: Map<string, Algorithm>; plans: () => number } {
   const real = ALGORITHMS.get(name)!;
   let plans = 0;
+  const sliced = real.planInSlices;
   const wrapped: Algorithm = {
     ...real,
     plan(servers, zone) {
       plans++;
       return real.plan(servers, zone);
     },
+    ...(sliced === undefined
+      ? {}
+      : {
+          planInSlices(servers: readonly string[], ids: readonly number[], clock: SliceClock) {
+            plans++;
+            return sliced(servers, ids, clock);
+          },
+        }),
   };
   return { algorithms: new Map([...ALGORITHMS, [name, wrapped]]), plans: () => plans };
 }
@@ -124,7 +134,7 @@ function firstChoicesEven(t: Test, f: Fleet, ids: readonly number[]): void {
   t.ok(loads.every((load) => load === Math.floor(ids.length / m) || load === Math.ceil(ids.length / m)), `first choices even: ${loads.join('/')}`);
 }
 
-t.test('balanced: a registration burst plans the zone once, then once at refreshPlan, to the exact plan', async (t) => {
+t.test('balanced: a registration burst plans the zone once, then once at refreshPlans, to the exact plan', async (t) => {
   const { algorithms, plans } = counting('balanced');
   const f = countedFleet(BALANCED, algorithms);
   const ids = Array.from({ length: 2_000 }, (_, i) => i + 1);
@@ -136,9 +146,10 @@ t.test('balanced: a registration burst plans the zone once, then once at refresh
   t.same(notShifting, [], 'every new host shifts its zone (others may expect other lists)');
   t.equal(plans(), 1, 'only the first handshake planned (a zone of one); the rest were served from it');
   t.equal(f.expectedFor(1_999, 'default'), f.expectedFor(1_999, 'default'), 'a host the stale plan lacks gets a stable fallback');
-  t.equal(f.refreshPlan('default'), true, 'the stale zone is re-planned');
-  t.equal(f.refreshPlan('default'), false, 'once');
-  t.equal(f.refreshPlan('z2'), false, 'a zone never planned has nothing to refresh');
+  t.same(f.staleZones(), ['default'], 'the zone is stale');
+  t.equal(f.refreshPlans('z2'), undefined, 'a zone never planned has nothing to refresh');
+  await f.refreshPlans('default');
+  t.equal(f.refreshPlans('default'), undefined, 're-planned once: nothing stale left');
   t.equal(plans(), 2);
   const exact = planLists(balanced, f.servers, ids);
   t.ok(ids.every((id) => f.expectedFor(id, 'default') === f.plannedFor(id, 'default')), 'served = planned once refreshed');
@@ -162,7 +173,7 @@ t.test('balanced: removals leave no slot behind once re-planned; plannedFor is e
   const exact = planLists(balanced, f.servers, left);
   t.ok(left.every((id) => f.plannedFor(id, 'default').join() === exact.get(id)!.join()), 'plannedFor re-planned from the hosts left');
   t.equal(plans(), 2, 'once');
-  t.equal(f.refreshPlan('default'), false, 'plannedFor already refreshed it');
+  t.equal(f.refreshPlans(), undefined, 'plannedFor already refreshed it');
   firstChoicesEven(t, f, left);
 });
 
@@ -173,12 +184,13 @@ t.test('balanced: a zone move re-plans the zone left; a settings change replaces
   f.expectedFor(1, 'default');
   f.addHost(host(9));
   t.same(f.addHost(host(9, 'z2')), { added: true, shifted: true }, 'host 9 moves to z2');
-  t.equal(f.refreshPlan('default'), false, 'the zone it left is not stale: it is planned afresh when asked');
+  t.same(f.staleZones(), ['default'], 'the zone it left is stale (its re-send re-plans it)');
+  await f.refreshPlans();
   t.same(f.expectedFor(8, 'default'), planLists(balanced, f.servers, [1, 2, 3, 4, 5, 6, 7, 8]).get(8));
   t.equal(plans(), 2);
   f.addHost(host(10));
   t.equal(f.applySettings({ ...BALANCED, host: 'M1,M2,M3' }, 2), true);
-  t.equal(f.refreshPlan('default'), false, 'new settings: nothing stale, everything re-planned');
+  t.equal(f.refreshPlans(), undefined, 'new settings: nothing stale, everything re-planned');
   t.same(f.expectedFor(10, 'default'), planLists(balanced, f.servers, [1, 2, 3, 4, 5, 6, 7, 8, 10]).get(10));
   t.equal(plans(), 3);
 });
@@ -193,7 +205,116 @@ t.test('roundrobin: appends stay O(1), never re-plan and never leave a zone stal
   });
   t.same(shifting, [], 'appended in id order: nobody else moved');
   f.removeHost(7);
-  t.equal(f.refreshPlan('default'), false);
+  t.equal(f.refreshPlans('default'), undefined);
   t.equal(plans(), 1);
   t.same(f.expectedFor(8, 'default'), ['M1', 'M2', 'M3'], 'positions are read live: host 8 moved to position 6');
+});
+
+/** `count` hosts from id 1, in a balanced fleet whose plans pause every 500 units of work. */
+function slicedFleet(count: number, algorithms: Map<string, Algorithm> = new Map(ALGORITHMS)): { f: Fleet; ids: number[] } {
+  const ids = Array.from({ length: count }, (_, i) => i + 1);
+  const made = Fleet.fromSnapshot({ settings: BALANCED, settingsVersion: 1, hosts: ids.map((id) => host(id)) }, algorithms, 500);
+  if (made instanceof FleetSettingsError) throw made;
+  return { f: made, ids };
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function listsOf(f: Fleet, ids: readonly number[]): string[] {
+  return ids.map((id) => f.expectedFor(id, 'default').join());
+}
+
+function exactLists(servers: readonly string[], ids: readonly number[]): string[] {
+  const exact = planLists(balanced, servers, ids);
+  return ids.map((id) => exact.get(id)!.join());
+}
+
+t.test('balanced: start-up plans every zone in slices; the first handshake plans nothing', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const { f, ids } = slicedFleet(600, algorithms);
+  const planning = f.planZones();
+  await nextTurn();
+  t.equal(plans(), 1, 'one sliced plan under way');
+  await planning;
+  t.same(listsOf(f, ids), exactLists(f.servers, ids), 'every host has the exact plan');
+  t.equal(plans(), 1, 'served without planning again');
+  t.equal(f.refreshPlans(), undefined, 'nothing stale');
+});
+
+t.test('balanced: a sliced re-plan serves the stale planner until the new one is swapped in whole', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const { f, ids } = slicedFleet(600, algorithms);
+  await f.planZones();
+  const before = listsOf(f, ids);
+  const added = Array.from({ length: 50 }, (_, i) => 601 + i);
+  for (const id of added) f.addHost(host(id));
+  const all = [...ids, ...added];
+  const refreshing = f.refreshPlans('default');
+  t.ok(refreshing, 'the zone is stale: a re-plan starts');
+  for (let turn = 0; turn < 3; turn++) {
+    await nextTurn();
+    t.same(listsOf(f, ids), before, `turn ${turn}: the old plan is served, unmixed`);
+  }
+  const again = f.refreshPlans('default');
+  t.ok(again, 'still stale meanwhile');
+  await Promise.all([refreshing, again]);
+  t.equal(plans(), 2, 'the second ask joined the re-plan under way');
+  t.same(listsOf(f, all), exactLists(f.servers, all), 'then the exact plan of the whole zone, for every host');
+  t.same(f.staleZones(), []);
+});
+
+t.test('balanced: a change during a sliced re-plan leaves the zone stale, and the next refresh is exact', async (t) => {
+  const { f, ids } = slicedFleet(600);
+  await f.planZones();
+  f.removeHost(3);
+  const planned = ids.filter((id) => id !== 3);
+  const refreshing = f.refreshPlans('default');
+  await nextTurn();
+  f.addHost(host(700));
+  f.removeHost(10);
+  await refreshing;
+  t.same(listsOf(f, planned), exactLists(f.servers, planned), 'the plan swapped in is the exact plan of the hosts at the call');
+  t.same(f.staleZones(), ['default'], 'the changes made meanwhile leave it stale');
+  await f.refreshPlans();
+  const now = [...planned.filter((id) => id !== 10), 700];
+  t.same(listsOf(f, now), exactLists(f.servers, now), 'the next refresh plans them');
+  t.same(f.staleZones(), []);
+});
+
+t.test('balanced: new settings are planned aside while the old ones serve, then installed whole', async (t) => {
+  const { algorithms, plans } = counting('balanced');
+  const { f, ids } = slicedFleet(600, algorithms);
+  await f.planZones();
+  const before = listsOf(f, ids);
+  const next: Settings = { ...BALANCED, host: 'M1,M2,M3' };
+  t.equal(f.prepareSettings({ ...BALANCED, 'indirect.agent.lb.check.interval': 30 }), undefined, 'the same servers and algorithm: nothing to plan');
+  t.equal(f.prepareSettings({ ...BALANCED, 'indirect.agent.lb.algorithm': 'roundrobin' }), undefined, 'roundrobin plans in O(1) per host');
+  const preparing = f.prepareSettings(next);
+  if (preparing === undefined) throw new Error('expected a preparation');
+  await nextTurn();
+  t.same(listsOf(f, ids), before, 'meanwhile the current settings serve');
+  f.addHost(host(601));
+  const prepared = await preparing;
+  t.equal(f.settingsVersion, 1, 'preparing installs nothing');
+  t.equal(f.applySettings(next, 2, prepared), true);
+  t.equal(plans(), 2, 'installed with the planner made aside');
+  t.same(listsOf(f, ids), exactLists(f.servers, ids), 'the new plan of the hosts it was prepared for');
+  t.same(f.staleZones(), ['default'], 'a host added meanwhile leaves the zone stale');
+  await f.refreshPlans();
+  const all = [...ids, 601];
+  t.same(listsOf(f, all), exactLists(['M1', 'M2', 'M3'], all));
+  t.equal(f.applySettings({ ...next, host: 'M1,M2' }, 3, prepared), true, 'planners prepared for other servers are not used');
+  t.same(f.expectedFor(1, 'default').length, 2);
+});
+
+t.test('balanced: a resync that rebuilds the index keeps the planners serving, stale, until re-planned', async (t) => {
+  const { f, ids } = slicedFleet(600);
+  await f.planZones();
+  const before = listsOf(f, ids);
+  const kept = ids.filter((id) => id % 2 === 0);
+  f.replaceHosts(kept.map((id) => host(id)));
+  t.same(listsOf(f, kept), before.filter((_, i) => ids[i]! % 2 === 0), 'the last plan keeps serving');
+  t.same(f.staleZones(), ['default']);
+  await f.refreshPlans();
+  t.same(listsOf(f, kept), exactLists(f.servers, kept));
 });

@@ -18,7 +18,7 @@ import { AvoidSources } from '../../lb/avoid';
 import type { HostsCause, ServerEvents } from '../events';
 import { DEFAULT_SLICE_SIZE, FanoutRunner } from './fanout-runner';
 import { DEFAULT_SHIFT_RESEND_MS, ShiftResends, type Schedule } from './resend';
-import { FleetSettingsError, type Fleet } from './fleet';
+import { FleetSettingsError, type Fleet, type PreparedPlanners } from './fleet';
 
 export type RemoveHostResult =
   | { kind: 'removed'; host: HostRecord; agentsUpdated: number }
@@ -84,7 +84,7 @@ export class FleetController {
    */
   async updateSettings(patch: Partial<Settings>, expectedVersion?: number): Promise<{ settings: Settings; settingsVersion: number }> {
     const committed = await this.commitSettings(patch, expectedVersion);
-    this.installSettings(committed.settings, committed.settingsVersion);
+    await this.installSettings(committed.settings, committed.settingsVersion);
     return this.current();
   }
 
@@ -220,7 +220,7 @@ export class FleetController {
     }
     switch (change.kind) {
       case 'settings':
-        this.installSettings(change.settings, change.settingsVersion);
+        void this.installSettings(change.settings, change.settingsVersion);
         return;
       case 'host-added':
         this.trackHost(change.host);
@@ -249,7 +249,8 @@ export class FleetController {
       .planResync(snapshot.hosts)
       .then((plan) => {
         for (const id of this.fleet.applyResync(plan)) this.agents.byHost(id)?.close('removed');
-        this.installSettings(snapshot.settings, snapshot.settingsVersion, true);
+        // New settings are planned aside before they are installed: changes wait for that too.
+        return this.installSettings(snapshot.settings, snapshot.settingsVersion, true);
       })
       .catch((error: unknown) => this.events.emit('listenerError', { event: 'resync', error }))
       .finally(() => {
@@ -266,8 +267,31 @@ export class FleetController {
       });
   }
 
-  private installSettings(settings: Settings, settingsVersion: number, forceFanout = false): void {
-    const applied = settingsVersion === 0 ? this.fleet.applyDefaults(this.withDefaults(settings, 0)) : this.fleet.applySettings(settings, settingsVersion);
+  /**
+   * Installs committed settings and re-sends the lists they change. Settings that re-plan a
+   * large zone (balanced, new servers) are planned aside first, in slices, the current ones
+   * serving meanwhile: the promise resolves once they are installed (at once otherwise, with
+   * nothing left to wait for).
+   */
+  private installSettings(settings: Settings, settingsVersion: number, forceFanout = false): Promise<void> | undefined {
+    const preparing = settingsVersion > this.fleet.settingsVersion ? this.fleet.prepareSettings(settings) : undefined;
+    if (preparing === undefined) {
+      this.applySettings(settings, settingsVersion, forceFanout, undefined);
+      return undefined;
+    }
+    return preparing.then(
+      (prepared) => this.applySettings(settings, settingsVersion, forceFanout, prepared),
+      (error: unknown) => {
+        // Planning aside failed (a bug): install them anyway, planned when first asked.
+        this.events.emit('listenerError', { event: 'settingsChanged', error });
+        this.applySettings(settings, settingsVersion, forceFanout, undefined);
+      },
+    );
+  }
+
+  private applySettings(settings: Settings, settingsVersion: number, forceFanout: boolean, prepared: PreparedPlanners | undefined): void {
+    const applied =
+      settingsVersion === 0 ? this.fleet.applyDefaults(this.withDefaults(settings, 0)) : this.fleet.applySettings(settings, settingsVersion, prepared);
     // Committed settings were validated by the same rules, so this is a store written by
     // something else; keep serving the last good settings rather than break every agent.
     if (applied instanceof FleetSettingsError) {
@@ -291,7 +315,11 @@ export class FleetController {
   private sendOutdated(cause: HostsCause, zone?: string): Promise<number> {
     const began = performance.now();
     const agentsConnected = this.agents.size;
-    return this.fanout.run(this.agents.all(), cause, zone).then(
+    // Stale planners (balanced after host-set changes) are re-planned in slices first; with
+    // nothing stale the fan-out starts in this turn (a fleet of one slice: before this returns).
+    const refreshing = this.fleet.refreshPlans(zone);
+    const sent = refreshing === undefined ? this.fanout.run(this.agents.all(), cause, zone) : refreshing.then(() => this.fanout.run(this.agents.all(), cause, zone));
+    return sent.then(
       (agentsUpdated) => {
         // One summary per fan-out for the log (the per-agent hosts_sent lines are debug).
         this.events.emit('fanout', {
@@ -313,10 +341,9 @@ export class FleetController {
 
   /**
    * Re-sends the lists a host-set change of `zone` outdated. The zone's plan was left stale by
-   * the change (fleet.ts): it is planned here, once per throttled re-send, not once per host.
+   * the change (fleet.ts): sendOutdated re-plans it, once per throttled re-send, not once per host.
    */
   private sendHostSet(zone: string): Promise<number> {
-    this.fleet.refreshPlan(zone);
     return this.sendOutdated('host-set', zone);
   }
 
@@ -338,8 +365,11 @@ export class FleetController {
   }
 
   private trackHost(host: HostRecord): void {
+    const left = this.fleet.host(host.id)?.zone;
     const { added, shifted } = this.fleet.addHost(host);
     if (!added) return;
+    // An id announced in another zone than the one known: the zone it left is re-sent too.
+    if (left !== undefined && left !== host.zone) void this.sendHostSetOnce(left);
     this.events.emit('hostRegistered', { host });
     if (shifted) this.shiftResends.shifted(host.zone);
   }

@@ -10,12 +10,19 @@
  * An algorithm that plans from the whole host set (balanced) is not re-planned on every new
  * host: that made a registration storm O(n²). A host-set change marks the zone's planner
  * stale; the hot path keeps answering from it (a host it never planned gets a deterministic
- * fallback, balanced's rendezvous order), and the zone is re-planned once, by refreshPlan(),
+ * fallback, balanced's rendezvous order), and the zone is re-planned once, by refreshPlans(),
  * right before the controller's throttled host-set fan-out (resend.ts) computes its
  * lists, or by plannedFor(), which answers the exact plan. So every agent holds the exact plan
  * at most one re-send window after the storm settles.
+ *
+ * Such a plan is O(zone) (a 100 000-host zone: 70-90 ms), so it is never made on the event
+ * loop in one piece where it can be avoided: refreshPlans() and planZones() plan in slices of
+ * PLAN_SLICE units of work, the loop given back between slices, while the planner they replace
+ * keeps answering; the new one is swapped in whole, so an agent is sent the old plan or the new
+ * one, never a mix. New settings are planned the same way, aside (prepareSettings), before
+ * they are installed. Only a zone never planned and asked for at once (plannerOf) is planned in
+ * one piece: at start-up the server plans every zone before it listens.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ALGORITHMS, HostIndex, isUpToDate } from '../../lb/index';
 import type { Algorithm, ListPlanner } from '../../lb/types';
 import { encodeMessage } from '../../protocol/encoder';
@@ -24,6 +31,7 @@ import type { HostRecord, StoreSnapshot } from '../../store/types';
 import type { Settings } from '../../settings/types';
 import { SETTING_CHECK_INTERVAL, SETTING_HOST, SettingsError } from '../../settings/types';
 import { AvoidList } from '../../lb/avoid';
+import { SliceClock, runInTurns, type Sliced } from '../../util/slices';
 import type { AgentListState, HostsFrame, ListPolicy } from './fanout';
 
 /** Settings that cannot be served (a store edited by hand, or written by a newer version). */
@@ -63,6 +71,31 @@ const REBUILD_FRACTION = 16;
 /** Hosts a resync compares per turn of the event loop. */
 export const RESYNC_SLICE = 10_000;
 
+/**
+ * Units of work (SliceClock; about a weight read each) a sliced plan does per turn of the loop:
+ * 1-2 ms of CPU, so a 100 000-host balanced zone (3 servers) is planned over about 80 turns.
+ */
+export const PLAN_SLICE = 65_536;
+
+/** A zone's planner and the zone's host-set change count it was planned at. */
+interface ZonePlanner {
+  readonly planner: ListPlanner;
+  readonly changes: number;
+}
+
+/** Planners made aside for settings not yet installed (Fleet.prepareSettings). */
+export interface PreparedPlanners {
+  readonly host: string;
+  readonly algorithm: Algorithm;
+  readonly planners: ReadonlyMap<string, ZonePlanner>;
+}
+
+/** A sliced re-plan of a zone under way, and the host-set change count it plans. */
+interface Replan {
+  readonly changes: number;
+  readonly done: Promise<void>;
+}
+
 /** What a resync changes (Fleet.planResync): the difference, or a rebuild from every host. */
 export type ResyncPlan =
   | { readonly kind: 'diff'; readonly vanished: readonly number[]; readonly changed: readonly HostRecord[] }
@@ -73,15 +106,6 @@ interface BuiltHosts {
   readonly hostsById: Map<number, HostRecord>;
   readonly hostsByGuid: Map<string, HostRecord>;
   readonly index: HostIndex;
-}
-
-/** Runs a generator of slices to its end, giving the loop back between slices. */
-async function run<T>(steps: Generator<void, T>): Promise<T> {
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-    await nextTurn();
-  }
 }
 
 /** The maps and index of `hosts` (distinct ids, as a snapshot holds), built a slice at a time. */
@@ -110,9 +134,15 @@ export class Fleet implements ListPolicy {
   private hostsById = new Map<number, HostRecord>();
   /** A known guid is served from memory: only a new host needs the store (cluster mode: the database). */
   private hostsByGuid = new Map<string, HostRecord>();
-  private planners = new Map<string, ListPlanner>();
-  /** Zones whose planner predates a change of their host set (dependsOnHostSet only). */
-  private readonly staleZones = new Set<string>();
+  private planners = new Map<string, ZonePlanner>();
+  /**
+   * Host-set changes per zone, ever: a planner planned at a lower count is stale (for an
+   * algorithm that depends on the host set).
+   */
+  private readonly zoneChanges = new Map<string, number>();
+  /** Bumped whenever the planners are replaced: a re-plan begun before is dropped. */
+  private plannersEpoch = 0;
+  private readonly replans = new Map<string, Replan>();
   /**
    * Encoded frames by list identity. Planners hand the same array to every host sharing a
    * list, so one Buffer serves them all; a WeakMap lets lists no planner holds any more
@@ -128,15 +158,17 @@ export class Fleet implements ListPolicy {
     plan: Plan,
     hosts: readonly HostRecord[],
     private readonly algorithms: AlgorithmsByName,
+    /** Units of work per turn of a sliced plan (tests pass small slices to make small zones pause). */
+    private readonly planSlice: number,
   ) {
     this.plan = plan;
     this.loadHosts(hosts);
   }
 
-  static fromSnapshot(snapshot: StoreSnapshot, algorithms: AlgorithmsByName = ALGORITHMS): Fleet | FleetSettingsError {
+  static fromSnapshot(snapshot: StoreSnapshot, algorithms: AlgorithmsByName = ALGORITHMS, planSlice = PLAN_SLICE): Fleet | FleetSettingsError {
     const plan = makePlan(snapshot.settings, snapshot.settingsVersion, algorithms);
     if (plan instanceof FleetSettingsError) return plan;
-    return new Fleet(plan, snapshot.hosts, algorithms);
+    return new Fleet(plan, snapshot.hosts, algorithms, planSlice);
   }
 
   get settings(): Readonly<Settings> {
@@ -182,7 +214,7 @@ export class Fleet implements ListPolicy {
    * Installs committed settings. Returns false (and changes nothing) for a version not newer
    * than the current one: two changes committed concurrently may resolve out of order.
    */
-  applySettings(settings: Settings, settingsVersion: number): boolean | FleetSettingsError {
+  applySettings(settings: Settings, settingsVersion: number, prepared?: PreparedPlanners): boolean | FleetSettingsError {
     if (settingsVersion <= this.plan.settingsVersion) return false;
     const plan = makePlan(settings, settingsVersion, this.algorithms);
     if (plan instanceof FleetSettingsError) return plan;
@@ -190,9 +222,32 @@ export class Fleet implements ListPolicy {
     this.plan = plan;
     // Lists depend on the servers and the algorithm only: a change of the interval or of the
     // rebalance settings keeps the plans (re-planning 100 000 hosts costs 0.1-0.3 s).
-    if (before.settings[SETTING_HOST] !== settings[SETTING_HOST] || before.algorithm !== plan.algorithm) this.dropPlanners();
+    if (before.settings[SETTING_HOST] !== plan.settings[SETTING_HOST] || before.algorithm !== plan.algorithm) {
+      this.dropPlanners();
+      // Planned aside for exactly these servers and algorithm: a zone changed meanwhile is stale.
+      if (prepared !== undefined && prepared.host === plan.settings[SETTING_HOST] && prepared.algorithm === plan.algorithm) {
+        this.planners = new Map(prepared.planners);
+      }
+    }
     this.frames = new WeakMap();
     return true;
+  }
+
+  /**
+   * Plans every zone under `settings`, in slices, while the current settings keep serving; pass
+   * the result to applySettings. Undefined (nothing to wait for) when the lists would not change
+   * or the algorithm plans in O(1) per host anyway (roundrobin & co.), and for bad settings
+   * (applySettings reports them).
+   */
+  prepareSettings(settings: Settings): Promise<PreparedPlanners> | undefined {
+    const plan = makePlan(settings, this.plan.settingsVersion + 1, this.algorithms);
+    if (plan instanceof FleetSettingsError || !plan.algorithm.dependsOnHostSet) return undefined;
+    if (plan.settings[SETTING_HOST] === this.plan.settings[SETTING_HOST] && plan.algorithm === this.plan.algorithm) return undefined;
+    return (async () => {
+      const planners = new Map<string, ZonePlanner>();
+      for (const zone of this.index.zones()) planners.set(zone, await this.planZone(plan, zone));
+      return { host: plan.settings[SETTING_HOST], algorithm: plan.algorithm, planners };
+    })();
   }
 
   host(id: number): HostRecord | undefined {
@@ -221,12 +276,8 @@ export class Fleet implements ListPolicy {
   addHost(host: HostRecord): { added: boolean; shifted: boolean } {
     const known = this.hostsById.get(host.id);
     if (known !== undefined && known.zone === host.zone) return { added: false, shifted: false };
-    if (known !== undefined) {
-      this.removeHost(host.id);
-      // The zone it left gets no fan-out of its own: plan it afresh when next asked.
-      this.planners.delete(known.zone);
-      this.staleZones.delete(known.zone);
-    }
+    // The zone it left is left stale (removeHost): the caller re-sends it (controller.ts).
+    if (known !== undefined) this.removeHost(host.id);
     this.trackHost(host);
     // O(1): appended at the end of its zone (the usual case, ids ascend) moves nobody else.
     const zone = this.index.zone(host.zone);
@@ -269,9 +320,9 @@ export class Fleet implements ListPolicy {
    * (the controller holds other store changes back meanwhile).
    */
   async planResync(hosts: readonly HostRecord[], slice = RESYNC_SLICE): Promise<ResyncPlan> {
-    const plan = await run(this.compareHosts(hosts, slice));
+    const plan = await runInTurns(this.compareHosts(hosts, slice));
     // A rebuild is built aside in slices too; applyResync then swaps it in at once.
-    return plan.kind === 'rebuild' ? { ...plan, built: await run(buildHosts(hosts, slice)) } : plan;
+    return plan.kind === 'rebuild' ? { ...plan, built: await runInTurns(buildHosts(hosts, slice)) } : plan;
   }
 
   /**
@@ -288,7 +339,13 @@ export class Fleet implements ListPolicy {
         this.retiredIndexWork += this.index.workDone;
         ({ hostsById: this.hostsById, hostsByGuid: this.hostsByGuid, index: this.index } = plan.built);
       }
-      this.dropPlanners();
+      if (this.plan.algorithm.dependsOnHostSet) {
+        // Its planners read nothing live: they keep serving, stale, until re-planned in slices.
+        for (const zone of this.planners.keys()) this.hostSetChanged(zone);
+      } else {
+        // Roundrobin & co. read positions from the index just replaced: plan them afresh (O(1)).
+        this.dropPlanners();
+      }
       return before.filter((id) => !this.hostsById.has(id));
     }
     for (const id of plan.vanished) this.removeHost(id);
@@ -329,15 +386,84 @@ export class Fleet implements ListPolicy {
     return this.retiredIndexWork + this.index.workDone;
   }
 
+  /** Whether a host-set change of `zone` came after its planner (so a re-plan is due). */
+  isStale(zone: string): boolean {
+    const current = this.planners.get(zone);
+    return current !== undefined && this.plan.algorithm.dependsOnHostSet && current.changes !== this.changesOf(zone);
+  }
+
+  /** The zones whose planner is stale. */
+  staleZones(): string[] {
+    return [...this.planners.keys()].filter((zone) => this.isStale(zone));
+  }
+
   /**
-   * Re-plans `zone` when a host-set change left its planner stale; true when it planned. Call
-   * it right before a host-set fan-out of the zone: O(zone) once, instead of once per host.
+   * Re-plans `zone` (every stale zone, when none is given) in slices, the stale planner
+   * serving meanwhile, and swaps each new planner in whole. Undefined when nothing is stale:
+   * the caller then goes on in the same turn. Call it right before a host-set fan-out of the
+   * zone: O(zone) once per fan-out, instead of once per host. The promise resolves once every
+   * change made before the call is planned (changes made meanwhile leave the zone stale again).
    */
-  refreshPlan(zone: string): boolean {
-    if (!this.staleZones.delete(zone)) return false;
-    this.planners.delete(zone);
-    this.plannerOf(zone);
-    return true;
+  refreshPlans(zone?: string): Promise<void> | undefined {
+    const zones = zone === undefined ? this.staleZones() : this.isStale(zone) ? [zone] : [];
+    if (zones.length === 0) return undefined;
+    return Promise.all(zones.map((name) => this.refreshZone(name))).then(() => undefined);
+  }
+
+  private async refreshZone(zone: string): Promise<void> {
+    const wanted = this.changesOf(zone);
+    const epoch = this.plannersEpoch;
+    while (this.isStale(zone) && this.plannersEpoch === epoch) {
+      const replan = this.replans.get(zone) ?? this.startReplan(zone);
+      await replan.done;
+      // That re-plan covered every change made before this call.
+      if (replan.changes >= wanted) return;
+    }
+  }
+
+  private startReplan(zone: string): Replan {
+    const epoch = this.plannersEpoch;
+    const changes = this.changesOf(zone);
+    const done = this.planZone(this.plan, zone)
+      .then((planned) => {
+        // New settings replaced every planner meanwhile; and never swap an older plan in.
+        const current = this.planners.get(zone);
+        if (this.plannersEpoch === epoch && (current === undefined || current.changes <= planned.changes)) this.planners.set(zone, planned);
+      })
+      .finally(() => {
+        if (this.replans.get(zone) === replan) this.replans.delete(zone);
+      });
+    const replan: Replan = { changes, done };
+    this.replans.set(zone, replan);
+    return replan;
+  }
+
+  /**
+   * Plans every zone that has hosts and no planner yet, in slices (start-up, before agents are
+   * served): so that no handshake plans a 100 000-host zone in one piece. Nothing to do for an
+   * algorithm that plans in O(1) per host.
+   */
+  async planZones(): Promise<void> {
+    if (!this.plan.algorithm.dependsOnHostSet) return;
+    const epoch = this.plannersEpoch;
+    for (const zone of this.index.zones()) {
+      if (this.planners.has(zone)) continue;
+      const planned = await this.planZone(this.plan, zone);
+      if (this.plannersEpoch === epoch && !this.planners.has(zone)) this.planners.set(zone, planned);
+    }
+  }
+
+  /** `zone` planned under `plan` from its hosts now, in slices when the algorithm can. */
+  private async planZone(plan: Plan, zone: string): Promise<ZonePlanner> {
+    const changes = this.changesOf(zone);
+    const { algorithm, servers } = plan;
+    const steps: Sliced<ListPlanner> | undefined = algorithm.planInSlices?.(servers, this.index.zone(zone).ids(), new SliceClock(this.planSlice));
+    const planner = steps === undefined ? algorithm.plan(servers, this.index.zone(zone)) : await runInTurns(steps);
+    return { planner, changes };
+  }
+
+  private changesOf(zone: string): number {
+    return this.zoneChanges.get(zone) ?? 0;
   }
 
   /** The servers every list puts last (draining or down), by address as written in `host`. */
@@ -365,7 +491,8 @@ export class Fleet implements ListPolicy {
    * list moves anything (the what-if planner reports this). Re-plans a stale zone first.
    */
   plannedFor(hostId: number | undefined, zone: string): readonly string[] {
-    this.refreshPlan(zone);
+    // The what-if report (GET /api/plan) is O(n) itself: a stale zone is planned here at once.
+    if (this.isStale(zone)) this.planners.delete(zone);
     return this.plannerOf(zone).listFor(hostId);
   }
 
@@ -403,25 +530,26 @@ export class Fleet implements ListPolicy {
   }
 
   private plannerOf(zone: string): ListPlanner {
-    let planner = this.planners.get(zone);
-    if (planner === undefined) {
-      planner = this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone));
-      this.planners.set(zone, planner);
+    let current = this.planners.get(zone);
+    if (current === undefined) {
+      current = { planner: this.plan.algorithm.plan(this.plan.servers, this.index.zone(zone)), changes: this.changesOf(zone) };
+      this.planners.set(zone, current);
     }
-    return planner;
+    return current.planner;
   }
 
   /**
-   * Roundrobin & co. read positions live: nothing to do, the O(1) append path. A planner of the
-   * whole host set is kept, stale, until refreshPlan (a zone never planned has nothing to keep).
+   * Counts the change. Roundrobin & co. read positions live: nothing else to do, the O(1)
+   * append path. A planner of the whole host set is now stale (isStale) and kept, serving,
+   * until refreshPlans.
    */
   private hostSetChanged(zone: string): void {
-    if (this.plan.algorithm.dependsOnHostSet && this.planners.has(zone)) this.staleZones.add(zone);
+    this.zoneChanges.set(zone, this.changesOf(zone) + 1);
   }
 
   private dropPlanners(): void {
     this.planners = new Map();
-    this.staleZones.clear();
+    this.plannersEpoch++;
   }
 
   private loadHosts(hosts: readonly HostRecord[]): void {
