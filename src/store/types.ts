@@ -337,6 +337,12 @@ export interface AskRequest {
   keepMs: number;
 }
 
+/** A carried call's line, as its holder writes it back. */
+export interface CallAnswer {
+  id: number;
+  line: unknown;
+}
+
 /** A call written to the holder of its host: its id, the host and the holder's address. */
 export interface AskedCall {
   id: number;
@@ -360,10 +366,13 @@ export interface CallCarrier {
    * whose timeout passed before it was taken is never returned (its asker reports it timed out).
    */
   take(holder: string): Promise<CarriedCall[]>;
-  /** Writes call `id`'s line for its asker and wakes it; a call given up meanwhile keeps its end. */
-  answer(id: number, line: unknown): Promise<void>;
-  /** The lines of those of `ids` that are done, deleting their rows. */
-  collect(ids: readonly number[]): Promise<Map<number, unknown>>;
+  /**
+   * Writes the lines of `answers` for their askers and wakes each asker once: one statement
+   * for the batch; a call given up meanwhile keeps its end.
+   */
+  answer(answers: readonly CallAnswer[]): Promise<void>;
+  /** The lines answered for `asker` (any of its calls), deleting their rows. */
+  collect(asker: string): Promise<Map<number, unknown>>;
   /**
    * Ends those of `ids` still open whose holder is no longer live (that process is gone or
    * stopped): never run after this, an answer from it is dropped; returns their ids.

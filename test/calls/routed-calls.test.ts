@@ -5,6 +5,7 @@
  * process tests cannot pin cheaply:
  * - the holder gets the asker's client as the caller, and what is left of the timeout; a call
  *   not taken within its timeout is never taken;
+ * - a holder writes the lines of the calls it took together in one statement;
  * - the age sweep deletes expired rows (a dead asker's) in bounded batches along an index;
  * - a fan-out refills the slots of hosts held elsewhere in batches, not one statement per
  *   freed slot;
@@ -23,13 +24,13 @@ import { openStore, sql } from '../helpers/pg-store-fixtures';
 
 const STARTED = '2026-01-01T00:00:00.000Z';
 
-/** The store as a carrier, with the host count of each `ask` statement recorded. */
-function counted(store: PgStore, asks: number[]): CallCarrier {
+/** The store as a carrier, with the host count of each `ask` statement and the line count of each `answer` statement recorded. */
+function counted(store: PgStore, asks: number[], answered: number[] = []): CallCarrier {
   return {
     ask: (asker, hostIds, request) => (asks.push(hostIds.length), store.ask(asker, hostIds, request)),
     take: (holder) => store.take(holder),
-    answer: (id, line) => store.answer(id, line),
-    collect: (ids) => store.collect(ids),
+    answer: (answers) => (answered.push(answers.length), store.answer(answers)),
+    collect: (asker) => store.collect(asker),
     endLost: (ids) => store.endLost(ids),
     giveUp: (ids) => store.giveUp(ids),
     sweepExpired: (limit) => store.sweepExpired(limit),
@@ -67,8 +68,9 @@ t.test('calls carried through PostgreSQL between two routers', async (t) => {
   // B's agents: `hang` never answers; anything else answers at once.
   const taken: CarriedCall[] = [];
   let onTaken: ((call: CarriedCall) => void) | undefined;
+  const answered: number[] = [];
   const holder = new CallRouter({
-    carrier: b,
+    carrier: counted(b, [], answered),
     address: 'B',
     runHere: (call) => {
       taken.push(call);
@@ -92,6 +94,15 @@ t.test('calls carried through PostgreSQL between two routers', async (t) => {
     t.match(carried, { hostId: hosts[0]!.id, asker: 'A', caller: '192.0.2.7:41000', method: 'who', params: { n: 1 } });
     t.ok(carried.timeoutMs > 0 && carried.timeoutMs <= 10_000, `what is left of 10 000 ms: ${carried.timeoutMs}`);
     t.match(await call!.outcome, { kind: 'line', line: { status: 'ok', value: 'who' } });
+  });
+
+  await t.test('a holder writes the lines of the calls it took together back in one statement', async (t) => {
+    answered.length = 0;
+    const ids = hosts.slice(0, 24).map((host) => host.id);
+    const calls = await asker.route(ids, { method: 'many', params: undefined, timeoutMs: 10_000 }, 'client');
+    const outcomes = await Promise.all(calls.map((call) => call.outcome));
+    t.same(outcomes.map((outcome) => (outcome.kind === 'line' ? outcome.line.hostId : outcome.kind)).sort((x, y) => Number(x) - Number(y)), ids, 'a line for each host');
+    t.same(answered, [24], 'one statement for the 24 lines (one per line before)');
   });
 
   await t.test('a call whose timeout passed before it was taken is never taken', async (t) => {

@@ -278,15 +278,16 @@ export class CallService {
       this.deps.events.emit('call', { method: request.method, hostId: host.id, guid: host.guid, caller: caller.address, status, ms: line.ms, code: error.code });
       return line;
     };
-    const routed = this.deps.router!.route(hosts.map((host) => host.id), request, caller.address);
+    // By host id: finding each host's call in the batch's list was O(batch) per host.
+    const routed = this.deps.router!.route(hosts.map((host) => host.id), request, caller.address).then((calls) => new Map(calls.map((call) => [call.hostId, call])));
     return hosts.map(async (host) => {
-      let calls: RoutedCall[];
+      let calls: Map<number, RoutedCall>;
       try {
         calls = await routed;
       } catch (error) {
         return finish(host, 'error', { code: 'store_unavailable', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName}, and the call could not be carried to its server: ${describe(error)}` }, null);
       }
-      const call = calls.find((entry) => entry.hostId === host.id);
+      const call = calls.get(host.id);
       if (call === undefined) return finish(host, 'not_connected', { code: 'not_connected', message: `host ${host.id} (${host.guid}) is not connected to ${this.deps.serverName} nor to any other live server` }, null);
       const entry: InFlightCall = { cancel: () => call.cancel() };
       live?.add(entry);

@@ -17,7 +17,7 @@
  * asker that died with calls open, or one cut off from the store, left behind.
  */
 import type { CallLine } from '../../api/calls';
-import type { CallCarrier, CarriedCall, Store } from '../../store/types';
+import type { CallAnswer, CallCarrier, CarriedCall, Store } from '../../store/types';
 import type { CallRequest } from './agent-calls';
 
 /** Whether `store` can carry calls between servers (PostgreSQL, cluster mode). */
@@ -64,6 +64,12 @@ export const SWEEP_BATCH = 1_000;
 const SWEEP_STATEMENTS = 10;
 /** How long past its asker's deadline a row is kept before any server may sweep it. */
 const SWEEP_GRACE_MS = 60_000;
+/**
+ * Lines a holder writes back in one statement at most. Lines wait for the next turn of the
+ * event loop, and while a statement is in flight for it to finish, so a batch is whatever
+ * came back meanwhile: one line when calls are few, hundreds in a fan-out.
+ */
+export const ANSWER_BATCH = 500;
 
 interface Open {
   hostId: number;
@@ -81,6 +87,10 @@ export class CallRouter {
   private closed = false;
   private collecting: Promise<void> | undefined;
   private collectAgain = false;
+  /** Lines of calls run here, not yet written back; the statement writing the previous batch. */
+  private answers: CallAnswer[] = [];
+  private answering: Promise<void> | undefined;
+  private answerSoon: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: CallRouterOptions) {}
 
@@ -148,6 +158,9 @@ export class CallRouter {
     this.open.clear();
     await this.options.carrier.giveUp(ids).catch(() => undefined);
     await Promise.all([this.taking, this.sweeping]);
+    // Lines of calls already run here still go back to their askers.
+    clearImmediate(this.answerSoon);
+    while (this.answering !== undefined || this.answers.length > 0) await (this.answering ?? this.writeAnswers());
   }
 
   /** Takes the calls asked of this process (serially: one take at a time) and runs each. */
@@ -162,12 +175,34 @@ export class CallRouter {
         return;
       }
       for (const call of taken) {
-        void this.options
-          .runHere(call)
-          .then((line) => this.options.carrier.answer(call.id, line))
-          .catch((error) => this.options.onError?.(error));
+        void this.options.runHere(call).then(
+          (line) => this.answer(call.id, line),
+          (error) => this.options.onError?.(error),
+        );
       }
     });
+  }
+
+  /** Queues a line for its asker: written with the others of this turn, or after the statement in flight. */
+  private answer(id: number, line: CallLine): void {
+    this.answers.push({ id, line });
+    if (this.answering === undefined) this.answerSoon ??= setImmediate(() => void this.writeAnswers());
+  }
+
+  /** Writes up to ANSWER_BATCH queued lines in one statement; then the next batch, if any waits. */
+  private writeAnswers(): Promise<void> {
+    this.answerSoon = undefined;
+    const batch = this.answers.splice(0, ANSWER_BATCH);
+    if (batch.length === 0) return Promise.resolve();
+    const writing = this.options.carrier
+      .answer(batch)
+      .catch((error) => this.options.onError?.(error))
+      .finally(() => {
+        this.answering = undefined;
+        if (this.answers.length > 0) void this.writeAnswers();
+      });
+    this.answering = writing;
+    return writing;
   }
 
   private schedule(): void {
@@ -180,9 +215,8 @@ export class CallRouter {
   }
 
   /**
-   * One read for any number of wake-ups: a fan-out's holders send one `answered` per line, and
-   * each read names every open call, so reading once per wake-up would be O(open) per line.
-   * While a read is in flight, later wake-ups ask for one more read after it, no more.
+   * One read for any number of wake-ups: while a read is in flight, later wake-ups ask for one
+   * more read after it, no more (each holder wakes this server once per batch of lines).
    */
   private collectSoon(): void {
     if (this.collecting !== undefined) {
@@ -197,13 +231,12 @@ export class CallRouter {
     });
   }
 
-  /** Reads the lines of open calls that are done. */
+  /** Reads the lines answered for this server: the statement costs what it returns, not what is open. */
   private async collect(): Promise<void> {
-    const ids = [...this.open.keys()];
-    if (ids.length === 0) return;
+    if (this.open.size === 0) return;
     let lines: Map<number, unknown>;
     try {
-      lines = await this.options.carrier.collect(ids);
+      lines = await this.options.carrier.collect(this.options.address);
     } catch (error) {
       this.options.onError?.(error);
       return;

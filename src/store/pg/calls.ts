@@ -1,5 +1,5 @@
 /**
- * The statements behind CallCarrier in PostgreSQL (schema versions 7 and 8, table `calls`):
+ * The statements behind CallCarrier in PostgreSQL (schema versions 7, 8 and 10, table `calls`):
  * calls asked of the server holding the agent, taken by it at most once and only within their
  * timeout, answered back; rows past their expiry swept in bounded batches. Wake-ups
  * go on NOTIFY on CALLS_CHANNEL, `{"to": address, "kind": "asked" | "answered"}`, sent in the
@@ -7,7 +7,7 @@
  * receiver reads its rows, and a wake-up lost with the LISTEN connection is made up for by
  * reading again after reconnecting.
  */
-import type { AskedCall, AskRequest, CarriedCall } from '../types';
+import type { AskedCall, AskRequest, CallAnswer, CarriedCall } from '../types';
 import type { Queryable } from './queries';
 
 export const CALLS_CHANNEL = 'agentlb_calls';
@@ -71,21 +71,31 @@ export async function takeCalls(db: Queryable, holder: string, instance: string)
     .sort((a, b) => a.id - b.id);
 }
 
-export async function answerCall(db: Queryable, id: number, line: unknown): Promise<void> {
+/**
+ * Writes the lines of a batch of calls, one statement and one wake-up per asker for all of
+ * them (one per line was a statement, a commit and a NOTIFY per host of a fan-out on the
+ * holder, and a read per wake-up on the asker). A call given up meanwhile keeps its end: its
+ * row is gone, or done, and is not written.
+ */
+export async function answerCalls(db: Queryable, answers: readonly CallAnswer[]): Promise<void> {
   await db.query(
-    `WITH done AS (
-       UPDATE calls SET line = $2::jsonb, done_at = now() WHERE id = $1 AND done_at IS NULL RETURNING asker
+    `WITH given AS (
+       SELECT (a->>0)::bigint AS id, a->1 AS line FROM jsonb_array_elements($1::jsonb) a
+     ), done AS (
+       UPDATE calls k SET line = g.line, done_at = now() FROM given g WHERE k.id = g.id AND k.done_at IS NULL RETURNING k.asker
      )
-     SELECT ${wake('asker', 'answered')} FROM done`,
-    [id, JSON.stringify(line)],
+     SELECT ${wake('asker', 'answered')} FROM (SELECT DISTINCT asker FROM done) d`,
+    [JSON.stringify(answers.map((answer) => [answer.id, answer.line]))],
   );
 }
 
-export async function collectCalls(db: Queryable, ids: readonly number[]): Promise<Map<number, unknown>> {
-  const result = await db.query<{ id: string; line: unknown }>(
-    'DELETE FROM calls WHERE id = ANY($1::bigint[]) AND done_at IS NOT NULL RETURNING id, line',
-    [ids],
-  );
+/**
+ * The lines answered for `asker`, deleting their rows: along index calls_answered (schema
+ * version 10), so a read costs what it returns, not what is open. Rows of calls the asker no
+ * longer waits for (answered just as it gave up) are read too, and dropped by it.
+ */
+export async function collectCalls(db: Queryable, asker: string): Promise<Map<number, unknown>> {
+  const result = await db.query<{ id: string; line: unknown }>('DELETE FROM calls WHERE asker = $1 AND done_at IS NOT NULL RETURNING id, line', [asker]);
   return new Map(result.rows.map((row) => [Number(row.id), row.line]));
 }
 

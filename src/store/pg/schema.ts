@@ -355,6 +355,15 @@ CREATE TRIGGER revocations_announce AFTER INSERT ON revocations
   REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION agentlb_announce_certificates('revoked');
 `;
 
+/**
+ * Version 10: the asker reads the lines answered for it by its address (calls_answered), so
+ * a read after a wake-up costs the rows it returns; naming every open call in each read made
+ * each of a fan-out's wake-ups O(calls in flight). (Version 9 is the security schema.)
+ */
+const V10_DDL = `
+CREATE INDEX calls_answered ON calls (asker) WHERE done_at IS NOT NULL;
+`;
+
 /** The advisory lock (two-int form) held while granting rebalance moves. */
 export const REBALANCE_BUDGET_LOCK = [8250, 2] as const;
 
@@ -425,6 +434,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'certificates: certified guids, issued certificates, revocations',
     async apply(client) {
       await client.query(V9_DDL);
+    },
+  },
+  {
+    version: 10,
+    name: 'calls: answered lines found by their asker',
+    async apply(client) {
+      await client.query(V10_DDL);
     },
   },
 ];

@@ -36,7 +36,7 @@ import {
   recordCertified,
   resetCertified,
 } from './certificates';
-import { answerCall, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, sweepExpiredCalls, takeCalls } from './calls';
+import { answerCalls, askCalls, CALLS_CHANNEL, collectCalls, endLostCalls, forgetAskedCalls, giveUpCalls, sweepExpiredCalls, takeCalls } from './calls';
 import {
   addRunCounts,
   endActiveRun,
@@ -67,6 +67,7 @@ import {
   SettingsConflictError,
   StoreUnavailableError,
   type AskedCall,
+  type CallAnswer,
   type AskRequest,
   type CertificateRegistry,
   type CertifiedRecord,
@@ -313,13 +314,13 @@ export class PgStore
     return this.call(() => takeCalls(this.db, holder, this.instanceId));
   }
 
-  answer(id: number, line: unknown): Promise<void> {
-    return this.call(() => answerCall(this.db, id, line));
+  answer(answers: readonly CallAnswer[]): Promise<void> {
+    if (answers.length === 0) return Promise.resolve();
+    return this.call(() => answerCalls(this.db, answers));
   }
 
-  collect(ids: readonly number[]): Promise<Map<number, unknown>> {
-    if (ids.length === 0) return Promise.resolve(new Map());
-    return this.call(() => collectCalls(this.db, ids));
+  collect(asker: string): Promise<Map<number, unknown>> {
+    return this.call(() => collectCalls(this.db, asker));
   }
 
   endLost(ids: readonly number[]): Promise<number[]> {
