@@ -5,7 +5,8 @@
  *
  * - A guid enrolled on one server is served with its certificate by the others, and the token
  *   alone cannot enrol it again anywhere; two servers asked to enrol one guid AT ONCE sign for
- *   exactly one of them (PostgreSQL's INSERT ... ON CONFLICT decides).
+ *   exactly one of them (PostgreSQL's INSERT ... ON CONFLICT decides); `hosts reissue` through
+ *   one server lets the token enrol it again on another.
  * - `agentlb ca revoke DIR --store URL --name GUID`, run as a real process on an operator's copy
  *   of the CA that issued nothing itself (so the serial can only come from the store's ledger),
  *   reaches every server at once through NOTIFY: each drops the agent connected with the
@@ -27,7 +28,8 @@ import { PROTOCOL_VERSION, type ServerMessage } from '../../src/protocol/message
 import { initCa, issueCertificate } from '../../src/security/ca';
 import { createCsr, generateRsaKey, type KeyPair } from '../../src/security/x509-async';
 import { runCliProcess } from '../helpers/cli';
-import { sql } from '../helpers/pg-store-fixtures';
+import { pollUntil, sql } from '../helpers/pg-store-fixtures';
+import { api } from '../helpers/server';
 import { closeError, connectTls, type Pem, type Pki } from '../security/pki';
 import { startMemberProcess, type MemberProcess } from './cluster-helpers';
 
@@ -138,6 +140,14 @@ t.test('three servers share enrolments and revocations through PostgreSQL', asyn
     });
     const winner = certificateOf(won[0]!, keys[answers.indexOf(won[0]!) + 2]!);
     t.same(await sql(pg.url, 'SELECT guid, serial FROM certified_guids WHERE guid = $1', ['agent-twin']), [{ guid: 'agent-twin', serial: serialOf(winner) }], 'the store holds the winner');
+
+    // The operator's reset on one server lets the token enrol the guid again on another.
+    const hostId = (won[0] as { hostId: number }).hostId;
+    t.same((await api(m1, 'POST', `/api/hosts/${hostId}/reissue`)).body, { id: hostId, guid: 'agent-twin', hadCertificate: true }, 'reissue through m1');
+    t.same(await sql(pg.url, 'SELECT serial FROM certified_guids WHERE guid = $1', ['agent-twin']), [{ serial: null }], 'the store holds no certificate for it');
+    // m3 learns of the reset through its announcement, which no event tells a test: until then it refuses.
+    let again: ServerMessage | undefined;
+    t.ok(await pollUntil(async () => (again = await enrol(pki, m3, 'agent-twin', keys[3]!)).type === 'welcome'), `enrolled again on m3: ${JSON.stringify(again)}`);
   });
 
   // Both agents connected to every server with their certificates (enrolled elsewhere: the book is shared).
