@@ -26,6 +26,7 @@ import { formatAddress } from '../../util/address';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEventMap, ServerEvents } from '../events';
 import type { AgentListState, FanoutAgent } from '../fleet/fanout';
 import type { HostsFrame } from '../fleet/fanout';
+import type { PingLink, PingQueue } from './ping-queue';
 import { AgentCalls, type CallRefusal, type CallRequest, type ReplyHandler } from '../calls/agent-calls';
 
 export interface ConnectionLimits {
@@ -60,6 +61,8 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
 export interface ConnectionContext {
   readonly limits: ConnectionLimits;
   readonly events: ServerEvents;
+  /** The shared ping timer, its interval limits.pingIntervalMs (ping-queue.ts). */
+  readonly pings: PingQueue;
   /** Refusal reason for a hello (e.g. a bad token), or undefined to admit it. */
   authorize(hello: Hello, socket: Socket): string | undefined;
   /**
@@ -125,7 +128,7 @@ export interface LastSent {
   atMs: number;
 }
 
-export class AgentConnection implements FanoutAgent {
+export class AgentConnection implements FanoutAgent, PingLink {
   readonly remoteAddress: string;
   /** Made on first ask (shutdown asks every connection; an idle one never does). */
   private closedWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -134,7 +137,13 @@ export class AgentConnection implements FanoutAgent {
   private readonly reader: MessageReader<'agent'>;
   /** performance.now() at accept: the handshake's duration and its deadline. */
   private readonly acceptedAt = performance.now();
+  /** The shortened last wait before a ping deadline (a full interval waits in context.pings). */
   private pingTimer: NodeJS.Timeout | undefined;
+  /** context.pings' links (ping-queue.ts): nothing else reads or writes them. */
+  pingDueAt = 0;
+  pingPrev: PingLink | undefined;
+  pingNext: PingLink | undefined;
+  pingQueued = false;
   private closeTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last inbound bytes: any frame proves the agent alive. */
   private lastInboundAt = performance.now();
@@ -496,7 +505,14 @@ export class AgentConnection implements FanoutAgent {
   }
 
   private schedulePing(delayMs: number): void {
-    this.pingTimer = setTimeout(() => this.guard(() => this.onPingTick()), delayMs);
+    if (delayMs === this.context.pings.intervalMs) this.context.pings.add(this);
+    else this.pingTimer = setTimeout(() => this.pingDue(), delayMs);
+  }
+
+  /** The ping queue's (or the shortened wait's) tick. */
+  pingDue(): void {
+    this.pingTimer = undefined;
+    this.guard(() => this.onPingTick());
   }
 
   /**
@@ -575,6 +591,7 @@ export class AgentConnection implements FanoutAgent {
   }
 
   private clearTimers(): void {
+    this.context.pings.remove(this);
     clearTimeout(this.pingTimer);
     this.pingTimer = undefined;
   }

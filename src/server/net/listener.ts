@@ -16,6 +16,7 @@ import type { ListenerTls } from '../../security/tls-files';
 import { createTlsTerminator, refuseCertificate, secureContextOptions } from '../../security/tls-terminator';
 import { AGENT_REFUSED_CERTIFICATE, agentRefusedCertificate, rawSocketOf } from '../../security/tls-refused';
 import { formatAddress } from '../../util/address';
+import { PingQueue } from './ping-queue';
 import { AgentConnection, type ConnectionContext, type ConnectionLimits } from './connection';
 import type { ServerEvents } from '../events';
 
@@ -41,7 +42,7 @@ export interface ListenerOptions {
 }
 
 /** The parts of a ConnectionContext the listener does not supply itself. */
-export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'advertisedAddress' | 'handshakeDone' | 'connectionClosed'>;
+export type ConnectionServices = Omit<ConnectionContext, 'limits' | 'events' | 'pings' | 'advertisedAddress' | 'handshakeDone' | 'connectionClosed'>;
 
 /** A hello is timed out at most a tenth of the timeout late. */
 function sweepIntervalMs(handshakeTimeoutMs: number): number {
@@ -84,6 +85,7 @@ export class AgentListener {
       ...services,
       limits: options.connection,
       events,
+      pings: new PingQueue(options.connection.pingIntervalMs),
       advertisedAddress: (socket) => this.advertisedAddress(socket),
       handshakeDone: (connection) => this.onHandshakeDone(connection),
       connectionClosed: (connection) => this.onConnectionClosed(connection),
