@@ -13,7 +13,8 @@ export interface CallsBackend {
   /** Why the request can go to no agent (bad method, params, too large), or undefined. */
   validate(request: CallRequest): string | undefined;
   call(hostId: number, request: CallRequest, caller: Caller): Promise<CallLine | CallRefused>;
-  callMany(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncIterable<CallLine | CallSummary>;
+  /** A fan-out's lines in the arrays that finished together, then its summary. */
+  callBatches(targets: Iterable<number>, request: CallRequest, caller: Caller, options: FanoutOptions): AsyncIterable<readonly CallLine[] | CallSummary>;
   /** Host ids of `zone`, or of every zone; pulled lazily. */
   hostIds(zone: string | undefined): Iterable<number>;
   hasHost(id: number): boolean;
@@ -97,8 +98,17 @@ function targetsOf(body: Fields, backend: CallsBackend): Iterable<number> | BadR
   return new Set(hosts as number[]);
 }
 
-async function* ndjson(lines: AsyncIterable<CallLine | CallSummary>): AsyncGenerator<string> {
-  for await (const line of lines) yield `${JSON.stringify(line)}\n`;
+/** One chunk per batch of lines (one write to the socket), each line JSON and a newline. */
+async function* ndjson(batches: AsyncIterable<readonly CallLine[] | CallSummary>): AsyncGenerator<string> {
+  for await (const batch of batches) {
+    if (!Array.isArray(batch)) {
+      yield `${JSON.stringify(batch)}\n`;
+      continue;
+    }
+    let chunk = '';
+    for (const line of batch as readonly CallLine[]) chunk += `${JSON.stringify(line)}\n`;
+    yield chunk;
+  }
 }
 
 export function callsRoutes(backend: CallsBackend): Route[] {
@@ -133,7 +143,7 @@ export function callsRoutes(backend: CallsBackend): Route[] {
         }
         const targets = targetsOf(body, backend);
         if (targets instanceof BadRequest) return errorResponse(400, targets.message);
-        const lines = backend.callMany(targets, call, caller(request), { concurrency, ...(request.signal === undefined ? {} : { signal: request.signal }) });
+        const lines = backend.callBatches(targets, call, caller(request), { concurrency, ...(request.signal === undefined ? {} : { signal: request.signal }) });
         return { status: 200, body: undefined, contentType: 'application/x-ndjson', stream: ndjson(lines) };
       },
     },

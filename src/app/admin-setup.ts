@@ -103,7 +103,7 @@ function adminRoutes(parts: AdminApiParts): Route[] {
     ...callsRoutes({
       validate: (request) => calls.validate(request),
       call: (hostId, request, caller) => calls.call(hostId, request, caller),
-      callMany: (targets, request, caller, fanout) => calls.callMany(targets, request, caller, fanout),
+      callBatches: (targets, request, caller, fanout) => calls.callBatches(targets, request, caller, fanout),
       hostIds: (zone) => calls.hostIds(zone),
       hasHost: (id) => fleet.host(id) !== undefined,
     }),
