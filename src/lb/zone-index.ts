@@ -150,7 +150,14 @@ export class ZoneIndex implements ZoneView {
    * every `slice` ids, so that a rebuild of 1 000 000 hosts can run beside the event loop.
    */
   *fill(ids: readonly number[], slice: number): Generator<void, void> {
-    const sorted = Float64Array.from(ids).sort();
+    // A store's snapshot comes in id order (pages by id): then there is nothing to sort, and
+    // the sort (one piece, ~100 ms for a zone of 1 000 000) is skipped.
+    let ascending = true;
+    for (let i = 1; i < ids.length && ascending; i++) {
+      if (i % slice === 0) yield;
+      ascending = ids[i - 1]! < ids[i]!;
+    }
+    const sorted = ascending ? ids : Float64Array.from(ids).sort();
     let current: Block | undefined;
     let count = 0;
     for (let i = 0; i < sorted.length; i++) {

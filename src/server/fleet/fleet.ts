@@ -31,7 +31,8 @@ import type { HostRecord, StoreSnapshot } from '../../store/types';
 import type { Settings } from '../../settings/types';
 import { SETTING_CHECK_INTERVAL, SETTING_HOST, SettingsError } from '../../settings/types';
 import { AvoidList } from '../../lb/avoid';
-import { SliceClock, runInTurns, type Sliced } from '../../util/slices';
+import { IdSet } from '../../util/id-set';
+import { SliceClock, runInTurns, runNow, type Sliced } from '../../util/slices';
 import type { AgentListState, HostsFrame, ListPolicy } from './fanout';
 
 /** Settings that cannot be served (a store edited by hand, or written by a newer version). */
@@ -99,7 +100,7 @@ interface Replan {
 /** What a resync changes (Fleet.planResync): the difference, or a rebuild from every host. */
 export type ResyncPlan =
   | { readonly kind: 'diff'; readonly vanished: readonly number[]; readonly changed: readonly HostRecord[] }
-  | { readonly kind: 'rebuild'; readonly hosts: readonly HostRecord[]; readonly built?: BuiltHosts };
+  | { readonly kind: 'rebuild'; readonly hosts: readonly HostRecord[]; readonly built?: BuiltHosts; readonly vanished?: readonly number[] };
 
 /** Every host's maps and index, built aside for a rebuild (Fleet.planResync). */
 interface BuiltHosts {
@@ -120,6 +121,17 @@ function* buildHosts(hosts: readonly HostRecord[], slice: number): Generator<voi
   }
   const index = yield* HostIndex.build(hosts, slice);
   return { hostsById, hostsByGuid, index };
+}
+
+/** The ids of `before` that `after` lacks, a slice at a time. */
+function* vanishedIds(before: ReadonlyMap<number, HostRecord>, after: ReadonlyMap<number, HostRecord>, slice: number): Sliced<number[]> {
+  const gone: number[] = [];
+  let seen = 0;
+  for (const id of before.keys()) {
+    if (++seen % slice === 0) yield;
+    if (!after.has(id)) gone.push(id);
+  }
+  return gone;
 }
 
 function sameRecord(known: HostRecord | undefined, host: HostRecord): boolean {
@@ -321,8 +333,10 @@ export class Fleet implements ListPolicy {
    */
   async planResync(hosts: readonly HostRecord[], slice = RESYNC_SLICE): Promise<ResyncPlan> {
     const plan = await runInTurns(this.compareHosts(hosts, slice));
-    // A rebuild is built aside in slices too; applyResync then swaps it in at once.
-    return plan.kind === 'rebuild' ? { ...plan, built: await runInTurns(buildHosts(hosts, slice)) } : plan;
+    if (plan.kind === 'diff') return plan;
+    // A rebuild is built aside in slices too, with the ids it drops; applyResync swaps it in at once.
+    const built = await runInTurns(buildHosts(hosts, slice));
+    return { ...plan, built, vanished: await runInTurns(vanishedIds(this.hostsById, built.hostsById, slice)) };
   }
 
   /**
@@ -333,12 +347,13 @@ export class Fleet implements ListPolicy {
    */
   applyResync(plan: ResyncPlan): readonly number[] {
     if (plan.kind === 'rebuild') {
-      const before = [...this.hostsById.keys()];
+      const before = plan.built === undefined || plan.vanished === undefined ? new Map(this.hostsById) : undefined;
       if (plan.built === undefined) this.loadHosts(plan.hosts);
       else {
         this.retiredIndexWork += this.index.workDone;
         ({ hostsById: this.hostsById, hostsByGuid: this.hostsByGuid, index: this.index } = plan.built);
       }
+      const vanished = before === undefined ? plan.vanished! : runNow(vanishedIds(before, this.hostsById, Number.POSITIVE_INFINITY));
       if (this.plan.algorithm.dependsOnHostSet) {
         // Its planners read nothing live: they keep serving, stale, until re-planned in slices.
         for (const zone of this.planners.keys()) this.hostSetChanged(zone);
@@ -346,7 +361,7 @@ export class Fleet implements ListPolicy {
         // Roundrobin & co. read positions from the index just replaced: plan them afresh (O(1)).
         this.dropPlanners();
       }
-      return before.filter((id) => !this.hostsById.has(id));
+      return vanished;
     }
     for (const id of plan.vanished) this.removeHost(id);
     for (const host of plan.changed) {
@@ -361,7 +376,8 @@ export class Fleet implements ListPolicy {
   private *compareHosts(hosts: readonly HostRecord[], slice: number): Generator<void, ResyncPlan> {
     const limit = this.hostsById.size / REBUILD_FRACTION;
     const changed: HostRecord[] = [];
-    const incoming = new Set<number>();
+    // Sized once: a Set of 1 000 000 ids rehashed inside one add (util/id-set.ts).
+    const incoming = new IdSet(hosts.length);
     for (let i = 0; i < hosts.length; i++) {
       if (i > 0 && i % slice === 0) yield;
       const host = hosts[i]!;
