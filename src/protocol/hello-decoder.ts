@@ -41,14 +41,18 @@ const KEYS: readonly (readonly [number, Buffer])[] = (
 
 const HELLO_BYTES = Buffer.from('hello', 'latin1');
 
+/** Whether p[start, end) holds exactly `bytes` (a loop: Buffer#compare's checks cost more for a few bytes). */
+function equalBytes(bytes: Buffer, p: Buffer, start: number, end: number): boolean {
+  if (end - start !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== p[start + i]) return false;
+  return true;
+}
+
 /** The id of the key whose bytes are p[start, start + length), or 0 for an unknown key. */
 function keyId(p: Buffer, start: number, length: number): number {
   for (let k = 0; k < KEYS.length; k++) {
-    const name = KEYS[k]![1];
-    if (name.length !== length || name[0] !== p[start]) continue;
-    let i = 1;
-    while (i < length && name[i] === p[start + i]) i++;
-    if (i === length) return KEYS[k]![0];
+    const [id, name] = KEYS[k]!;
+    if (name[0] === p[start] && equalBytes(name, p, start, start + length)) return id;
   }
   return 0;
 }
@@ -174,11 +178,9 @@ export function decodeHello(payload: Buffer): Hello | undefined {
     if (id === 0 || (seen & id) !== 0) return undefined;
     seen |= id;
     switch (id) {
-      case TYPE: {
-        if (!strBounds(p) || at.end - at.start !== HELLO_BYTES.length) return undefined;
-        if (HELLO_BYTES.compare(p, at.start, at.end) !== 0) return undefined;
+      case TYPE:
+        if (!strBounds(p) || !equalBytes(HELLO_BYTES, p, at.start, at.end)) return undefined;
         break;
-      }
       case VERSION:
         version = uint(p, Number.MAX_SAFE_INTEGER);
         if (version < 0) return undefined;

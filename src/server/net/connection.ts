@@ -197,7 +197,11 @@ export class AgentConnection implements FanoutAgent, PingLink {
     const connection = this[CONNECTION]!;
     // An agent that ended its side first closed the connection, whatever followed.
     connection.closeReason ??= hadError && !this.readableEnded ? 'socket_error' : 'closed_by_agent';
-    connection.guard(() => connection.onClose());
+    try {
+      connection.onClose();
+    } catch (error) {
+      connection.contain(error);
+    }
     connection.socketClosed = true;
     connection.closedWaiter?.resolve();
     connection.context.connectionClosed?.(connection);
