@@ -18,6 +18,15 @@ export function isCertificateRegistry(store: Store): store is Store & Certificat
   return typeof candidate.claimCertificate === 'function' && typeof candidate.listCertified === 'function' && typeof candidate.listRevoked === 'function';
 }
 
+/** Guids read per statement when the book is read whole (at open, after a resync). */
+const REFRESH_PAGE = 5_000;
+
+/** A record as committed: held (set) or reset (removed). */
+function setRecord(entries: Map<string, CertificateEntry>, record: CertifiedRecord): void {
+  if (record.serial === null || record.notAfter === null) entries.delete(record.guid);
+  else entries.set(record.guid, { guid: record.guid, serial: record.serial, notAfter: record.notAfter });
+}
+
 export class StoreCertificateBook implements CertificateBook {
   private entries = new Map<string, CertificateEntry>();
   /** While a whole read is in flight: the changes delivered meanwhile, applied again after it. */
@@ -73,20 +82,27 @@ export class StoreCertificateBook implements CertificateBook {
 
   private apply(records: readonly CertifiedRecord[]): void {
     this.during?.push(...records);
-    for (const record of records) {
-      if (record.serial === null || record.notAfter === null) this.entries.delete(record.guid);
-      else this.entries.set(record.guid, { guid: record.guid, serial: record.serial, notAfter: record.notAfter });
-    }
+    for (const record of records) setRecord(this.entries, record);
   }
 
+  /**
+   * Reads the whole book a page at a time (each page its own statement, as the hosts' resync
+   * does, so no turn of the event loop parses and applies 100 000 rows) into a new map, swapped
+   * in at the end; the one in use keeps answering meanwhile.
+   */
   private async refresh(): Promise<void> {
     const during: CertifiedRecord[] = [];
     this.during = during;
     try {
-      const records = await this.store.listCertified();
-      this.entries = new Map();
-      this.apply(records);
-      this.apply(during.splice(0)); // committed after the read began: newer than what it returned
+      const next = new Map<string, CertificateEntry>();
+      for (let after: number | undefined = 0; after !== undefined; ) {
+        const page: { records: CertifiedRecord[]; next: number | undefined } = await this.store.listCertified(after, REFRESH_PAGE);
+        for (const record of page.records) setRecord(next, record);
+        after = page.next;
+      }
+      // Committed after the read began: newer than what it returned.
+      for (const record of during) setRecord(next, record);
+      this.entries = next;
     } finally {
       if (this.during === during) this.during = undefined;
     }

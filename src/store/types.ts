@@ -426,8 +426,11 @@ export interface CertificateRegistry {
   recordCertificate(record: CertifiedRecord & { serial: string; notAfter: string }): Promise<void>;
   /** Operator reset: the guid may enrol with the token again; false when it held none. */
   resetCertificate(guid: string): Promise<boolean>;
-  /** Every guid holding a certificate now. */
-  listCertified(): Promise<CertifiedRecord[]>;
+  /**
+   * The guids holding a certificate now, a page at a time from `after` (0: the start); `next`
+   * is where the next page starts, undefined after the last one.
+   */
+  listCertified(after: number, limit: number): Promise<{ records: CertifiedRecord[]; next: number | undefined }>;
   /** One signed certificate, by `issuedBy` (a server's address). */
   recordIssued(entry: IssuedCertificate, issuedBy: string): Promise<void>;
   /** Every serial revoked. */

@@ -50,7 +50,7 @@ t.test('two stores on one database', async (t) => {
     t.equal(await a.store.resetCertificate('g-race'), true, 'reset');
     t.equal(await a.store.resetCertificate('g-race'), false, 'a second reset finds nothing held');
     t.equal(await b.store.claimCertificate(held('g-race', 'b10')), true, 'a reset guid can be claimed again');
-    t.same(await a.store.listCertified(), [{ guid: 'g-race', serial: 'b10', notAfter: NOT_AFTER }]);
+    t.same(await a.store.listCertified(0, 10), { records: [{ guid: 'g-race', serial: 'b10', notAfter: NOT_AFTER }], next: undefined });
   });
 
   await t.test('the other store hears of claims, resets and revocations; its own are skipped', async (t) => {
@@ -128,5 +128,15 @@ t.test('two stores on one database', async (t) => {
     t.same(await refused, ['beef02'], 'newly refused at the resync');
     t.ok(list.has('beef02'));
     t.same(errors, []);
+  });
+
+  await t.test('the book is read a page at a time: every guid of more than one page', async (t) => {
+    t.same((await a.store.listCertified(0, 1)).records.length, 1);
+    await sql(pg.url, `INSERT INTO certified_guids (guid, serial, not_after) SELECT 'bulk-' || g, to_hex(g), now() + interval '1 day' FROM generate_series(1, 5001) g`);
+    const [{ count }] = await sql<{ count: number }>(pg.url, 'SELECT count(*)::int AS count FROM certified_guids WHERE serial IS NOT NULL');
+    const book = await StoreCertificateBook.open(b.store, (error) => t.fail(String(error)));
+    t.equal(book.size, count, `${count} guids, two pages of 5 000`);
+    t.same(book.entry('bulk-5001'), { guid: 'bulk-5001', serial: (5001).toString(16), notAfter: book.entry('bulk-5001')!.notAfter });
+    await book.close();
   });
 });

@@ -55,9 +55,17 @@ export async function resetCertified(db: Queryable, guid: string): Promise<boole
   return result.rowCount === 1;
 }
 
-export async function readCertified(db: Queryable): Promise<CertifiedRecord[]> {
-  const result = await db.query<CertifiedRow>(`SELECT ${CERTIFIED_OUT} FROM certified_guids WHERE serial IS NOT NULL`);
-  return result.rows.map(toCertified);
+/**
+ * One page of the guids holding a certificate, along the primary key (keyset paging): a reader
+ * of 100 000 of them takes them a page per turn of the event loop, never all in one.
+ */
+export async function readCertifiedPage(db: Queryable, after: number, limit: number): Promise<{ records: CertifiedRecord[]; next: number | undefined }> {
+  const result = await db.query<CertifiedRow & { id: string }>(
+    `SELECT id, ${CERTIFIED_OUT} FROM certified_guids WHERE id > $1 AND serial IS NOT NULL ORDER BY id LIMIT $2`,
+    [after, limit],
+  );
+  const last = result.rows.at(-1);
+  return { records: result.rows.map(toCertified), next: result.rows.length < limit || last === undefined ? undefined : Number(last.id) };
 }
 
 /** The rows of an announcement, reset ones included (serial null). */

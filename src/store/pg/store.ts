@@ -29,7 +29,7 @@ import { NOTIFY_CHANNEL } from './notify';
 import {
   claimCertified,
   insertIssued,
-  readCertified,
+  readCertifiedPage,
   readCertifiedById,
   readRevoked,
   readRevokedById,
@@ -501,8 +501,8 @@ export class PgStore
     return this.call(() => resetCertified(this.db, guid));
   }
 
-  listCertified(): Promise<CertifiedRecord[]> {
-    return this.call(() => readCertified(this.db));
+  listCertified(after: number, limit: number): Promise<{ records: CertifiedRecord[]; next: number | undefined }> {
+    return this.call(() => readCertifiedPage(this.db, after, limit));
   }
 
   recordIssued(entry: IssuedCertificate, issuedBy: string): Promise<void> {
