@@ -5,6 +5,7 @@
 import t from 'tap';
 import { api, nextEvent, startTestServer } from '../helpers/server';
 import { connectAgents, TestAgent } from '../helpers/test-agent';
+import { CLOSE_SLICE } from '../../src/server/net/listener';
 
 const SEED = { host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' };
 
@@ -150,5 +151,18 @@ t.test('SIGTERM-style close sends shutting_down to every agent', async (t) => {
     t.same(await agent.next(), { type: 'error', code: 'shutting_down', message: 'this server is shutting down' });
     await agent.closed;
   }
+  await closing;
+});
+
+t.test('a close with more agents than one slice tells every one of them shutting_down', async (t) => {
+  const server = await startTestServer(t);
+  const agents = await connectAgents(
+    server.agentPort,
+    Array.from({ length: CLOSE_SLICE + 40 }, (_, i) => `s${i}`),
+  );
+  const closing = server.close();
+  const told = await Promise.all(agents.map(({ agent }) => agent.next().then(async (message) => (await agent.closed, message))));
+  t.same(new Set(told.map((message) => JSON.stringify(message))), new Set([JSON.stringify({ type: 'error', code: 'shutting_down', message: 'this server is shutting down' })]));
+  t.equal(told.length, CLOSE_SLICE + 40, 'every agent, over two slices');
   await closing;
 });
