@@ -12,7 +12,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
-import { EventCounter } from './event-counter';
+import { EventCounter, EventCounter2 } from './event-counter';
 import { EventHistogram } from './event-histogram';
 import { registerLimitMetrics } from './limit-metrics';
 import type { DisconnectReason, HandshakeResult, HostsCause, ServerEvents } from '../server/events';
@@ -230,15 +230,15 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
       this.inc(sources.logLinesDropped());
     },
   });
-  const callsTotal = new Counter({
-    name: 'agentlb_calls_total',
-    help: 'Calls to agents by method and outcome (ok, error, timeout, not_connected, unsupported, disconnected, server_lost).',
-    labelNames: ['method', 'outcome'] as const,
-    registers,
-  });
   // Exported from the start (issue 15): every outcome at 0 under the catch-all method label,
   // so a rate of failed calls exists before the first call.
-  for (const outcome of CALL_OUTCOMES) callsTotal.inc({ method: 'other', outcome }, 0);
+  const callsTotal = new EventCounter2(
+    registry,
+    'agentlb_calls_total',
+    'Calls to agents by method and outcome (ok, error, timeout, not_connected, unsupported, disconnected, server_lost).',
+    ['method', 'outcome'],
+    CALL_OUTCOMES.map((outcome) => ['other', outcome] as const),
+  );
   const callDuration = histogram('agentlb_call_duration_seconds', 'Call asked of this server to its line (result, timeout or refusal).', CALL_BUCKETS);
   new Gauge({
     name: 'agentlb_calls_in_flight',
@@ -280,7 +280,7 @@ export function registerServerMetrics(registry: Registry, sources: MetricsSource
   const unsubscribe = [
     events.on('rebalanceMove', (e) => rebalanceMoves.inc(e.outcome)),
     events.on('call', (e) => {
-      callsTotal.inc({ method: methodLabel(e.method), outcome: e.status });
+      callsTotal.inc(methodLabel(e.method), e.status);
       callDuration.record(e.ms / 1000);
     }),
     events.on('handshake', (e) => {

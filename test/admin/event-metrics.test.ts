@@ -1,11 +1,11 @@
 /**
- * EventCounter and EventHistogram (src/admin/event-*.ts) count in plain numbers and hand them
+ * EventCounter, EventCounter2 and EventHistogram (src/admin/event-*.ts) count in plain numbers and hand them
  * to prom-client when scraped: their exposition must be byte for byte what prom-client's own
  * Counter and Histogram print for the same events, zeros, order and `le` labels included.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import t from 'tap';
-import { EventCounter } from '../../src/admin/event-counter';
+import { EventCounter, EventCounter2 } from '../../src/admin/event-counter';
 import { EventHistogram } from '../../src/admin/event-histogram';
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -22,6 +22,21 @@ t.test('a counter by one label prints what a prom-client Counter prints', async 
     reference.inc({ result });
   }
   t.equal(await ours.metrics(), await theirs.metrics(), 'counts, and a value not known up front after the known ones');
+  t.equal(await ours.metrics(), await theirs.metrics(), 'a second scrape changes nothing');
+});
+
+t.test('a counter by two labels prints what a prom-client Counter prints', async (t) => {
+  const ours = new Registry();
+  const theirs = new Registry();
+  const counter = new EventCounter2(ours, 'c_total', 'Calls.', ['method', 'outcome'], [['other', 'ok'], ['other', 'error']]);
+  const reference = new Counter({ name: 'c_total', help: 'Calls.', labelNames: ['method', 'outcome'], registers: [theirs] });
+  for (const outcome of ['ok', 'error']) reference.inc({ method: 'other', outcome }, 0);
+  t.equal(await ours.metrics(), await theirs.metrics(), 'known pairs at 0 from the start');
+  for (const [method, outcome] of [['echo', 'ok'], ['other', 'error'], ['echo', 'timeout'], ['echo', 'ok'], ['ping', 'ok']] as const) {
+    counter.inc(method, outcome);
+    reference.inc({ method, outcome });
+  }
+  t.equal(await ours.metrics(), await theirs.metrics(), 'counts, and pairs not known up front in the order first seen');
   t.equal(await ours.metrics(), await theirs.metrics(), 'a second scrape changes nothing');
 });
 
