@@ -7,6 +7,8 @@
  * handshakes a second spends its CPU on the handshakes (two lines cost ~15 us of server CPU per
  * handshake, measured with the handshake benchmark). At --log-level debug every line is written.
  */
+// perf_hooks' object, not the global: globalThis.performance is a getter, run at every use.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log';
 import type { DisconnectReason } from './events';
 

@@ -5,6 +5,8 @@
  * socket; nothing thrown can reach the listener or another agent's connection.
  */
 import type { Socket } from 'node:net';
+// perf_hooks' object, not the global: globalThis.performance is a getter, run at every use.
+import { performance } from 'node:perf_hooks';
 import { encodeMessage, encodeWelcome } from '../../protocol/encoder';
 import { FrameTooLargeError } from '../../protocol/frame-decoder';
 import { MessageReader } from '../../protocol/message-decoder';
@@ -136,7 +138,7 @@ export class AgentConnection implements FanoutAgent, PingLink {
   private phase: Phase = 'handshake';
   private readonly reader: MessageReader<'agent'>;
   /** performance.now() at accept: the handshake's duration and its deadline. */
-  private readonly acceptedAt = performance.now();
+  private readonly acceptedAt: number;
   /** The shortened last wait before a ping deadline (a full interval waits in context.pings). */
   private pingTimer: NodeJS.Timeout | undefined;
   /** context.pings' links (ping-queue.ts): nothing else reads or writes them. */
@@ -146,7 +148,7 @@ export class AgentConnection implements FanoutAgent, PingLink {
   pingQueued = false;
   private closeTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last inbound bytes: any frame proves the agent alive. */
-  private lastInboundAt = performance.now();
+  private lastInboundAt: number;
   private closeReason: DisconnectReason | undefined;
   private state: AgentListState | undefined;
   private host: HostRecord | undefined;
@@ -169,6 +171,7 @@ export class AgentConnection implements FanoutAgent, PingLink {
     private readonly context: ConnectionContext,
   ) {
     this.remoteAddress = formatAddress(socket.remoteAddress, socket.remotePort);
+    this.acceptedAt = this.lastInboundAt = performance.now();
     this.reader = new MessageReader({ accept: 'agent', maxFrame: context.limits.maxFrame });
   }
 

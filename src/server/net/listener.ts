@@ -8,6 +8,7 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { TLSSocket, type Server as TlsServer } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { encodeMessage } from '../../protocol/encoder';

@@ -9,6 +9,9 @@
  * order; the connection arms its own timer for it (connection.ts).
  */
 
+// perf_hooks' object, not the global: globalThis.performance is a getter, run at every use.
+import { performance } from 'node:perf_hooks';
+
 /** The links a queued connection carries; only the queue reads or writes them. */
 export interface PingLink {
   /** performance.now() at which the ping is due; valid while queued. */
