@@ -8,8 +8,7 @@ import { CaError, checkName, DEFAULT_CA_DAYS, DEFAULT_CERT_DAYS, initCa, issueCe
 import { revokeInCaDir, type RevokeResult } from '../security/ca-ledger';
 import { normalSerial } from '../security/crl';
 import { parseSan, SanError, type SubjectAltName } from '../security/san';
-import { insertRevocations, readIssued } from '../store/pg/certificates';
-import { StoreCommandError, storeUrlOption, withStoreConnection } from './cluster-store';
+import { storeUrlOption } from './store-url';
 import { EXIT_FAILURE, EXIT_OK, nonEmpty, parseFlags, parseInteger, UsageError, withUsage, type CliIo, type Command } from './args';
 
 export const CA_USAGE = `Usage: agentlb ca init DIR [--days N]
@@ -140,14 +139,18 @@ async function runRevoke(dir: string, values: Values, io: CliIo): Promise<number
     } else {
       // The CRL first, then the store: a store write that fails is made up for by running
       // the command again (the store takes what the list already held too).
+      // Loaded only here: the other ca commands never touch PostgreSQL.
+      const { withStoreConnection } = require('./cluster-store') as typeof import('./cluster-store');
+      const { insertRevocations, readIssued } = require('../store/pg/certificates') as typeof import('../store/pg/certificates');
       [result, recorded] = await withStoreConnection(storeUrl, async (db) => {
         const revoke = await revokeInCaDir(dir, target, { alsoIssued: await readIssued(db, storeTarget) });
         return [revoke, await insertRevocations(db, [...revoke.revoked, ...revoke.already], 'agentlb ca revoke')] as const;
       });
     }
   } catch (error) {
-    if (!(error instanceof CaError) && !(error instanceof StoreCommandError)) throw error;
-    io.err(`agentlb ca: ${error.message}\n`);
+    // StoreCommandError by name: its module is loaded only with --store.
+    if (!(error instanceof CaError) && (error as Error).name !== 'StoreCommandError') throw error;
+    io.err(`agentlb ca: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
   const lines = [

@@ -48,6 +48,13 @@ t.test('client commands and help load none of the server', async (t) => {
   t.same(top.loaded.filter((file) => /-command\.js$/.test(file)), [], '--help loads no command module');
 });
 
+t.test('ca commands load PostgreSQL only for revoke --store', async (t) => {
+  const { code, loaded } = await loadedModules(['ca', '--help']);
+  t.equal(code, 0);
+  t.ok(loaded.includes(path.join('dist', 'src', 'cli', 'ca-command.js')), 'the probe saw the ca command load');
+  t.same(loaded.filter((file) => file.startsWith(path.join('node_modules', 'pg') + path.sep) || file.includes(`${path.sep}store${path.sep}pg${path.sep}`)), [], 'no pg client, no store/pg module');
+});
+
 t.test('the server command does load the server (the probe can see it)', async (t) => {
   const { code, loaded } = await loadedModules(['server', '--help']);
   t.equal(code, 0);
