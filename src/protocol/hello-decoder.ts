@@ -25,19 +25,17 @@ const TOKEN = 128;
 const CSR = 256;
 const REQUIRED = TYPE | VERSION | GUID | HOSTS | ALGORITHM;
 
-const KEYS: readonly (readonly [number, Buffer])[] = (
-  [
-    [TYPE, 'type'],
-    [VERSION, 'version'],
-    [GUID, 'guid'],
-    [ZONE, 'zone'],
-    [HOSTS, 'hosts'],
-    [ALGORITHM, 'algorithm'],
-    [CHECK_INTERVAL, 'checkInterval'],
-    [TOKEN, 'token'],
-    [CSR, 'csr'],
-  ] as const
-).map(([id, name]) => [id, Buffer.from(name, 'latin1')] as const);
+/** Each key's bytes. */
+const key = (name: string): Buffer => Buffer.from(name, 'latin1');
+const TYPE_KEY = key('type');
+const VERSION_KEY = key('version');
+const GUID_KEY = key('guid');
+const ZONE_KEY = key('zone');
+const HOSTS_KEY = key('hosts');
+const ALGORITHM_KEY = key('algorithm');
+const CHECK_INTERVAL_KEY = key('checkInterval');
+const TOKEN_KEY = key('token');
+const CSR_KEY = key('csr');
 
 const HELLO_BYTES = Buffer.from('hello', 'latin1');
 
@@ -50,11 +48,27 @@ function equalBytes(bytes: Buffer, p: Buffer, start: number, end: number): boole
 
 /** The id of the key whose bytes are p[start, start + length), or 0 for an unknown key. */
 function keyId(p: Buffer, start: number, length: number): number {
-  for (let k = 0; k < KEYS.length; k++) {
-    const [id, name] = KEYS[k]!;
-    if (name[0] === p[start] && equalBytes(name, p, start, start + length)) return id;
+  // The length and the first byte name the candidate; its bytes confirm it.
+  const end = start + length;
+  switch (length) {
+    case 3:
+      return equalBytes(CSR_KEY, p, start, end) ? CSR : 0;
+    case 4:
+      if (p[start] === 0x74) return equalBytes(TYPE_KEY, p, start, end) ? TYPE : 0; // t
+      if (p[start] === 0x67) return equalBytes(GUID_KEY, p, start, end) ? GUID : 0; // g
+      return equalBytes(ZONE_KEY, p, start, end) ? ZONE : 0;
+    case 5:
+      if (p[start] === 0x68) return equalBytes(HOSTS_KEY, p, start, end) ? HOSTS : 0; // h
+      return equalBytes(TOKEN_KEY, p, start, end) ? TOKEN : 0;
+    case 7:
+      return equalBytes(VERSION_KEY, p, start, end) ? VERSION : 0;
+    case 9:
+      return equalBytes(ALGORITHM_KEY, p, start, end) ? ALGORITHM : 0;
+    case 13:
+      return equalBytes(CHECK_INTERVAL_KEY, p, start, end) ? CHECK_INTERVAL : 0;
+    default:
+      return 0;
   }
-  return 0;
 }
 
 /**
