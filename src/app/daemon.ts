@@ -132,10 +132,10 @@ export async function startServer(input: ServerOptionsInput): Promise<ServerHand
       ...(enroller === undefined ? {} : { enrol: (hello, socket) => enroller.enrol(hello, socket) }),
       // A known guid skips the new-host limits but still goes through the controller, which
       // moves it when its hello names another zone (synchronous when it does not).
-      register: (guid, zone, remoteAddress) =>
-        fleet.hostByGuid(guid) !== undefined
-          ? controller.registerHost(guid, zone)
-          : registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone)),
+      register: (guid, zone, remoteAddress) => {
+        const known = fleet.hostByGuid(guid);
+        return known !== undefined ? controller.registerHost(guid, zone, known) : registrations.admit(remoteAddress, async () => controller.registerHost(guid, zone));
+      },
       attach: (connection) => agents.attach(connection),
       detach: (connection) => agents.detach(connection),
       listToSend: (state) => fleet.listToSend(state),

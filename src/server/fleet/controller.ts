@@ -109,10 +109,10 @@ export class FleetController {
    * would (its zone unchanged): a reconnect storm costs the store nothing, and in cluster
    * mode known agents are served while the database is down. A new guid is registered
    * durably first, then hosts whose list it moved are re-sent. A known guid's record is
-   * returned as is, not in a promise: the handshake goes on in the same tick.
+   * returned as is, not in a promise: the handshake goes on in the same tick. `known`: the
+   * caller's own lookup of the guid, so a handshake looks it up once.
    */
-  registerHost(guid: string, zone: string): HostRecord | Promise<HostRecord> {
-    const known = this.fleet.hostByGuid(guid);
+  registerHost(guid: string, zone: string, known: HostRecord | undefined = this.fleet.hostByGuid(guid)): HostRecord | Promise<HostRecord> {
     if (known === undefined) return this.registerNewHost(guid, zone);
     return known.zone === zone ? known : this.moveHost(known, zone);
   }
