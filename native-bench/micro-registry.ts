@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { balancedPlanner } from '../src/lb/balanced';
 import { Fleet, FleetSettingsError } from '../src/server/fleet/fleet';
 import { type HostRecord } from '../src/store/types';
 import { DEFAULT_SETTINGS } from '../src/settings/types';
@@ -26,8 +27,8 @@ function records(count: number, from = 1): HostRecord[] {
   return Array.from({ length: count }, (_, i) => ({ id: from + i, guid: `g-${from + i}`, zone: ZONES[(from + i) % ZONES.length]!, registeredAt: REGISTERED_AT }));
 }
 
-function fleetOf(hosts: readonly HostRecord[]): Fleet {
-  const fleet = Fleet.fromSnapshot({ settings: { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': 'roundrobin' }, settingsVersion: 1, hosts: [...hosts] });
+function fleetOf(hosts: readonly HostRecord[], algorithm: 'roundrobin' | 'balanced' = 'roundrobin'): Fleet {
+  const fleet = Fleet.fromSnapshot({ settings: { ...DEFAULT_SETTINGS, host: 'M1,M2,M3', 'indirect.agent.lb.algorithm': algorithm }, settingsVersion: 1, hosts: [...hosts] });
   if (fleet instanceof FleetSettingsError) throw fleet;
   return fleet;
 }
@@ -78,6 +79,25 @@ export async function benchRegistry(sizes: readonly number[] = [100_000, 1_000_0
     rows.push(await row(n, '1 000 late ids at the front of a zone', fleet, () => {
       for (let i = 0; i < 1_000; i++) fleet.addHost({ id: i + 1, guid: `late-${i}`, zone: ZONES[0]!, registeredAt: REGISTERED_AT });
     }));
+  }
+  return rows;
+}
+
+/**
+ * `balanced` re-planning one zone of n hosts over 3 servers: in one piece (what every host-set
+ * re-send, settings change and first handshake did before) against the Fleet's sliced re-plan
+ * (refreshPlans after a removal) and sliced start-up plan (planZones), in the same process.
+ */
+export async function benchBalanced(sizes: readonly number[] = [100_000, 1_000_000]): Promise<RegistryRow[]> {
+  const rows: RegistryRow[] = [];
+  for (const n of sizes) {
+    const hosts = Array.from({ length: n }, (_, i): HostRecord => ({ id: i + 1, guid: `g-${i + 1}`, zone: 'z1', registeredAt: REGISTERED_AT }));
+    const ids = hosts.map((host) => host.id);
+    const fleet = fleetOf(hosts, 'balanced');
+    rows.push(await row(n, 'balanced: plan of the zone in one piece (before)', fleet, () => balancedPlanner(fleet.servers, ids)));
+    rows.push(await row(n, 'balanced: start-up plan in slices (planZones)', fleet, () => fleet.planZones()));
+    fleet.removeHost(2);
+    rows.push(await row(n, 'balanced: re-plan after a removal, in slices (refreshPlans)', fleet, () => fleet.refreshPlans()));
   }
   return rows;
 }

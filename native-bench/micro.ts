@@ -172,9 +172,9 @@ async function main(): Promise<void> {
       'into a bigger map), not the O(n) copy and search the reference repeats on every call.\n\n',
   );
   // Loaded only here so that importing this module (tests) does not pull in the fleet.
-  const { benchRegistry } = require('./micro-registry') as typeof import('./micro-registry');
-  const registry = await benchRegistry();
-  process.stdout.write('registry: resync and removal on a Fleet (4 zones, roundrobin), the loop ticking beside it\n');
+  const { benchBalanced, benchRegistry } = require('./micro-registry') as typeof import('./micro-registry');
+  const registry = [...(await benchRegistry()), ...(await benchBalanced())];
+  process.stdout.write('registry: resync and removal on a Fleet (4 zones, roundrobin), balanced planning (1 zone), the loop ticking beside it\n');
   process.stdout.write(
     formatTable(
       ['hosts', 'operation', 'total ms', 'longest stall ms', 'index work'],

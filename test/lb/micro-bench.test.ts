@@ -1,5 +1,6 @@
 import t from 'tap';
 import { benchRoundRobin, DEFAULT_OPTIONS, formatTable, parseArguments } from '../../native-bench/micro';
+import { benchBalanced } from '../../native-bench/micro-registry';
 
 t.test('the default run covers the three sizes the issue asks for', async (t) => {
   t.same(DEFAULT_OPTIONS.sizes, [1_000, 100_000, 1_000_000]);
@@ -43,4 +44,17 @@ t.test('parseArguments accepts --json FILE and refuses anything else', async (t)
   t.equal(parseArguments(['--json', '']), '--json needs a file name');
   t.equal(parseArguments(['--csv']), 'unknown argument: --csv');
   t.equal(parseArguments(['--json', 'a', 'extra']), 'unknown argument: extra');
+});
+
+t.test('benchBalanced reports the one-piece plan and the two sliced ones per size (no timing asserted)', async (t) => {
+  const rows = await benchBalanced([300]);
+  t.same(
+    rows.map((row) => row.operation),
+    [
+      'balanced: plan of the zone in one piece (before)',
+      'balanced: start-up plan in slices (planZones)',
+      'balanced: re-plan after a removal, in slices (refreshPlans)',
+    ],
+  );
+  for (const row of rows) t.ok(row.hosts === 300 && Number.isFinite(row.totalMs) && Number.isFinite(row.longestStallMs), row.operation);
 });
