@@ -18,8 +18,12 @@ export function isCertificateRegistry(store: Store): store is Store & Certificat
   return typeof candidate.claimCertificate === 'function' && typeof candidate.listCertified === 'function' && typeof candidate.listRevoked === 'function';
 }
 
-/** Guids read per statement when the book is read whole (at open, after a resync). */
-const REFRESH_PAGE = 5_000;
+/**
+ * Guids read per statement when the book is read whole (at open, after a resync): 1 000 rows
+ * parse and apply in well under 100 ms on a loaded 2-core machine (5 000 took 74-126 ms at
+ * load 3.5, 1 000 took 17-35 ms, for 100 000 guids).
+ */
+const REFRESH_PAGE = 1_000;
 
 /** A record as committed: held (set) or reset (removed). */
 function setRecord(entries: Map<string, CertificateEntry>, record: CertifiedRecord): void {
