@@ -5,7 +5,8 @@
  * process tests cannot pin cheaply:
  * - the holder gets the asker's client as the caller, and what is left of the timeout; a call
  *   not taken within its timeout is never taken;
- * - a holder writes the lines of the calls it took together in one statement;
+ * - a holder writes the lines of the calls it took together in one statement; a line the asker
+ *   reads before its ask resolved is kept for the call, not dropped;
  * - the age sweep deletes expired rows (a dead asker's) in bounded batches along an index;
  * - a fan-out refills the slots of hosts held elsewhere in batches, not one statement per
  *   freed slot;
@@ -103,6 +104,31 @@ t.test('calls carried through PostgreSQL between two routers', async (t) => {
     const outcomes = await Promise.all(calls.map((call) => call.outcome));
     t.same(outcomes.map((outcome) => (outcome.kind === 'line' ? outcome.line.hostId : outcome.kind)).sort((x, y) => Number(x) - Number(y)), ids, 'a line for each host');
     t.same(answered, [24], 'one statement for the 24 lines (one per line before)');
+  });
+
+  await t.test('a line read before its ask resolved at the asker is kept for it, not dropped', async (t) => {
+    // The holder answers before the asker has read its own ask's answer (the wake-up and the
+    // line come on other connections): here the ask resolves only after a collect read the line.
+    let lineRead!: () => void;
+    const read = new Promise<void>((resolve) => (lineRead = resolve));
+    const carrier: CallCarrier = {
+      ...counted(a, []),
+      ask: async (asker, hostIds, request) => {
+        const asked = await a.ask(asker, hostIds, request);
+        await read;
+        return asked;
+      },
+      collect: async (asker) => {
+        const lines = await a.collect(asker);
+        if (lines.size > 0) lineRead();
+        return lines;
+      },
+    };
+    const early = new CallRouter({ carrier, address: 'A2', runHere: () => Promise.reject(new Error('nothing is held by A2')), checkMs: 100, marginMs: 300 });
+    await early.start();
+    t.teardown(() => early.close());
+    const [call] = await early.route([hosts[2]!.id], { method: 'early', params: undefined, timeoutMs: 2_000 }, 'client');
+    t.match(await call!.outcome, { kind: 'line', line: { status: 'ok', value: 'early' } });
   });
 
   await t.test('a call whose timeout passed before it was taken is never taken', async (t) => {

@@ -17,7 +17,7 @@
  * asker that died with calls open, or one cut off from the store, left behind.
  */
 import type { CallLine } from '../../api/calls';
-import type { CallAnswer, CallCarrier, CarriedCall, Store } from '../../store/types';
+import type { AskedCall, CallAnswer, CallCarrier, CarriedCall, Store } from '../../store/types';
 import type { CallRequest } from './agent-calls';
 
 /** Whether `store` can carry calls between servers (PostgreSQL, cluster mode). */
@@ -87,6 +87,10 @@ export class CallRouter {
   private closed = false;
   private collecting: Promise<void> | undefined;
   private collectAgain = false;
+  /** Asks in flight: until one resolves, lines may come back for calls it has not registered yet. */
+  private asking = 0;
+  /** Lines read while an ask was in flight, for calls not (yet) open: settled when their ask resolves. */
+  private readonly early = new Map<number, unknown>();
   /** Lines of calls run here, not yet written back; the statement writing the previous batch. */
   private answers: CallAnswer[] = [];
   private answering: Promise<void> | undefined;
@@ -127,7 +131,13 @@ export class CallRouter {
    */
   async route(hostIds: readonly number[], request: CallRequest, caller: string): Promise<RoutedCall[]> {
     const marginMs = this.options.marginMs ?? 2_000;
-    const asked = await this.options.carrier.ask(this.options.address, hostIds, { ...request, caller, keepMs: request.timeoutMs + marginMs + SWEEP_GRACE_MS });
+    this.asking++;
+    let asked: AskedCall[];
+    try {
+      asked = await this.options.carrier.ask(this.options.address, hostIds, { ...request, caller, keepMs: request.timeoutMs + marginMs + SWEEP_GRACE_MS });
+    } finally {
+      this.asking--;
+    }
     const deadline = Date.now() + request.timeoutMs + marginMs;
     const calls = asked.map((entry): RoutedCall => {
       let settle!: (outcome: RoutedOutcome) => void;
@@ -145,6 +155,16 @@ export class CallRouter {
         },
       };
     });
+    // A holder can answer before this ask's own answer is read (the wake-up and the rows come
+    // on other connections): the collect that read those lines kept them for this.
+    for (const entry of asked) {
+      const line = this.early.get(entry.id);
+      if (line === undefined) continue;
+      this.early.delete(entry.id);
+      this.settle(entry.id, { kind: 'line', line: line as CallLine });
+    }
+    // No ask in flight: a line still kept is for a call nobody waits for any more.
+    if (this.asking === 0) this.early.clear();
     this.schedule();
     return calls;
   }
@@ -233,7 +253,7 @@ export class CallRouter {
 
   /** Reads the lines answered for this server: the statement costs what it returns, not what is open. */
   private async collect(): Promise<void> {
-    if (this.open.size === 0) return;
+    if (this.open.size === 0 && this.asking === 0) return;
     let lines: Map<number, unknown>;
     try {
       lines = await this.options.carrier.collect(this.options.address);
@@ -241,7 +261,11 @@ export class CallRouter {
       this.options.onError?.(error);
       return;
     }
-    for (const [id, line] of lines) this.settle(id, { kind: 'line', line: line as CallLine });
+    for (const [id, line] of lines) {
+      if (this.open.has(id)) this.settle(id, { kind: 'line', line: line as CallLine });
+      // Its ask may not have resolved yet (the row is deleted now: nobody else will read it).
+      else if (this.asking > 0) this.early.set(id, line);
+    }
   }
 
   /**
