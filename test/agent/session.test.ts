@@ -205,10 +205,12 @@ t.test('liveness', async (t) => {
     let pings = 0;
     let enough: () => void = () => {};
     const fourPings = new Promise<void>((resolve) => (enough = resolve));
-    // This server never pings: only its pongs keep the session alive past the 300 ms deadline.
+    // This server never pings: only its pongs keep the session alive past the 900 ms deadline
+    // (four pings span 1.2 s). An interval of 300 ms, not 100: at 100 a stall of about 200 ms on
+    // a loaded machine would end the session before its next pong; at 300 it takes about 600 ms.
     const server = await serveScripted(t, {
       onMessage: (conn, m) => {
-        if (m.type === 'hello') conn.send(welcome(100));
+        if (m.type === 'hello') conn.send(welcome(300));
         if (m.type === 'ping') {
           conn.send({ type: 'pong' });
           pings += 1;
