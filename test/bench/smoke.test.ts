@@ -12,7 +12,7 @@ import type { BenchReport, HandshakeResult, IdleResult, PropagateResult, StormRe
 import { natsServerBinary } from '../../native-bench/peers';
 import { runBench } from '../../native-bench/run';
 
-const AGENTS = 20;
+const AGENTS = 10;
 
 /**
  * The file's budget: five scenarios start about thirty server processes between them, 17 s on a
