@@ -87,15 +87,16 @@ export async function serversCpuMs(cluster: BenchCluster, except: ReadonlySet<nu
   return samples.reduce((sum, ms) => sum + ms, 0);
 }
 
-/** Agents connected to `server` now, from its GET /healthz. */
-export function connectedAgents(server: AgentlbProcess): Promise<number> {
+/** What a server's GET /healthz says: agents connected to it, hosts it knows (the cluster's). */
+function health(server: AgentlbProcess): Promise<{ agents: number; hosts: number }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: server.host, port: server.adminPort, path: '/healthz', timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
       res.on('end', () => {
         try {
-          resolve((JSON.parse(body) as { agents: number }).agents);
+          const parsed = JSON.parse(body) as { agents: number; hosts: number };
+          resolve({ agents: parsed.agents, hosts: parsed.hosts });
         } catch (err) {
           reject(err);
         }
@@ -104,4 +105,14 @@ export function connectedAgents(server: AgentlbProcess): Promise<number> {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error(`GET /healthz on ${server.host}:${server.adminPort}: no answer`)));
   });
+}
+
+/** Agents connected to `server` now, from its GET /healthz. */
+export async function connectedAgents(server: AgentlbProcess): Promise<number> {
+  return (await health(server)).agents;
+}
+
+/** Hosts `server` knows now (registered on any server of the cluster), from its GET /healthz. */
+export async function knownHosts(server: AgentlbProcess): Promise<number> {
+  return (await health(server)).hosts;
 }

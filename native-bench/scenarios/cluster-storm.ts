@@ -13,7 +13,7 @@
  *    entries (roundrobin sends them all to the same next server: the herd shows here).
  */
 import { putSettings } from '../admin-client';
-import { connectedAgents, MAX_AGENTS_PER_SERVER, serversCpuMs, startCluster, type BenchCluster } from '../cluster';
+import { connectedAgents, knownHosts, MAX_AGENTS_PER_SERVER, serversCpuMs, startCluster, type BenchCluster } from '../cluster';
 import { withFleet, type FleetSnapshot, type HeldFleet } from '../fleet';
 import type { ClusterPhase, ClusterStormResult } from '../results';
 import { DEFAULT_SHIFT_RESEND_MS } from '../../src/server/fleet/resend';
@@ -21,12 +21,16 @@ import { msBetween, type ScenarioContext } from './context';
 
 
 /**
- * Waits until no `hosts` frame has arrived for two re-send intervals: hosts registered on
- * other servers arrive out of id order and their re-sends are throttled (src/server/fleet/resend.ts),
- * so lists keep being corrected for a moment after the last welcome. Returns the frames that
- * arrived meanwhile. The servers report no "settled" event, so this watches the agents.
+ * Waits until every server knows all `agents` hosts and, from then on, no `hosts` frame has
+ * arrived for two re-send intervals: hosts registered on other servers reach a server through
+ * PostgreSQL, out of id order, and their re-sends are throttled (src/server/fleet/resend.ts),
+ * so lists keep being corrected for a moment after the last welcome. Quiet alone was not
+ * enough: at load 7 a server learnt of the last hosts after a 2 s quiet spell, and agents
+ * restarted with lists not yet corrected (8/12/10 instead of 10/10/10). Returns the frames
+ * that arrived meanwhile. The servers report no "settled" event, so this watches the agents
+ * and the servers' /healthz.
  */
-async function listsSettled(fleet: HeldFleet): Promise<number> {
+async function listsSettled(fleet: HeldFleet, cluster: BenchCluster, agents: number): Promise<number> {
   const quietMs = 2 * DEFAULT_SHIFT_RESEND_MS;
   const first = (await fleet.stats()).hostsReceived;
   let last = first;
@@ -34,7 +38,8 @@ async function listsSettled(fleet: HeldFleet): Promise<number> {
   while (Date.now() - quietSince < quietMs) {
     await new Promise((resolve) => setTimeout(resolve, quietMs / 8));
     const now = (await fleet.stats()).hostsReceived;
-    if (now !== last) quietSince = Date.now();
+    const known = await Promise.all(cluster.servers.map((server) => knownHosts(server)));
+    if (now !== last || known.some((hosts) => hosts < agents)) quietSince = Date.now();
     last = now;
   }
   return last - first;
@@ -135,7 +140,7 @@ export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStor
       const cpuBefore = await serversCpuMs(cluster);
       const started = process.hrtime.bigint();
       const first = await fleet.up('hosts', 'cluster storm: first connect');
-      const resent = await listsSettled(fleet);
+      const resent = await listsSettled(fleet, cluster, agents);
       const serverCpuMs = (await serversCpuMs(cluster)) - cpuBefore;
       const connected = phase('first connect (new hosts)', agents, { snap: first, startNs: started, serverCpuMs, where: await spread(cluster) });
       connected.hostsFrames += resent;

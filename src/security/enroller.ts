@@ -113,7 +113,7 @@ export class Enroller {
       return { refusal: `hello.csr names ${JSON.stringify(csr.commonName.slice(0, 64))}, not the guid ${JSON.stringify(guid.slice(0, 64))}` };
     }
     if (!renewal) {
-      if (this.options.book.entry(guid) !== undefined || this.pending.has(guid)) return { refusal: `guid ${JSON.stringify(guid.slice(0, 64))} is already enrolled` };
+      if (this.options.book.entry(guid) !== undefined || this.pending.has(guid)) return { refusal: alreadyEnrolled(guid) };
       this.pending.add(guid);
     }
     try {
