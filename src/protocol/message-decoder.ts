@@ -13,8 +13,9 @@ import { validateAgentMessage, validateServerMessage } from './validate';
  * Configured for untrusted input. scanPayload() has already refused ext/bin types, so these
  * options only decide how the admitted subset becomes JS values:
  * - useRecords/structuredClone off: no record definitions or reference graphs;
- * - mapsAsObjects: maps become plain objects (msgpackr renames a `__proto__` key, and
- *   validate.ts copies known keys into fresh objects anyway);
+ * - mapsAsObjects: maps become plain objects (msgpackr would rename a `__proto__` key: a
+ *   payload that may hold one is decoded through Maps instead, below; validate.ts copies
+ *   known keys into fresh objects anyway);
  * - int64AsType 'auto': a uint64/int64 within 2^53 becomes a number, anything larger a bigint,
  *   which validation rejects, instead of silently losing precision.
  */
@@ -26,13 +27,40 @@ const unpackr = new Unpackr({
   int64AsType: 'auto' as Options['int64AsType'],
 });
 
+/**
+ * The same decoding with maps as Maps, for the rare payload that may hold a `__proto__` key:
+ * msgpackr renames that key to `__proto_` in its objects, so a call's params or a result's
+ * value holding one arrived changed (found by test/fuzz/codec.test.ts). withPlainObjects()
+ * then makes the objects, the key kept as a plain own key, never the prototype.
+ */
+const mapUnpackr = new Unpackr({
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: false,
+  int64AsType: 'auto' as Options['int64AsType'],
+});
+
+const PROTO_KEY = Buffer.from('__proto__');
+
+/** Maps (string keys: scanPayload admits no other) to plain objects, arrays copied through. */
+function withPlainObjects(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withPlainObjects);
+  if (!(value instanceof Map)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of value as Map<string, unknown>) {
+    Object.defineProperty(out, key, { value: withPlainObjects(item), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 /** Decodes exactly one msgpack value filling `payload`; bad_frame otherwise. */
 export function decodePayload(payload: Buffer): unknown {
   const entries = scanPayload(payload);
   if (entries instanceof ProtocolError) return entries;
   let value: unknown;
   try {
-    value = unpackr.unpack(payload);
+    // A byte search first: only a payload with those bytes somewhere pays for the Maps.
+    value = payload.includes(PROTO_KEY) ? withPlainObjects(mapUnpackr.unpack(payload)) : unpackr.unpack(payload);
     /* c8 ignore start */
   } catch (err) {
     // Unreachable while scanPayload admits only what msgpackr decodes: a last line of defence

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { encodeMessage } from '../../src/protocol/encoder';
 import { decodePayload, MessageReader } from '../../src/protocol/message-decoder';
-import { AgentMessage, ProtocolError, ServerMessage } from '../../src/protocol/messages';
+import { AgentMessage, ProtocolError, ServerMessage, type CallValue } from '../../src/protocol/messages';
 import { frame, hex, pack } from './helpers';
 
 function errorOf(value: unknown): { code: string; message: string } | undefined {
@@ -167,4 +167,29 @@ t.test('MessageReader stops when the handler returns an error', async (t) => {
   });
   t.equal(error, stop);
   t.equal(calls, 1);
+});
+
+t.test('a __proto__ key inside call params and a result value arrives as sent, a plain own key', async (t) => {
+  // msgpackr alone renames the key to `__proto_` (test/fuzz/codec.test.ts found it).
+  const params = JSON.parse('{"a":[{"__proto__":{"polluted":true}}],"__proto__":"x"}') as { [key: string]: CallValue };
+  const call = { type: 'call', id: 1, method: 'm', params, timeoutMs: 5 } as const;
+  const got: unknown[] = [];
+  t.equal(new MessageReader({ accept: 'server' }).push(encodeMessage(call), (m) => void got.push(m)), undefined);
+  t.equal(got.length, 1);
+  const decoded = got[0] as { params: Record<string, unknown> };
+  t.equal(JSON.stringify(decoded.params), '{"a":[{"__proto__":{"polluted":true}}],"__proto__":"x"}');
+  t.same(Object.keys(decoded.params), ['a', '__proto__']);
+  t.equal(Object.getPrototypeOf(decoded.params), Object.prototype, 'the prototype is untouched');
+  t.equal(({} as { polluted?: unknown }).polluted, undefined);
+
+  const result = { type: 'result', id: 1, ok: true, value: JSON.parse('{"__proto__":[1,2]}') as CallValue } as const;
+  const back: unknown[] = [];
+  t.equal(new MessageReader({ accept: 'agent' }).push(encodeMessage(result), (m) => void back.push(m)), undefined);
+  t.equal(JSON.stringify((back[0] as { value: unknown }).value), '{"__proto__":[1,2]}');
+});
+
+t.test('a payload that only mentions __proto__ in a string decodes as before', async (t) => {
+  const got: unknown[] = [];
+  t.equal(new MessageReader({ accept: 'agent' }).push(encodeMessage({ type: 'ack', seq: 3, ok: false, error: '__proto__' }), (m) => void got.push(m)), undefined);
+  t.same(got, [{ type: 'ack', seq: 3, ok: false, error: '__proto__' }]);
 });
