@@ -21,7 +21,7 @@ import { msBetween, type ScenarioContext } from './context';
 
 
 /**
- * Waits until every server knows all `agents` hosts and, from then on, no `hosts` frame has
+ * Waits until every server knows the `registered` hosts and, from then on, no `hosts` frame has
  * arrived for two re-send intervals: hosts registered on other servers reach a server through
  * PostgreSQL, out of id order, and their re-sends are throttled (src/server/fleet/resend.ts),
  * so lists keep being corrected for a moment after the last welcome. Quiet alone was not
@@ -30,7 +30,7 @@ import { msBetween, type ScenarioContext } from './context';
  * that arrived meanwhile. The servers report no "settled" event, so this watches the agents
  * and the servers' /healthz.
  */
-async function listsSettled(fleet: HeldFleet, cluster: BenchCluster, agents: number): Promise<number> {
+async function listsSettled(fleet: HeldFleet, cluster: BenchCluster, registered: number): Promise<number> {
   const quietMs = 2 * DEFAULT_SHIFT_RESEND_MS;
   const first = (await fleet.stats()).hostsReceived;
   let last = first;
@@ -39,7 +39,7 @@ async function listsSettled(fleet: HeldFleet, cluster: BenchCluster, agents: num
     await new Promise((resolve) => setTimeout(resolve, quietMs / 8));
     const now = (await fleet.stats()).hostsReceived;
     const known = await Promise.all(cluster.servers.map((server) => knownHosts(server)));
-    if (now !== last || known.some((hosts) => hosts < agents)) quietSince = Date.now();
+    if (now !== last || known.some((hosts) => hosts < registered)) quietSince = Date.now();
     last = now;
   }
   return last - first;
@@ -140,7 +140,8 @@ export async function runClusterStorm(ctx: ScenarioContext): Promise<ClusterStor
       const cpuBefore = await serversCpuMs(cluster);
       const started = process.hrtime.bigint();
       const first = await fleet.up('hosts', 'cluster storm: first connect');
-      const resent = await listsSettled(fleet, cluster, agents);
+      // The agents welcomed, not all asked for: a lost agent must not make this wait forever.
+      const resent = await listsSettled(fleet, cluster, first.completed);
       const serverCpuMs = (await serversCpuMs(cluster)) - cpuBefore;
       const connected = phase('first connect (new hosts)', agents, { snap: first, startNs: started, serverCpuMs, where: await spread(cluster) });
       connected.hostsFrames += resent;
