@@ -24,7 +24,7 @@ import { startPostgres } from '../../native-bench/postgres';
 import { BINARY, ensureBinary } from '../helpers/agent-binary';
 import { cleanEnv } from '../helpers/cli';
 import { pollUntil } from '../helpers/pg-store-fixtures';
-import { startMemberProcess, type MemberProcess } from '../cluster/cluster-helpers';
+import { health, startMemberProcess, type MemberProcess } from '../cluster/cluster-helpers';
 import { api, TEST_TOKEN } from '../helpers/server';
 import { bundleFixture } from '../fixtures/bundle-fixture';
 
@@ -157,10 +157,12 @@ t.test('calls across a three-server cluster with the binary agent and 299 librar
   const hostIds = new Map<number, string>([[binaryHost, 'binary'], ...groups.flatMap((group) => [...group.hostIds].map(([guid, id]) => [id, guid] as [number, string]))]);
   t.equal(hostIds.size, 300, '300 agents connected, each its own host');
 
-  // A learns each host's holder through PostgreSQL (no event reaches the test: polled).
+  // A learns each host's holder through PostgreSQL (no event reaches the test: polled), and
+  // each host itself through NOTIFY: /api/hosts reads PostgreSQL, A's calls its memory (/healthz).
   const aKnows = await pollUntil(async () => {
     const hosts = (await api(a, 'GET', '/api/hosts')).body as { id: number; server: string | null }[];
-    return hosts.length === 300 && hosts.every((host) => host.server === expected.get(hostIds.get(host.id) ?? '')?.server);
+    if (!(hosts.length === 300 && hosts.every((host) => host.server === expected.get(hostIds.get(host.id) ?? '')?.server))) return false;
+    return (await health(a)).hosts === 300;
   }, 60_000);
   t.ok(aKnows, 'A knows which server holds each of the 300 agents');
 

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { startPostgres } from '../../native-bench/postgres';
 import { pollUntil } from '../helpers/pg-store-fixtures';
-import { startMemberProcess, type MemberProcess } from './cluster-helpers';
+import { health, startMemberProcess, type MemberProcess } from './cluster-helpers';
 import { api, TEST_TOKEN } from '../helpers/server';
 import { TestAgent } from '../helpers/test-agent';
 
@@ -24,13 +24,18 @@ async function agentOn(server: MemberProcess, guid: string, calls: string[]): Pr
   return { agent, hostId };
 }
 
-/** Every server knows that each of `hostIds` is connected to the server it expects. */
+/**
+ * Every server knows that each of `hostIds` is connected to the server it expects, and holds
+ * them all in memory: /api/hosts reads PostgreSQL, while a call is refused as an unknown host
+ * by a server that has not yet learnt of it (/healthz `hosts`).
+ */
 async function everyoneKnows(servers: MemberProcess[], where: Map<number, string>): Promise<boolean> {
   return pollUntil(async () => {
     for (const server of servers) {
       const hosts = (await api(server, 'GET', '/api/hosts')).body as { id: number; server: string | null }[] | undefined;
       if (hosts === undefined) return false;
       for (const [id, holder] of where) if (hosts.find((host) => host.id === id)?.server !== holder) return false;
+      if (((await health(server)).hosts ?? 0) < where.size) return false;
     }
     return true;
   }, 20_000);

@@ -19,6 +19,13 @@ export const TEST_HEARTBEAT_MS = 100;
  */
 export const TEST_SERVER_DOWN_AFTER_MS = 20 * TEST_HEARTBEAT_MS;
 
+/**
+ * How long a test waits for a frame caused by a change made on another server: it travels
+ * through PostgreSQL's NOTIFY and a read (milliseconds when idle). A hang guard with a margin
+ * for a loaded machine, not a figure: TestAgent's own 5 s default is for one server's answer.
+ */
+export const CROSS_SERVER_MS = 30_000;
+
 export type Member = TestServer & { readonly store: PgStore };
 
 /** A server on a PgStore for `url`, with metrics and fast heartbeats. */
@@ -51,6 +58,8 @@ export interface Health {
   status: string;
   store?: string;
   storeError?: string;
+  /** The hosts in the server's memory (its fleet), which its lists, calls and removals use. */
+  hosts?: number;
 }
 
 export async function health(server: { adminUrl: string }): Promise<Health> {
@@ -66,15 +75,25 @@ export async function storeBecomes(server: { adminUrl: string }, state: 'availab
 }
 
 /**
- * Waits until `server` lists every guid in `guids`. A host registered on one server reaches
- * the others through NOTIFY and a read: milliseconds, but with no event a test can await.
- * Until then a list computed there may differ (and is re-sent once the host arrives).
+ * Waits until `server` has every guid in `guids` in its memory. A host registered on one
+ * server reaches the others through NOTIFY and a read: milliseconds, but with no event a test
+ * can await. Until then a list computed there may differ (and is re-sent once the host
+ * arrives), and a call or removal of it is refused as unknown. GET /api/hosts alone does not
+ * tell: in cluster mode it reads PostgreSQL, which holds a host before any welcome. So: the
+ * guids are in PostgreSQL, and the server's /healthz counts at least as many hosts as
+ * PostgreSQL listed (hosts only come, never go, while a test waits with this).
  */
 export async function knowsHosts(server: { adminUrl: string }, guids: readonly string[], deadlineMs = 10_000): Promise<boolean> {
   return pollUntil(async () => {
     const hosts = (await api(server, 'GET', '/api/hosts')).body as { guid: string }[];
-    return guids.every((guid) => hosts.some((host) => host.guid === guid));
+    if (!guids.every((guid) => hosts.some((host) => host.guid === guid))) return false;
+    return ((await health(server)).hosts ?? 0) >= hosts.length;
   }, deadlineMs);
+}
+
+/** Waits until `server`'s memory holds at least `count` hosts (/healthz `hosts`). */
+export async function holdsHosts(server: { adminUrl: string }, count: number, deadlineMs = 30_000): Promise<boolean> {
+  return pollUntil(async () => ((await health(server)).hosts ?? 0) >= count, deadlineMs);
 }
 
 /** The value of an unlabelled gauge in the server's /metrics. */

@@ -101,8 +101,12 @@ t.test('draining one of three cluster servers', async (t) => {
     const drained = await api(m2, 'POST', '/api/servers/drain', { body: { address: M1, rate: RATE } });
     t.match(drained.body, { address: M1, rate: RATE, self: false, scope: 'cluster' }, 'asked of M2, about M1');
 
+    // The counts too: a move is make-before-break, so an agent in mid-move counts on two servers.
     const empty = await pollUntil(
-      async () => m1.agentCount === 0 && agents.every((a) => a.agent.currentServer === M2 || a.agent.currentServer === M3),
+      async () =>
+        m1.agentCount === 0 &&
+        agents.every((a) => a.agent.currentServer === M2 || a.agent.currentServer === M3) &&
+        m2.agentCount + m3.agentCount === AGENTS,
       SETTLE_MS,
     );
     t.ok(empty, 'M1 is empty and every agent is on M2 or M3');
