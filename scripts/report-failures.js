@@ -61,10 +61,13 @@ function diagnostics(lines, notOkAt) {
 let failedFiles = 0;
 console.log('\n# failures of this run (from .tap/test-results):');
 for (const file of tapFiles(resultsDir).sort()) {
+  const testFile = path.relative(resultsDir, file).replace(/\.tap$/, '');
+  // tap keeps the results of test files since deleted or renamed: not this run's.
+  if (!fs.existsSync(path.join(root, testFile))) continue;
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   if (!lines.some((line) => NOT_OK.test(line))) continue;
   failedFiles++;
-  console.log(`\n## ${path.relative(resultsDir, file).replace(/\.tap$/, '')}`);
+  console.log(`\n## ${testFile}`);
   const found = failures(lines);
   if (found.length === 0) {
     // No assertion failed, yet the file did (a crash, a timeout of the whole file): its tail says how.

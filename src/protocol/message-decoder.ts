@@ -19,13 +19,13 @@ import { validateAgentMessage, validateServerMessage } from './validate';
  * - int64AsType 'auto': a uint64/int64 within 2^53 becomes a number, anything larger a bigint,
  *   which validation rejects, instead of silently losing precision.
  */
-const unpackr = new Unpackr({
+const UNTRUSTED: Options = {
   useRecords: false,
   structuredClone: false,
-  mapsAsObjects: true,
   // 'auto' is implemented by msgpackr 2.x but missing from its typings.
   int64AsType: 'auto' as Options['int64AsType'],
-});
+};
+const unpackr = new Unpackr({ ...UNTRUSTED, mapsAsObjects: true });
 
 /**
  * The same decoding with maps as Maps, for the rare payload that may hold a `__proto__` key:
@@ -33,12 +33,7 @@ const unpackr = new Unpackr({
  * value holding one arrived changed (found by test/fuzz/codec.test.ts). withPlainObjects()
  * then makes the objects, the key kept as a plain own key, never the prototype.
  */
-const mapUnpackr = new Unpackr({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: false,
-  int64AsType: 'auto' as Options['int64AsType'],
-});
+const mapUnpackr = new Unpackr({ ...UNTRUSTED, mapsAsObjects: false });
 
 const PROTO_KEY = Buffer.from('__proto__');
 

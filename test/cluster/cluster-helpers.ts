@@ -91,11 +91,6 @@ export async function knowsHosts(server: { adminUrl: string }, guids: readonly s
   }, deadlineMs);
 }
 
-/** Waits until `server`'s memory holds at least `count` hosts (/healthz `hosts`). */
-export async function holdsHosts(server: { adminUrl: string }, count: number, deadlineMs = 30_000): Promise<boolean> {
-  return pollUntil(async () => ((await health(server)).hosts ?? 0) >= count, deadlineMs);
-}
-
 /** The value of an unlabelled gauge in the server's /metrics. */
 export async function gauge(server: { adminUrl: string }, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
